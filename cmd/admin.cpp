@@ -1,0 +1,40 @@
+// tourbus backup, tourbus reload
+#include <iostream>
+
+#include <boost/json/serialize.hpp>
+
+#include "commands.hpp"
+#include "output.hpp"
+
+namespace tourbus::cli {
+
+void add_admin(CLI::App& app, Globals& g, Action& action) {
+  auto* backup = app.add_subcommand("backup", summary("backup") + " into FILE ('-' for standard output)");
+  static std::string file;
+  backup->add_option("FILE", file, "Where to write the copy (written as FILE.partial, then renamed)")->required();
+  backup->callback([&] {
+    action = [&] {
+      Client client(find_socket(g));
+      auto r = client.download("POST", Target{"v1", "backup"}, file);
+      if (!r) return fail(g, r.error());
+      if (g.json) std::cout << boost::json::serialize(boost::json::object{{"file", file}, {"bytes", *r}}) << "\n";
+      else if (!g.quiet && file != "-") std::cout << "backup written to " << file << " (" << *r << " bytes)\n";
+      return exit_code::ok;
+    };
+  });
+
+  auto* reload = app.add_subcommand("reload", summary("reload"));
+  reload->callback([&] {
+    action = [&] {
+      return run_call(g, [](Client& c) { return c.call("POST", Target{"v1", "reload"}); },
+                      [&](const boost::json::value& v) {
+                        return print_object(g, v, [](const boost::json::object& o) {
+                          std::cout << "reloaded; applied: " << show(o.at("applied"))
+                                    << "; need a restart: " << show(o.at("needs_restart")) << "\n";
+                        });
+                      });
+    };
+  });
+}
+
+}  // namespace tourbus::cli

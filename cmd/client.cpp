@@ -1,0 +1,156 @@
+#include "client.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/pchars.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+
+#include "core/config.hpp"
+
+namespace tourbus::cli {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using local = asio::local::stream_protocol;
+
+std::filesystem::path find_socket(const Globals& g) {
+  if (!g.socket.empty()) return g.socket;
+  if (const char* env = std::getenv("TOURBUS_SOCKET"); env && *env) return env;
+  std::string file = g.config;
+  if (file.empty()) {
+    if (const char* env = std::getenv("TOURBUS_CONFIG"); env && *env) file = env;
+    else if (std::filesystem::exists("/etc/tourbus/tourbus.toml")) file = "/etc/tourbus/tourbus.toml";
+  }
+  if (!file.empty() && ::access(file.c_str(), R_OK) == 0) {
+    if (auto cfg = config::load_file(file)) return cfg->socket_path();
+  }
+  if (std::filesystem::exists("/run/tourbus/tourbusd.sock")) return "/run/tourbus/tourbusd.sock";
+  return config::Config{}.socket_path();
+}
+
+Target::Target(std::initializer_list<std::string> segments) {
+  for (const auto& s : segments) s_ += "/" + boost::urls::encode(s, boost::urls::unreserved_chars);
+}
+
+Target& Target::query(std::string_view key, std::string_view value) {
+  s_ += has_query_ ? "&" : "?";
+  has_query_ = true;
+  s_ += boost::urls::encode(key, boost::urls::unreserved_chars) + "=" +
+        boost::urls::encode(value, boost::urls::unreserved_chars);
+  return *this;
+}
+
+namespace {
+
+Error unreachable(const std::filesystem::path& socket, const std::string& why) {
+  return Error(Code::unavailable, "cannot reach tourbusd at " + socket.string() + " (" + why +
+                                      "); start it with 'tourbusd' (or 'systemctl start tourbusd'), or point "
+                                      "--socket / TOURBUS_SOCKET at its control socket");
+}
+
+Error error_from_answer(unsigned status, const std::string& body) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(body, ec);
+  if (!ec && v.is_object()) {
+    if (auto* e = v.as_object().if_contains("error"); e && e->is_object()) {
+      const auto& o = e->as_object();
+      auto code = code_from_name(o.contains("code") ? std::string(o.at("code").as_string()) : "");
+      std::string field = o.contains("field") && o.at("field").is_string() ? std::string(o.at("field").as_string()) : "";
+      return Error(code.value_or(Code::internal), o.contains("message") ? std::string(o.at("message").as_string()) : "",
+                   field);
+    }
+  }
+  return Error(Code::internal, "unexpected answer from tourbusd: HTTP " + std::to_string(status));
+}
+
+struct Connection {
+  asio::io_context io;
+  beast::basic_stream<local> stream{io};
+};
+
+template <class Body>
+Result<http::response<Body>> exchange(const std::filesystem::path& socket, std::string_view method,
+                                      const Target& target, const std::string& body) {
+  Connection c;
+  beast::error_code ec;
+  c.stream.socket().connect(local::endpoint(socket.string()), ec);
+  if (ec) return unreachable(socket, ec.message());
+  http::request<http::string_body> req{http::string_to_verb(method), target.str(), 11};
+  req.set(http::field::host, "localhost");
+  req.set(http::field::user_agent, "tourbus/" TOURBUS_VERSION);
+  if (!body.empty()) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+  }
+  req.keep_alive(false);
+  req.prepare_payload();
+  http::write(c.stream, req, ec);
+  if (ec) return unreachable(socket, ec.message());
+  beast::flat_buffer buffer;
+  http::response_parser<Body> parser;
+  parser.body_limit(boost::none);
+  http::read(c.stream, buffer, parser, ec);
+  if (ec) return unreachable(socket, "connection lost: " + ec.message());
+  return parser.release();
+}
+
+}  // namespace
+
+Result<boost::json::value> Client::call(std::string_view method, const Target& target,
+                                        std::optional<boost::json::object> body) {
+  auto res = exchange<http::string_body>(socket_, method, target, body ? boost::json::serialize(*body) : "");
+  if (!res) return res.error();
+  if (res->result_int() >= 400) return error_from_answer(res->result_int(), res->body());
+  boost::system::error_code ec;
+  auto v = boost::json::parse(res->body(), ec);
+  if (ec) return Error(Code::internal, "tourbusd sent invalid JSON: " + ec.message());
+  return v;
+}
+
+Result<std::string> Client::text(std::string_view method, const Target& target) {
+  auto res = exchange<http::string_body>(socket_, method, target, "");
+  if (!res) return res.error();
+  if (res->result_int() >= 400) return error_from_answer(res->result_int(), res->body());
+  return std::move(res->body());
+}
+
+Result<std::uint64_t> Client::download(std::string_view method, const Target& target, const std::string& out) {
+  // Written to a temporary name beside the target and renamed only when complete.
+  std::string tmp = out == "-" ? "" : out + ".partial";
+  auto res = exchange<http::string_body>(socket_, method, target, "");
+  if (!res) return res.error();
+  if (res->result_int() >= 400) return error_from_answer(res->result_int(), res->body());
+  const auto& data = res->body();
+  if (out == "-") {
+    std::cout.write(data.data(), static_cast<std::streamsize>(data.size()));
+    std::cout.flush();
+    return data.size();
+  }
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(data.data(), static_cast<std::streamsize>(data.size()));
+    f.flush();
+    if (!f) {
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+      return Error(Code::internal, "cannot write " + tmp);
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, out, ec);
+  if (ec) return Error(Code::internal, "cannot rename " + tmp + " to " + out + ": " + ec.message());
+  return data.size();
+}
+
+}  // namespace tourbus::cli

@@ -1,0 +1,55 @@
+// The CLI's connection to tourbusd: HTTP/1.1 + JSON over the control socket. The CLI talks only
+// to the API; it never opens the database.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include "core/error.hpp"
+
+namespace tourbus::cli {
+
+struct Globals {
+  std::string socket;
+  std::string config;
+  bool json = false;
+  bool quiet = false;
+};
+
+// --socket, $TOURBUS_SOCKET, the config file's server.socket or state_dir, /run/tourbus/tourbusd.sock
+// when it exists, then ./tourbus-data/tourbusd.sock.
+std::filesystem::path find_socket(const Globals& g);
+
+// A URL path with percent-encoded segments and an optional query: path({"v1","users",h}).
+class Target {
+ public:
+  explicit Target(std::initializer_list<std::string> segments);
+  Target& query(std::string_view key, std::string_view value);
+  const std::string& str() const { return s_; }
+
+ private:
+  std::string s_;
+  bool has_query_ = false;
+};
+
+class Client {
+ public:
+  explicit Client(std::filesystem::path socket) : socket_(std::move(socket)) {}
+  // Sends one request; the decoded JSON answer, or the API's error (unavailable when unreachable).
+  Result<boost::json::value> call(std::string_view method, const Target& target,
+                                  std::optional<boost::json::object> body = std::nullopt);
+  // Sends one request and writes the answer's body to `out` ("-" is standard output).
+  Result<std::uint64_t> download(std::string_view method, const Target& target, const std::string& out);
+  // Plain-text answer (metrics).
+  Result<std::string> text(std::string_view method, const Target& target);
+  const std::filesystem::path& socket() const { return socket_; }
+
+ private:
+  std::filesystem::path socket_;
+};
+
+}  // namespace tourbus::cli

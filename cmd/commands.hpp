@@ -1,0 +1,29 @@
+// Command families of the tourbus CLI, one file each. Every command sets `action`, run after
+// parsing; its return value is the exit status.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "api/operation.hpp"
+#include "client.hpp"
+
+namespace tourbus::cli {
+
+using Action = std::function<int()>;
+
+// The one-line summary of an API operation, for --help: the table is the single source.
+inline std::string summary(std::string_view operation) {
+  const auto* op = api::find_operation(operation);
+  return op ? std::string(op->summary) : std::string();
+}
+
+void add_status(CLI::App& app, Globals& g, Action& action);
+void add_users(CLI::App& app, Globals& g, Action& action);
+void add_tokens(CLI::App& app, Globals& g, Action& action);
+void add_tours(CLI::App& app, Globals& g, Action& action);
+void add_admin(CLI::App& app, Globals& g, Action& action);
+
+}  // namespace tourbus::cli

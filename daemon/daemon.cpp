@@ -1,0 +1,188 @@
+#include "daemon.hpp"
+
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json.hpp>
+
+#include "core/logging.hpp"
+#include "core/time.hpp"
+#include "lock_file.hpp"
+#include "net/http_server.hpp"
+#include "store/read_pool.hpp"
+#include "store/writer.hpp"
+
+namespace tourbus::daemon {
+
+namespace asio = boost::asio;
+
+Result<config::Config> build_config(const Options& options) {
+  config::Config c;
+  if (options.config_file) {
+    auto loaded = config::load_file(*options.config_file, c);
+    if (!loaded) return loaded.error();
+    c = *loaded;
+  }
+  if (options.overrides) options.overrides(c);
+  if (auto st = config::validate(c); !st) return st.error();
+  return c;
+}
+
+namespace {
+
+// SIGHUP and `tourbus reload`: build a new config, validate it, swap it; on failure keep the old.
+class Reloader : public api::Control {
+ public:
+  Reloader(const Options& options, config::Holder& holder) : options_(options), holder_(holder) {}
+
+  Result<boost::json::value> reload() override {
+    auto log = logging::get("daemon");
+    sd_notify(0, "RELOADING=1");
+    auto next = build_config(options_);
+    if (!next) {
+      log->error("daemon.reload_failed error=\"{}\" (keeping the running config)", next.error().message);
+      sd_notify(0, "READY=1\nSTATUS=reload failed; running with the previous config");
+      return Error(next.error().code, "reload failed, the running config is kept: " + next.error().message,
+                   next.error().field);
+    }
+    auto current = holder_.get();
+    config::Config merged = *current;
+    boost::json::array applied, restart;
+    for (auto name : config::changed_keys(*current, *next)) {
+      const auto* key = config::find_key(name);
+      if (key->reloadable) {
+        std::visit([&](auto m) { merged.*m = (*next).*m; }, key->member);
+        applied.emplace_back(name);
+      } else {
+        restart.emplace_back(name);
+      }
+    }
+    holder_.set(merged);
+    logging::set_level(merged.log_level);
+    log->info("daemon.reloaded applied={} need_restart={}", boost::json::serialize(applied),
+              boost::json::serialize(restart));
+    sd_notify(0, "READY=1\nSTATUS=running");
+    return boost::json::value(boost::json::object{{"applied", applied}, {"needs_restart", restart}});
+  }
+
+ private:
+  const Options& options_;
+  config::Holder& holder_;
+};
+
+}  // namespace
+
+int run(const Options& options, config::Config cfg) {
+  auto log = logging::get("daemon");
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.state_dir, ec);
+  if (ec) {
+    log->critical("daemon.start_failed error=\"cannot create state dir {}: {}\"", cfg.state_dir, ec.message());
+    return 1;
+  }
+  auto lock = LockFile::acquire(std::filesystem::path(cfg.state_dir) / "tourbusd.lock");
+  if (!lock) {
+    log->critical("daemon.start_failed error=\"{}\"", lock.error().message);
+    return 1;
+  }
+
+  config::Holder holder(cfg);
+  std::unique_ptr<store::Writer> writer;
+  std::unique_ptr<store::ReadPool> reads;
+  try {
+    writer = std::make_unique<store::Writer>(
+        cfg.database_path(), store::Writer::Options{cfg.synchronous, static_cast<std::size_t>(cfg.max_batch)});
+    reads = std::make_unique<store::ReadPool>(cfg.database_path(), static_cast<std::size_t>(cfg.read_connections));
+  } catch (const std::exception& e) {
+    log->critical("daemon.start_failed error=\"store: {}\"", e.what());
+    return 1;
+  }
+  log->info("store.opened path={} schema_version={} synchronous={}", cfg.database_path().string(),
+            writer->schema_version(), cfg.synchronous);
+
+  api::Stats stats;
+  Reloader reloader(options, holder);
+  api::Context ctx{*writer, *reads, holder, stats, reloader, cfg.database_path(), timeutil::now_ms()};
+
+  asio::io_context io(1);
+  net::HttpServer server(io, ctx);
+  try {
+    auto [host, port] = *config::parse_listen(cfg.listen);
+    auto bound = server.listen_tcp(host, port);
+    stats.set_listen_address(bound);
+    log->info("net.listening transport=tcp address={}", bound);
+    server.listen_unix(cfg.socket_path(), cfg.socket_group);
+    log->info("net.listening transport=unix path={}", cfg.socket_path().string());
+  } catch (const std::exception& e) {
+    log->critical("daemon.start_failed error=\"listen: {}\"", e.what());
+    return 1;
+  }
+  server.start();
+
+  // Signals are commands: HUP reloads, TERM/INT drain and stop, a second TERM/INT exits at once.
+  asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+  bool stopping = false;
+  asio::steady_timer drain_timer(io);
+  auto deadline = std::chrono::steady_clock::time_point::max();
+  std::function<void()> check_drained = [&] {
+    if (server.drained() || std::chrono::steady_clock::now() >= deadline) {
+      if (!server.drained()) log->warn("daemon.grace_expired closing the remaining connections");
+      server.close_all();
+      io.stop();
+      return;
+    }
+    drain_timer.expires_after(std::chrono::milliseconds(20));
+    drain_timer.async_wait([&](boost::system::error_code) { check_drained(); });
+  };
+  std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code e, int sig) {
+    if (e) return;
+    if (sig == SIGHUP) {
+      log->info("daemon.reload_requested signal=SIGHUP");
+      (void)reloader.reload();
+    } else if (stopping) {
+      log->warn("daemon.exit_now signal={} (second signal)", sig);
+      std::_Exit(1);
+    } else {
+      stopping = true;
+      log->info("daemon.stopping signal={} in_flight={}", sig == SIGTERM ? "SIGTERM" : "SIGINT", stats.in_flight.load());
+      sd_notify(0, "STOPPING=1");
+      server.drain();
+      deadline = std::chrono::steady_clock::now() + std::chrono::seconds(holder.get()->shutdown_grace_seconds);
+      check_drained();
+    }
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+
+  // Watchdog: pings come from the event loop, so a stuck loop gets the daemon restarted.
+  asio::steady_timer watchdog(io);
+  std::uint64_t watchdog_usec = 0;
+  std::function<void()> ping = [&] {
+    sd_notify(0, "WATCHDOG=1");
+    watchdog.expires_after(std::chrono::microseconds(watchdog_usec / 2));
+    watchdog.async_wait([&](boost::system::error_code e) {
+      if (!e) ping();
+    });
+  };
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) ping();
+
+  sd_notifyf(0, "READY=1\nSTATUS=listening on %s\nMAINPID=%d", stats.get_listen_address().c_str(), ::getpid());
+  log->info("daemon.ready version={} pid={} listen={} socket={}", TOURBUS_VERSION, ::getpid(),
+            stats.get_listen_address(), cfg.socket_path().string());
+
+  io.run();
+
+  writer->stop();
+  reads.reset();
+  log->info("daemon.stopped");
+  return 0;
+}
+
+}  // namespace tourbus::daemon

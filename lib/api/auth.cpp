@@ -1,0 +1,38 @@
+#include "api/auth.hpp"
+
+#include "core/crypto.hpp"
+#include "core/time.hpp"
+#include "store/tokens.hpp"
+
+namespace tourbus::api {
+
+boost::asio::awaitable<Result<Caller>> authenticate(Context& ctx, std::string_view secret, std::string peer) {
+  if (!secret.starts_with(kTokenPrefix) || secret.size() > 256)
+    co_return Error(Code::unauthenticated, "the bearer token is not a tourbus token");
+  auto hash = crypto::sha256_hex(secret);
+  auto found = ctx.reads.with([&](store::Db& db) { return store::tokens::find_by_hash(db, hash); });
+  if (!found) co_return Error(Code::unauthenticated, "unknown token");
+  auto& [token, user] = *found;
+  auto now = timeutil::now_ms();
+  if (token.revoked_at) co_return Error(Code::unauthenticated, "this token was revoked");
+  if (token.expires_at && *token.expires_at <= now) co_return Error(Code::unauthenticated, "this token has expired");
+  if (user.disabled) co_return Error(Code::unauthenticated, "the account '" + user.handle + "' is disabled");
+  if (!token.last_used_at || now - *token.last_used_at > 60'000) {
+    auto id = token.id;
+    auto pending = ctx.writer.run<bool>([id, now](store::Db& db) -> Result<bool> {
+      store::tokens::touch(db, id, now);
+      return true;
+    });
+    auto touched = co_await std::move(pending);
+    (void)touched;  // a failed bookkeeping write does not refuse the request
+  }
+  Caller c;
+  c.role = role_from_name(user.role).value_or(Role::tourist);
+  c.user_id = user.id;
+  c.handle = user.handle;
+  c.transport = Transport::tcp;
+  c.peer = std::move(peer);
+  co_return c;
+}
+
+}  // namespace tourbus::api

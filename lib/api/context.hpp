@@ -1,0 +1,64 @@
+// What operations work with: the store, the live config, counters, and the daemon's controls.
+// Built by the daemon's composition root and handed to the transports.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <string>
+
+#include <boost/json/value.hpp>
+
+#include "core/config.hpp"
+#include "core/error.hpp"
+#include "store/read_pool.hpp"
+#include "store/writer.hpp"
+
+namespace tourbus::api {
+
+// Counters the transports update and status/metrics read.
+struct Stats {
+  std::atomic<std::int64_t> tcp_connections{0};
+  std::atomic<std::int64_t> unix_connections{0};
+  std::atomic<std::int64_t> websocket_connections{0};
+  std::atomic<std::uint64_t> requests{0};
+  std::atomic<std::uint64_t> requests_4xx{0};
+  std::atomic<std::uint64_t> requests_5xx{0};
+  std::atomic<std::uint64_t> rejected_connections{0};
+  std::atomic<std::int64_t> in_flight{0};
+
+  void set_listen_address(std::string a) {
+    std::lock_guard lock(mutex);
+    listen_address = std::move(a);
+  }
+  std::string get_listen_address() {
+    std::lock_guard lock(mutex);
+    return listen_address;
+  }
+
+ private:
+  std::mutex mutex;
+  std::string listen_address;
+};
+
+// Daemon-level actions an operation may trigger. Implemented by daemon/.
+class Control {
+ public:
+  virtual ~Control() = default;
+  // Re-reads the config file, validates and swaps it (the same path as SIGHUP).
+  // Returns the keys that changed, or why the old config was kept.
+  virtual Result<boost::json::value> reload() = 0;
+};
+
+struct Context {
+  store::Writer& writer;
+  store::ReadPool& reads;
+  config::Holder& config;
+  Stats& stats;
+  Control& control;
+  std::filesystem::path database_path;
+  std::int64_t started_at = 0;  // ms since the epoch
+};
+
+}  // namespace tourbus::api

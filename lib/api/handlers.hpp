@@ -1,0 +1,39 @@
+// The handlers behind the operation table, one file per family (system_ops.cpp, user_ops.cpp, ...).
+#pragma once
+
+#include "api/context.hpp"
+#include "api/operation.hpp"
+
+namespace tourbus::api::handlers {
+
+#define TOURBUS_HANDLER(name) \
+  boost::asio::awaitable<Result<Reply>> name(Context&, const Caller&, const boost::json::object&)
+
+TOURBUS_HANDLER(status);
+TOURBUS_HANDLER(metrics);
+TOURBUS_HANDLER(backup);
+TOURBUS_HANDLER(reload);
+TOURBUS_HANDLER(me);
+
+TOURBUS_HANDLER(user_create);
+TOURBUS_HANDLER(user_list);
+TOURBUS_HANDLER(user_show);
+TOURBUS_HANDLER(user_update);
+TOURBUS_HANDLER(user_disable);
+TOURBUS_HANDLER(user_enable);
+
+TOURBUS_HANDLER(token_issue);
+TOURBUS_HANDLER(token_list);
+TOURBUS_HANDLER(token_revoke);
+
+TOURBUS_HANDLER(tour_create);
+TOURBUS_HANDLER(tour_list);
+TOURBUS_HANDLER(tour_show);
+TOURBUS_HANDLER(tour_update);
+TOURBUS_HANDLER(tour_join);
+TOURBUS_HANDLER(tour_leave);
+TOURBUS_HANDLER(tour_cancel);
+
+#undef TOURBUS_HANDLER
+
+}  // namespace tourbus::api::handlers

@@ -1,0 +1,50 @@
+#include "api/operation.hpp"
+
+#include "api/context.hpp"
+#include "api/schema.hpp"
+#include "core/logging.hpp"
+
+namespace tourbus::api {
+
+std::string_view type_name(Type t) {
+  switch (t) {
+    case Type::string: return "a string";
+    case Type::integer: return "an integer";
+    case Type::number: return "a number";
+    case Type::boolean: return "true or false";
+    case Type::string_list: return "a list of strings";
+  }
+  return "?";
+}
+
+const Operation* find_operation(std::string_view name) {
+  for (const auto& op : operations())
+    if (op.name == name) return &op;
+  return nullptr;
+}
+
+const Param* find_param(const Operation& op, std::string_view name) {
+  for (const auto& p : op.params)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+boost::asio::awaitable<Result<Reply>> invoke(Context& ctx, const Operation& op, const Caller& caller,
+                                             boost::json::object params) {
+  if (!(op.allowed & mask(caller.role))) {
+    std::string who;
+    for (Role r : {Role::tourist, Role::guide, Role::operator_})
+      if (op.allowed & mask(r)) who += (who.empty() ? "" : " or ") + std::string(role_name(r));
+    co_return Error(Code::permission_denied, std::string(op.name) + " needs the role " + who + "; the caller is a " +
+                                                 std::string(role_name(caller.role)));
+  }
+  if (auto st = check_params(op, params); !st) co_return st.error();
+  try {
+    co_return co_await op.handler(ctx, caller, params);
+  } catch (const std::exception& e) {
+    logging::get("api")->error("api.failed op={} error=\"{}\"", op.name, e.what());
+  }
+  co_return Error(Code::internal, std::string(op.name) + " failed unexpectedly; the daemon log has details");
+}
+
+}  // namespace tourbus::api

@@ -1,0 +1,76 @@
+// The one API: every operation declared once (name, HTTP method and route, who may call it,
+// parameters, summary). The HTTP router, the CLI's help and docs/api.md all follow this table.
+#pragma once
+
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include "core/error.hpp"
+#include "core/role.hpp"
+
+namespace tourbus::api {
+
+struct Context;
+
+enum class Transport { unix_socket, tcp, websocket };
+
+// Who is calling. Control-socket callers are operators identified by their peer credentials.
+struct Caller {
+  Role role = Role::tourist;
+  std::int64_t user_id = 0;  // 0 for the control socket
+  std::string handle;        // empty for the control socket
+  Transport transport = Transport::tcp;
+  std::string peer;          // "uid=0 pid=1234" or "127.0.0.1:5555", for logs
+  bool is_operator() const { return role == Role::operator_; }
+};
+
+enum class Type { string, integer, number, boolean, string_list };
+std::string_view type_name(Type t);
+
+struct Param {
+  std::string_view name;
+  Type type;
+  bool required = false;
+  std::string_view help;
+};
+
+// An operation's answer: JSON by default; text (metrics) or a file to stream (backup).
+struct Reply {
+  int status = 200;
+  boost::json::value json;
+  std::string content_type = "application/json";
+  std::string text;
+  std::filesystem::path file;  // streamed, then removed
+
+  static Reply ok(boost::json::value v) { return Reply{200, std::move(v)}; }
+  static Reply created(boost::json::value v) { return Reply{201, std::move(v)}; }
+};
+
+using Handler = boost::asio::awaitable<Result<Reply>> (*)(Context&, const Caller&, const boost::json::object&);
+
+struct Operation {
+  std::string_view name;    // "user.create": also the WebSocket event name
+  std::string_view method;  // "GET", "POST", "PATCH", "DELETE"
+  std::string_view route;   // "/v1/users/{handle}"; {x} segments become parameters
+  RoleMask allowed;
+  std::span<const Param> params;
+  Handler handler;
+  std::string_view summary;
+};
+
+std::span<const Operation> operations();
+const Operation* find_operation(std::string_view name);
+const Param* find_param(const Operation& op, std::string_view name);
+
+// Checks the caller's role and the parameters against the operation's schema, then runs it.
+// Never throws: unexpected failures become `internal` (and are logged).
+boost::asio::awaitable<Result<Reply>> invoke(Context& ctx, const Operation& op, const Caller& caller,
+                                             boost::json::object params);
+
+}  // namespace tourbus::api

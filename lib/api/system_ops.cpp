@@ -1,0 +1,136 @@
+// status, metrics, backup and reload.
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include "api/handlers.hpp"
+#include "core/crypto.hpp"
+#include "core/logging.hpp"
+#include "core/time.hpp"
+#include "store/database.hpp"
+
+namespace tourbus::api::handlers {
+
+using boost::json::object;
+
+namespace {
+
+struct Snapshot {
+  store::Figures store;
+  store::WriterStats writer;
+};
+
+Snapshot snapshot(Context& ctx) {
+  Snapshot s;
+  s.store = ctx.reads.with([&](store::Db& db) { return store::figures(db, ctx.database_path); });
+  s.writer = ctx.writer.stats();
+  return s;
+}
+
+}  // namespace
+
+boost::asio::awaitable<Result<Reply>> status(Context& ctx, const Caller&, const object&) {
+  auto s = snapshot(ctx);
+  auto cfg = ctx.config.get();
+  auto now = timeutil::now_ms();
+  object store{
+      {"path", ctx.database_path.string()},
+      {"schema_version", s.store.schema_version},
+      {"db_bytes", s.store.db_bytes},
+      {"wal_bytes", s.store.wal_bytes},
+      {"users", s.store.users},
+      {"tokens", s.store.tokens},
+      {"tours", s.store.tours},
+      {"commits", s.writer.commits},
+      {"writes", s.writer.writes},
+      {"queued_writes", s.writer.queued},
+      {"largest_batch", s.writer.max_batch_seen},
+  };
+  object connections{
+      {"tcp", ctx.stats.tcp_connections.load()},
+      {"unix", ctx.stats.unix_connections.load()},
+      {"websocket", ctx.stats.websocket_connections.load()},
+  };
+  object requests{
+      {"total", ctx.stats.requests.load()},
+      {"client_errors", ctx.stats.requests_4xx.load()},
+      {"server_errors", ctx.stats.requests_5xx.load()},
+  };
+  co_return Reply::ok(object{
+      {"version", TOURBUS_VERSION},
+      {"pid", static_cast<std::int64_t>(::getpid())},
+      {"started_at", timeutil::format_utc(ctx.started_at)},
+      {"uptime_seconds", (now - ctx.started_at) / 1000},
+      {"state_dir", cfg->state_dir},
+      {"listen", ctx.stats.get_listen_address()},
+      {"socket", cfg->socket_path().string()},
+      {"store", std::move(store)},
+      {"connections", std::move(connections)},
+      {"requests", std::move(requests)},
+  });
+}
+
+boost::asio::awaitable<Result<Reply>> metrics(Context& ctx, const Caller&, const object&) {
+  auto s = snapshot(ctx);
+  auto now = timeutil::now_ms();
+  std::string out;
+  auto metric = [&](std::string_view name, std::string_view type, std::string_view help, auto value,
+                    std::string_view labels = "") {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{}{} {}\n", name, help, name, type, name, labels, value);
+  };
+  metric("tourbus_build_info", "gauge", "Version of the running tourbusd.", 1, fmt::format("{{version=\"{}\"}}", TOURBUS_VERSION));
+  metric("tourbus_uptime_seconds", "gauge", "Seconds since tourbusd started.", (now - ctx.started_at) / 1000);
+  out += "# HELP tourbus_connections Open client connections by transport.\n# TYPE tourbus_connections gauge\n";
+  out += fmt::format("tourbus_connections{{transport=\"tcp\"}} {}\n", ctx.stats.tcp_connections.load());
+  out += fmt::format("tourbus_connections{{transport=\"unix\"}} {}\n", ctx.stats.unix_connections.load());
+  out += fmt::format("tourbus_connections{{transport=\"websocket\"}} {}\n", ctx.stats.websocket_connections.load());
+  metric("tourbus_connections_rejected_total", "counter", "Connections closed at once because server.max_connections was reached.",
+         ctx.stats.rejected_connections.load());
+  out += "# HELP tourbus_http_requests_total HTTP requests answered, by status class.\n# TYPE tourbus_http_requests_total counter\n";
+  auto total = ctx.stats.requests.load(), c4 = ctx.stats.requests_4xx.load(), c5 = ctx.stats.requests_5xx.load();
+  out += fmt::format("tourbus_http_requests_total{{class=\"2xx\"}} {}\n", total - c4 - c5);
+  out += fmt::format("tourbus_http_requests_total{{class=\"4xx\"}} {}\n", c4);
+  out += fmt::format("tourbus_http_requests_total{{class=\"5xx\"}} {}\n", c5);
+  metric("tourbus_store_commits_total", "counter", "Transactions committed by the writer.", s.writer.commits);
+  metric("tourbus_store_writes_total", "counter", "Writes group-committed by the writer.", s.writer.writes);
+  metric("tourbus_store_failed_commits_total", "counter", "Transactions that failed to commit.", s.writer.failed_commits);
+  metric("tourbus_store_queued_writes", "gauge", "Writes waiting for the writer.", s.writer.queued);
+  metric("tourbus_store_db_bytes", "gauge", "Size of tourbus.db.", s.store.db_bytes);
+  metric("tourbus_store_wal_bytes", "gauge", "Size of the write-ahead log.", s.store.wal_bytes);
+  out += "# HELP tourbus_entities Stored entities by kind.\n# TYPE tourbus_entities gauge\n";
+  out += fmt::format("tourbus_entities{{kind=\"user\"}} {}\n", s.store.users);
+  out += fmt::format("tourbus_entities{{kind=\"token\"}} {}\n", s.store.tokens);
+  out += fmt::format("tourbus_entities{{kind=\"tour\"}} {}\n", s.store.tours);
+  Reply r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.text = std::move(out);
+  co_return r;
+}
+
+boost::asio::awaitable<Result<Reply>> backup(Context& ctx, const Caller& caller, const object&) {
+  // The copy is made under the state dir (the daemon may write nowhere else) and streamed to the
+  // caller, who decides where it goes: no client-supplied path reaches the file system.
+  auto dir = std::filesystem::path(ctx.config.get()->state_dir) / "backups";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) co_return Error(Code::internal, "cannot create " + dir.string() + ": " + ec.message());
+  auto file = dir / ("backup-" + crypto::random_token(9) + ".db");
+  auto st = ctx.reads.with([&](store::Db& db) { return store::backup(db, file); });
+  if (!st) {
+    std::filesystem::remove(file, ec);
+    co_return st.error();
+  }
+  logging::get("api")->info("api.backup_made bytes={} peer=\"{}\"", std::filesystem::file_size(file, ec), caller.peer);
+  Reply r;
+  r.content_type = "application/vnd.sqlite3";
+  r.file = file;
+  co_return r;
+}
+
+boost::asio::awaitable<Result<Reply>> reload(Context& ctx, const Caller&, const object&) {
+  auto r = ctx.control.reload();
+  if (!r) co_return r.error();
+  co_return Reply::ok(std::move(*r));
+}
+
+}  // namespace tourbus::api::handlers

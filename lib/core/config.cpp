@@ -1,0 +1,159 @@
+#include "core/config.hpp"
+
+#include <array>
+#include <charconv>
+#include <toml++/toml.h>
+
+namespace tourbus::config {
+namespace {
+
+constexpr std::array<std::string_view, 5> kLevels{"trace", "debug", "info", "warn", "error"};
+constexpr std::array<std::string_view, 2> kSynchronous{"full", "normal"};
+
+const std::array kKeys{
+    Key{"state_dir", &Config::state_dir, 0, 0, {}, false,
+        "Directory holding tourbus.db, its WAL, the lock file and (by default) the control socket."},
+    Key{"server.listen", &Config::listen, 0, 0, {}, false,
+        "HTTP/WebSocket listener, HOST:PORT ([::1]:PORT for IPv6; port 0 picks a free port)."},
+    Key{"server.socket", &Config::socket, 0, 0, {}, false,
+        "Control socket path (operator rights). Empty means <state_dir>/tourbusd.sock."},
+    Key{"server.socket_group", &Config::socket_group, 0, 0, {}, false,
+        "Group owning the control socket (mode 0660); its members may use the tourbus CLI. Empty keeps the daemon's group."},
+    Key{"server.max_body_bytes", &Config::max_body_bytes, 1024, 64 << 20, {}, true,
+        "Largest accepted request body in bytes; larger requests get payload_too_large."},
+    Key{"server.max_connections", &Config::max_connections, 1, 1'000'000, {}, true,
+        "Most simultaneous HTTP connections (TCP and Unix together); further ones are closed at once."},
+    Key{"server.idle_timeout_seconds", &Config::idle_timeout_seconds, 1, 86400, {}, true,
+        "An HTTP connection idle (or sending a request) this long is closed."},
+    Key{"server.shutdown_grace_seconds", &Config::shutdown_grace_seconds, 0, 3600, {}, true,
+        "On SIGTERM, how long in-flight requests may run before the daemon stops anyway."},
+    Key{"log.level", &Config::log_level, 0, 0, kLevels, true,
+        "Least severe level logged: trace, debug, info, warn or error."},
+    Key{"store.synchronous", &Config::synchronous, 0, 0, kSynchronous, false,
+        "SQLite synchronous mode: full survives power loss, normal survives process crashes only."},
+    Key{"store.max_batch", &Config::max_batch, 1, 10000, {}, false,
+        "Most writes group-committed in one transaction."},
+    Key{"store.read_connections", &Config::read_connections, 1, 64, {}, false,
+        "SQLite connections kept open for reads (reads never wait for the writer)."},
+    Key{"tokens.default_ttl_days", &Config::token_ttl_days, 0, 3650, {}, true,
+        "Lifetime of an issued access token when none is given; 0 means tokens do not expire."},
+};
+
+std::string where(const std::filesystem::path& file, const toml::source_region& src) {
+  return file.string() + ":" + std::to_string(src.begin.line);
+}
+
+Status apply(Config& cfg, const Key& key, const toml::node& node, const std::filesystem::path& file) {
+  auto at = where(file, node.source());
+  auto fail = [&](std::string what) {
+    return Error(Code::invalid_argument, at + ": " + std::string(key.name) + ": " + what, std::string(key.name));
+  };
+  if (auto* s = std::get_if<std::string Config::*>(&key.member)) {
+    auto v = node.value<std::string>();
+    if (!node.is_string() || !v) return fail("expected a string");
+    if (!key.choices.empty()) {
+      bool found = false;
+      std::string list;
+      for (auto c : key.choices) {
+        found = found || c == *v;
+        list += (list.empty() ? "" : ", ") + std::string(c);
+      }
+      if (!found) return fail("'" + *v + "' is not one of " + list);
+    }
+    cfg.*(*s) = *v;
+  } else {
+    auto m = std::get<std::int64_t Config::*>(key.member);
+    if (!node.is_integer()) return fail("expected an integer");
+    auto v = *node.value<std::int64_t>();
+    if (v < key.min || v > key.max)
+      return fail(std::to_string(v) + " is out of range [" + std::to_string(key.min) + ", " + std::to_string(key.max) + "]");
+    cfg.*m = v;
+  }
+  return {};
+}
+
+Status walk(Config& cfg, const toml::table& table, const std::string& prefix, const std::filesystem::path& file) {
+  for (auto&& [k, node] : table) {
+    std::string name = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    if (const auto* sub = node.as_table(); sub && !find_key(name)) {
+      if (auto st = walk(cfg, *sub, name, file); !st) return st;
+      continue;
+    }
+    const Key* key = find_key(name);
+    if (!key)
+      return Error(Code::unknown_field, where(file, node.source()) + ": unknown key '" + name + "'", name);
+    if (auto st = apply(cfg, *key, node, file); !st) return st;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::filesystem::path Config::socket_path() const {
+  return socket.empty() ? std::filesystem::path(state_dir) / "tourbusd.sock" : std::filesystem::path(socket);
+}
+
+std::filesystem::path Config::database_path() const { return std::filesystem::path(state_dir) / "tourbus.db"; }
+
+std::span<const Key> keys() { return kKeys; }
+
+const Key* find_key(std::string_view name) {
+  for (const auto& k : kKeys)
+    if (k.name == name) return &k;
+  return nullptr;
+}
+
+std::string default_as_toml(const Key& key) {
+  static const Config defaults;
+  if (auto* s = std::get_if<std::string Config::*>(&key.member)) return "\"" + defaults.*(*s) + "\"";
+  return std::to_string(defaults.*std::get<std::int64_t Config::*>(key.member));
+}
+
+Result<Config> load_file(const std::filesystem::path& file, Config base) {
+  toml::table table;
+  try {
+    table = toml::parse_file(file.string());
+  } catch (const toml::parse_error& e) {
+    return Error(Code::invalid_argument,
+                 where(file, e.source()) + ": " + std::string(e.description()));
+  }
+  if (auto st = walk(base, table, "", file); !st) return st.error();
+  if (auto st = validate(base); !st)
+    return Error(st.error().code, file.string() + ": " + st.error().message, st.error().field);
+  return base;
+}
+
+Status validate(const Config& c) {
+  if (auto l = parse_listen(c.listen); !l)
+    return Error(Code::invalid_argument, "server.listen: " + l.error().message, "server.listen");
+  if (c.state_dir.empty()) return Error(Code::invalid_argument, "state_dir: must not be empty", "state_dir");
+  return {};
+}
+
+std::vector<std::string_view> changed_keys(const Config& a, const Config& b) {
+  std::vector<std::string_view> out;
+  for (const auto& k : kKeys) {
+    bool same = std::visit([&](auto m) { return a.*m == b.*m; }, k.member);
+    if (!same) out.push_back(k.name);
+  }
+  return out;
+}
+
+Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0)
+    return Error(Code::invalid_argument, "expected HOST:PORT, got '" + std::string(text) + "'");
+  std::string host(text.substr(0, colon));
+  if (host.front() == '[') {
+    if (host.back() != ']') return Error(Code::invalid_argument, "unbalanced brackets in '" + std::string(text) + "'");
+    host = host.substr(1, host.size() - 2);
+  }
+  auto port_text = text.substr(colon + 1);
+  unsigned port = 0;
+  auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc{} || ptr != port_text.data() + port_text.size() || port > 65535 || port_text.empty())
+    return Error(Code::invalid_argument, "bad port in '" + std::string(text) + "'");
+  return std::pair{host, static_cast<std::uint16_t>(port)};
+}
+
+}  // namespace tourbus::config

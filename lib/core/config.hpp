@@ -1,0 +1,89 @@
+// tourbusd configuration: one table of keys (type, default, limits, reloadable) drives parsing,
+// validation, `tourbusd --check-config`, the man page check and examples/tourbus.toml.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace tourbus::config {
+
+struct Config {
+  std::string state_dir = "./tourbus-data";
+  std::string listen = "127.0.0.1:3001";
+  std::string socket;        // empty: <state_dir>/tourbusd.sock
+  std::string socket_group;  // empty: the daemon's own group
+  std::int64_t max_body_bytes = 1 << 20;
+  std::int64_t max_connections = 4096;
+  std::int64_t idle_timeout_seconds = 60;
+  std::int64_t shutdown_grace_seconds = 10;
+  std::string log_level = "info";
+  std::string synchronous = "full";
+  std::int64_t max_batch = 256;
+  std::int64_t read_connections = 4;
+  std::int64_t token_ttl_days = 90;
+
+  // Derived paths.
+  std::filesystem::path socket_path() const;
+  std::filesystem::path database_path() const;
+};
+
+using Member = std::variant<std::string Config::*, std::int64_t Config::*>;
+
+struct Key {
+  std::string_view name;  // dotted TOML path, e.g. "server.listen"
+  Member member;
+  std::int64_t min = 0, max = 0;                // integers only
+  std::span<const std::string_view> choices{};  // strings with a fixed set of values
+  bool reloadable = false;
+  std::string_view help;
+};
+
+// Every key tourbusd understands, in documentation order.
+std::span<const Key> keys();
+const Key* find_key(std::string_view name);
+// The default value of a key, rendered as TOML.
+std::string default_as_toml(const Key& key);
+
+// Parses a TOML file over `base` (defaults or command-line values). Errors name file, line and key.
+Result<Config> load_file(const std::filesystem::path& file, Config base = {});
+// Checks values that need more than a type and range check (listen address syntax, ...).
+Status validate(const Config& config);
+// Names of keys whose values differ between two configs.
+std::vector<std::string_view> changed_keys(const Config& a, const Config& b);
+
+// Splits "host:port" ("[::1]:3001" for IPv6). Port 0 asks the kernel for a free port.
+Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text);
+
+}  // namespace tourbus::config
+
+namespace tourbus::config {
+
+// The live configuration: readers take a snapshot; reload swaps in a new immutable one.
+class Holder {
+ public:
+  explicit Holder(Config c) : current_(std::make_shared<const Config>(std::move(c))) {}
+  std::shared_ptr<const Config> get() const {
+    std::lock_guard lock(mutex_);
+    return current_;
+  }
+  void set(Config c) {
+    auto next = std::make_shared<const Config>(std::move(c));
+    std::lock_guard lock(mutex_);
+    current_ = std::move(next);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const Config> current_;
+};
+
+}  // namespace tourbus::config

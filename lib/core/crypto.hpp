@@ -1,0 +1,14 @@
+// Small cryptographic helpers over OpenSSL.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace tourbus::crypto {
+
+// n bytes from the OS CSPRNG, base64url without padding.
+std::string random_token(std::size_t n);
+// Lower-case hex SHA-256 of the input.
+std::string sha256_hex(std::string_view data);
+
+}  // namespace tourbus::crypto

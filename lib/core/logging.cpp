@@ -1,0 +1,62 @@
+#include "core/logging.hpp"
+
+#include <cstdlib>
+#include <mutex>
+
+#include <spdlog/sinks/stdout_sinks.h>
+
+namespace tourbus::logging {
+namespace {
+
+struct State {
+  std::mutex mutex;
+  spdlog::sink_ptr sink;
+  spdlog::level::level_enum level = spdlog::level::info;
+};
+
+State& state() {
+  static State s;
+  return s;
+}
+
+void ensure_sink(State& s) {
+  if (s.sink) return;
+  s.sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  bool journald = std::getenv("JOURNAL_STREAM") != nullptr;
+  s.sink->set_pattern(journald ? "%l [%n] %v" : "%Y-%m-%dT%H:%M:%S.%e %l [%n] %v");
+}
+
+}  // namespace
+
+void init(std::string_view level) {
+  auto& s = state();
+  {
+    std::lock_guard lock(s.mutex);
+    ensure_sink(s);
+  }
+  set_level(level);
+}
+
+bool set_level(std::string_view level) {
+  auto lvl = spdlog::level::from_str(std::string(level));
+  if (lvl == spdlog::level::off && level != "off") return false;
+  auto& s = state();
+  std::lock_guard lock(s.mutex);
+  s.level = lvl;
+  spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& l) { l->set_level(lvl); });
+  return true;
+}
+
+std::shared_ptr<spdlog::logger> get(std::string_view part) {
+  auto& s = state();
+  std::lock_guard lock(s.mutex);
+  if (auto l = spdlog::get(std::string(part))) return l;
+  ensure_sink(s);
+  auto l = std::make_shared<spdlog::logger>(std::string(part), s.sink);
+  l->set_level(s.level);
+  l->flush_on(spdlog::level::trace);
+  spdlog::register_logger(l);
+  return l;
+}
+
+}  // namespace tourbus::logging

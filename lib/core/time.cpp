@@ -1,0 +1,90 @@
+#include "core/time.hpp"
+
+#include <chrono>
+#include <sstream>
+
+#include <date/date.h>
+#include <date/tz.h>
+
+namespace tourbus::timeutil {
+namespace {
+
+using namespace std::chrono;
+using sys_ms = time_point<system_clock, milliseconds>;
+
+const date::time_zone* find_zone(std::string_view zone) {
+  // Zone names are looked up in the database's own index, never used as a path.
+  if (zone.empty() || zone.size() > 64) return nullptr;
+  try {
+    return date::locate_zone(zone);
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+Millis now_ms() { return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count(); }
+
+std::string format_utc(Millis t) {
+  sys_ms tp{milliseconds(t)};
+  if (t % 1000 == 0) return date::format("%FT%TZ", floor<seconds>(tp));
+  return date::format("%FT%TZ", tp);
+}
+
+std::string format_local(Millis t, std::string_view zone) {
+  const auto* z = find_zone(zone);
+  if (!z) return format_utc(t);
+  auto zt = date::make_zoned(z, floor<seconds>(sys_ms{milliseconds(t)}));
+  auto s = date::format("%FT%T%z", zt);  // +0100
+  if (s.size() >= 5) s.insert(s.size() - 2, ":");
+  return s;
+}
+
+bool valid_zone(std::string_view zone) { return find_zone(zone) != nullptr; }
+
+Result<Millis> parse_time(std::string_view text, std::string_view zone) {
+  auto bad = [&] {
+    return Error(Code::invalid_argument,
+                 "'" + std::string(text) + "' is not a time: use RFC 3339 (2026-12-01T09:00:00+01:00) or local 2026-12-01T09:00");
+  };
+  if (text.size() < 16 || text.size() > 40) return bad();
+  std::string s(text);
+  if (s[10] == ' ') s[10] = 'T';
+  if (s[10] != 'T') return bad();
+
+  // With an explicit offset or Z.
+  for (const char* fmt : {"%FT%T%Ez", "%FT%R%Ez"}) {
+    std::istringstream in(s);
+    sys_ms tp;
+    in >> date::parse(fmt, tp);
+    if (!in.fail() && in.peek() == std::char_traits<char>::eof()) return tp.time_since_epoch().count();
+  }
+  if (s.back() == 'Z' || s.back() == 'z') {
+    std::string body = s.substr(0, s.size() - 1);
+    for (const char* fmt : {"%FT%T", "%FT%R"}) {
+      std::istringstream in(body);
+      sys_ms tp;
+      in >> date::parse(fmt, tp);
+      if (!in.fail() && in.peek() == std::char_traits<char>::eof()) return tp.time_since_epoch().count();
+    }
+    return bad();
+  }
+  // Local time in the zone.
+  const auto* z = find_zone(zone);
+  if (!z) return Error(Code::invalid_argument, "unknown IANA time zone '" + std::string(zone) + "'");
+  for (const char* fmt : {"%FT%T", "%FT%R"}) {
+    std::istringstream in(s);
+    date::local_time<milliseconds> lt;
+    in >> date::parse(fmt, lt);
+    if (in.fail() || in.peek() != std::char_traits<char>::eof()) continue;
+    auto info = z->get_info(lt);
+    if (info.result == date::local_info::nonexistent)
+      return Error(Code::invalid_argument, "'" + std::string(text) + "' does not exist in " + std::string(zone) + " (clocks go forward)");
+    auto sys = z->to_sys(lt, date::choose::earliest);
+    return sys.time_since_epoch().count();
+  }
+  return bad();
+}
+
+}  // namespace tourbus::timeutil

@@ -1,0 +1,302 @@
+#include "net/http_server.hpp"
+
+#include <grp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "api/auth.hpp"
+#include "core/logging.hpp"
+#include "net/router.hpp"
+
+namespace tourbus::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::awaitable;
+using asio::use_awaitable;
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+// One connection's state, so drain() can close connections that sit idle between requests.
+struct HttpServer::Session {
+  std::function<void()> close;
+  bool busy = false;
+};
+
+namespace {
+
+std::string error_body(const Error& e) {
+  boost::json::object err{{"code", code_name(e.code)}, {"message", e.message}};
+  if (!e.field.empty()) err["field"] = e.field;
+  return boost::json::serialize(boost::json::object{{"error", std::move(err)}}) + "\n";
+}
+
+struct Answer {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+  std::filesystem::path file;
+};
+
+Answer from_error(const Error& e) { return {info(e.code).http_status, "application/json", error_body(e), {}}; }
+
+// Credentials of the process at the other end of a Unix socket.
+std::string peer_credentials(int fd) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return "uid=? pid=?";
+  return "uid=" + std::to_string(cred.uid) + " pid=" + std::to_string(cred.pid);
+}
+
+template <class Stream>
+awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport, std::string peer,
+                      std::shared_ptr<HttpServer::Session> self, const bool& draining) {
+  auto log = logging::get("net");
+  // `stream` lives in this coroutine's frame, so its address is stable until we return.
+  self->close = [&stream] {
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream).socket().close(ignored);
+  };
+  beast::flat_buffer buffer;
+  for (;;) {
+    auto cfg = ctx.config.get();
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(static_cast<std::uint64_t>(cfg->max_body_bytes));
+    parser.header_limit(16 * 1024);
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(cfg->idle_timeout_seconds));
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
+    if (ec) {
+      Answer bad;
+      if (ec == http::error::body_limit)
+        bad = from_error(Error(Code::payload_too_large, "the request body is larger than " +
+                                                            std::to_string(cfg->max_body_bytes) + " bytes"));
+      else if (ec == http::error::header_limit)
+        bad = from_error(Error(Code::payload_too_large, "the request headers are larger than 16 KiB"));
+      else if (ec.category() == http::make_error_code(http::error::end_of_stream).category() && ec != http::error::end_of_stream &&
+               ec != http::error::partial_message)
+        bad = from_error(Error(Code::invalid_json, "malformed HTTP request: " + ec.message()));
+      else
+        break;  // closed, timed out or cancelled
+      http::response<http::string_body> res{static_cast<http::status>(bad.status), 11};
+      res.set(http::field::content_type, bad.content_type);
+      res.set(http::field::connection, "close");
+      res.body() = bad.body;
+      res.prepare_payload();
+      co_await http::async_write(stream, res, tuple_awaitable);
+      ++ctx.stats.requests;
+      ++ctx.stats.requests_4xx;
+      break;
+    }
+    self->busy = true;
+    ++ctx.stats.in_flight;
+    auto& req = parser.get();
+    auto started = std::chrono::steady_clock::now();
+    Answer answer;
+
+    auto routed = route(std::string_view(req.method_string()), std::string_view(req.target()), req.body());
+    std::optional<api::Caller> caller;
+    if (routed) {
+      if (transport == api::Transport::unix_socket) {
+        caller = api::Caller{Role::operator_, 0, {}, transport, peer};
+      } else {
+        auto auth = std::string_view(req[http::field::authorization]);
+        if (auth.size() > 7 && (auth.starts_with("Bearer ") || auth.starts_with("bearer "))) {
+          auto pending = api::authenticate(ctx, auth.substr(7), peer);
+          auto c = co_await std::move(pending);
+          if (c) caller = *c;
+          else answer = from_error(c.error());
+        } else {
+          answer = from_error(Error(Code::unauthenticated, "send a token: Authorization: Bearer tb_..."));
+        }
+      }
+      auto ctype = std::string_view(req[http::field::content_type]);
+      if (caller && !req.body().empty() && !ctype.empty() && !ctype.starts_with("application/json")) {
+        answer = from_error(Error(Code::unsupported_media_type, "send the body as application/json"));
+        caller.reset();
+      }
+    } else {
+      answer = from_error(routed.error());
+    }
+    if (caller) {
+      auto pending = api::invoke(ctx, *routed->op, *caller, std::move(routed->params));
+      auto reply = co_await std::move(pending);
+      if (!reply) {
+        answer = from_error(reply.error());
+      } else {
+        answer.status = reply->status;
+        answer.content_type = reply->content_type;
+        answer.file = reply->file;
+        answer.body = reply->file.empty() && reply->content_type == "application/json"
+                          ? boost::json::serialize(reply->json) + "\n"
+                          : std::move(reply->text);
+      }
+    }
+
+    bool keep_alive = req.keep_alive() && !draining;
+    ++ctx.stats.requests;
+    if (answer.status >= 500) ++ctx.stats.requests_5xx;
+    else if (answer.status >= 400) ++ctx.stats.requests_4xx;
+
+    beast::error_code wec;
+    if (!answer.file.empty()) {
+      http::response<http::file_body> res{static_cast<http::status>(answer.status), req.version()};
+      res.set(http::field::content_type, answer.content_type);
+      res.body().open(answer.file.c_str(), beast::file_mode::scan, wec);
+      std::error_code rm;
+      std::filesystem::remove(answer.file, rm);  // the open descriptor keeps the data readable
+      if (!wec) {
+        res.keep_alive(keep_alive);
+        res.prepare_payload();
+        std::tie(wec, std::ignore) = co_await http::async_write(stream, res, tuple_awaitable);
+      }
+    } else {
+      http::response<http::string_body> res{static_cast<http::status>(answer.status), req.version()};
+      res.set(http::field::content_type, answer.content_type);
+      if (answer.status == 401) res.set(http::field::www_authenticate, "Bearer");
+      res.keep_alive(keep_alive);
+      res.body() = std::move(answer.body);
+      res.prepare_payload();
+      std::tie(wec, std::ignore) = co_await http::async_write(stream, res, tuple_awaitable);
+    }
+    auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    log->debug("net.request method={} target=\"{}\" status={} ms={:.2f} peer=\"{}\"", std::string_view(req.method_string()),
+               std::string_view(req.target()).substr(0, 200), answer.status, ms, peer);
+    --ctx.stats.in_flight;
+    self->busy = false;
+    if (wec || !keep_alive) break;
+  }
+  self->close = nullptr;
+  beast::error_code ignored;
+  beast::get_lowest_layer(stream).socket().shutdown(asio::socket_base::shutdown_both, ignored);
+}
+
+}  // namespace
+
+HttpServer::HttpServer(asio::io_context& io, api::Context& ctx) : io_(io), ctx_(ctx), tcp_(io), unix_(io) {}
+
+HttpServer::~HttpServer() {
+  if (!unix_path_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove(unix_path_, ec);
+  }
+}
+
+std::string HttpServer::listen_tcp(const std::string& host, std::uint16_t port) {
+  asio::ip::tcp::endpoint ep(asio::ip::make_address(host), port);
+  tcp_.open(ep.protocol());
+  tcp_.set_option(asio::socket_base::reuse_address(true));
+  tcp_.bind(ep);
+  tcp_.listen(asio::socket_base::max_listen_connections);
+  auto bound = tcp_.local_endpoint();
+  auto addr = bound.address().to_string();
+  if (bound.address().is_v6()) addr = "[" + addr + "]";
+  return addr + ":" + std::to_string(bound.port());
+}
+
+void HttpServer::listen_unix(const std::filesystem::path& path, const std::string& group) {
+  std::error_code ec;
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+  // The caller holds the state dir lock, so a socket file left here belongs to a dead daemon.
+  std::filesystem::remove(path, ec);
+  auto old = ::umask(0117);
+  unix_.open();
+  unix_.bind(asio::local::stream_protocol::endpoint(path.string()));
+  ::umask(old);
+  unix_.listen(asio::socket_base::max_listen_connections);
+  unix_path_ = path;
+  if (::chmod(path.c_str(), 0660) != 0) throw std::runtime_error("cannot chmod " + path.string());
+  if (!group.empty()) {
+    struct group* g = ::getgrnam(group.c_str());
+    if (!g) throw std::runtime_error("server.socket_group: no group named '" + group + "'");
+    if (::chown(path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0)
+      throw std::runtime_error("cannot give " + path.string() + " to group " + group);
+  }
+}
+
+void HttpServer::start() {
+  if (tcp_.is_open()) asio::co_spawn(io_, accept_tcp(), asio::detached);
+  if (unix_.is_open()) asio::co_spawn(io_, accept_unix(), asio::detached);
+}
+
+awaitable<void> HttpServer::accept_tcp() {
+  auto log = logging::get("net");
+  while (tcp_.is_open()) {
+    auto [ec, socket] = co_await tcp_.async_accept(tuple_awaitable);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !tcp_.is_open()) break;
+      log->warn("net.accept_failed transport=tcp error=\"{}\"", ec.message());
+      continue;
+    }
+    if (ctx_.stats.tcp_connections.load() >= ctx_.config.get()->max_connections) {
+      ++ctx_.stats.rejected_connections;
+      beast::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    beast::error_code pec;
+    auto remote = socket.remote_endpoint(pec);
+    std::string peer = pec ? "?" : remote.address().to_string() + ":" + std::to_string(remote.port());
+    auto session = std::make_shared<Session>();
+    sessions_.push_back(session);
+    auto it = std::prev(sessions_.end());
+    ++ctx_.stats.tcp_connections;
+    socket.set_option(asio::ip::tcp::no_delay(true), pec);
+    beast::tcp_stream s(std::move(socket));
+    asio::co_spawn(io_, serve(std::move(s), ctx_, api::Transport::tcp, peer, session, draining_),
+                   [this, it](std::exception_ptr) {
+                     --ctx_.stats.tcp_connections;
+                     sessions_.erase(it);
+                   });
+  }
+}
+
+awaitable<void> HttpServer::accept_unix() {
+  auto log = logging::get("net");
+  while (unix_.is_open()) {
+    auto [ec, socket] = co_await unix_.async_accept(tuple_awaitable);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !unix_.is_open()) break;
+      log->warn("net.accept_failed transport=unix error=\"{}\"", ec.message());
+      continue;
+    }
+    auto peer = peer_credentials(socket.native_handle());
+    log->info("net.control_connection {}", peer);
+    auto session = std::make_shared<Session>();
+    sessions_.push_back(session);
+    auto it = std::prev(sessions_.end());
+    ++ctx_.stats.unix_connections;
+    beast::basic_stream<asio::local::stream_protocol> s(std::move(socket));
+    asio::co_spawn(io_, serve(std::move(s), ctx_, api::Transport::unix_socket, peer, session, draining_),
+                   [this, it](std::exception_ptr) {
+                     --ctx_.stats.unix_connections;
+                     sessions_.erase(it);
+                   });
+  }
+}
+
+void HttpServer::drain() {
+  draining_ = true;
+  beast::error_code ignored;
+  tcp_.close(ignored);
+  unix_.close(ignored);
+  for (auto& s : sessions_)
+    if (!s->busy && s->close) s->close();
+}
+
+void HttpServer::close_all() {
+  for (auto& s : sessions_)
+    if (s->close) s->close();
+}
+
+}  // namespace tourbus::net

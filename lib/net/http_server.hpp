@@ -1,0 +1,52 @@
+// HTTP/1.1 + JSON server for the operation table, on TCP (bearer tokens) and on the Unix control
+// socket (operator rights, peer credentials logged). Runs on one io_context; not thread-safe.
+#pragma once
+
+#include <filesystem>
+#include <list>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+
+#include "api/context.hpp"
+
+namespace tourbus::net {
+
+class HttpServer {
+ public:
+  HttpServer(boost::asio::io_context& io, api::Context& ctx);
+  ~HttpServer();
+
+  // Binds the TCP listener; returns the bound "host:port" (port 0 picks a free one). Throws.
+  std::string listen_tcp(const std::string& host, std::uint16_t port);
+  // Binds the control socket with mode 0660 (and `group`, when not empty). Throws.
+  void listen_unix(const std::filesystem::path& path, const std::string& group);
+  // Starts accepting on the bound listeners.
+  void start();
+  // Stops accepting, closes idle keep-alive connections; requests in flight finish and their
+  // connections then close.
+  void drain();
+  // True when no connection remains.
+  bool drained() const { return sessions_.empty(); }
+  // Closes every connection now.
+  void close_all();
+
+  struct Session;
+
+ private:
+  boost::asio::awaitable<void> accept_tcp();
+  boost::asio::awaitable<void> accept_unix();
+
+  boost::asio::io_context& io_;
+  api::Context& ctx_;
+  boost::asio::ip::tcp::acceptor tcp_;
+  boost::asio::local::stream_protocol::acceptor unix_;
+  std::filesystem::path unix_path_;
+  std::list<std::shared_ptr<Session>> sessions_;
+  bool draining_ = false;
+};
+
+}  // namespace tourbus::net

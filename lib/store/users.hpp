@@ -1,0 +1,48 @@
+// The users table.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "store/db.hpp"
+
+namespace tourbus::store {
+
+struct User {
+  std::int64_t id = 0;
+  std::string handle;
+  std::string display_name;
+  std::string role;
+  std::optional<std::string> email;
+  std::optional<std::string> phone;
+  std::string language = "en";
+  std::string time_zone = "UTC";
+  std::optional<std::int64_t> quiet_start, quiet_end;
+  bool marketing_consent = false;
+  std::optional<std::int64_t> marketing_consent_at;
+  bool disabled = false;
+  std::int64_t created_at = 0;
+  std::int64_t updated_at = 0;
+};
+
+struct UserFilter {
+  std::optional<std::string> role;
+  std::optional<bool> disabled;
+  std::int64_t after_id = 0;  // paging: ids greater than this
+  std::int64_t limit = 1000;
+};
+
+namespace users {
+// Inserts and returns the stored user; already_exists when the handle is taken.
+Result<User> insert(Db& db, User u);
+std::optional<User> find(Db& db, std::string_view handle);
+std::optional<User> find_id(Db& db, std::int64_t id);
+std::vector<User> list(Db& db, const UserFilter& filter);
+// Writes every column of an existing user (by id).
+void update(Db& db, const User& u);
+}  // namespace users
+
+}  // namespace tourbus::store

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs every Debian package tourbus needs to build, run and test (idempotent; root on Debian 12).
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git ca-certificates
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libcli11-dev libsqlite3-dev libcurl4-openssl-dev libtomlplusplus-dev libspdlog-dev
+  libssl-dev libsystemd-dev libhowardhinnant-date-dev tzdata catch2
+  curl sqlite3 procps util-linux python3 python3-websockets python3-aiosmtpd tmux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  if [[ $(id -u) -eq 0 ]]; then sudo=; else sudo=sudo; fi
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
