@@ -75,8 +75,14 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
     parser.body_limit(static_cast<std::uint64_t>(cfg->max_body_bytes));
     parser.header_limit(16 * 1024);
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(cfg->idle_timeout_seconds));
-    auto [ec, n] = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
+    // A request is in flight from the moment its headers are in: drain() lets it finish.
+    auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, tuple_awaitable);
+    if (!ec) {
+      self->busy = true;
+      if (!parser.is_done()) std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
+    }
     if (ec) {
+      self->busy = false;
       Answer bad;
       if (ec == http::error::body_limit)
         bad = from_error(Error(Code::payload_too_large, "the request body is larger than " +
@@ -98,13 +104,15 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
       ++ctx.stats.requests_4xx;
       break;
     }
-    self->busy = true;
     ++ctx.stats.in_flight;
     auto& req = parser.get();
     auto started = std::chrono::steady_clock::now();
     Answer answer;
 
-    auto routed = route(std::string_view(req.method_string()), std::string_view(req.target()), req.body());
+    auto ctype = std::string_view(req[http::field::content_type]);
+    auto routed = !req.body().empty() && !ctype.empty() && !ctype.starts_with("application/json")
+                      ? Result<Routed>(Error(Code::unsupported_media_type, "send the body as application/json"))
+                      : route(std::string_view(req.method_string()), std::string_view(req.target()), req.body());
     std::optional<api::Caller> caller;
     if (routed) {
       if (transport == api::Transport::unix_socket) {
@@ -119,11 +127,6 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
         } else {
           answer = from_error(Error(Code::unauthenticated, "send a token: Authorization: Bearer tb_..."));
         }
-      }
-      auto ctype = std::string_view(req[http::field::content_type]);
-      if (caller && !req.body().empty() && !ctype.empty() && !ctype.starts_with("application/json")) {
-        answer = from_error(Error(Code::unsupported_media_type, "send the body as application/json"));
-        caller.reset();
       }
     } else {
       answer = from_error(routed.error());

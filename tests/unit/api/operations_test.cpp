@@ -1,0 +1,130 @@
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "api/operation.hpp"
+#include "api/schema.hpp"
+#include "core/error.hpp"
+
+using namespace tourbus;
+
+namespace {
+
+std::string slurp(const std::string& relative) {
+  std::ifstream f(std::string(TOURBUS_SOURCE_DIR) + "/" + relative);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+TEST_CASE("the operation table is well formed") {
+  std::set<std::string> names, routes;
+  for (const auto& op : api::operations()) {
+    INFO(op.name);
+    CHECK(names.insert(std::string(op.name)).second);
+    CHECK(routes.insert(std::string(op.method) + " " + std::string(op.route)).second);
+    CHECK_FALSE(op.summary.empty());
+    CHECK(op.handler != nullptr);
+    CHECK(op.allowed != 0);
+    CHECK(op.route.starts_with("/"));
+    // Every {segment} of the route is a required parameter.
+    std::regex seg("\\{([a-z_]+)\\}");
+    std::string route(op.route);
+    for (std::sregex_iterator it(route.begin(), route.end(), seg), end; it != end; ++it) {
+      const auto* p = api::find_param(op, (*it)[1].str());
+      REQUIRE(p != nullptr);
+      CHECK(p->required);
+    }
+    std::set<std::string_view> params;
+    for (const auto& p : op.params) {
+      CHECK(params.insert(p.name).second);
+      CHECK_FALSE(p.help.empty());
+    }
+  }
+}
+
+TEST_CASE("docs/api.md documents exactly the operations of the table, with their routes and parameters") {
+  auto doc = slurp("docs/api.md");
+  REQUIRE_FALSE(doc.empty());
+  // Headings look like: ### `user.create` — `POST /v1/users`
+  std::regex heading("^### `([a-z.]+)` — `([A-Z]+) ([^`]+)`", std::regex::multiline);
+  std::set<std::string> documented;
+  for (std::sregex_iterator it(doc.begin(), doc.end(), heading), end; it != end; ++it) {
+    auto name = (*it)[1].str();
+    documented.insert(name);
+    const auto* op = api::find_operation(name);
+    INFO(name);
+    REQUIRE(op != nullptr);
+    CHECK((*it)[2].str() == op->method);
+    CHECK((*it)[3].str() == op->route);
+    // Each parameter is named in the operation's section.
+    auto start = static_cast<std::size_t>(it->position());
+    auto next = doc.find("\n### ", start + 1);
+    auto section = doc.substr(start, next == std::string::npos ? std::string::npos : next - start);
+    for (const auto& p : op->params) {
+      INFO(p.name);
+      CHECK(section.find("`" + std::string(p.name) + "`") != std::string::npos);
+    }
+  }
+  std::set<std::string> table;
+  for (const auto& op : api::operations()) table.insert(std::string(op.name));
+  CHECK(documented == table);
+}
+
+TEST_CASE("every error code is documented with its HTTP status") {
+  auto doc = slurp("docs/api.md");
+  for (const auto& c : all_codes()) {
+    INFO(c.name);
+    CHECK(doc.find("`" + std::string(c.name) + "`") != std::string::npos);
+    CHECK(code_from_name(c.name) == c.code);
+    CHECK(c.http_status >= 400);
+  }
+}
+
+TEST_CASE("parameters are checked against the schema before a handler runs") {
+  const auto* op = api::find_operation("user.create");
+  REQUIRE(op);
+  boost::json::object good{{"handle", "anna"}, {"display_name", "Anna"}, {"role", "tourist"}};
+  CHECK(api::check_params(*op, good).ok());
+
+  auto unknown = good;
+  unknown["nickname"] = "x";
+  auto st = api::check_params(*op, unknown);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().code == Code::unknown_field);
+  CHECK(st.error().field == "nickname");
+
+  auto missing = good;
+  missing.erase("role");
+  st = api::check_params(*op, missing);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().code == Code::invalid_argument);
+  CHECK(st.error().field == "role");
+
+  auto wrong = good;
+  wrong["marketing_consent"] = "yes";
+  st = api::check_params(*op, wrong);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().field == "marketing_consent");
+
+  auto cleared = good;
+  cleared["email"] = nullptr;  // null is allowed for optional parameters: "clear it"
+  CHECK(api::check_params(*op, cleared).ok());
+}
+
+TEST_CASE("text values convert to the declared parameter types") {
+  api::Param i{"limit", api::Type::integer, false, "x"};
+  CHECK(api::from_text(i, "42")->as_int64() == 42);
+  CHECK_FALSE(api::from_text(i, "4x").ok());
+  CHECK_FALSE(api::from_text(i, "").ok());
+  api::Param b{"all", api::Type::boolean, false, "x"};
+  CHECK(api::from_text(b, "true")->as_bool());
+  CHECK_FALSE(api::from_text(b, "yes").ok());
+  api::Param l{"users", api::Type::string_list, false, "x"};
+  CHECK(api::from_text(l, "a,b,,c")->as_array().size() == 3);
+}
