@@ -110,6 +110,8 @@ void add_tours(CLI::App& app, Globals& g, Action& action) {
         if (!to->empty()) t.query("to", *to);
         return run_call(g, [&](Client& c) { return c.call("GET", t); },
                         [&](const boost::json::value& v) {
+                          if (v.as_object().at("tours").as_array().size() >= 1000)
+                            std::cerr << "tourbus: showing the first 1000 tours; narrow the list with --from and --to\n";
                           return print_list(g, v, "tours", {"ID", "TITLE", "STARTS (LOCAL)", "ENDS (LOCAL)", "STATUS", "GUIDE", "PEOPLE"},
                                             [](const object& o) {
                                               return std::vector<std::string>{

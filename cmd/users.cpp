@@ -85,11 +85,26 @@ void add_users(CLI::App& app, Globals& g, Action& action) {
     cmd->add_flag("--enabled", *enabled, "Only enabled users")->excludes(d);
     cmd->callback([&g, &action, role, disabled, enabled] {
       action = [&g, role, disabled, enabled] {
-        Target t{"v1", "users"};
-        if (!role->empty()) t.query("role", *role);
-        if (*disabled) t.query("disabled", "true");
-        if (*enabled) t.query("disabled", "false");
-        return run_call(g, [&](Client& c) { return c.call("GET", t); },
+        // Pages through every user, 1000 at a time, and prints them as one list.
+        auto fetch_all = [&](Client& c) -> Result<boost::json::value> {
+          boost::json::array all;
+          std::int64_t after = 0;
+          for (;;) {
+            Target t{"v1", "users"};
+            if (!role->empty()) t.query("role", *role);
+            if (*disabled) t.query("disabled", "true");
+            if (*enabled) t.query("disabled", "false");
+            t.query("after", std::to_string(after)).query("limit", "1000");
+            auto page = c.call("GET", t);
+            if (!page) return page;
+            const auto& users = page->as_object().at("users").as_array();
+            for (const auto& u : users) all.push_back(u);
+            if (users.size() < 1000) break;
+            after = users.back().as_object().at("id").as_int64();
+          }
+          return boost::json::value(object{{"users", std::move(all)}});
+        };
+        return run_call(g, fetch_all,
                         [&](const boost::json::value& v) {
                           return print_list(g, v, "users", {"HANDLE", "NAME", "ROLE", "LANG", "TIME ZONE", "EMAIL", "PHONE", "DISABLED"},
                                             [](const object& u) {

@@ -42,7 +42,7 @@ boost::asio::awaitable<Result<Reply>> invoke(Context& ctx, const Operation& op, 
   try {
     co_return co_await op.handler(ctx, caller, params);
   } catch (const std::exception& e) {
-    logging::get("api")->error("api.failed op={} error=\"{}\"", op.name, e.what());
+    logging::get("api")->error("api.failed req={} op={} error=\"{}\"", caller.request_id, op.name, e.what());
   }
   co_return Error(Code::internal, std::string(op.name) + " failed unexpectedly; the daemon log has details");
 }

@@ -27,6 +27,7 @@ struct Caller {
   std::string handle;        // empty for the control socket
   Transport transport = Transport::tcp;
   std::string peer;          // "uid=0 pid=1234" or "127.0.0.1:5555", for logs
+  std::uint64_t request_id = 0;  // ties log lines of one request together
   bool is_operator() const { return role == Role::operator_; }
 };
 

@@ -80,8 +80,7 @@ constexpr Param kTourList[] = {
     {"participant", string, false, "only tours this user takes part in"},
     {"from", string, false, "only tours ending after this time"},
     {"to", string, false, "only tours starting before this time"},
-    {"after", integer, false, "paging: only tours with an id greater than this"},
-    {"limit", integer, false, "at most this many (1-1000, default 1000)"},
+    {"limit", integer, false, "at most this many, earliest first (1-1000, default 1000)"},
 };
 constexpr Param kTourId[] = {{"id", integer, true, "the tour"}};
 constexpr Param kTourMembers[] = {

@@ -142,7 +142,6 @@ boost::asio::awaitable<Result<Reply>> tour_list(Context& ctx, const Caller& call
       *slot = *r;
     }
   }
-  f.after_id = get_int(p, "after").value_or(0);
   f.limit = std::clamp<std::int64_t>(get_int(p, "limit").value_or(1000), 1, 1000);
   if (!caller.is_operator()) f.visible_to = caller.user_id;
   auto result = ctx.reads.with([&](store::Db& db) -> Result<std::vector<store::Tour>> {
@@ -154,7 +153,7 @@ boost::asio::awaitable<Result<Reply>> tour_list(Context& ctx, const Caller& call
       }
     }
     auto list = store::tours::list(db, f);
-    for (auto& t : list) t = *store::tours::find(db, t.id);
+    for (auto& t : list) t.participants = store::tours::participants(db, t.id);
     return list;
   });
   if (!result) co_return result.error();

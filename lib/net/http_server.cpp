@@ -105,6 +105,7 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
       break;
     }
     ++ctx.stats.in_flight;
+    auto request_id = ++ctx.stats.requests;
     auto& req = parser.get();
     auto started = std::chrono::steady_clock::now();
     Answer answer;
@@ -116,13 +117,16 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
     std::optional<api::Caller> caller;
     if (routed) {
       if (transport == api::Transport::unix_socket) {
-        caller = api::Caller{Role::operator_, 0, {}, transport, peer};
+        caller = api::Caller{Role::operator_, 0, {}, transport, peer, request_id};
       } else {
         auto auth = std::string_view(req[http::field::authorization]);
         if (auth.size() > 7 && (auth.starts_with("Bearer ") || auth.starts_with("bearer "))) {
           auto pending = api::authenticate(ctx, auth.substr(7), peer);
           auto c = co_await std::move(pending);
-          if (c) caller = *c;
+          if (c) {
+            caller = *c;
+            caller->request_id = request_id;
+          }
           else answer = from_error(c.error());
         } else {
           answer = from_error(Error(Code::unauthenticated, "send a token: Authorization: Bearer tb_..."));
@@ -147,7 +151,6 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
     }
 
     bool keep_alive = req.keep_alive() && !draining;
-    ++ctx.stats.requests;
     if (answer.status >= 500) ++ctx.stats.requests_5xx;
     else if (answer.status >= 400) ++ctx.stats.requests_4xx;
 
@@ -173,8 +176,8 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
       std::tie(wec, std::ignore) = co_await http::async_write(stream, res, tuple_awaitable);
     }
     auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-    log->debug("net.request method={} target=\"{}\" status={} ms={:.2f} peer=\"{}\"", std::string_view(req.method_string()),
-               std::string_view(req.target()).substr(0, 200), answer.status, ms, peer);
+    log->debug("net.request req={} method={} target=\"{}\" status={} ms={:.2f} peer=\"{}\"", request_id,
+               std::string_view(req.method_string()), std::string_view(req.target()).substr(0, 200), answer.status, ms, peer);
     --ctx.stats.in_flight;
     self->busy = false;
     if (wec || !keep_alive) break;

@@ -33,6 +33,8 @@ void bind_fields(Stmt& s, const Tour& t) {
   s.bind(11, t.created_at).bind(12, t.updated_at);
 }
 
+}  // namespace
+
 std::vector<std::string> participants(Db& db, std::int64_t tour_id) {
   auto s = db.prepare(
       "SELECT u.handle FROM tour_participants p JOIN users u ON u.id = p.user_id WHERE p.tour_id = ?1 "
@@ -42,8 +44,6 @@ std::vector<std::string> participants(Db& db, std::int64_t tour_id) {
   while (s.step()) out.push_back(s.text(0));
   return out;
 }
-
-}  // namespace
 
 Tour insert(Db& db, Tour t) {
   auto s = db.prepare(
@@ -69,14 +69,14 @@ std::optional<Tour> find(Db& db, std::int64_t id) {
 
 std::vector<Tour> list(Db& db, const TourFilter& f) {
   auto s = db.prepare(std::string(kSelect) +
-                      "WHERE t.id > ?1 AND (?2 IS NULL OR t.status = ?2) AND (?3 IS NULL OR t.guide_id = ?3) "
-                      "AND (?4 IS NULL OR EXISTS (SELECT 1 FROM tour_participants p WHERE p.tour_id = t.id AND p.user_id = ?4)) "
-                      "AND (?5 IS NULL OR t.guide_id = ?5 OR EXISTS (SELECT 1 FROM tour_participants p "
-                      "     WHERE p.tour_id = t.id AND p.user_id = ?5)) "
-                      "AND (?6 IS NULL OR t.ends_at > ?6) AND (?7 IS NULL OR t.starts_at < ?7) "
-                      "ORDER BY t.starts_at, t.id LIMIT ?8");
-  s.bind(1, f.after_id).bind(2, f.status).bind(3, f.guide_id).bind(4, f.participant_id).bind(5, f.visible_to);
-  s.bind(6, f.from).bind(7, f.to).bind(8, f.limit);
+                      "WHERE (?1 IS NULL OR t.status = ?1) AND (?2 IS NULL OR t.guide_id = ?2) "
+                      "AND (?3 IS NULL OR EXISTS (SELECT 1 FROM tour_participants p WHERE p.tour_id = t.id AND p.user_id = ?3)) "
+                      "AND (?4 IS NULL OR t.guide_id = ?4 OR EXISTS (SELECT 1 FROM tour_participants p "
+                      "     WHERE p.tour_id = t.id AND p.user_id = ?4)) "
+                      "AND (?5 IS NULL OR t.ends_at > ?5) AND (?6 IS NULL OR t.starts_at < ?6) "
+                      "ORDER BY t.starts_at, t.id LIMIT ?7");
+  s.bind(1, f.status).bind(2, f.guide_id).bind(3, f.participant_id).bind(4, f.visible_to);
+  s.bind(5, f.from).bind(6, f.to).bind(7, f.limit);
   std::vector<Tour> out;
   while (s.step()) out.push_back(read(s));
   return out;

@@ -31,14 +31,15 @@ struct TourFilter {
   std::optional<std::int64_t> participant_id;
   std::optional<std::int64_t> visible_to;  // guide or participant of the tour
   std::optional<std::int64_t> from, to;    // overlapping [from, to)
-  std::int64_t after_id = 0;
   std::int64_t limit = 1000;
 };
 
 namespace tours {
 Tour insert(Db& db, Tour t);
 std::optional<Tour> find(Db& db, std::int64_t id);
+// Without participants; fill them with participants() where needed.
 std::vector<Tour> list(Db& db, const TourFilter& filter);
+std::vector<std::string> participants(Db& db, std::int64_t tour_id);
 void update(Db& db, const Tour& t);
 // True when the user was not yet a participant.
 bool add_participant(Db& db, std::int64_t tour_id, std::int64_t user_id, std::int64_t now);

@@ -48,7 +48,7 @@ class Process(DaemonTest):
         self.assertEqual(status, 413)
         mark = self.d.log_mark()
         self.d.cli("status")
-        self.d.wait_for(r"debug \[net\] net\.request method=GET", start=mark)  # log.level took effect
+        self.d.wait_for(r"debug \[net\] net\.request req=\d+ method=GET", start=mark)  # log.level took effect
         # SIGHUP runs the same reload.
         self.d.write_config("[log]\nlevel = \"info\"\n")
         mark = self.d.log_mark()
