@@ -17,8 +17,9 @@ void add_admin(CLI::App& app, Globals& g, Action& action) {
       Client client(find_socket(g));
       auto r = client.download("POST", Target{"v1", "backup"}, file);
       if (!r) return fail(g, r.error());
+      if (file == "-") return exit_code::ok;  // standard output carries the database itself
       if (g.json) std::cout << boost::json::serialize(boost::json::object{{"file", file}, {"bytes", *r}}) << "\n";
-      else if (!g.quiet && file != "-") std::cout << "backup written to " << file << " (" << *r << " bytes)\n";
+      else if (!g.quiet) std::cout << "backup written to " << file << " (" << *r << " bytes)\n";
       return exit_code::ok;
     };
   });

@@ -1,9 +1,9 @@
 #include "client.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 
 #include <boost/asio/local/stream_protocol.hpp>
@@ -32,11 +32,16 @@ std::filesystem::path find_socket(const Globals& g) {
     if (const char* env = std::getenv("TOURBUS_CONFIG"); env && *env) file = env;
     else if (std::filesystem::exists("/etc/tourbus/tourbus.toml")) file = "/etc/tourbus/tourbus.toml";
   }
+  std::optional<config::Config> cfg;
   if (!file.empty() && ::access(file.c_str(), R_OK) == 0) {
-    if (auto cfg = config::load_file(file)) return cfg->socket_path();
+    auto loaded = config::load_file(file);
+    if (loaded) cfg = *loaded;
+    else std::cerr << "tourbus: ignoring " << file << ": " << loaded.error().message << "\n";
   }
+  if (cfg && !cfg->socket.empty()) return cfg->socket;
+  // Under systemd the unit passes --socket /run/tourbus/tourbusd.sock.
   if (std::filesystem::exists("/run/tourbus/tourbusd.sock")) return "/run/tourbus/tourbusd.sock";
-  return config::Config{}.socket_path();
+  return (cfg ? *cfg : config::Config{}).socket_path();
 }
 
 Target::Target(std::initializer_list<std::string> segments) {
@@ -126,31 +131,63 @@ Result<std::string> Client::text(std::string_view method, const Target& target) 
 }
 
 Result<std::uint64_t> Client::download(std::string_view method, const Target& target, const std::string& out) {
-  // Written to a temporary name beside the target and renamed only when complete.
-  std::string tmp = out == "-" ? "" : out + ".partial";
-  auto res = exchange<http::string_body>(socket_, method, target, "");
-  if (!res) return res.error();
-  if (res->result_int() >= 400) return error_from_answer(res->result_int(), res->body());
-  const auto& data = res->body();
   if (out == "-") {
-    std::cout.write(data.data(), static_cast<std::streamsize>(data.size()));
+    auto res = exchange<http::string_body>(socket_, method, target, "");
+    if (!res) return res.error();
+    if (res->result_int() >= 400) return error_from_answer(res->result_int(), res->body());
+    std::cout.write(res->body().data(), static_cast<std::streamsize>(res->body().size()));
     std::cout.flush();
-    return data.size();
+    return res->body().size();
   }
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f.write(data.data(), static_cast<std::streamsize>(data.size()));
-    f.flush();
-    if (!f) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      return Error(Code::internal, "cannot write " + tmp);
-    }
+  // Streamed to a temporary name beside the target, synced, and renamed only when complete.
+  std::string tmp = out + ".partial";
+  auto cleanup = [&] {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+  };
+  Connection c;
+  beast::error_code ec;
+  c.stream.socket().connect(local::endpoint(socket_.string()), ec);
+  if (ec) return unreachable(socket_, ec.message());
+  http::request<http::empty_body> req{http::string_to_verb(method), target.str(), 11};
+  req.set(http::field::host, "localhost");
+  req.keep_alive(false);
+  http::write(c.stream, req, ec);
+  if (ec) return unreachable(socket_, ec.message());
+  beast::flat_buffer buffer;
+  http::response_parser<http::file_body> parser;
+  parser.body_limit(boost::none);
+  http::read_header(c.stream, buffer, parser, ec);
+  if (ec) return unreachable(socket_, "connection lost: " + ec.message());
+  if (parser.get().result_int() >= 400) {
+    // An error answer is small JSON: read it as text.
+    http::response_parser<http::string_body> text(std::move(parser));
+    http::read(c.stream, buffer, text, ec);
+    return error_from_answer(text.get().result_int(), text.get().body());
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, out, ec);
-  if (ec) return Error(Code::internal, "cannot rename " + tmp + " to " + out + ": " + ec.message());
-  return data.size();
+  parser.get().body().open(tmp.c_str(), beast::file_mode::write, ec);
+  if (ec) return Error(Code::internal, "cannot write " + tmp + ": " + ec.message());
+  http::read(c.stream, buffer, parser, ec);
+  if (ec) {
+    cleanup();
+    return unreachable(socket_, "connection lost during the download: " + ec.message());
+  }
+  auto bytes = parser.get().body().size();
+  parser.get().body().close();
+  int fd = ::open(tmp.c_str(), O_RDONLY);
+  bool synced = fd >= 0 && ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!synced) {
+    cleanup();
+    return Error(Code::internal, "cannot sync " + tmp + " to disk");
+  }
+  std::error_code rec;
+  std::filesystem::rename(tmp, out, rec);
+  if (rec) {
+    cleanup();
+    return Error(Code::internal, "cannot rename " + tmp + " to " + out + ": " + rec.message());
+  }
+  return bytes;
 }
 
 }  // namespace tourbus::cli

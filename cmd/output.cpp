@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include <boost/json/serialize.hpp>
+#include <fmt/format.h>
 
 namespace tourbus::cli {
 
@@ -21,6 +22,7 @@ std::string show(const boost::json::value& v) {
   if (v.is_null()) return "-";
   if (v.is_string()) return std::string(v.as_string());
   if (v.is_bool()) return v.as_bool() ? "yes" : "no";
+  if (v.is_double()) return fmt::format("{}", v.as_double());
   if (v.is_array()) {
     std::string out;
     for (const auto& e : v.as_array()) out += (out.empty() ? "" : ", ") + show(e);

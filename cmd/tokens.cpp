@@ -27,11 +27,14 @@ void add_tokens(CLI::App& app, Globals& g, Action& action) {
         if (*ttl) body["ttl_days"] = **ttl;
         return run_call(g, [&](Client& c) { return c.call("POST", Target{"v1", "tokens"}, body); },
                         [&](const boost::json::value& v) {
-                          return print_object(g, v, [](const object& o) {
-                            std::cout << show(o.at("token")) << "\n";
+                          // The secret exists only in this answer: print it even with --quiet.
+                          const auto& o = v.as_object();
+                          if (g.json) return print_object(g, v, [](const object&) {});
+                          std::cout << show(o.at("token")) << "\n";
+                          if (!g.quiet)
                             std::cerr << "token " << show(o.at("id")) << " for " << show(o.at("user")) << ", expires "
                                       << show(o.at("expires_at")) << "; store it now, it cannot be shown again\n";
-                          });
+                          return exit_code::ok;
                         });
       };
     });

@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/json.hpp>
 
 #include "core/logging.hpp"
@@ -66,7 +67,7 @@ class Reloader : public api::Control {
     }
     holder_.set(merged);
     logging::set_level(merged.log_level);
-    log->info("daemon.reloaded applied={} need_restart={}", boost::json::serialize(applied),
+    log->info("daemon.reloaded applied={} needs_restart={}", boost::json::serialize(applied),
               boost::json::serialize(restart));
     sd_notify(0, "READY=1\nSTATUS=running");
     return boost::json::value(boost::json::object{{"applied", applied}, {"needs_restart", restart}});
@@ -109,7 +110,9 @@ int run(const Options& options, config::Config cfg) {
 
   api::Stats stats;
   Reloader reloader(options, holder);
-  api::Context ctx{*writer, *reads, holder, stats, reloader, cfg.database_path(), timeutil::now_ms()};
+  asio::thread_pool blocking(2);
+  api::Context ctx{blocking.get_executor(), *writer, *reads, holder, stats, reloader, cfg.database_path(),
+                   timeutil::now_ms()};
 
   asio::io_context io(1);
   net::HttpServer server(io, ctx);
@@ -179,6 +182,7 @@ int run(const Options& options, config::Config cfg) {
 
   io.run();
 
+  blocking.join();
   writer->stop();
   reads.reset();
   log->info("daemon.stopped");

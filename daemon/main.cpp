@@ -22,7 +22,11 @@ int main(int argc, char** argv) {
   app.add_option("--socket", socket, "Control socket path");
   app.add_flag("--check-config", check_config, "Validate the configuration, print it, and exit");
   app.add_flag("-V,--version", version, "Print the version and exit");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   if (version) {
     std::cout << "tourbusd " << TOURBUS_VERSION << "\n";

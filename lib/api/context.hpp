@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/json/value.hpp>
 
 #include "core/config.hpp"
@@ -52,6 +53,8 @@ class Control {
 };
 
 struct Context {
+  // Runs work that may take long (backups) off the event loop.
+  boost::asio::any_io_executor blocking;
   store::Writer& writer;
   store::ReadPool& reads;
   config::Holder& config;

@@ -39,6 +39,7 @@ struct Param {
   Type type;
   bool required = false;
   std::string_view help;
+  bool nullable = false;  // null is accepted and means "clear it"
 };
 
 // An operation's answer: JSON by default; text (metrics) or a file to stream (backup).

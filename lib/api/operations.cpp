@@ -11,7 +11,7 @@ using enum Type;
 constexpr Param kNone[] = {{"", string}};  // placeholder so every span below is valid; never matched
 
 constexpr Param kUserFields[] = {
-    {"handle", string, true, "unique login name: 2-32 of a-z 0-9 . _ -"},
+    {"handle", string, true, "unique login name: 2-32 of a-z 0-9 . _ - starting with a letter or digit; folded to lower case"},
     {"display_name", string, true, "name shown to others, 1-100 characters"},
     {"role", string, true, "tourist, guide or operator"},
     {"email", string, false, "email address"},
@@ -25,11 +25,11 @@ constexpr Param kUserUpdate[] = {
     {"handle", string, true, "the user to change"},
     {"display_name", string, false, "new display name"},
     {"role", string, false, "new role"},
-    {"email", string, false, "new email address; null clears it"},
-    {"phone", string, false, "new E.164 phone number; null clears it"},
+    {"email", string, false, "new email address; null clears it", true},
+    {"phone", string, false, "new E.164 phone number; null clears it", true},
     {"language", string, false, "new BCP 47 language tag"},
     {"time_zone", string, false, "new IANA time zone"},
-    {"quiet_hours", string, false, "new quiet hours HH:MM-HH:MM; null clears them"},
+    {"quiet_hours", string, false, "new quiet hours HH:MM-HH:MM; null clears them", true},
     {"marketing_consent", boolean, false, "give (true) or withdraw (false) marketing consent"},
 };
 constexpr Param kUserList[] = {
@@ -68,8 +68,8 @@ constexpr Param kTourUpdate[] = {
     {"starts_at", string, false, "new start"},
     {"ends_at", string, false, "new end"},
     {"time_zone", string, false, "new IANA time zone (local start and end are re-read in it only if given too)"},
-    {"guide", string, false, "new guide's handle; null removes the guide"},
-    {"meeting_label", string, false, "new meeting place; null clears the meeting point"},
+    {"guide", string, false, "new guide's handle; null removes the guide", true},
+    {"meeting_label", string, false, "new meeting place; null clears the meeting point", true},
     {"meeting_lat", number, false, "new latitude"},
     {"meeting_lon", number, false, "new longitude"},
     {"status", string, false, "scheduled, running or finished (use tour.cancel to cancel)"},

@@ -33,7 +33,10 @@ Status check_params(const Operation& op, const boost::json::object& params) {
                        (known.empty() ? " (it takes none)" : " (it takes: " + known + ")"),
                    std::string(key));
     }
-    if (value.is_null() && !p->required) continue;
+    if (value.is_null()) {
+      if (p->nullable) continue;
+      return Error(Code::invalid_argument, std::string(key) + ": cannot be cleared (null or empty)", std::string(key));
+    }
     if (!matches(p->type, value))
       return Error(Code::invalid_argument,
                    std::string(key) + ": expected " + std::string(type_name(p->type)), std::string(key));

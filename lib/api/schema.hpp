@@ -1,5 +1,6 @@
 // Parameter checking against an operation's schema, and typed access for handlers. After
-// check_params succeeds, every present parameter has its declared type (or is null: "clear it").
+// check_params succeeds, every present parameter has its declared type, or is null where the
+// parameter is nullable ("clear it").
 #pragma once
 
 #include <cstdint>

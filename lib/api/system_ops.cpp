@@ -1,6 +1,8 @@
 // status, metrics, backup and reload.
 #include <unistd.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
 #include "api/handlers.hpp"
@@ -115,7 +117,12 @@ boost::asio::awaitable<Result<Reply>> backup(Context& ctx, const Caller& caller,
   std::filesystem::create_directories(dir, ec);
   if (ec) co_return Error(Code::internal, "cannot create " + dir.string() + ": " + ec.message());
   auto file = dir / ("backup-" + crypto::random_token(9) + ".db");
-  auto st = ctx.reads.with([&](store::Db& db) { return store::backup(db, file); });
+  // Copied on the blocking pool: a large database must not stall other requests.
+  auto copy = [&ctx, file]() -> boost::asio::awaitable<Status> {
+    co_return ctx.reads.with([&](store::Db& db) { return store::backup(db, file); });
+  };
+  auto pending = boost::asio::co_spawn(ctx.blocking, copy, boost::asio::use_awaitable);
+  auto st = co_await std::move(pending);
   if (!st) {
     std::filesystem::remove(file, ec);
     co_return st.error();

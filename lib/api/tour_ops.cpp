@@ -134,7 +134,11 @@ boost::asio::awaitable<Result<Reply>> tour_create(Context& ctx, const Caller&, c
 
 boost::asio::awaitable<Result<Reply>> tour_list(Context& ctx, const Caller& caller, const object& p) {
   store::TourFilter f;
-  if (auto s = get_string(p, "status")) f.status = *s;
+  if (auto s = get_string(p, "status")) {
+    if (*s != "scheduled" && *s != "running" && *s != "finished" && *s != "cancelled")
+      co_return Error(Code::invalid_argument, "status: '" + *s + "' is not scheduled, running, finished or cancelled", "status");
+    f.status = *s;
+  }
   for (auto [key, slot] : {std::pair{"from", &f.from}, std::pair{"to", &f.to}}) {
     if (auto text = get_string(p, key)) {
       auto r = timeutil::parse_time(*text, "UTC");

@@ -22,7 +22,7 @@ const std::array kKeys{
     Key{"server.max_body_bytes", &Config::max_body_bytes, 1024, 64 << 20, {}, true,
         "Largest accepted request body in bytes; larger requests get payload_too_large."},
     Key{"server.max_connections", &Config::max_connections, 1, 1'000'000, {}, true,
-        "Most simultaneous HTTP connections (TCP and Unix together); further ones are closed at once."},
+        "Most simultaneous TCP connections; further ones are closed at once. The control socket is not limited."},
     Key{"server.idle_timeout_seconds", &Config::idle_timeout_seconds, 1, 86400, {}, true,
         "An HTTP connection idle (or sending a request) this long is closed."},
     Key{"server.shutdown_grace_seconds", &Config::shutdown_grace_seconds, 0, 3600, {}, true,

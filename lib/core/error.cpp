@@ -6,6 +6,7 @@ namespace tourbus {
 namespace {
 
 constexpr std::array kCodes{
+    CodeInfo{Code::bad_request, "bad_request", 400, exit_code::invalid, "the HTTP request itself is malformed"},
     CodeInfo{Code::invalid_json, "invalid_json", 400, exit_code::invalid, "the request body is not valid JSON or not an object"},
     CodeInfo{Code::invalid_argument, "invalid_argument", 400, exit_code::invalid, "a parameter is missing, of the wrong type or fails validation"},
     CodeInfo{Code::unknown_field, "unknown_field", 400, exit_code::invalid, "the request names a parameter the operation does not take"},

@@ -12,6 +12,7 @@
 namespace tourbus {
 
 enum class Code {
+  bad_request,
   invalid_json,
   invalid_argument,
   unknown_field,

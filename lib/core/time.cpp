@@ -1,6 +1,7 @@
 #include "core/time.hpp"
 
 #include <chrono>
+#include <regex>
 #include <sstream>
 
 #include <date/date.h>
@@ -51,7 +52,9 @@ Result<Millis> parse_time(std::string_view text, std::string_view zone) {
   if (text.size() < 16 || text.size() > 40) return bad();
   std::string s(text);
   if (s[10] == ' ') s[10] = 'T';
-  if (s[10] != 'T') return bad();
+  // The shape first (RFC 3339: offset hours 00-23), then the calendar through date::parse.
+  static const std::regex shape(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,9})?)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)?$)");
+  if (!std::regex_match(s, shape)) return bad();
 
   // With an explicit offset or Z.
   for (const char* fmt : {"%FT%T%Ez", "%FT%R%Ez"}) {

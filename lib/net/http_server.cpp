@@ -59,6 +59,40 @@ std::string peer_credentials(int fd) {
   return "uid=" + std::to_string(cred.uid) + " pid=" + std::to_string(cred.pid);
 }
 
+// Authenticates, routes and runs one request. The control socket grants operator rights; on TCP
+// nothing is looked at before the token is valid.
+awaitable<Answer> handle(api::Context& ctx, const http::request<http::string_body>& req, api::Transport transport,
+                         const std::string& peer, std::uint64_t request_id) {
+  api::Caller caller{Role::operator_, 0, {}, transport, peer, request_id};
+  if (transport != api::Transport::unix_socket) {
+    auto auth = std::string_view(req[http::field::authorization]);
+    if (auth.size() <= 7 || !(auth.starts_with("Bearer ") || auth.starts_with("bearer ")))
+      co_return from_error(Error(Code::unauthenticated, "send a token: Authorization: Bearer tb_..."));
+    auto pending = api::authenticate(ctx, auth.substr(7), peer);
+    auto authenticated = co_await std::move(pending);
+    if (!authenticated) co_return from_error(authenticated.error());
+    caller = *authenticated;
+    caller.request_id = request_id;
+  }
+  auto ctype = std::string_view(req[http::field::content_type]);
+  if (!req.body().empty() && !ctype.empty() && !ctype.starts_with("application/json"))
+    co_return from_error(Error(Code::unsupported_media_type, "send the body as application/json"));
+  auto routed = route(std::string_view(req.method_string()), std::string_view(req.target()), req.body());
+  if (!routed) co_return from_error(routed.error());
+
+  auto pending = api::invoke(ctx, *routed->op, caller, std::move(routed->params));
+  auto reply = co_await std::move(pending);
+  if (!reply) co_return from_error(reply.error());
+  Answer answer;
+  answer.status = reply->status;
+  answer.content_type = reply->content_type;
+  answer.file = reply->file;
+  answer.body = reply->file.empty() && reply->content_type == "application/json"
+                    ? boost::json::serialize(reply->json) + "\n"
+                    : std::move(reply->text);
+  co_return answer;
+}
+
 template <class Stream>
 awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport, std::string peer,
                       std::shared_ptr<HttpServer::Session> self, const bool& draining) {
@@ -91,7 +125,7 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
         bad = from_error(Error(Code::payload_too_large, "the request headers are larger than 16 KiB"));
       else if (ec.category() == http::make_error_code(http::error::end_of_stream).category() && ec != http::error::end_of_stream &&
                ec != http::error::partial_message)
-        bad = from_error(Error(Code::invalid_json, "malformed HTTP request: " + ec.message()));
+        bad = from_error(Error(Code::bad_request, "malformed HTTP request: " + ec.message()));
       else
         break;  // closed, timed out or cancelled
       http::response<http::string_body> res{static_cast<http::status>(bad.status), 11};
@@ -108,47 +142,8 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
     auto request_id = ++ctx.stats.requests;
     auto& req = parser.get();
     auto started = std::chrono::steady_clock::now();
-    Answer answer;
-
-    auto ctype = std::string_view(req[http::field::content_type]);
-    auto routed = !req.body().empty() && !ctype.empty() && !ctype.starts_with("application/json")
-                      ? Result<Routed>(Error(Code::unsupported_media_type, "send the body as application/json"))
-                      : route(std::string_view(req.method_string()), std::string_view(req.target()), req.body());
-    std::optional<api::Caller> caller;
-    if (routed) {
-      if (transport == api::Transport::unix_socket) {
-        caller = api::Caller{Role::operator_, 0, {}, transport, peer, request_id};
-      } else {
-        auto auth = std::string_view(req[http::field::authorization]);
-        if (auth.size() > 7 && (auth.starts_with("Bearer ") || auth.starts_with("bearer "))) {
-          auto pending = api::authenticate(ctx, auth.substr(7), peer);
-          auto c = co_await std::move(pending);
-          if (c) {
-            caller = *c;
-            caller->request_id = request_id;
-          }
-          else answer = from_error(c.error());
-        } else {
-          answer = from_error(Error(Code::unauthenticated, "send a token: Authorization: Bearer tb_..."));
-        }
-      }
-    } else {
-      answer = from_error(routed.error());
-    }
-    if (caller) {
-      auto pending = api::invoke(ctx, *routed->op, *caller, std::move(routed->params));
-      auto reply = co_await std::move(pending);
-      if (!reply) {
-        answer = from_error(reply.error());
-      } else {
-        answer.status = reply->status;
-        answer.content_type = reply->content_type;
-        answer.file = reply->file;
-        answer.body = reply->file.empty() && reply->content_type == "application/json"
-                          ? boost::json::serialize(reply->json) + "\n"
-                          : std::move(reply->text);
-      }
-    }
+    auto pending = handle(ctx, req, transport, peer, request_id);
+    Answer answer = co_await std::move(pending);
 
     bool keep_alive = req.keep_alive() && !draining;
     if (answer.status >= 500) ++ctx.stats.requests_5xx;
@@ -164,6 +159,8 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
       if (!wec) {
         res.keep_alive(keep_alive);
         res.prepare_payload();
+        // A backup may be large and the operator's disk slow: no deadline on streaming it.
+        beast::get_lowest_layer(stream).expires_never();
         std::tie(wec, std::ignore) = co_await http::async_write(stream, res, tuple_awaitable);
       }
     } else {
@@ -173,6 +170,7 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
       res.keep_alive(keep_alive);
       res.body() = std::move(answer.body);
       res.prepare_payload();
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(ctx.config.get()->idle_timeout_seconds));
       std::tie(wec, std::ignore) = co_await http::async_write(stream, res, tuple_awaitable);
     }
     auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();

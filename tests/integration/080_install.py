@@ -14,7 +14,8 @@ class Install(unittest.TestCase):
             r = subprocess.run(["cmake", "--install", BUILD_DIR, "--prefix", "/usr"], env=dict(os.environ, DESTDIR=dest),
                                capture_output=True, text=True)
             self.assertEqual(r.returncode, 0, r.stderr)
-            for path in ["usr/sbin/tourbusd", "usr/bin/tourbus", "usr/lib/systemd/system/tourbusd.service",
+            for path in ["usr/sbin/tourbusd", "usr/bin/tourbus", "usr/sbin/tourbus-backup", "usr/lib/systemd/system/tourbusd.service",
+                         "usr/lib/systemd/system/tourbus-backup.service", "usr/lib/systemd/system/tourbus-backup.timer",
                          "usr/share/man/man1/tourbus.1", "usr/share/man/man8/tourbusd.8",
                          "usr/share/man/man5/tourbus.toml.5"]:
                 with self.subTest(path=path):

@@ -112,9 +112,18 @@ TEST_CASE("parameters are checked against the schema before a handler runs") {
   REQUIRE_FALSE(st.ok());
   CHECK(st.error().field == "marketing_consent");
 
-  auto cleared = good;
-  cleared["email"] = nullptr;  // null is allowed for optional parameters: "clear it"
-  CHECK(api::check_params(*op, cleared).ok());
+  auto null_on_create = good;
+  null_on_create["email"] = nullptr;  // nothing to clear on create
+  st = api::check_params(*op, null_on_create);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().field == "email");
+
+  const auto* update = api::find_operation("user.update");
+  REQUIRE(update);
+  CHECK(api::check_params(*update, {{"handle", "anna"}, {"email", nullptr}}).ok());  // null clears
+  st = api::check_params(*update, {{"handle", "anna"}, {"display_name", nullptr}});  // a name cannot be cleared
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().field == "display_name");
 }
 
 TEST_CASE("text values convert to the declared parameter types") {
