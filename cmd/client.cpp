@@ -1,9 +1,12 @@
 #include "client.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include <boost/asio/local/stream_protocol.hpp>
@@ -33,10 +36,14 @@ std::filesystem::path find_socket(const Globals& g) {
     else if (std::filesystem::exists("/etc/tourbus/tourbus.toml")) file = "/etc/tourbus/tourbus.toml";
   }
   std::optional<config::Config> cfg;
-  if (!file.empty() && ::access(file.c_str(), R_OK) == 0) {
-    auto loaded = config::load_file(file);
-    if (loaded) cfg = *loaded;
-    else std::cerr << "tourbus: ignoring " << file << ": " << loaded.error().message << "\n";
+  if (!file.empty()) {
+    if (::access(file.c_str(), R_OK) != 0) {
+      std::cerr << "tourbus: ignoring " << file << ": " << std::strerror(errno) << "\n";
+    } else if (auto loaded = config::load_file(file)) {
+      cfg = *loaded;
+    } else {
+      std::cerr << "tourbus: ignoring " << file << ": " << loaded.error().message << "\n";
+    }
   }
   if (cfg && !cfg->socket.empty()) return cfg->socket;
   // Under systemd the unit passes --socket /run/tourbus/tourbusd.sock.
@@ -84,10 +91,9 @@ struct Connection {
   beast::basic_stream<local> stream{io};
 };
 
-template <class Body>
-Result<http::response<Body>> exchange(const std::filesystem::path& socket, std::string_view method,
-                                      const Target& target, const std::string& body) {
-  Connection c;
+// Connects and sends one request (Connection: close); the caller reads the answer.
+Status send(Connection& c, const std::filesystem::path& socket, std::string_view method, const Target& target,
+            const std::string& body) {
   beast::error_code ec;
   c.stream.socket().connect(local::endpoint(socket.string()), ec);
   if (ec) return unreachable(socket, ec.message());
@@ -102,6 +108,15 @@ Result<http::response<Body>> exchange(const std::filesystem::path& socket, std::
   req.prepare_payload();
   http::write(c.stream, req, ec);
   if (ec) return unreachable(socket, ec.message());
+  return {};
+}
+
+template <class Body>
+Result<http::response<Body>> exchange(const std::filesystem::path& socket, std::string_view method,
+                                      const Target& target, const std::string& body) {
+  Connection c;
+  if (auto st = send(c, socket, method, target, body); !st) return st.error();
+  beast::error_code ec;
   beast::flat_buffer buffer;
   http::response_parser<Body> parser;
   parser.body_limit(boost::none);
@@ -146,14 +161,8 @@ Result<std::uint64_t> Client::download(std::string_view method, const Target& ta
     std::filesystem::remove(tmp, ec);
   };
   Connection c;
+  if (auto st = send(c, socket_, method, target, ""); !st) return st.error();
   beast::error_code ec;
-  c.stream.socket().connect(local::endpoint(socket_.string()), ec);
-  if (ec) return unreachable(socket_, ec.message());
-  http::request<http::empty_body> req{http::string_to_verb(method), target.str(), 11};
-  req.set(http::field::host, "localhost");
-  req.keep_alive(false);
-  http::write(c.stream, req, ec);
-  if (ec) return unreachable(socket_, ec.message());
   beast::flat_buffer buffer;
   http::response_parser<http::file_body> parser;
   parser.body_limit(boost::none);
@@ -165,15 +174,18 @@ Result<std::uint64_t> Client::download(std::string_view method, const Target& ta
     http::read(c.stream, buffer, text, ec);
     return error_from_answer(text.get().result_int(), text.get().body());
   }
+  auto old_mask = ::umask(077);  // the copy holds every user's data
   parser.get().body().open(tmp.c_str(), beast::file_mode::write, ec);
+  ::umask(old_mask);
   if (ec) return Error(Code::internal, "cannot write " + tmp + ": " + ec.message());
   http::read(c.stream, buffer, parser, ec);
   if (ec) {
     cleanup();
     return unreachable(socket_, "connection lost during the download: " + ec.message());
   }
-  auto bytes = parser.get().body().size();
   parser.get().body().close();
+  std::error_code size_ec;
+  auto bytes = std::filesystem::file_size(tmp, size_ec);
   int fd = ::open(tmp.c_str(), O_RDONLY);
   bool synced = fd >= 0 && ::fsync(fd) == 0;
   if (fd >= 0) ::close(fd);

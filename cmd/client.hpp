@@ -20,8 +20,9 @@ struct Globals {
   bool quiet = false;
 };
 
-// --socket, $TOURBUS_SOCKET, the config file's server.socket or state_dir, /run/tourbus/tourbusd.sock
-// when it exists, then ./tourbus-data/tourbusd.sock.
+// --socket, $TOURBUS_SOCKET, the config file's server.socket when set (config: --config,
+// $TOURBUS_CONFIG or /etc/tourbus/tourbus.toml), /run/tourbus/tourbusd.sock when it exists, the
+// config's <state_dir>/tourbusd.sock, then ./tourbus-data/tourbusd.sock.
 std::filesystem::path find_socket(const Globals& g);
 
 // A URL path with percent-encoded segments and an optional query: path({"v1","users",h}).

@@ -14,8 +14,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();  // global options may also follow the subcommand
   Globals g;
-  app.add_option("-s,--socket", g.socket, "Control socket of tourbusd (default: $TOURBUS_SOCKET, the config, "
-                                          "/run/tourbus/tourbusd.sock, ./tourbus-data/tourbusd.sock)");
+  app.add_option("-s,--socket", g.socket, "Control socket of tourbusd (default: $TOURBUS_SOCKET, the config's server.socket, "
+                                          "/run/tourbus/tourbusd.sock, the config's state_dir, ./tourbus-data)");
   app.add_option("-c,--config", g.config, "tourbus.toml to find the socket in (default: $TOURBUS_CONFIG, /etc/tourbus/tourbus.toml)");
   app.add_flag("-j,--json", g.json, "Machine-readable output: one JSON document, or one JSON object per line for lists");
   app.add_flag("-q,--quiet", g.quiet, "Print nothing on success (errors still go to stderr)");

@@ -9,7 +9,7 @@ namespace tourbus::cli {
 using boost::json::object;
 
 void add_tokens(CLI::App& app, Globals& g, Action& action) {
-  auto* token = app.add_subcommand("token", "Manage access tokens for the HTTP and WebSocket API");
+  auto* token = app.add_subcommand("token", "Manage access tokens for the HTTP API");
   token->require_subcommand(1);
   {
     auto* cmd = token->add_subcommand("issue", summary("token.issue") + "; prints only the secret unless --json");

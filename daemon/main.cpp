@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
   bool check_config = false, version = false;
   app.add_option("-c,--config", config_file, "Configuration file (TOML)");
   app.add_option("--state-dir", state_dir, "State directory (database, lock file, default socket)");
-  app.add_option("--listen", listen, "HTTP/WebSocket listener HOST:PORT (port 0: any free port)");
+  app.add_option("--listen", listen, "HTTP listener HOST:PORT (port 0: any free port)");
   app.add_option("--socket", socket, "Control socket path");
   app.add_flag("--check-config", check_config, "Validate the configuration, print it, and exit");
   app.add_flag("-V,--version", version, "Print the version and exit");

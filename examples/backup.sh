@@ -7,7 +7,7 @@
 # The CLI finds the control socket as tourbus(1) says; set TOURBUS_SOCKET to name it (the systemd
 # unit tourbus-backup.service sets /run/tourbus/tourbusd.sock). Set TOURBUS to the path of the CLI
 # if it is not on PATH. Exits with the CLI's status when the backup fails (6: daemon unreachable).
-# Install for the timer: install -m 0755 examples/backup.sh /usr/local/sbin/tourbus-backup
+# `cmake --install` installs it as <prefix>/sbin/tourbus-backup, which tourbus-backup.service runs.
 set -eu
 
 dir=${1:-/var/backups/tourbus}
@@ -18,7 +18,7 @@ umask 077  # the copy holds every user's data
 mkdir -p "$dir"
 file="$dir/tourbus-$(date -u +%Y%m%dT%H%M%SZ).db"
 
-# Written as $file.partial and renamed when complete.
+# Streamed to $file.partial, synced to disk and renamed when complete.
 "$tourbus" --quiet backup "$file"
 
 if command -v sqlite3 >/dev/null 2>&1; then

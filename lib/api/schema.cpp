@@ -35,6 +35,7 @@ Status check_params(const Operation& op, const boost::json::object& params) {
     }
     if (value.is_null()) {
       if (p->nullable) continue;
+      if (p->required) return Error(Code::invalid_argument, std::string(key) + ": required", std::string(key));
       return Error(Code::invalid_argument, std::string(key) + ": cannot be cleared (null or empty)", std::string(key));
     }
     if (!matches(p->type, value))

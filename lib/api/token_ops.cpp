@@ -6,6 +6,7 @@
 #include "core/crypto.hpp"
 #include "core/logging.hpp"
 #include "core/time.hpp"
+#include "core/validate.hpp"
 
 namespace tourbus::api::handlers {
 
@@ -13,8 +14,12 @@ using boost::json::object;
 
 boost::asio::awaitable<Result<Reply>> token_issue(Context& ctx, const Caller&, const object& p) {
   auto handle = *get_string(p, "user");
-  auto label = get_string(p, "label").value_or("");
-  if (label.size() > 100) co_return Error(Code::invalid_argument, "label: at most 100 characters", "label");
+  std::string label;
+  if (auto text = get_string(p, "label"); text && !text->empty()) {
+    auto checked = validate::text(*text, 100);
+    if (!checked) co_return field_error("label", checked.error());
+    label = *checked;
+  }
   auto ttl = get_int(p, "ttl_days").value_or(ctx.config.get()->token_ttl_days);
   if (ttl < 0 || ttl > 3650) co_return Error(Code::invalid_argument, "ttl_days: must be 0 to 3650", "ttl_days");
 

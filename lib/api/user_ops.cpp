@@ -108,7 +108,7 @@ boost::asio::awaitable<Result<Reply>> user_list(Context& ctx, const Caller&, con
 }
 
 boost::asio::awaitable<Result<Reply>> user_show(Context& ctx, const Caller& caller, const object& p) {
-  auto handle = *get_string(p, "handle");
+  auto handle = validate::fold_handle(*get_string(p, "handle"));
   if (!caller.is_operator() && handle != caller.handle)
     co_return Error(Code::permission_denied, "only operators may look at other users");
   auto u = ctx.reads.with([&](store::Db& db) { return store::users::find(db, handle); });

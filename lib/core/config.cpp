@@ -14,7 +14,7 @@ const std::array kKeys{
     Key{"state_dir", &Config::state_dir, 0, 0, {}, false,
         "Directory holding tourbus.db, its WAL, the lock file and (by default) the control socket."},
     Key{"server.listen", &Config::listen, 0, 0, {}, false,
-        "HTTP/WebSocket listener, HOST:PORT ([::1]:PORT for IPv6; port 0 picks a free port)."},
+        "HTTP listener, HOST:PORT ([::1]:PORT for IPv6; port 0 picks a free port)."},
     Key{"server.socket", &Config::socket, 0, 0, {}, false,
         "Control socket path (operator rights). Empty means <state_dir>/tourbusd.sock."},
     Key{"server.socket_group", &Config::socket_group, 0, 0, {}, false,

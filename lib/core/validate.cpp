@@ -45,9 +45,14 @@ int country_code_length(std::string_view digits) {
 
 }  // namespace
 
-Result<std::string> handle(std::string_view text) {
+std::string fold_handle(std::string_view text) {
   std::string h(trim(text));
   std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return std::tolower(c); });
+  return h;
+}
+
+Result<std::string> handle(std::string_view text) {
+  auto h = fold_handle(text);
   static const std::regex re("^[a-z0-9][a-z0-9._-]{1,31}$");
   if (!std::regex_match(h, re))
     return invalid("'" + std::string(text) + "' is not a valid handle: use 2-32 of a-z 0-9 . _ - starting with a letter or digit");

@@ -11,6 +11,8 @@ namespace tourbus::validate {
 
 // 2..32 characters of a-z 0-9 . _ -, starting with a letter or digit; folded to lower case.
 Result<std::string> handle(std::string_view text);
+// The lower-case form handles are stored and compared in.
+std::string fold_handle(std::string_view text);
 // 1..max_chars characters of valid UTF-8 without control characters; surrounding blanks trimmed.
 Result<std::string> text(std::string_view text, std::size_t max_chars);
 // text() with at most 100 characters.

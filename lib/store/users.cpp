@@ -1,5 +1,7 @@
 #include "store/users.hpp"
 
+#include "core/validate.hpp"
+
 namespace tourbus::store::users {
 namespace {
 
@@ -56,7 +58,8 @@ Result<User> insert(Db& db, User u) {
 
 std::optional<User> find(Db& db, std::string_view handle) {
   auto s = db.prepare(std::string("SELECT ") + std::string(kColumns) + " FROM users WHERE handle = ?1");
-  s.bind(1, handle);
+  // Handles are stored folded to lower case; lookups fold too ("Anna" finds "anna").
+  s.bind(1, validate::fold_handle(handle));
   if (!s.step()) return std::nullopt;
   return read(s);
 }

@@ -38,6 +38,7 @@ struct UserFilter {
 namespace users {
 // Inserts and returns the stored user; already_exists when the handle is taken.
 Result<User> insert(Db& db, User u);
+// By handle, case-insensitively (handles are stored in lower case).
 std::optional<User> find(Db& db, std::string_view handle);
 std::optional<User> find_id(Db& db, std::int64_t id);
 std::vector<User> list(Db& db, const UserFilter& filter);

@@ -32,7 +32,8 @@ class Users(DaemonTest):
         self.assertTrue(u["marketing_consent"])
         self.assertRegex(u["marketing_consent_at"], r"^\d{4}-\d\d-\d\dT")
         self.assertIsNone(u["email"])
-        self.assertEqual(self.d.cli_json("user", "show", "anna")["email"], None)
+        self.assertEqual(self.d.cli_json("user", "show", "ANNA")["email"], None)  # handles are case-insensitive
+        self.assertCliError(self.d.cli("--json", "user", "set", "anna", "--name", ""), 4, "invalid_argument")
 
         # disable blocks the user's tokens; enable restores them
         token = self.token("anna")

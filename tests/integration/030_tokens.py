@@ -52,6 +52,23 @@ class Tokens(DaemonTest):
         self.assertNotIn(secret, self.d.log_text())
         self.assertNotIn(secret[8:], self.d.log_text())
 
+    def test_expired_token_is_refused(self):
+        self.add_user("anna")
+        secret = self.token("anna", "--ttl-days", "1")
+        self.assertEqual(self.d.http("GET", "/v1/me", token=secret)[0], 200)
+        # Let the day pass: move the expiry into the past while the daemon is stopped.
+        self.assertEqual(self.d.stop(), 0)
+        db = sqlite3.connect(os.path.join(self.d.state, "tourbus.db"))
+        db.execute("UPDATE tokens SET expires_at = expires_at - 2 * 86400000")
+        db.commit()
+        db.close()
+        self.d.start()
+        status, _, body = self.d.http("GET", "/v1/me", token=secret)
+        self.assertEqual((status, body["error"]["code"]), (401, "unauthenticated"))
+        self.assertIn("expired", body["error"]["message"])
+        listed = json.loads(self.d.cli("--json", "token", "list", "--all").stdout)
+        self.assertEqual(listed["state"], "expired")
+
     def test_roles_over_tcp(self):
         self.add_user("anna")
         self.add_user("marco", role="guide")

@@ -61,7 +61,8 @@ class Durability(DaemonTest):
         stop.set()
         writer.join()
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("backup written to " + out, r.stdout)
+        self.assertEqual(r.stdout.strip(), "backup written to %s (%d bytes)" % (out, os.path.getsize(out)))
+        self.assertEqual(os.stat(out).st_mode & 0o777, 0o600)  # it holds every user's data
         db = sqlite3.connect(out)
         self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
         self.assertEqual(db.execute("PRAGMA journal_mode").fetchone()[0], "delete")

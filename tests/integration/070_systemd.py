@@ -61,5 +61,23 @@ class Notify(unittest.TestCase):
             self.messages_until("WATCHDOG=1")
 
 
+class Journal(unittest.TestCase):
+    def test_no_own_timestamps_under_journald(self):
+        d = Daemon()
+        self.addCleanup(d.cleanup)
+        os.environ["JOURNAL_STREAM"] = "8:12345"
+        try:
+            d.start()
+        finally:
+            del os.environ["JOURNAL_STREAM"]
+        ready = d.wait_for("daemon.ready")
+        self.assertTrue(ready.startswith("info [daemon] daemon.ready"), ready)
+        # By hand, lines start with an ISO timestamp.
+        plain = Daemon()
+        self.addCleanup(plain.cleanup)
+        plain.start()
+        self.assertRegex(plain.wait_for("daemon.ready"), r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} info \[daemon\]")
+
+
 if __name__ == "__main__":
     unittest.main()

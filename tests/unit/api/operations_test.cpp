@@ -5,22 +5,12 @@
 #include <set>
 #include <sstream>
 
+#include "../support.hpp"
 #include "api/operation.hpp"
 #include "api/schema.hpp"
 #include "core/error.hpp"
 
 using namespace tourbus;
-
-namespace {
-
-std::string slurp(const std::string& relative) {
-  std::ifstream f(std::string(TOURBUS_SOURCE_DIR) + "/" + relative);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
 
 TEST_CASE("the operation table is well formed") {
   std::set<std::string> names, routes;
@@ -49,7 +39,7 @@ TEST_CASE("the operation table is well formed") {
 }
 
 TEST_CASE("docs/api.md documents exactly the operations of the table, with their routes and parameters") {
-  auto doc = slurp("docs/api.md");
+  auto doc = tourbus::test::source_file("docs/api.md");
   REQUIRE_FALSE(doc.empty());
   // Headings look like: ### `user.create` — `POST /v1/users`
   std::regex heading("^### `([a-z.]+)` — `([A-Z]+) ([^`]+)`", std::regex::multiline);
@@ -77,7 +67,7 @@ TEST_CASE("docs/api.md documents exactly the operations of the table, with their
 }
 
 TEST_CASE("every error code is documented with its HTTP status") {
-  auto doc = slurp("docs/api.md");
+  auto doc = tourbus::test::source_file("docs/api.md");
   for (const auto& c : all_codes()) {
     INFO(c.name);
     CHECK(doc.find("`" + std::string(c.name) + "`") != std::string::npos);

@@ -4,7 +4,7 @@
 #include <set>
 #include <sstream>
 
-#include "../temp_dir.hpp"
+#include "../support.hpp"
 #include "core/config.hpp"
 
 using namespace tourbus;
@@ -16,13 +16,6 @@ std::filesystem::path write(const TempDir& dir, const std::string& text) {
   auto p = dir / "tourbus.toml";
   std::ofstream(p) << text;
   return p;
-}
-
-std::string slurp(const std::string& relative) {
-  std::ifstream f(std::string(TOURBUS_SOURCE_DIR) + "/" + relative);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 }  // namespace
@@ -108,9 +101,9 @@ TEST_CASE("changed_keys lists exactly the keys that differ") {
 }
 
 TEST_CASE("every config key is documented in the man page, docs/config.md and examples/tourbus.toml") {
-  auto man = slurp("man/tourbus.toml.5");
-  auto doc = slurp("docs/config.md");
-  auto example = slurp("examples/tourbus.toml");
+  auto man = tourbus::test::source_file("man/tourbus.toml.5");
+  auto doc = tourbus::test::source_file("docs/config.md");
+  auto example = tourbus::test::source_file("examples/tourbus.toml");
   for (const auto& key : config::keys()) {
     INFO(key.name);
     CHECK_FALSE(key.help.empty());

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "../temp_dir.hpp"
+#include "../support.hpp"
 #include "store/database.hpp"
 #include "store/migrations.hpp"
 

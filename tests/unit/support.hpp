@@ -1,12 +1,15 @@
-// A directory under the system temp dir, removed with everything in it at the end of a test.
+// Helpers shared by the unit tests.
 #pragma once
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 namespace tourbus::test {
 
+// A directory under the system temp dir, removed with everything in it at the end of a test.
 class TempDir {
  public:
   TempDir() {
@@ -23,5 +26,13 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// The text of a file of the source tree (docs, man pages, examples), by path from its root.
+inline std::string source_file(const std::string& relative) {
+  std::ifstream f(std::string(TOURBUS_SOURCE_DIR) + "/" + relative);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
 
 }  // namespace tourbus::test
