@@ -10,6 +10,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -93,7 +94,9 @@ awaitable<Answer> handle(api::Context& ctx, const http::request<http::string_bod
   co_return answer;
 }
 
-template <class Stream>
+// TCP and Unix connections share one stream type, so the HTTP machinery is compiled once.
+using Stream = beast::basic_stream<asio::generic::stream_protocol>;
+
 awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport, std::string peer,
                       std::shared_ptr<HttpServer::Session> self, const bool& draining) {
   auto log = logging::get("net");
@@ -256,7 +259,7 @@ awaitable<void> HttpServer::accept_tcp() {
     auto it = std::prev(sessions_.end());
     ++ctx_.stats.tcp_connections;
     socket.set_option(asio::ip::tcp::no_delay(true), pec);
-    beast::tcp_stream s(std::move(socket));
+    Stream s(asio::generic::stream_protocol::socket(std::move(socket)));
     asio::co_spawn(io_, serve(std::move(s), ctx_, api::Transport::tcp, peer, session, draining_),
                    [this, it](std::exception_ptr) {
                      --ctx_.stats.tcp_connections;
@@ -280,7 +283,7 @@ awaitable<void> HttpServer::accept_unix() {
     sessions_.push_back(session);
     auto it = std::prev(sessions_.end());
     ++ctx_.stats.unix_connections;
-    beast::basic_stream<asio::local::stream_protocol> s(std::move(socket));
+    Stream s(asio::generic::stream_protocol::socket(std::move(socket)));
     asio::co_spawn(io_, serve(std::move(s), ctx_, api::Transport::unix_socket, peer, session, draining_),
                    [this, it](std::exception_ptr) {
                      --ctx_.stats.unix_connections;
