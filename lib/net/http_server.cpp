@@ -149,23 +149,30 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
     Answer answer = co_await std::move(pending);
 
     bool keep_alive = req.keep_alive() && !draining;
-    if (answer.status >= 500) ++ctx.stats.requests_5xx;
-    else if (answer.status >= 400) ++ctx.stats.requests_4xx;
 
     beast::error_code wec;
+    http::file_body::value_type file;
     if (!answer.file.empty()) {
-      http::response<http::file_body> res{static_cast<http::status>(answer.status), req.version()};
-      res.set(http::field::content_type, answer.content_type);
-      res.body().open(answer.file.c_str(), beast::file_mode::scan, wec);
+      file.open(answer.file.c_str(), beast::file_mode::scan, wec);
       std::error_code rm;
       std::filesystem::remove(answer.file, rm);  // the open descriptor keeps the data readable
-      if (!wec) {
-        res.keep_alive(keep_alive);
-        res.prepare_payload();
-        // A backup may be large and the operator's disk slow: no deadline on streaming it.
-        beast::get_lowest_layer(stream).expires_never();
-        std::tie(wec, std::ignore) = co_await http::async_write(stream, res, tuple_awaitable);
+      if (wec) {
+        log->error("net.file_unreadable req={} error=\"{}\"", request_id, wec.message());
+        answer = from_error(Error(Code::internal, "the file to send could not be read; see the daemon log"));
+        wec = {};
       }
+    }
+    if (answer.status >= 500) ++ctx.stats.requests_5xx;
+    else if (answer.status >= 400) ++ctx.stats.requests_4xx;
+    if (file.is_open()) {
+      http::response<http::file_body> res{static_cast<http::status>(answer.status), req.version()};
+      res.set(http::field::content_type, answer.content_type);
+      res.body() = std::move(file);
+      res.keep_alive(keep_alive);
+      res.prepare_payload();
+      // A backup may be large and the operator's disk slow: no deadline on streaming it.
+      beast::get_lowest_layer(stream).expires_never();
+      std::tie(wec, std::ignore) = co_await http::async_write(stream, res, tuple_awaitable);
     } else {
       http::response<http::string_body> res{static_cast<http::status>(answer.status), req.version()};
       res.set(http::field::content_type, answer.content_type);
