@@ -64,6 +64,7 @@ struct Operation {
   std::span<const Param> params;
   Handler handler;
   std::string_view summary;
+  bool websocket = true;  // also served as a WebSocket event (not for file or text answers)
 };
 
 std::span<const Operation> operations();

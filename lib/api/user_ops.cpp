@@ -117,8 +117,9 @@ boost::asio::awaitable<Result<Reply>> user_show(Context& ctx, const Caller& call
 }
 
 boost::asio::awaitable<Result<Reply>> me(Context& ctx, const Caller& caller, const object&) {
-  if (caller.user_id == 0) {
-    co_return Reply::ok(object{{"role", "operator"}, {"transport", "unix"}, {"peer", caller.peer}});
+  if (caller.user_id == 0) {  // the control socket, over HTTP or WebSocket
+    auto transport = caller.transport == Transport::websocket ? "websocket" : "unix";
+    co_return Reply::ok(object{{"role", "operator"}, {"transport", transport}, {"peer", caller.peer}});
   }
   auto u = ctx.reads.with([&](store::Db& db) { return store::users::find_id(db, caller.user_id); });
   if (!u) co_return Error(Code::unauthenticated, "the calling user no longer exists");

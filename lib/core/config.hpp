@@ -30,6 +30,11 @@ struct Config {
   std::int64_t max_batch = 256;
   std::int64_t read_connections = 4;
   std::int64_t token_ttl_days = 90;
+  std::int64_t ws_max_frame_bytes = 64 * 1024;
+  std::int64_t ws_send_queue_frames = 1024;
+  std::int64_t ws_idle_timeout_seconds = 60;
+  std::int64_t ws_events_per_second = 20;
+  std::int64_t ws_event_burst = 40;
 
   // Derived paths.
   std::filesystem::path socket_path() const;

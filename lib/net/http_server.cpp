@@ -14,26 +14,19 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/url/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "api/auth.hpp"
 #include "core/logging.hpp"
 #include "net/router.hpp"
+#include "net/stream.hpp"
+#include "net/websocket.hpp"
 
 namespace tourbus::net {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using asio::awaitable;
-using asio::use_awaitable;
-constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
-
-// One connection's state, so drain() can close connections that sit idle between requests.
-struct HttpServer::Session {
-  std::function<void()> close;
-  bool busy = false;
-};
+namespace websocket = beast::websocket;
 
 namespace {
 
@@ -94,8 +87,37 @@ awaitable<Answer> handle(api::Context& ctx, const http::request<http::string_bod
   co_return answer;
 }
 
-// TCP and Unix connections share one stream type, so the HTTP machinery is compiled once.
-using Stream = beast::basic_stream<asio::generic::stream_protocol>;
+// Who opens a WebSocket: on TCP a token from the Authorization header or, for browsers, the
+// access_token query parameter; on the control socket an operator.
+awaitable<Result<api::Caller>> websocket_caller(api::Context& ctx, const http::request<http::string_body>& req,
+                                                api::Transport transport, const std::string& peer,
+                                                std::uint64_t request_id) {
+  auto url = boost::urls::parse_origin_form(std::string_view(req.target()));
+  if (!url) co_return Error(Code::bad_request, "malformed request target");
+  api::Caller caller{Role::operator_, 0, {}, api::Transport::websocket, peer, request_id};
+  auto where = [&]() -> Status {
+    if (url->path() != "/v1/ws") return Error(Code::not_found, "the WebSocket endpoint is /v1/ws");
+    return {};
+  };
+  if (transport == api::Transport::unix_socket) {
+    if (auto st = where(); !st) co_return st.error();
+    co_return caller;
+  }
+  std::string token;
+  auto auth = std::string_view(req[http::field::authorization]);
+  if (auth.size() > 7 && (auth.starts_with("Bearer ") || auth.starts_with("bearer "))) token = auth.substr(7);
+  else if (auto it = url->params().find("access_token"); it != url->params().end()) token = (*it).value;
+  if (token.empty())
+    co_return Error(Code::unauthenticated, "send a token: Authorization: Bearer tb_... or ?access_token=tb_...");
+  auto pending = api::authenticate(ctx, token, peer);
+  auto authenticated = co_await std::move(pending);
+  if (!authenticated) co_return authenticated.error();
+  if (auto st = where(); !st) co_return st.error();  // as on HTTP: nothing is revealed before the token
+  caller = *authenticated;
+  caller.transport = api::Transport::websocket;
+  caller.request_id = request_id;
+  co_return caller;
+}
 
 awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport, std::string peer,
                       std::shared_ptr<HttpServer::Session> self, const bool& draining) {
@@ -145,8 +167,22 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
     auto request_id = ++ctx.stats.requests;
     auto& req = parser.get();
     auto started = std::chrono::steady_clock::now();
-    auto pending = handle(ctx, req, transport, peer, request_id);
-    Answer answer = co_await std::move(pending);
+    Answer answer;
+    if (websocket::is_upgrade(req)) {
+      auto pending = websocket_caller(ctx, req, transport, peer, request_id);
+      auto caller = co_await std::move(pending);
+      if (caller) {
+        --ctx.stats.in_flight;
+        self->busy = false;
+        auto session = serve_websocket(std::move(stream), parser.release(), ctx, *caller, self);
+        co_await std::move(session);
+        co_return;
+      }
+      answer = from_error(caller.error());
+    } else {
+      auto pending = handle(ctx, req, transport, peer, request_id);
+      answer = co_await std::move(pending);
+    }
 
     bool keep_alive = req.keep_alive() && !draining;
 
@@ -184,8 +220,11 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
       std::tie(wec, std::ignore) = co_await http::async_write(stream, res, tuple_awaitable);
     }
     auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+    // A browser's WebSocket token travels in the query string: tokens never reach the log.
+    auto target = std::string_view(req.target());
+    if (target.find("access_token") != std::string_view::npos) target = target.substr(0, target.find('?'));
     log->debug("net.request req={} method={} target=\"{}\" status={} ms={:.2f} peer=\"{}\"", request_id,
-               std::string_view(req.method_string()), std::string_view(req.target()).substr(0, 200), answer.status, ms, peer);
+               std::string_view(req.method_string()), target.substr(0, 200), answer.status, ms, peer);
     --ctx.stats.in_flight;
     self->busy = false;
     if (wec || !keep_alive) break;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <list>
 #include <memory>
 #include <string>
@@ -34,7 +35,11 @@ class HttpServer {
   // Closes every connection now.
   void close_all();
 
-  struct Session;
+  // One connection's state, so drain() can close connections that sit idle between requests.
+  struct Session {
+    std::function<void()> close;
+    bool busy = false;
+  };
 
  private:
   boost::asio::awaitable<void> accept_tcp();
