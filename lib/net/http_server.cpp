@@ -343,8 +343,10 @@ void HttpServer::drain() {
   beast::error_code ignored;
   tcp_.close(ignored);
   unix_.close(ignored);
-  for (auto& s : sessions_)
-    if (!s->busy && s->close) s->close();
+  for (auto& s : sessions_) {
+    if (s->going_away) s->going_away();
+    else if (!s->busy && s->close) s->close();
+  }
 }
 
 void HttpServer::close_all() {

@@ -37,7 +37,8 @@ class HttpServer {
 
   // One connection's state, so drain() can close connections that sit idle between requests.
   struct Session {
-    std::function<void()> close;
+    std::function<void()> close;       // drop the connection now
+    std::function<void()> going_away;  // end it politely on shutdown (WebSocket: close code 1001)
     bool busy = false;
   };
 

@@ -108,7 +108,17 @@ class Session : public std::enable_shared_from_this<Session> {
     --ctx_.stats.websocket_connections;
   }
 
-  // Drops the connection at once (daemon shutdown).
+  // Ends the session with a close frame (1001 on shutdown, 4001 for a slow client); a client that
+  // does not take the close frame is dropped a few seconds later.
+  void close_with(websocket::close_code code, std::string reason) {
+    if (closing_) return;
+    closing_ = true;
+    queue_.clear();
+    wake_.cancel();
+    asio::co_spawn(ws_.get_executor(), send_close(shared_from_this(), code, std::move(reason)), asio::detached);
+  }
+
+  // Drops the connection at once.
   void close_now() {
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().close(ignored);
@@ -179,10 +189,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (closing_) return;
     if (queue_.size() >= max_queue_) {
       logging::get("net")->warn("net.ws_too_slow user={} queued={} peer=\"{}\"", caller_.handle, queue_.size(), caller_.peer);
-      closing_ = true;
-      queue_.clear();
-      wake_.cancel();
-      asio::co_spawn(ws_.get_executor(), close_slow(shared_from_this()), asio::detached);
+      close_with(static_cast<websocket::close_code>(kCloseTooSlow), "send queue full: the client reads too slowly");
       return;
     }
     queue_.push_back(std::make_shared<const std::string>(std::move(text)));
@@ -205,15 +212,13 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  // Sends close code 4001; a client that does not read at all is dropped after a few seconds.
-  static awaitable<void> close_slow(std::shared_ptr<Session> self) {
+  static awaitable<void> send_close(std::shared_ptr<Session> self, websocket::close_code code, std::string reason) {
     asio::steady_timer deadline(self->ws_.get_executor());
     deadline.expires_after(std::chrono::seconds(5));
     deadline.async_wait([weak = std::weak_ptr<Session>(self)](boost::system::error_code e) {
       if (auto s = weak.lock(); s && !e) s->close_now();
     });
-    co_await self->ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(kCloseTooSlow), "send queue full: the client reads too slowly"),
-                                   tuple_awaitable);
+    co_await self->ws_.async_close(websocket::close_reason(code, reason), tuple_awaitable);
     deadline.cancel();
   }
 
@@ -235,9 +240,13 @@ awaitable<void> serve_websocket(Stream stream, http::request<http::string_body> 
   self->close = [weak = std::weak_ptr<Session>(session)] {
     if (auto s = weak.lock()) s->close_now();
   };
+  self->going_away = [weak = std::weak_ptr<Session>(session)] {
+    if (auto s = weak.lock()) s->close_with(websocket::close_code::going_away, "tourbusd is shutting down");
+  };
   auto pending = session->run(std::move(req));
   co_await std::move(pending);
   self->close = nullptr;
+  self->going_away = nullptr;
 }
 
 }  // namespace tourbus::net

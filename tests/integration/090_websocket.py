@@ -5,6 +5,7 @@ while others keep being served."""
 
 import asyncio
 import json
+import signal
 import socket
 import unittest
 
@@ -108,6 +109,17 @@ class WebSocket(DaemonTest):
                 r = await self.call(ws, "me", ref="ok")
                 self.assertEqual(r["event"], "reply")
         self.run_async(go())
+
+    def test_shutdown_closes_with_1001_and_exits_0(self):
+        async def go():
+            async with websockets.connect(self.url + "?access_token=" + self.anna) as ws:
+                self.assertEqual((await self.call(ws, "me"))["event"], "reply")
+                self.d.send_signal(signal.SIGTERM)
+                with self.assertRaises(websockets.exceptions.ConnectionClosed) as cm:
+                    await ws.recv()
+                self.assertEqual(cm.exception.code, 1001)
+        self.run_async(go())
+        self.assertEqual(self.d.proc.wait(timeout=WAIT), 0)
 
     def test_oversized_frame_closes_with_1009(self):
         async def go():
