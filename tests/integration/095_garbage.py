@@ -65,7 +65,7 @@ def read_answer(sock):
     while b"\r\n" not in data:
         try:
             chunk = sock.recv(4096)
-        except ConnectionResetError:
+        except OSError:  # reset or already shut down by the server
             return None
         if not chunk:
             return None
@@ -96,8 +96,8 @@ class Garbage(DaemonTest):
                 try:
                     s.sendall(request)
                     s.shutdown(socket.SHUT_WR)
-                except (BrokenPipeError, ConnectionResetError):
-                    continue
+                except OSError:
+                    pass  # the server may answer and close before the client is done sending
                 status = read_answer(s)
             if status is not None:
                 self.assertRegex(status, rb"^HTTP/1\.[01] [1-5]\d\d ", (i, request[:200]))
