@@ -138,6 +138,7 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
     auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, tuple_awaitable);
     if (!ec) {
       self->busy = true;
+      log->debug("net.request_headers method={} peer=\"{}\"", std::string_view(parser.get().method_string()), peer);
       if (!parser.is_done()) std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
     }
     if (ec) {

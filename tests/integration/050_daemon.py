@@ -55,13 +55,24 @@ class Process(DaemonTest):
         self.d.send_signal(signal.SIGHUP)
         self.d.wait_for(r"daemon\.reloaded applied=\[.*log\.level", start=mark)
 
+    def test_sigint_also_stops_cleanly(self):
+        self.assertEqual(self.d.stop(signal.SIGINT), 0)
+        self.assertFalse(os.path.exists(self.d.socket))
+
+
+class Drain(DaemonTest):
+    config = "[log]\nlevel = \"debug\"\n"
+
     def test_sigterm_finishes_the_request_in_flight_and_exits_0(self):
         body = b'{"handle":"late","display_name":"Late Arrival","role":"tourist"}'
         s = self.d.unix_connect()
         head = ("POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
+        mark = self.d.log_mark()
         s.sendall(head.encode() + body[:10])
-        self.d.wait_for("net.control_connection")
+        self.d.wait_for("net.request_headers method=POST", start=mark)  # in flight: headers read, body pending
+        mark = self.d.log_mark()
         idle = self.d.unix_connect()  # an idle keep-alive connection is closed at once
+        self.d.wait_for("net.control_connection", start=mark)
         mark = self.d.log_mark()
         self.d.send_signal(signal.SIGTERM)
         self.d.wait_for("daemon.stopping", start=mark)
@@ -75,10 +86,6 @@ class Process(DaemonTest):
         # Restarted, the acknowledged user is there.
         self.d.start()
         self.assertEqual(self.d.cli_json("user", "show", "late")["display_name"], "Late Arrival")
-
-    def test_sigint_also_stops_cleanly(self):
-        self.assertEqual(self.d.stop(signal.SIGINT), 0)
-        self.assertFalse(os.path.exists(self.d.socket))
 
 
 class CheckConfig(unittest.TestCase):
