@@ -27,8 +27,8 @@ void print_fields(const boost::json::object& o, const std::vector<std::string>& 
 
 // Prints an object result: JSON with --json, else with `human`. Returns 0.
 int print_object(const Globals& g, const boost::json::value& v, const std::function<void(const boost::json::object&)>& human);
-// Prints the array `key` of a list result: JSON lines with --json, else a table of `columns`
-// (header, field) pairs through `cell`.
+// Prints the array `key` of a list result: JSON lines with --json, else a table with `headers`
+// whose rows `row` makes from each item.
 int print_list(const Globals& g, const boost::json::value& v, std::string_view key,
                const std::vector<std::string>& headers,
                const std::function<std::vector<std::string>(const boost::json::object&)>& row);
