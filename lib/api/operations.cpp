@@ -8,8 +8,6 @@ namespace {
 
 using enum Type;
 
-constexpr Param kNone[] = {{"", string}};  // placeholder so every span below is valid; never matched
-
 constexpr Param kUserFields[] = {
     {"handle", string, true, "unique login name: 2-32 of a-z 0-9 . _ - starting with a letter or digit; folded to lower case"},
     {"display_name", string, true, "name shown to others, 1-100 characters"},
@@ -92,18 +90,16 @@ constexpr Param kTourCancel[] = {
     {"reason", string, false, "why, shown to participants"},
 };
 
-constexpr std::span<const Param> none() { return std::span<const Param>(kNone, 0); }
-
 const Operation kOperations[] = {
-    {"status", "GET", "/v1/status", kOperator, none(), handlers::status,
+    {"status", "GET", "/v1/status", kOperator, {}, handlers::status,
      "Show the daemon's version, uptime, store figures and connection counts"},
-    {"metrics", "GET", "/metrics", kOperator, none(), handlers::metrics,
+    {"metrics", "GET", "/metrics", kOperator, {}, handlers::metrics,
      "Prometheus metrics in text format", false},
-    {"backup", "POST", "/v1/backup", kOperator, none(), handlers::backup,
+    {"backup", "POST", "/v1/backup", kOperator, {}, handlers::backup,
      "Stream a consistent copy of the live database", false},
-    {"reload", "POST", "/v1/reload", kOperator, none(), handlers::reload,
+    {"reload", "POST", "/v1/reload", kOperator, {}, handlers::reload,
      "Re-read the config file and apply it (same as SIGHUP)"},
-    {"me", "GET", "/v1/me", kAnyone, none(), handlers::me,
+    {"me", "GET", "/v1/me", kAnyone, {}, handlers::me,
      "Show the calling user"},
 
     {"user.create", "POST", "/v1/users", kOperator, kUserFields, handlers::user_create,

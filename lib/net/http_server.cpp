@@ -53,16 +53,22 @@ std::string peer_credentials(int fd) {
   return "uid=" + std::to_string(cred.uid) + " pid=" + std::to_string(cred.pid);
 }
 
+// The secret of an "Authorization: Bearer ..." header, or empty.
+std::string_view bearer_token(const http::request<http::string_body>& req) {
+  auto auth = std::string_view(req[http::field::authorization]);
+  if (auth.size() <= 7 || !(auth.starts_with("Bearer ") || auth.starts_with("bearer "))) return {};
+  return auth.substr(7);
+}
+
 // Authenticates, routes and runs one request. The control socket grants operator rights; on TCP
 // nothing is looked at before the token is valid.
 awaitable<Answer> handle(api::Context& ctx, const http::request<http::string_body>& req, api::Transport transport,
                          const std::string& peer, std::uint64_t request_id) {
   api::Caller caller{Role::operator_, 0, {}, transport, peer, request_id};
   if (transport != api::Transport::unix_socket) {
-    auto auth = std::string_view(req[http::field::authorization]);
-    if (auth.size() <= 7 || !(auth.starts_with("Bearer ") || auth.starts_with("bearer ")))
-      co_return from_error(Error(Code::unauthenticated, "send a token: Authorization: Bearer tb_..."));
-    auto pending = api::authenticate(ctx, auth.substr(7), peer);
+    auto token = bearer_token(req);
+    if (token.empty()) co_return from_error(Error(Code::unauthenticated, "send a token: Authorization: Bearer tb_..."));
+    auto pending = api::authenticate(ctx, token, peer);
     auto authenticated = co_await std::move(pending);
     if (!authenticated) co_return from_error(authenticated.error());
     caller = *authenticated;
@@ -103,10 +109,8 @@ awaitable<Result<api::Caller>> websocket_caller(api::Context& ctx, const http::r
     if (auto st = where(); !st) co_return st.error();
     co_return caller;
   }
-  std::string token;
-  auto auth = std::string_view(req[http::field::authorization]);
-  if (auth.size() > 7 && (auth.starts_with("Bearer ") || auth.starts_with("bearer "))) token = auth.substr(7);
-  else if (auto it = url->params().find("access_token"); it != url->params().end()) token = (*it).value;
+  std::string token(bearer_token(req));  // the header wins over the query parameter
+  if (auto it = url->params().find("access_token"); token.empty() && it != url->params().end()) token = (*it).value;
   if (token.empty())
     co_return Error(Code::unauthenticated, "send a token: Authorization: Bearer tb_... or ?access_token=tb_...");
   auto pending = api::authenticate(ctx, token, peer);
