@@ -7,6 +7,8 @@
 #include <csignal>
 #include <cstdlib>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -16,7 +18,10 @@
 #include "core/logging.hpp"
 #include "core/time.hpp"
 #include "lock_file.hpp"
+#include "api/maintenance.hpp"
+#include "chat/files.hpp"
 #include "net/http_server.hpp"
+#include "realtime/hub.hpp"
 #include "store/read_pool.hpp"
 #include "store/writer.hpp"
 
@@ -108,14 +113,23 @@ int run(const Options& options, config::Config cfg) {
   log->info("store.opened path={} schema_version={} synchronous={}", cfg.database_path().string(),
             writer->schema_version(), cfg.synchronous);
 
+  std::unique_ptr<chat::Sniffer> sniffer;
+  try {
+    sniffer = std::make_unique<chat::Sniffer>();
+  } catch (const std::exception& e) {
+    log->critical("daemon.start_failed error=\"{}\"", e.what());
+    return 1;
+  }
+
   api::Stats stats;
   Reloader reloader(options, holder);
   asio::thread_pool blocking(2);
-  api::Context ctx{blocking.get_executor(), *writer, *reads, holder, stats, reloader, cfg.database_path(),
-                   timeutil::now_ms()};
+  realtime::Hub hub;  // outlives the event loop and the sessions registered with it
+  api::Context ctx{blocking.get_executor(), *writer, *reads, holder, stats, reloader, hub, cfg.database_path(),
+                   cfg.files_dir(), *sniffer, timeutil::now_ms()};
 
   asio::io_context io(1);
-  net::HttpServer server(io, ctx);
+  net::HttpServer server(io, ctx, hub);
   try {
     auto [host, port] = *config::parse_listen(cfg.listen);
     auto bound = server.listen_tcp(host, port);
@@ -128,6 +142,18 @@ int run(const Options& options, config::Config cfg) {
     return 1;
   }
   server.start();
+
+  // Expired uploads go at start-up and then daily.
+  asio::steady_timer housekeeping(io);
+  std::function<void()> housekeep = [&] {
+    asio::co_spawn(io, api::expire_files(ctx), [&](std::exception_ptr) {
+      housekeeping.expires_after(std::chrono::hours(24));
+      housekeeping.async_wait([&](boost::system::error_code e) {
+        if (!e) housekeep();
+      });
+    });
+  };
+  housekeep();
 
   // Signals are commands: HUP reloads, TERM/INT drain and stop, a second TERM/INT exits at once.
   asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
@@ -157,6 +183,7 @@ int run(const Options& options, config::Config cfg) {
       log->info("daemon.stopping signal={} in_flight={}", sig == SIGTERM ? "SIGTERM" : "SIGINT", stats.in_flight.load());
       sd_notify(0, "STOPPING=1");
       server.drain();
+      housekeeping.cancel();
       deadline = std::chrono::steady_clock::now() + std::chrono::seconds(holder.get()->shutdown_grace_seconds);
       check_drained();
     }

@@ -3,6 +3,7 @@
 #include "core/crypto.hpp"
 #include "core/time.hpp"
 #include "store/tokens.hpp"
+#include "store/users.hpp"
 
 namespace tourbus::api {
 
@@ -33,6 +34,18 @@ boost::asio::awaitable<Result<Caller>> authenticate(Context& ctx, std::string_vi
   c.transport = Transport::tcp;
   c.peer = std::move(peer);
   co_return c;
+}
+
+Result<Caller> act_as(Context& ctx, const Caller& operator_caller, std::string_view handle) {
+  auto user = ctx.reads.with([&](store::Db& db) { return store::users::find(db, handle); });
+  if (!user) return Error(Code::not_found, std::string(kActAsHeader) + ": no user with handle '" + std::string(handle) + "'");
+  if (user->disabled) return Error(Code::permission_denied, "the account '" + user->handle + "' is disabled");
+  Caller c = operator_caller;
+  c.role = role_from_name(user->role).value_or(Role::tourist);
+  c.user_id = user->id;
+  c.handle = user->handle;
+  c.peer += " as=" + user->handle;
+  return c;
 }
 
 }  // namespace tourbus::api

@@ -11,7 +11,9 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/json/value.hpp>
 
+#include "chat/files.hpp"
 #include "core/config.hpp"
+#include "core/events.hpp"
 #include "core/error.hpp"
 #include "store/read_pool.hpp"
 #include "store/writer.hpp"
@@ -60,7 +62,11 @@ struct Context {
   config::Holder& config;
   Stats& stats;
   Control& control;
+  // Tells online clients about new messages, receipts, presence (implemented by realtime/).
+  events::Sink& events;
   std::filesystem::path database_path;
+  std::filesystem::path files_dir;  // uploads, content-addressed
+  chat::Sniffer& sniffer;
   std::int64_t started_at = 0;  // ms since the epoch
 };
 

@@ -34,6 +34,31 @@ TOURBUS_HANDLER(tour_join);
 TOURBUS_HANDLER(tour_leave);
 TOURBUS_HANDLER(tour_cancel);
 
+TOURBUS_HANDLER(conversation_create);
+TOURBUS_HANDLER(conversation_list);
+TOURBUS_HANDLER(conversation_show);
+TOURBUS_HANDLER(conversation_update);
+TOURBUS_HANDLER(conversation_add);
+TOURBUS_HANDLER(conversation_remove);
+TOURBUS_HANDLER(conversation_leave);
+TOURBUS_HANDLER(conversation_mute);
+TOURBUS_HANDLER(conversation_archive);
+
+TOURBUS_HANDLER(message_send);
+TOURBUS_HANDLER(message_history);
+TOURBUS_HANDLER(message_search);
+TOURBUS_HANDLER(message_edit);
+TOURBUS_HANDLER(message_delete);
+
+TOURBUS_HANDLER(receipt);
+TOURBUS_HANDLER(typing);
+TOURBUS_HANDLER(presence_set);
+TOURBUS_HANDLER(presence_list);
+
+TOURBUS_HANDLER(file_upload);
+TOURBUS_HANDLER(file_show);
+TOURBUS_HANDLER(file_download);
+
 #undef TOURBUS_HANDLER
 
 }  // namespace tourbus::api::handlers

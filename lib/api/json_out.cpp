@@ -1,5 +1,7 @@
 #include "api/json_out.hpp"
 
+#include <boost/json/parse.hpp>
+
 #include "core/time.hpp"
 #include "core/validate.hpp"
 
@@ -81,6 +83,70 @@ boost::json::object to_json(const store::Tour& t) {
   o["participants"] = std::move(parts);
   o["created_at"] = format_utc(t.created_at);
   o["updated_at"] = format_utc(t.updated_at);
+  return o;
+}
+
+boost::json::object to_json(const chat::FileInfo& f) {
+  boost::json::object o;
+  o["id"] = f.id;
+  o["name"] = f.name;
+  o["content_type"] = f.content_type;
+  o["size"] = f.size;
+  o["width"] = opt(f.width);
+  o["height"] = opt(f.height);
+  o["sha256"] = f.sha256;
+  o["created_at"] = format_utc(f.created_at);
+  return o;
+}
+
+boost::json::object to_json(const chat::Message& m) {
+  boost::json::object o;
+  o["conversation"] = m.conversation_id;
+  o["seq"] = m.seq;
+  o["id"] = m.id;
+  o["client_id"] = opt(m.client_id);
+  o["sender"] = opt(m.sender_handle);
+  o["kind"] = m.kind;
+  o["text"] = m.body;
+  // location and system details are stored as JSON we wrote ourselves
+  if (m.data && !m.deleted_at) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(*m.data, ec);
+    if (!ec) o[m.kind == "location" ? "location" : "details"] = std::move(v);
+  }
+  if (m.kind == "file" && !m.deleted_at) o["file"] = m.file ? boost::json::value(to_json(*m.file)) : nullptr;
+  o["created_at"] = format_utc(m.created_at);
+  o["edited_at"] = opt_time(m.edited_at);
+  o["deleted"] = m.deleted_at.has_value();
+  return o;
+}
+
+boost::json::object to_json(const chat::Member& m) {
+  return {{"handle", m.handle},
+          {"display_name", m.display_name},
+          {"role", m.role},
+          {"joined_at", format_utc(m.joined_at)},
+          {"delivered_seq", m.delivered_seq},
+          {"read_seq", m.read_seq}};
+}
+
+boost::json::object to_json(const chat::Conversation& c) {
+  boost::json::object o;
+  o["id"] = c.id;
+  o["kind"] = c.kind;
+  o["title"] = c.title;
+  o["owner"] = opt(c.owner_handle);
+  o["tour_id"] = opt(c.tour_id);
+  o["last_seq"] = c.last_seq;
+  o["last_message_at"] = opt_time(c.last_message_at);
+  o["created_at"] = format_utc(c.created_at);
+  if (c.me) {
+    o["unread"] = std::max<std::int64_t>(0, c.last_seq - c.me->read_seq);
+    o["read_seq"] = c.me->read_seq;
+    o["delivered_seq"] = c.me->delivered_seq;
+    o["muted"] = c.me->muted;
+    o["archived"] = c.me->archived;
+  }
   return o;
 }
 

@@ -3,6 +3,8 @@
 
 #include <boost/json/object.hpp>
 
+#include "chat/conversations.hpp"
+#include "chat/messages.hpp"
 #include "store/tokens.hpp"
 #include "store/tours.hpp"
 #include "store/users.hpp"
@@ -12,5 +14,10 @@ namespace tourbus::api {
 boost::json::object to_json(const store::User& u);
 boost::json::object to_json(const store::Token& t, std::int64_t now);
 boost::json::object to_json(const store::Tour& t);
+boost::json::object to_json(const chat::FileInfo& f);
+boost::json::object to_json(const chat::Message& m);
+boost::json::object to_json(const chat::Member& m);
+// With the viewer's membership (c.me): unread count, receipts, muted, archived.
+boost::json::object to_json(const chat::Conversation& c);
 
 }  // namespace tourbus::api

@@ -28,6 +28,7 @@ struct Caller {
   Transport transport = Transport::tcp;
   std::string peer;          // "uid=0 pid=1234" or "127.0.0.1:5555", for logs
   std::uint64_t request_id = 0;  // ties log lines of one request together
+  std::uint64_t session = 0;     // the WebSocket session the request came on (0: HTTP)
   bool is_operator() const { return role == Role::operator_; }
 };
 
@@ -48,7 +49,9 @@ struct Reply {
   boost::json::value json;
   std::string content_type = "application/json";
   std::string text;
-  std::filesystem::path file;  // streamed, then removed
+  std::filesystem::path file;  // streamed, then removed unless keep_file
+  bool keep_file = false;
+  std::string disposition;     // Content-Disposition of a file answer
 
   static Reply ok(boost::json::value v) { return Reply{200, std::move(v)}; }
   static Reply created(boost::json::value v) { return Reply{201, std::move(v)}; }
@@ -65,6 +68,9 @@ struct Operation {
   Handler handler;
   std::string_view summary;
   bool websocket = true;  // also served as a WebSocket event (not for file or text answers)
+  // HTTP only: the request body is raw bytes (an upload), passed as the string parameter
+  // "content"; its size limit is files.max_bytes instead of server.max_body_bytes.
+  bool raw_body = false;
 };
 
 std::span<const Operation> operations();

@@ -90,6 +90,87 @@ constexpr Param kTourCancel[] = {
     {"reason", string, false, "why, shown to participants"},
 };
 
+constexpr Param kConversationCreate[] = {
+    {"kind", string, true, "direct (two people) or group"},
+    {"with", string, false, "direct: the other person's handle"},
+    {"title", string, false, "group: its title, 1-200 characters"},
+    {"members", string_list, false, "group: handles of the other members (direct, on the control socket: the two people)"},
+};
+constexpr Param kConversationList[] = {
+    {"kind", string, false, "only direct, group or tour conversations"},
+    {"archived", boolean, false, "list archived conversations instead of the others"},
+    {"user", string, false, "operators: this user's conversations (default: the caller's; on the control socket, all)"},
+    {"after", integer, false, "paging: only conversations with an id greater than this"},
+    {"limit", integer, false, "at most this many, most recently active first (1-1000, default 200)"},
+};
+constexpr Param kConversationId[] = {{"id", integer, true, "the conversation"}};
+constexpr Param kConversationUpdate[] = {
+    {"id", integer, true, "the conversation (a group)"},
+    {"title", string, true, "the new title"},
+};
+constexpr Param kConversationMembers[] = {
+    {"id", integer, true, "the conversation"},
+    {"users", string_list, true, "handles of the people to add or remove"},
+};
+constexpr Param kConversationMute[] = {
+    {"id", integer, true, "the conversation"},
+    {"muted", boolean, false, "true (default) mutes, false unmutes"},
+};
+constexpr Param kConversationArchive[] = {
+    {"id", integer, true, "the conversation"},
+    {"archived", boolean, false, "true (default) archives, false brings it back"},
+};
+
+constexpr Param kMessageSend[] = {
+    {"conversation", integer, true, "the conversation"},
+    {"client_id", string, false, "the client's unique id for this message (1-128 bytes): a resend returns the original"},
+    {"kind", string, false, "text (default), file or location"},
+    {"text", string, false, "the text (required for text; a caption for file); at most chat.max_text_bytes"},
+    {"file", integer, false, "file: the id of an upload (POST /v1/files)"},
+    {"lat", number, false, "location: latitude, -90 to 90"},
+    {"lon", number, false, "location: longitude, -180 to 180"},
+    {"accuracy", number, false, "location: accuracy in metres"},
+    {"label", string, false, "location: what the place is, 1-200 characters"},
+};
+constexpr Param kMessageHistory[] = {
+    {"conversation", integer, true, "the conversation"},
+    {"after", integer, false, "only messages with a seq greater than this, oldest first (sync after a reconnect)"},
+    {"before", integer, false, "only messages with a seq less than this (scrolling back)"},
+    {"limit", integer, false, "at most this many (1 to chat.history_page, the default)"},
+};
+constexpr Param kMessageSearch[] = {
+    {"conversation", integer, true, "the conversation"},
+    {"q", string, true, "words that must all occur (plain words, no query syntax)"},
+    {"limit", integer, false, "at most this many, newest first (default 50)"},
+};
+constexpr Param kMessageEdit[] = {
+    {"conversation", integer, true, "the conversation"},
+    {"seq", integer, true, "the message's seq"},
+    {"text", string, true, "the new text"},
+};
+constexpr Param kMessageRef[] = {
+    {"conversation", integer, true, "the conversation"},
+    {"seq", integer, true, "the message's seq"},
+};
+constexpr Param kReceipt[] = {
+    {"conversation", integer, true, "the conversation"},
+    {"delivered", integer, false, "every message up to this seq has reached the caller's device"},
+    {"read", integer, false, "the caller has read every message up to this seq (implies delivered)"},
+};
+constexpr Param kTyping[] = {
+    {"conversation", integer, true, "the conversation"},
+    {"state", string, false, "typing (default; repeat every few seconds while typing) or stopped"},
+};
+constexpr Param kPresenceSet[] = {{"status", string, true, "online or away"}};
+constexpr Param kPresenceList[] = {
+    {"users", string_list, false, "handles to look up (default: everyone sharing a conversation with the caller)"},
+};
+constexpr Param kFileUpload[] = {
+    {"name", string, false, "the file's name, for display (never used as a path)"},
+    {"content", string, false, "the file's bytes: the request body itself"},
+};
+constexpr Param kFileId[] = {{"id", integer, true, "the file"}};
+
 const Operation kOperations[] = {
     {"status", "GET", "/v1/status", kOperator, {}, handlers::status,
      "Show the daemon's version, uptime, store figures and connection counts"},
@@ -136,6 +217,52 @@ const Operation kOperations[] = {
      "Remove tourists from a tour"},
     {"tour.cancel", "POST", "/v1/tours/{id}/cancel", kOperator, kTourCancel, handlers::tour_cancel,
      "Cancel a tour"},
+
+    {"conversation.create", "POST", "/v1/conversations", kAnyone, kConversationCreate, handlers::conversation_create,
+     "Start a direct conversation (or get the existing one) or create a group"},
+    {"conversation.list", "GET", "/v1/conversations", kAnyone, kConversationList, handlers::conversation_list,
+     "List conversations with unread counts and last messages"},
+    {"conversation.show", "GET", "/v1/conversations/{id}", kAnyone, kConversationId, handlers::conversation_show,
+     "Show a conversation with its members and their receipts"},
+    {"conversation.update", "PATCH", "/v1/conversations/{id}", kAnyone, kConversationUpdate, handlers::conversation_update,
+     "Rename a group"},
+    {"conversation.add", "POST", "/v1/conversations/{id}/members", kAnyone, kConversationMembers,
+     handlers::conversation_add, "Add members to a group or a tour's conversation"},
+    {"conversation.remove", "DELETE", "/v1/conversations/{id}/members", kAnyone, kConversationMembers,
+     handlers::conversation_remove, "Remove members from a group or a tour's conversation"},
+    {"conversation.leave", "POST", "/v1/conversations/{id}/leave", kAnyone, kConversationId, handlers::conversation_leave,
+     "Leave a group"},
+    {"conversation.mute", "POST", "/v1/conversations/{id}/mute", kAnyone, kConversationMute, handlers::conversation_mute,
+     "Mute or unmute a conversation for the caller"},
+    {"conversation.archive", "POST", "/v1/conversations/{id}/archive", kAnyone, kConversationArchive,
+     handlers::conversation_archive, "Archive a conversation for the caller, or bring it back"},
+
+    {"message.send", "POST", "/v1/conversations/{conversation}/messages", kAnyone, kMessageSend, handlers::message_send,
+     "Send a text, file or location message (answered after it is stored)"},
+    {"message.history", "GET", "/v1/conversations/{conversation}/messages", kAnyone, kMessageHistory,
+     handlers::message_history, "Page through a conversation's messages"},
+    {"message.search", "GET", "/v1/conversations/{conversation}/search", kAnyone, kMessageSearch,
+     handlers::message_search, "Search a conversation's messages for words"},
+    {"message.edit", "PATCH", "/v1/conversations/{conversation}/messages/{seq}", kAnyone, kMessageEdit,
+     handlers::message_edit, "Change the text of one's own message"},
+    {"message.delete", "DELETE", "/v1/conversations/{conversation}/messages/{seq}", kAnyone, kMessageRef,
+     handlers::message_delete, "Delete a message, leaving a tombstone"},
+
+    {"receipt", "POST", "/v1/conversations/{conversation}/receipts", kAnyone, kReceipt, handlers::receipt,
+     "Report messages delivered to or read by the caller"},
+    {"typing", "POST", "/v1/conversations/{conversation}/typing", kAnyone, kTyping, handlers::typing,
+     "Tell the other members the caller is typing (or stopped)"},
+    {"presence.set", "POST", "/v1/presence", kAnyone, kPresenceSet, handlers::presence_set,
+     "Mark the caller's WebSocket session online or away"},
+    {"presence.list", "GET", "/v1/presence", kAnyone, kPresenceList, handlers::presence_list,
+     "Show who is online, away or offline (and last seen) among the caller's contacts"},
+
+    {"file.upload", "POST", "/v1/files", kAnyone, kFileUpload, handlers::file_upload,
+     "Upload a file or photo (the request body); answers its id for a file message", false, true},
+    {"file.show", "GET", "/v1/files/{id}", kAnyone, kFileId, handlers::file_show,
+     "Show a file's name, type, size and image dimensions"},
+    {"file.download", "GET", "/v1/files/{id}/content", kAnyone, kFileId, handlers::file_download,
+     "Download a file shared in one of the caller's conversations", false},
 };
 
 }  // namespace

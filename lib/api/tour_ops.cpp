@@ -1,4 +1,5 @@
 // tour.* operations. Guides and tourists see only the tours they lead or take part in.
+#include "api/fanout.hpp"
 #include "api/handlers.hpp"
 #include "api/json_out.hpp"
 #include "api/schema.hpp"
@@ -78,20 +79,28 @@ bool can_see(const Caller& c, store::Db& db, const store::Tour& t) {
 }
 
 // Loads, changes and stores one tour inside the writer's transaction.
+// The tour's conversation follows it: its members are announced once the write has committed.
+struct Saved {
+  store::Tour tour;
+  std::vector<chat::MembersChanged> changes;
+};
+
 template <class F>
 boost::asio::awaitable<Result<Reply>> modify(Context& ctx, std::int64_t id, std::string_view event, F change) {
-  auto pending = ctx.writer.run<store::Tour>([id, change](store::Db& db) -> Result<store::Tour> {
+  auto pending = ctx.writer.run<Saved>([id, change](store::Db& db) -> Result<Saved> {
     auto t = store::tours::find(db, id);
     if (!t) return no_tour(id);
     if (auto st = change(db, *t); !st) return st.error();
     t->updated_at = timeutil::now_ms();
     store::tours::update(db, *t);
-    return *store::tours::find(db, id);
+    auto changes = chat::sync_tour(db, *t, t->updated_at);
+    return Saved{*store::tours::find(db, id), std::move(changes)};
   });
   auto r = co_await std::move(pending);
   if (!r) co_return r.error();
-  logging::get("api")->info("api.{} id={} status={}", event, r->id, r->status);
-  co_return Reply::ok(to_json(*r));
+  logging::get("api")->info("api.{} id={} status={}", event, r->tour.id, r->tour.status);
+  for (const auto& c : r->changes) announce(ctx, c);
+  co_return Reply::ok(to_json(r->tour));
 }
 
 Status require_open(const store::Tour& t) {
@@ -110,7 +119,7 @@ boost::asio::awaitable<Result<Reply>> tour_create(Context& ctx, const Caller&, c
   t.created_at = t.updated_at = now;
   auto guide = get_string(p, "guide");
   auto participants = get_strings(p, "participants");
-  auto pending = ctx.writer.run<store::Tour>([t, guide, participants, now](store::Db& db) mutable -> Result<store::Tour> {
+  auto pending = ctx.writer.run<Saved>([t, guide, participants, now](store::Db& db) mutable -> Result<Saved> {
     if (guide) {
       auto g = user_with_role(db, "guide", *guide, Role::guide);
       if (!g) return g.error();
@@ -124,12 +133,16 @@ boost::asio::awaitable<Result<Reply>> tour_create(Context& ctx, const Caller&, c
     }
     t = store::tours::insert(db, t);
     for (auto id : ids) store::tours::add_participant(db, t.id, id, now);
-    return *store::tours::find(db, t.id);
+    auto changes = chat::sync_tour(db, t, now);
+    return Saved{*store::tours::find(db, t.id), std::move(changes)};
   });
   auto r = co_await std::move(pending);
   if (!r) co_return r.error();
-  logging::get("api")->info("api.tour_created id={} starts_at={}", r->id, timeutil::format_utc(r->starts_at));
-  co_return Reply::created(to_json(*r));
+  logging::get("api")->info("api.tour_created id={} starts_at={}", r->tour.id, timeutil::format_utc(r->tour.starts_at));
+  for (const auto& c : r->changes) announce(ctx, c);
+  auto out = to_json(r->tour);
+  out["conversation"] = ctx.reads.with([&](store::Db& db) { return *chat::conversations::find_tour(db, r->tour.id); });
+  co_return Reply::created(std::move(out));
 }
 
 boost::asio::awaitable<Result<Reply>> tour_list(Context& ctx, const Caller& caller, const object& p) {

@@ -45,6 +45,14 @@ const std::array kKeys{
         "Sustained rate of events one WebSocket connection may send; faster ones get rate_limited. New connections."},
     Key{"websocket.event_burst", &Config::ws_event_burst, 1, 1'000'000, {}, true,
         "Events one WebSocket connection may send at once before the rate applies. New connections."},
+    Key{"chat.max_text_bytes", &Config::chat_max_text_bytes, 16, 1 << 20, {}, true,
+        "Longest message text (or location label) in bytes (UTF-8); longer messages get payload_too_large."},
+    Key{"chat.history_page", &Config::chat_history_page, 10, 10000, {}, true,
+        "Most messages one history or search request returns; clients page for more."},
+    Key{"files.max_bytes", &Config::files_max_bytes, 1024, 1LL << 30, {}, true,
+        "Largest file or photo upload in bytes; larger uploads get payload_too_large."},
+    Key{"files.retention_days", &Config::files_retention_days, 0, 36500, {}, true,
+        "Uploads older than this are deleted (daily, and at start-up); messages then show the file as expired. 0 keeps files forever."},
     Key{"tokens.default_ttl_days", &Config::token_ttl_days, 0, 3650, {}, true,
         "Lifetime of an issued access token when none is given; 0 means tokens do not expire."},
 };
@@ -104,6 +112,7 @@ std::filesystem::path Config::socket_path() const {
 }
 
 std::filesystem::path Config::database_path() const { return std::filesystem::path(state_dir) / "tourbus.db"; }
+std::filesystem::path Config::files_dir() const { return std::filesystem::path(state_dir) / "files"; }
 
 std::span<const Key> keys() { return kKeys; }
 

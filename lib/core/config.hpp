@@ -35,10 +35,15 @@ struct Config {
   std::int64_t ws_idle_timeout_seconds = 60;
   std::int64_t ws_events_per_second = 20;
   std::int64_t ws_event_burst = 40;
+  std::int64_t chat_max_text_bytes = 4096;
+  std::int64_t chat_history_page = 200;
+  std::int64_t files_max_bytes = 20 << 20;
+  std::int64_t files_retention_days = 365;
 
   // Derived paths.
   std::filesystem::path socket_path() const;
   std::filesystem::path database_path() const;
+  std::filesystem::path files_dir() const;
 };
 
 using Member = std::variant<std::string Config::*, std::int64_t Config::*>;

@@ -61,8 +61,11 @@ Result<std::string> handle(std::string_view text) {
 
 Result<std::string> display_name(std::string_view text) { return validate::text(text, 100); }
 
-Result<std::string> text(std::string_view text, std::size_t max_chars) {
-  auto t = trim(text);
+namespace {
+
+// Counts the characters of valid UTF-8 without control characters (tab and newline allowed in
+// multi-line text); an error says what is wrong.
+Result<std::size_t> count_chars(std::string_view t, bool multi_line) {
   std::size_t chars = 0;
   for (std::size_t i = 0; i < t.size();) {
     auto c = static_cast<unsigned char>(t[i]);
@@ -70,11 +73,31 @@ Result<std::string> text(std::string_view text, std::size_t max_chars) {
     if (len == 0 || i + len > t.size()) return invalid("is not valid UTF-8");
     for (int k = 1; k < len; ++k)
       if ((static_cast<unsigned char>(t[i + k]) & 0xc0) != 0x80) return invalid("is not valid UTF-8");
-    if (len == 1 && (c < 0x20 || c == 0x7f)) return invalid("must not contain control characters");
+    bool allowed = multi_line && (c == '\n' || c == '\t');
+    if (len == 1 && (c < 0x20 || c == 0x7f) && !allowed) return invalid("must not contain control characters");
     i += len;
     ++chars;
   }
-  if (chars == 0 || chars > max_chars) return invalid("must be 1 to " + std::to_string(max_chars) + " characters");
+  return chars;
+}
+
+}  // namespace
+
+Result<std::string> text(std::string_view text, std::size_t max_chars) {
+  auto t = trim(text);
+  auto chars = count_chars(t, false);
+  if (!chars) return chars.error();
+  if (*chars == 0 || *chars > max_chars) return invalid("must be 1 to " + std::to_string(max_chars) + " characters");
+  return std::string(t);
+}
+
+Result<std::string> message_text(std::string_view text, std::size_t max_bytes) {
+  auto t = trim(text);
+  if (t.size() > max_bytes)
+    return Error(Code::payload_too_large, "is " + std::to_string(t.size()) + " bytes; the limit is " + std::to_string(max_bytes));
+  auto chars = count_chars(t, true);
+  if (!chars) return chars.error();
+  if (*chars == 0) return invalid("must not be empty");
   return std::string(t);
 }
 

@@ -15,6 +15,9 @@ Result<std::string> handle(std::string_view text);
 std::string fold_handle(std::string_view text);
 // 1..max_chars characters of valid UTF-8 without control characters; surrounding blanks trimmed.
 Result<std::string> text(std::string_view text, std::size_t max_chars);
+// Multi-line text (tabs and newlines allowed), trimmed, at most max_bytes bytes of UTF-8
+// (payload_too_large beyond).
+Result<std::string> message_text(std::string_view text, std::size_t max_bytes);
 // text() with at most 100 characters.
 Result<std::string> display_name(std::string_view text);
 Result<std::string> email(std::string_view text);

@@ -41,6 +41,8 @@ struct Answer {
   std::string content_type;
   std::string body;
   std::filesystem::path file;
+  bool keep_file = false;
+  std::string disposition;
 };
 
 Answer from_error(const Error& e) { return {info(e.code).http_status, "application/json", error_body(e), {}}; }
@@ -60,12 +62,28 @@ std::string_view bearer_token(const http::request<http::string_body>& req) {
   return auth.substr(7);
 }
 
+// A request for an operation whose body is raw bytes (an upload): its body limit is
+// files.max_bytes and its body is not JSON.
+bool is_upload(const http::request<http::string_body>& req) {
+  auto target = std::string_view(req.target());
+  auto path = target.substr(0, target.find('?'));
+  for (const auto& op : api::operations())
+    if (op.raw_body && op.route == path && op.method == std::string_view(req.method_string())) return true;
+  return false;
+}
+
 // Authenticates, routes and runs one request. The control socket grants operator rights; on TCP
 // nothing is looked at before the token is valid.
 awaitable<Answer> handle(api::Context& ctx, const http::request<http::string_body>& req, api::Transport transport,
                          const std::string& peer, std::uint64_t request_id) {
   api::Caller caller{Role::operator_, 0, {}, transport, peer, request_id};
-  if (transport != api::Transport::unix_socket) {
+  if (transport == api::Transport::unix_socket) {
+    if (auto as = std::string_view(req[api::kActAsHeader]); !as.empty()) {
+      auto acting = api::act_as(ctx, caller, as);
+      if (!acting) co_return from_error(acting.error());
+      caller = *acting;
+    }
+  } else {
     auto token = bearer_token(req);
     if (token.empty()) co_return from_error(Error(Code::unauthenticated, "send a token: Authorization: Bearer tb_..."));
     auto pending = api::authenticate(ctx, token, peer);
@@ -75,7 +93,7 @@ awaitable<Answer> handle(api::Context& ctx, const http::request<http::string_bod
     caller.request_id = request_id;
   }
   auto ctype = std::string_view(req[http::field::content_type]);
-  if (!req.body().empty() && !ctype.empty() && !ctype.starts_with("application/json"))
+  if (!is_upload(req) && !req.body().empty() && !ctype.empty() && !ctype.starts_with("application/json"))
     co_return from_error(Error(Code::unsupported_media_type, "send the body as application/json"));
   auto routed = route(std::string_view(req.method_string()), std::string_view(req.target()), req.body());
   if (!routed) co_return from_error(routed.error());
@@ -87,6 +105,8 @@ awaitable<Answer> handle(api::Context& ctx, const http::request<http::string_bod
   answer.status = reply->status;
   answer.content_type = reply->content_type;
   answer.file = reply->file;
+  answer.keep_file = reply->keep_file;
+  answer.disposition = std::move(reply->disposition);
   answer.body = reply->file.empty() && reply->content_type == "application/json"
                     ? boost::json::serialize(reply->json) + "\n"
                     : std::move(reply->text);
@@ -107,6 +127,7 @@ awaitable<Result<api::Caller>> websocket_caller(api::Context& ctx, const http::r
   };
   if (transport == api::Transport::unix_socket) {
     if (auto st = where(); !st) co_return st.error();
+    if (auto as = std::string_view(req[api::kActAsHeader]); !as.empty()) co_return api::act_as(ctx, caller, as);
     co_return caller;
   }
   std::string token(bearer_token(req));  // the header wins over the query parameter
@@ -123,7 +144,7 @@ awaitable<Result<api::Caller>> websocket_caller(api::Context& ctx, const http::r
   co_return caller;
 }
 
-awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport, std::string peer,
+awaitable<void> serve(Stream stream, api::Context& ctx, realtime::Hub& hub, api::Transport transport, std::string peer,
                       std::shared_ptr<HttpServer::Session> self, const bool& draining) {
   auto log = logging::get("net");
   // `stream` lives in this coroutine's frame, so its address is stable until we return.
@@ -135,7 +156,8 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
   for (;;) {
     auto cfg = ctx.config.get();
     http::request_parser<http::string_body> parser;
-    parser.body_limit(static_cast<std::uint64_t>(cfg->max_body_bytes));
+    // Uploads may be larger than other requests: the limit is chosen once the target is known.
+    parser.body_limit(static_cast<std::uint64_t>(std::max(cfg->max_body_bytes, cfg->files_max_bytes)));
     parser.header_limit(16 * 1024);
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(cfg->idle_timeout_seconds));
     // A request is in flight from the moment its headers are in: drain() lets it finish.
@@ -143,14 +165,19 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
     if (!ec) {
       self->busy = true;
       log->debug("net.request_headers method={} peer=\"{}\"", std::string_view(parser.get().method_string()), peer);
-      if (!parser.is_done()) std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
+      auto limit = is_upload(parser.get()) ? cfg->files_max_bytes : cfg->max_body_bytes;
+      if (parser.content_length() && *parser.content_length() > static_cast<std::uint64_t>(limit)) ec = http::error::body_limit;
+      else parser.body_limit(static_cast<std::uint64_t>(limit));
+      if (!ec && !parser.is_done()) std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
     }
     if (ec) {
       self->busy = false;
       Answer bad;
       if (ec == http::error::body_limit)
-        bad = from_error(Error(Code::payload_too_large, "the request body is larger than " +
-                                                            std::to_string(cfg->max_body_bytes) + " bytes"));
+        bad = from_error(Error(Code::payload_too_large,
+                               is_upload(parser.get())
+                                   ? "the file is larger than " + std::to_string(cfg->files_max_bytes) + " bytes (files.max_bytes)"
+                                   : "the request body is larger than " + std::to_string(cfg->max_body_bytes) + " bytes"));
       else if (ec == http::error::header_limit)
         bad = from_error(Error(Code::payload_too_large, "the request headers are larger than 16 KiB"));
       else if (ec.category() == http::make_error_code(http::error::end_of_stream).category() && ec != http::error::end_of_stream &&
@@ -179,7 +206,7 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
       if (caller) {
         --ctx.stats.in_flight;
         self->busy = false;
-        auto session = serve_websocket(std::move(stream), parser.release(), ctx, *caller, self);
+        auto session = serve_websocket(std::move(stream), parser.release(), ctx, hub, *caller, self);
         co_await std::move(session);
         co_return;
       }
@@ -196,7 +223,7 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
     if (!answer.file.empty()) {
       file.open(answer.file.c_str(), beast::file_mode::scan, wec);
       std::error_code rm;
-      std::filesystem::remove(answer.file, rm);  // the open descriptor keeps the data readable
+      if (!answer.keep_file) std::filesystem::remove(answer.file, rm);  // the open descriptor keeps the data readable
       if (wec) {
         log->error("net.file_unreadable req={} error=\"{}\"", request_id, wec.message());
         answer = from_error(Error(Code::internal, "the file to send could not be read; see the daemon log"));
@@ -208,6 +235,8 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
     if (file.is_open()) {
       http::response<http::file_body> res{static_cast<http::status>(answer.status), req.version()};
       res.set(http::field::content_type, answer.content_type);
+      if (!answer.disposition.empty()) res.set(http::field::content_disposition, answer.disposition);
+      res.set("X-Content-Type-Options", "nosniff");
       res.body() = std::move(file);
       res.keep_alive(keep_alive);
       res.prepare_payload();
@@ -241,7 +270,8 @@ awaitable<void> serve(Stream stream, api::Context& ctx, api::Transport transport
 
 }  // namespace
 
-HttpServer::HttpServer(asio::io_context& io, api::Context& ctx) : io_(io), ctx_(ctx), tcp_(io), unix_(io) {}
+HttpServer::HttpServer(asio::io_context& io, api::Context& ctx, realtime::Hub& hub)
+    : io_(io), ctx_(ctx), hub_(hub), tcp_(io), unix_(io) {}
 
 HttpServer::~HttpServer() {
   if (!unix_path_.empty()) {
@@ -311,7 +341,7 @@ awaitable<void> HttpServer::accept_tcp() {
     ++ctx_.stats.tcp_connections;
     socket.set_option(asio::ip::tcp::no_delay(true), pec);
     Stream s(asio::generic::stream_protocol::socket(std::move(socket)));
-    asio::co_spawn(io_, serve(std::move(s), ctx_, api::Transport::tcp, peer, session, draining_),
+    asio::co_spawn(io_, serve(std::move(s), ctx_, hub_, api::Transport::tcp, peer, session, draining_),
                    [this, it](std::exception_ptr) {
                      --ctx_.stats.tcp_connections;
                      sessions_.erase(it);
@@ -335,7 +365,7 @@ awaitable<void> HttpServer::accept_unix() {
     auto it = std::prev(sessions_.end());
     ++ctx_.stats.unix_connections;
     Stream s(asio::generic::stream_protocol::socket(std::move(socket)));
-    asio::co_spawn(io_, serve(std::move(s), ctx_, api::Transport::unix_socket, peer, session, draining_),
+    asio::co_spawn(io_, serve(std::move(s), ctx_, hub_, api::Transport::unix_socket, peer, session, draining_),
                    [this, it](std::exception_ptr) {
                      --ctx_.stats.unix_connections;
                      sessions_.erase(it);

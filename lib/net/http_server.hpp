@@ -13,12 +13,13 @@
 #include <boost/asio/local/stream_protocol.hpp>
 
 #include "api/context.hpp"
+#include "realtime/hub.hpp"
 
 namespace tourbus::net {
 
 class HttpServer {
  public:
-  HttpServer(boost::asio::io_context& io, api::Context& ctx);
+  HttpServer(boost::asio::io_context& io, api::Context& ctx, realtime::Hub& hub);
   ~HttpServer();
 
   // Binds the TCP listener; returns the bound "host:port" (port 0 picks a free one). Throws.
@@ -48,6 +49,7 @@ class HttpServer {
 
   boost::asio::io_context& io_;
   api::Context& ctx_;
+  realtime::Hub& hub_;
   boost::asio::ip::tcp::acceptor tcp_;
   boost::asio::local::stream_protocol::acceptor unix_;
   std::filesystem::path unix_path_;

@@ -91,6 +91,12 @@ Result<Routed> route(std::string_view method, std::string_view target, std::stri
     routed.params[qp.key] = *v;
   }
 
+  if (op.raw_body) {
+    if (routed.params.contains("content"))
+      return Error(Code::invalid_argument, "content: send it as the request body, not in the URL", "content");
+    if (!body.empty()) routed.params["content"] = boost::json::string(body);
+    return routed;
+  }
   bool blank = body.find_first_not_of(" \t\r\n") == std::string_view::npos;
   if (!blank) {
     boost::system::error_code ec;

@@ -14,6 +14,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "api/fanout.hpp"
 #include "core/logging.hpp"
 
 namespace tourbus::net {
@@ -52,11 +53,17 @@ std::string error_frame(const boost::json::value* ref, const Error& e) {
   return frame("error", ref, std::move(err));
 }
 
-class Session : public std::enable_shared_from_this<Session> {
+std::uint64_t next_session_id() {
+  static std::uint64_t last = 0;  // the event loop is single-threaded
+  return ++last;
+}
+
+class Session : public std::enable_shared_from_this<Session>, public realtime::Client {
  public:
-  Session(Stream stream, api::Context& ctx, api::Caller caller)
+  Session(Stream stream, api::Context& ctx, realtime::Hub& hub, api::Caller caller)
       : ws_(std::move(stream)),
         ctx_(ctx),
+        hub_(hub),
         caller_(std::move(caller)),
         wake_(ws_.get_executor()),
         max_queue_(static_cast<std::size_t>(ctx.config.get()->ws_send_queue_frames)),
@@ -76,8 +83,14 @@ class Session : public std::enable_shared_from_this<Session> {
     auto [ec] = co_await ws_.async_accept(req, tuple_awaitable);
     if (ec) co_return;
     ++ctx_.stats.websocket_connections;
-    log->info("net.ws_opened user={} role={} peer=\"{}\"", caller_.handle, role_name(caller_.role), caller_.peer);
+    caller_.session = next_session_id();
+    log->info("net.ws_opened user={} role={} session={} peer=\"{}\"", caller_.handle, role_name(caller_.role),
+              caller_.session, caller_.peer);
     asio::co_spawn(ws_.get_executor(), write_loop(shared_from_this()), asio::detached);
+    // From here on the session receives what is published to its user.
+    attached_ = true;
+    if (auto change = hub_.attach(caller_.user_id, caller_.session, this); change.changed())
+      api::announce_presence(ctx_, caller_.user_id, change.after);
 
     beast::flat_buffer buffer;
     for (;;) {
@@ -106,7 +119,16 @@ class Session : public std::enable_shared_from_this<Session> {
     closing_ = true;
     wake_.cancel();
     --ctx_.stats.websocket_connections;
+    attached_ = false;
+    if (auto change = hub_.detach(caller_.user_id, caller_.session); change.changed())
+      api::announce_presence(ctx_, caller_.user_id, change.after);
   }
+
+  ~Session() override {
+    if (attached_) hub_.detach(caller_.user_id, caller_.session);
+  }
+
+  void deliver(const events::Frame& frame) override { enqueue(frame); }
 
   // Ends the session with a close frame (1001 on shutdown, 4001 for a slow client); a client that
   // does not take the close frame is dropped a few seconds later.
@@ -184,15 +206,17 @@ class Session : public std::enable_shared_from_this<Session> {
     send(error_frame(ref, reply.error()));
   }
 
+  void send(std::string text) { enqueue(std::make_shared<const std::string>(std::move(text))); }
+
   // Queues a frame. A full queue means the client does not keep up: it is closed, not waited for.
-  void send(std::string text) {
+  void enqueue(events::Frame frame) {
     if (closing_) return;
     if (queue_.size() >= max_queue_) {
       logging::get("net")->warn("net.ws_too_slow user={} queued={} peer=\"{}\"", caller_.handle, queue_.size(), caller_.peer);
       close_with(static_cast<websocket::close_code>(kCloseTooSlow), "send queue full: the client reads too slowly");
       return;
     }
-    queue_.push_back(std::make_shared<const std::string>(std::move(text)));
+    queue_.push_back(std::move(frame));
     wake_.cancel();
   }
 
@@ -224,19 +248,21 @@ class Session : public std::enable_shared_from_this<Session> {
 
   websocket::stream<Stream> ws_;
   api::Context& ctx_;
+  realtime::Hub& hub_;
   api::Caller caller_;
   asio::steady_timer wake_;
   std::deque<std::shared_ptr<const std::string>> queue_;
   std::size_t max_queue_;
   TokenBucket bucket_;
   bool closing_ = false;
+  bool attached_ = false;
 };
 
 }  // namespace
 
 awaitable<void> serve_websocket(Stream stream, http::request<http::string_body> req, api::Context& ctx,
-                                api::Caller caller, std::shared_ptr<HttpServer::Session> self) {
-  auto session = std::make_shared<Session>(std::move(stream), ctx, std::move(caller));
+                                realtime::Hub& hub, api::Caller caller, std::shared_ptr<HttpServer::Session> self) {
+  auto session = std::make_shared<Session>(std::move(stream), ctx, hub, std::move(caller));
   self->close = [weak = std::weak_ptr<Session>(session)] {
     if (auto s = weak.lock()) s->close_now();
   };

@@ -14,6 +14,7 @@
 #include "api/operation.hpp"
 #include "net/http_server.hpp"
 #include "net/stream.hpp"
+#include "realtime/hub.hpp"
 
 namespace tourbus::net {
 
@@ -22,7 +23,7 @@ inline constexpr std::uint16_t kCloseTooSlow = 4001;
 
 // Completes the upgrade of an authenticated HTTP request and serves the session until it ends.
 boost::asio::awaitable<void> serve_websocket(Stream stream, boost::beast::http::request<boost::beast::http::string_body> req,
-                                             api::Context& ctx, api::Caller caller,
+                                             api::Context& ctx, realtime::Hub& hub, api::Caller caller,
                                              std::shared_ptr<HttpServer::Session> self);
 
 }  // namespace tourbus::net

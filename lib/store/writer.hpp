@@ -51,6 +51,17 @@ class Writer {
   template <class T, class F>
   Result<T> run_sync(F fn);
 
+  // Runs fn(Db&) in the next batch without waiting for it: bookkeeping nobody is told about
+  // (last-seen times). Dropped when the writer is stopping or full.
+  template <class F>
+  void submit_detached(F fn) {
+    (void)submit(Entry{[fn = std::move(fn)](Db& db) mutable {
+                         fn(db);
+                         return true;
+                       },
+                       [](std::optional<Error>) {}});
+  }
+
   // Finishes everything queued, then stops the thread. Later writes fail with `unavailable`.
   void stop();
   WriterStats stats() const;

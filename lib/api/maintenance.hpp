@@ -1,0 +1,14 @@
+// Housekeeping the daemon runs on a timer.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include "api/context.hpp"
+
+namespace tourbus::api {
+
+// Deletes uploads older than files.retention_days (none when it is 0) and their blobs once no
+// file refers to them. Messages that shared them then show the file as expired.
+boost::asio::awaitable<void> expire_files(Context& ctx);
+
+}  // namespace tourbus::api

@@ -1,0 +1,56 @@
+// Uploaded files and photos: the content type is sniffed from the bytes (libmagic) and checked
+// against an allow-list; blobs are stored content-addressed under <state>/files/ and written
+// durably before the upload is acknowledged. A client's file name is kept for display only and
+// never becomes part of a path.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chat/messages.hpp"
+#include "core/error.hpp"
+#include "store/db.hpp"
+
+namespace tourbus::chat {
+
+// The content types accepted for upload, in documentation order.
+std::span<const std::string_view> allowed_types();
+
+// Sniffs content types with libmagic. Thread-safe (one magic handle behind a mutex).
+class Sniffer {
+ public:
+  Sniffer();
+  ~Sniffer();
+  std::string content_type(std::string_view bytes);
+
+ private:
+  std::mutex mutex_;
+  void* magic_ = nullptr;
+};
+
+// Width and height of a PNG, JPEG, GIF or WebP image, read from its header.
+std::optional<std::pair<std::int64_t, std::int64_t>> image_size(std::string_view bytes, std::string_view content_type);
+
+// "ab/abcdef...": where a blob lives under the files directory.
+std::filesystem::path blob_path(const std::filesystem::path& dir, const std::string& sha256);
+// Writes the blob (temporary file, fsync, rename, fsync of the directory) unless it is there.
+// Throws std::runtime_error on I/O failure.
+void store_blob(const std::filesystem::path& dir, const std::string& sha256, std::string_view bytes);
+
+// A file name fit for display: the last path component, valid UTF-8 without control characters,
+// at most 200 characters; "file" when nothing usable is left.
+std::string display_name(std::string_view client_name);
+
+namespace files {
+std::int64_t insert(store::Db& db, const FileInfo& f);
+std::optional<FileInfo> find(store::Db& db, std::int64_t id);
+// Deletes files uploaded before `cutoff` and returns the blobs no longer referenced by any file.
+std::vector<std::string> expire(store::Db& db, std::int64_t cutoff);
+}  // namespace files
+
+}  // namespace tourbus::chat

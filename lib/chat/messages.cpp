@@ -1,0 +1,154 @@
+#include "chat/messages.hpp"
+
+namespace tourbus::chat::messages {
+namespace {
+
+constexpr std::string_view kSelect =
+    "SELECT m.id, m.conversation_id, m.seq, m.sender_id, u.handle, m.client_id, m.kind, m.body, m.data, m.file_id, "
+    "m.created_at, m.edited_at, m.deleted_at, f.sha256, f.content_type, f.name, f.size, f.width, f.height, "
+    "f.uploader_id, f.created_at "
+    "FROM messages m LEFT JOIN users u ON u.id = m.sender_id LEFT JOIN files f ON f.id = m.file_id ";
+
+Message read(store::Stmt& s) {
+  Message m;
+  m.id = s.i64(0);
+  m.conversation_id = s.i64(1);
+  m.seq = s.i64(2);
+  m.sender_id = s.i64(3);
+  m.sender_handle = s.opt_text(4);
+  m.client_id = s.opt_text(5);
+  m.kind = s.text(6);
+  m.body = s.text(7);
+  m.data = s.opt_text(8);
+  m.file_id = s.opt_i64(9);
+  m.created_at = s.i64(10);
+  m.edited_at = s.opt_i64(11);
+  m.deleted_at = s.opt_i64(12);
+  if (m.file_id && !s.is_null(13)) {
+    FileInfo f;
+    f.id = *m.file_id;
+    f.sha256 = s.text(13);
+    f.content_type = s.text(14);
+    f.name = s.text(15);
+    f.size = s.i64(16);
+    f.width = s.opt_i64(17);
+    f.height = s.opt_i64(18);
+    f.uploader_id = s.i64(19);
+    f.created_at = s.i64(20);
+    m.file = std::move(f);
+  }
+  return m;
+}
+
+std::vector<Message> read_all(store::Stmt& s) {
+  std::vector<Message> out;
+  while (s.step()) out.push_back(read(s));
+  return out;
+}
+
+// Plain words to an FTS5 query: each word quoted (quotes doubled), all of them required.
+std::string fts_query(const std::string& text) {
+  std::string out, word;
+  auto flush = [&] {
+    if (word.empty()) return;
+    if (!out.empty()) out += ' ';
+    out += '"';
+    for (char c : word) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    out += '"';
+    word.clear();
+  };
+  for (char c : text) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') flush();
+    else word += c;
+  }
+  flush();
+  return out;
+}
+
+}  // namespace
+
+std::optional<Message> find_client(store::Db& db, std::int64_t sender_id, const std::string& client_id) {
+  auto s = db.prepare(std::string(kSelect) + "WHERE m.sender_id = ? AND m.client_id = ?");
+  s.bind(1, sender_id).bind(2, client_id);
+  if (!s.step()) return std::nullopt;
+  return read(s);
+}
+
+Message append(store::Db& db, Message m) {
+  auto next = db.prepare(
+      "UPDATE conversations SET last_seq = last_seq + 1, last_message_at = ?, updated_at = ? WHERE id = ? "
+      "RETURNING last_seq");
+  next.bind(1, m.created_at).bind(2, m.created_at).bind(3, m.conversation_id);
+  if (!next.step()) throw store::SqlError(0, 0, "append: no conversation " + std::to_string(m.conversation_id));
+  m.seq = next.i64(0);
+  while (next.step()) {
+  }
+  db.prepare(
+        "INSERT INTO messages (conversation_id, seq, sender_id, client_id, kind, body, data, file_id, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind(1, m.conversation_id)
+      .bind(2, m.seq)
+      .bind(3, m.sender_id)
+      .bind(4, m.client_id)
+      .bind(5, m.kind)
+      .bind(6, m.body)
+      .bind(7, m.data)
+      .bind(8, m.file_id)
+      .bind(9, m.created_at)
+      .run();
+  m.id = db.last_insert_rowid();
+  return m;
+}
+
+std::optional<Message> find(store::Db& db, std::int64_t conversation_id, std::int64_t seq) {
+  auto s = db.prepare(std::string(kSelect) + "WHERE m.conversation_id = ? AND m.seq = ?");
+  s.bind(1, conversation_id).bind(2, seq);
+  if (!s.step()) return std::nullopt;
+  return read(s);
+}
+
+std::vector<Message> page(store::Db& db, std::int64_t conversation_id, const Page& p) {
+  if (p.after) {
+    auto s = db.prepare(std::string(kSelect) +
+                        "WHERE m.conversation_id = ? AND m.seq > ? AND (? IS NULL OR m.seq < ?) ORDER BY m.seq LIMIT ?");
+    s.bind(1, conversation_id).bind(2, *p.after).bind(3, p.before).bind(4, p.before).bind(5, p.limit);
+    return read_all(s);
+  }
+  auto s = db.prepare(std::string(kSelect) +
+                      "WHERE m.conversation_id = ? AND (? IS NULL OR m.seq < ?) ORDER BY m.seq DESC LIMIT ?");
+  s.bind(1, conversation_id).bind(2, p.before).bind(3, p.before).bind(4, p.limit);
+  auto out = read_all(s);
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+std::vector<Message> search(store::Db& db, std::int64_t conversation_id, const std::string& query, std::int64_t limit) {
+  auto q = fts_query(query);
+  if (q.empty()) return {};
+  auto s = db.prepare(std::string(kSelect) +
+                      "JOIN messages_fts ON messages_fts.rowid = m.id WHERE messages_fts MATCH ? "
+                      "AND m.conversation_id = ? AND m.deleted_at IS NULL ORDER BY m.seq DESC LIMIT ?");
+  s.bind(1, q).bind(2, conversation_id).bind(3, limit);
+  return read_all(s);
+}
+
+void edit(store::Db& db, std::int64_t id, const std::string& body, std::int64_t now) {
+  db.prepare("UPDATE messages SET body = ?, edited_at = ? WHERE id = ?").bind(1, body).bind(2, now).bind(3, id).run();
+}
+
+void tombstone(store::Db& db, std::int64_t id, std::int64_t now) {
+  db.prepare("UPDATE messages SET body = '', data = NULL, file_id = NULL, deleted_at = ? WHERE id = ?")
+      .bind(1, now)
+      .bind(2, id)
+      .run();
+}
+
+bool file_visible_to(store::Db& db, std::int64_t file_id, std::int64_t user_id) {
+  auto s = db.prepare(
+      "SELECT 1 FROM messages m JOIN conversation_members c ON c.conversation_id = m.conversation_id "
+      "WHERE m.file_id = ? AND c.user_id = ? LIMIT 1");
+  s.bind(1, file_id).bind(2, user_id);
+  return s.step();
+}
+
+}  // namespace tourbus::chat::messages

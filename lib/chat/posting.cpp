@@ -1,0 +1,108 @@
+#include "chat/posting.hpp"
+
+#include <algorithm>
+
+#include <boost/json/serialize.hpp>
+
+#include "store/users.hpp"
+
+namespace tourbus::chat {
+
+Result<Posted> post(store::Db& db, Message draft) {
+  if (draft.client_id) {
+    if (auto original = messages::find_client(db, draft.sender_id, *draft.client_id)) {
+      if (original->conversation_id != draft.conversation_id)
+        return Error(Code::conflict,
+                     "client_id: '" + *draft.client_id + "' was already used for a message in conversation " +
+                         std::to_string(original->conversation_id),
+                     "client_id");
+      return Posted{std::move(*original), true, conversations::member_ids(db, draft.conversation_id)};
+    }
+  }
+  auto stored = messages::append(db, std::move(draft));
+  if (stored.sender_id != 0) conversations::advance_receipts(db, stored.conversation_id, stored.sender_id, stored.seq, stored.seq);
+  // Re-read so that the sender's handle and the file's details come back as readers see them.
+  auto full = messages::find(db, stored.conversation_id, stored.seq);
+  return Posted{std::move(*full), false, conversations::member_ids(db, stored.conversation_id)};
+}
+
+Posted post_system(store::Db& db, std::int64_t conversation, const std::string& text, boost::json::object details,
+                   std::int64_t now) {
+  Message m;
+  m.conversation_id = conversation;
+  m.kind = "system";
+  m.body = text;
+  m.data = boost::json::serialize(details);
+  m.created_at = now;
+  return std::move(*post(db, std::move(m)));
+}
+
+namespace {
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+boost::json::array to_array(const std::vector<std::string>& v) {
+  boost::json::array a;
+  for (const auto& s : v) a.emplace_back(s);
+  return a;
+}
+
+}  // namespace
+
+std::vector<MembersChanged> sync_tour(store::Db& db, const store::Tour& tour, std::int64_t now) {
+  auto id = conversations::find_tour(db, tour.id);
+  bool created = false;
+  if (!id) {
+    Conversation c;
+    c.kind = "tour";
+    c.title = tour.title;
+    c.tour_id = tour.id;
+    c.created_at = c.updated_at = now;
+    id = conversations::insert(db, c, std::nullopt);
+    created = true;
+  } else if (auto c = conversations::find(db, *id); c && c->title != tour.title) {
+    conversations::set_title(db, *id, tour.title, now);
+  }
+
+  std::vector<std::int64_t> want;
+  if (tour.guide_id) want.push_back(*tour.guide_id);
+  {
+    auto s = db.prepare("SELECT user_id FROM tour_participants WHERE tour_id = ?");
+    s.bind(1, tour.id);
+    while (s.step()) want.push_back(s.i64(0));
+  }
+  auto have = conversations::member_ids(db, *id);
+  MembersChanged change;
+  change.conversation = *id;
+  for (auto u : want) {
+    if (std::find(have.begin(), have.end(), u) != have.end()) continue;
+    conversations::add_member(db, *id, u, now);
+    if (auto user = store::users::find_id(db, u)) change.added.push_back(user->handle);
+  }
+  for (auto u : have) {
+    if (std::find(want.begin(), want.end(), u) != want.end()) continue;
+    conversations::remove_member(db, *id, u);
+    change.removed_ids.push_back(u);
+    if (auto user = store::users::find_id(db, u)) change.removed.push_back(user->handle);
+  }
+  if (change.added.empty() && change.removed.empty()) return {};
+  if (created) return {std::move(change)};  // the members learn of the new conversation; no notice
+  std::string text;
+  if (!change.added.empty()) text = join(change.added) + " joined the tour";
+  if (!change.removed.empty()) text += (text.empty() ? "" : "; ") + join(change.removed) + " left the tour";
+  change.notice = post_system(db, *id, text,
+                              {{"action", "members_changed"}, {"added", to_array(change.added)},
+                               {"removed", to_array(change.removed)}},
+                              now);
+  return {std::move(change)};
+}
+
+std::string direct_key(std::int64_t a, std::int64_t b) {
+  return std::to_string(std::min(a, b)) + ":" + std::to_string(std::max(a, b));
+}
+
+}  // namespace tourbus::chat

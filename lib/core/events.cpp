@@ -1,0 +1,24 @@
+#include "core/events.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+namespace tourbus::events {
+
+Frame encode(std::string_view event, const boost::json::value& data) {
+  boost::json::object o;
+  o["event"] = event;
+  o["data"] = data;
+  return std::make_shared<const std::string>(boost::json::serialize(o));
+}
+
+std::string_view presence_name(Presence p) {
+  switch (p) {
+    case Presence::offline: return "offline";
+    case Presence::away: return "away";
+    case Presence::online: return "online";
+  }
+  return "offline";
+}
+
+}  // namespace tourbus::events

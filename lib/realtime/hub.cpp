@@ -1,0 +1,68 @@
+#include "realtime/hub.hpp"
+
+#include <algorithm>
+
+namespace tourbus::realtime {
+
+using events::Presence;
+
+Hub::Change Hub::attach(std::int64_t user, std::uint64_t session, Client* client) {
+  auto before = presence(user);
+  sessions_[user].push_back({session, client, false});
+  ++count_;
+  return {before, presence(user)};
+}
+
+Hub::Change Hub::detach(std::int64_t user, std::uint64_t session) {
+  auto before = presence(user);
+  auto it = sessions_.find(user);
+  if (it == sessions_.end()) return {before, before};
+  auto& list = it->second;
+  auto old = list.size();
+  std::erase_if(list, [session](const Entry& e) { return e.session == session; });
+  count_ -= old - list.size();
+  if (list.empty()) sessions_.erase(it);
+  return {before, presence(user)};
+}
+
+std::optional<Presence> Hub::set_away(std::int64_t user, std::uint64_t session, bool away) {
+  auto before = presence(user);
+  if (auto it = sessions_.find(user); it != sessions_.end())
+    for (auto& e : it->second)
+      if (e.session == session) e.away = away;
+  auto after = presence(user);
+  if (after == before) return std::nullopt;
+  return after;
+}
+
+void Hub::publish(std::span<const std::int64_t> users, const events::Frame& frame, bool platform) {
+  for (auto user : users) {
+    if (user == 0) continue;
+    if (auto it = sessions_.find(user); it != sessions_.end())
+      for (auto& e : it->second) e.client->deliver(frame);
+  }
+  if (platform)
+    if (auto it = sessions_.find(0); it != sessions_.end())
+      for (auto& e : it->second) e.client->deliver(frame);
+}
+
+Presence Hub::presence(std::int64_t user) const {
+  auto it = sessions_.find(user);
+  if (user == 0 || it == sessions_.end()) return Presence::offline;
+  bool any_active = std::any_of(it->second.begin(), it->second.end(), [](const Entry& e) { return !e.away; });
+  return any_active ? Presence::online : Presence::away;
+}
+
+bool Hub::allow_typing(std::int64_t user, std::int64_t conversation) {
+  auto now = std::chrono::steady_clock::now();
+  // Forget stale entries now and then so the map stays as small as the set of people typing.
+  if (typing_.size() > 4096)
+    std::erase_if(typing_, [now](const auto& kv) { return now - kv.second > std::chrono::seconds(1); });
+  auto [it, inserted] = typing_.try_emplace({user, conversation}, now);
+  if (inserted) return true;
+  if (now - it->second < std::chrono::seconds(1)) return false;
+  it->second = now;
+  return true;
+}
+
+}  // namespace tourbus::realtime
