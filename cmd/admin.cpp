@@ -14,7 +14,7 @@ void add_admin(CLI::App& app, Globals& g, Action& action) {
   backup->add_option("FILE", file, "Where to write the copy (written as FILE.partial, then renamed)")->required();
   backup->callback([&] {
     action = [&] {
-      Client client(find_socket(g));
+      Client client(find_socket(g), g.as);
       auto r = client.download("POST", Target{"v1", "backup"}, file);
       if (!r) return fail(g, r.error());
       if (file == "-") return exit_code::ok;  // standard output carries the database itself

@@ -1,5 +1,7 @@
 #include "client.hpp"
 
+#include "api/auth.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -92,17 +94,18 @@ struct Connection {
 };
 
 // Connects and sends one request (Connection: close); the caller reads the answer.
-Status send(Connection& c, const std::filesystem::path& socket, std::string_view method, const Target& target,
-            const std::string& body) {
+Status send(Connection& c, const std::filesystem::path& socket, const std::string& as, std::string_view method,
+            const Target& target, std::string body, std::string_view content_type = "application/json") {
   beast::error_code ec;
   c.stream.socket().connect(local::endpoint(socket.string()), ec);
   if (ec) return unreachable(socket, ec.message());
   http::request<http::string_body> req{http::string_to_verb(method), target.str(), 11};
   req.set(http::field::host, "localhost");
   req.set(http::field::user_agent, "tourbus/" TOURBUS_VERSION);
+  if (!as.empty()) req.set(api::kActAsHeader, as);
   if (!body.empty()) {
-    req.set(http::field::content_type, "application/json");
-    req.body() = body;
+    req.set(http::field::content_type, content_type);
+    req.body() = std::move(body);
   }
   req.keep_alive(false);
   req.prepare_payload();
@@ -112,10 +115,11 @@ Status send(Connection& c, const std::filesystem::path& socket, std::string_view
 }
 
 template <class Body>
-Result<http::response<Body>> exchange(const std::filesystem::path& socket, std::string_view method,
-                                      const Target& target, const std::string& body) {
+Result<http::response<Body>> exchange(const std::filesystem::path& socket, const std::string& as, std::string_view method,
+                                      const Target& target, std::string body,
+                                      std::string_view content_type = "application/json") {
   Connection c;
-  if (auto st = send(c, socket, method, target, body); !st) return st.error();
+  if (auto st = send(c, socket, as, method, target, std::move(body), content_type); !st) return st.error();
   beast::error_code ec;
   beast::flat_buffer buffer;
   http::response_parser<Body> parser;
@@ -129,7 +133,17 @@ Result<http::response<Body>> exchange(const std::filesystem::path& socket, std::
 
 Result<boost::json::value> Client::call(std::string_view method, const Target& target,
                                         std::optional<boost::json::object> body) {
-  auto res = exchange<http::string_body>(socket_, method, target, body ? boost::json::serialize(*body) : "");
+  auto res = exchange<http::string_body>(socket_, as_, method, target, body ? boost::json::serialize(*body) : "");
+  if (!res) return res.error();
+  if (res->result_int() >= 400) return error_from_answer(res->result_int(), res->body());
+  boost::system::error_code ec;
+  auto v = boost::json::parse(res->body(), ec);
+  if (ec) return Error(Code::internal, "tourbusd sent invalid JSON: " + ec.message());
+  return v;
+}
+
+Result<boost::json::value> Client::upload(const Target& target, std::string bytes) {
+  auto res = exchange<http::string_body>(socket_, as_, "POST", target, std::move(bytes), "application/octet-stream");
   if (!res) return res.error();
   if (res->result_int() >= 400) return error_from_answer(res->result_int(), res->body());
   boost::system::error_code ec;
@@ -139,7 +153,7 @@ Result<boost::json::value> Client::call(std::string_view method, const Target& t
 }
 
 Result<std::string> Client::text(std::string_view method, const Target& target) {
-  auto res = exchange<http::string_body>(socket_, method, target, "");
+  auto res = exchange<http::string_body>(socket_, as_, method, target, "");
   if (!res) return res.error();
   if (res->result_int() >= 400) return error_from_answer(res->result_int(), res->body());
   return std::move(res->body());
@@ -147,7 +161,7 @@ Result<std::string> Client::text(std::string_view method, const Target& target) 
 
 Result<std::uint64_t> Client::download(std::string_view method, const Target& target, const std::string& out) {
   if (out == "-") {
-    auto res = exchange<http::string_body>(socket_, method, target, "");
+    auto res = exchange<http::string_body>(socket_, as_, method, target, "");
     if (!res) return res.error();
     if (res->result_int() >= 400) return error_from_answer(res->result_int(), res->body());
     std::cout.write(res->body().data(), static_cast<std::streamsize>(res->body().size()));
@@ -161,7 +175,7 @@ Result<std::uint64_t> Client::download(std::string_view method, const Target& ta
     std::filesystem::remove(tmp, ec);
   };
   Connection c;
-  if (auto st = send(c, socket_, method, target, ""); !st) return st.error();
+  if (auto st = send(c, socket_, as_, method, target, ""); !st) return st.error();
   beast::error_code ec;
   beast::flat_buffer buffer;
   http::response_parser<http::file_body> parser;

@@ -18,6 +18,7 @@ struct Globals {
   std::string config;
   bool json = false;
   bool quiet = false;
+  std::string as;  // --as HANDLE: act as this user (Tourbus-As header)
 };
 
 // --socket, $TOURBUS_SOCKET, the config file's server.socket when set (config: --config,
@@ -39,18 +40,21 @@ class Target {
 
 class Client {
  public:
-  explicit Client(std::filesystem::path socket) : socket_(std::move(socket)) {}
+  explicit Client(std::filesystem::path socket, std::string as = {}) : socket_(std::move(socket)), as_(std::move(as)) {}
   // Sends one request; the decoded JSON answer, or the API's error (unavailable when unreachable).
   Result<boost::json::value> call(std::string_view method, const Target& target,
                                   std::optional<boost::json::object> body = std::nullopt);
   // Sends one request and writes the answer's body to `out` ("-" is standard output).
   Result<std::uint64_t> download(std::string_view method, const Target& target, const std::string& out);
+  // Sends raw bytes as the body (an upload); the decoded JSON answer.
+  Result<boost::json::value> upload(const Target& target, std::string bytes);
   // Plain-text answer (metrics).
   Result<std::string> text(std::string_view method, const Target& target);
   const std::filesystem::path& socket() const { return socket_; }
 
  private:
   std::filesystem::path socket_;
+  std::string as_;
 };
 
 }  // namespace tourbus::cli

@@ -25,5 +25,8 @@ void add_users(CLI::App& app, Globals& g, Action& action);
 void add_tokens(CLI::App& app, Globals& g, Action& action);
 void add_tours(CLI::App& app, Globals& g, Action& action);
 void add_admin(CLI::App& app, Globals& g, Action& action);
+void add_conversations(CLI::App& app, Globals& g, Action& action);
+void add_send(CLI::App& app, Globals& g, Action& action);
+void add_chat(CLI::App& app, Globals& g, Action& action);
 
 }  // namespace tourbus::cli

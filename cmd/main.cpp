@@ -7,7 +7,7 @@
 int main(int argc, char** argv) {
   using namespace tourbus;
   using namespace tourbus::cli;
-  CLI::App app{"tourbus: control tourbusd (users, tokens, tours, backups) over its control socket.\n"
+  CLI::App app{"tourbus: control tourbusd (users, tokens, tours, conversations, chat, backups) over its control socket.\n"
                "Exit codes: 0 ok, 1 internal error, 2 usage, 3 not found, 4 invalid input or conflict,\n"
                "5 permission denied, 6 daemon unreachable. See tourbus(1).",
                "tourbus"};
@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
                                           "/run/tourbus/tourbusd.sock, the config's state_dir, ./tourbus-data)");
   app.add_option("-c,--config", g.config, "tourbus.toml to find the socket in (default: $TOURBUS_CONFIG, /etc/tourbus/tourbus.toml)");
   app.add_flag("-j,--json", g.json, "Machine-readable output: one JSON document, or one JSON object per line for lists");
+  app.add_option("--as", g.as, "Act as this user, with their rights (operators on the control socket; Tourbus-As)");
   app.add_flag("-q,--quiet", g.quiet, "Print nothing on success (errors still go to stderr)");
   app.set_version_flag("-V,--version", "tourbus " TOURBUS_VERSION);
 
@@ -26,6 +27,9 @@ int main(int argc, char** argv) {
   add_users(app, g, action);
   add_tokens(app, g, action);
   add_tours(app, g, action);
+  add_conversations(app, g, action);
+  add_send(app, g, action);
+  add_chat(app, g, action);
   add_admin(app, g, action);
 
   try {

@@ -88,7 +88,7 @@ int print_list(const Globals& g, const boost::json::value& v, std::string_view k
 
 int run_call(const Globals& g, const std::function<Result<boost::json::value>(Client&)>& call,
              const std::function<int(const boost::json::value&)>& print) {
-  Client client(find_socket(g));
+  Client client(find_socket(g), g.as);
   auto r = call(client);
   if (!r) return fail(g, r.error());
   return print(*r);

@@ -1,0 +1,75 @@
+// The CLI's WebSocket client (docs/protocol.md), used by `tourbus follow` and `tourbus chat`:
+// locally over the control socket (as an operator, or --as HANDLE), remotely over TCP with a
+// token. Requests are matched to replies by ref; pushes go to a handler. Runs on one io_context;
+// not thread-safe.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/basic_stream.hpp>
+#include <boost/beast/websocket/stream.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include "core/error.hpp"
+
+namespace tourbus::cli {
+
+// Where the daemon is: the control socket, or ws://HOST:PORT with a token.
+struct Endpoint {
+  std::string socket;  // set for the control socket
+  std::string host, port;
+  std::string token;
+  std::string as;  // control socket: act as this user
+  std::string describe() const { return socket.empty() ? "ws://" + host + ":" + port : socket; }
+};
+
+// Parses ws://HOST[:PORT][/v1/ws] (http:// is accepted too); port 3001 by default.
+Result<Endpoint> parse_server_url(std::string_view url);
+
+class Live {
+ public:
+  using Push = std::function<void(const std::string& event, const boost::json::object& data)>;
+  explicit Live(boost::asio::io_context& io, Endpoint endpoint);
+
+  // Connects and upgrades to WebSocket.
+  boost::asio::awaitable<Status> connect();
+  // Reads frames until the connection ends, handing replies to their callers and pushes to
+  // on_push. Afterwards every outstanding call has failed with `unavailable`.
+  boost::asio::awaitable<void> run();
+  // Sends a request and waits for its reply (the data), or its error.
+  boost::asio::awaitable<Result<boost::json::value>> call(std::string event, boost::json::object data);
+  // One HTTP request on a fresh connection to the same endpoint (uploads): the JSON answer.
+  boost::asio::awaitable<Result<boost::json::value>> http(std::string method, std::string target, std::string body,
+                                                           std::string content_type);
+  void close();
+  bool open() const { return open_; }
+
+  Push on_push;
+
+ private:
+  using Stream = boost::beast::basic_stream<boost::asio::generic::stream_protocol>;
+  boost::asio::awaitable<Result<Stream>> dial();
+  void send(std::string frame);
+  boost::asio::awaitable<void> write_loop();
+
+  boost::asio::io_context& io_;
+  Endpoint endpoint_;
+  std::unique_ptr<boost::beast::websocket::stream<Stream>> ws_;
+  std::map<std::int64_t, std::function<void(Result<boost::json::value>)>> waiting_;
+  std::deque<std::string> outbox_;
+  bool writing_ = false;
+  bool open_ = false;
+  std::int64_t next_ref_ = 0;
+};
+
+}  // namespace tourbus::cli
