@@ -140,6 +140,26 @@ class ChatCli(DaemonTest):
         self.assertNotIn("\x1b[", r.stdout)  # no terminal control sequences in line mode
         self.assertEqual(self.history()[-1]["text"], "Hello from a script")
 
+    def test_chat_remotely_over_websocket_with_a_token(self):
+        self.d.cli("send", self.conv, "Welcome aboard")
+        url = "ws://127.0.0.1:%d" % self.d.port
+        env = dict(os.environ, TOURBUS_TOKEN=self.token("alice"), TOURBUS_SOCKET="/nonexistent")
+        r = subprocess.run([TOURBUS, "chat", "--server", url, self.conv], input="From my phone\n/quit\n",
+                           capture_output=True, text=True, timeout=WAIT, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("alice: From my phone", r.stdout)
+        self.assertEqual((self.history()[-1]["sender"], self.history()[-1]["text"]), ("alice", "From my phone"))
+        # a bad token is refused with the documented exit code, and nothing is sent
+        r = subprocess.run([TOURBUS, "chat", "--server", url, "--token", "tb_wrong", self.conv], input="x\n",
+                           capture_output=True, text=True, timeout=WAIT, env=env)
+        self.assertEqual(r.returncode, 5, r.stderr)
+        self.assertEqual(len(self.history()), 2)
+        # a tourist not in the conversation cannot open it
+        env["TOURBUS_TOKEN"] = self.token("eve")
+        r = subprocess.run([TOURBUS, "chat", "--server", url, self.conv], input="x\n", capture_output=True, text=True,
+                           timeout=WAIT, env=env)
+        self.assertEqual(r.returncode, 3, r.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
