@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Scripting the tourbus CLI: make sure a guide and two tourists exist, create a tour for tomorrow
-# with a meeting point, add the tourists, then issue a short-lived token for the guide, use it on
-# the HTTP API and revoke it. Existing users are reused, so it can run more than once (each run
-# adds one tour).
+# with a meeting point, add the tourists, post to the tour's conversation and export it, then
+# issue a short-lived token for the guide, use it on the HTTP API and revoke it. Existing users are
+# reused, so it can run more than once (each run adds one tour).
 #
 # Usage:  TOURBUS_SOCKET=tourbus-data/tourbusd.sock TOURBUS=build/cmd/tourbus examples/operator.sh
 #
@@ -58,6 +58,19 @@ echo "tour $tour_id starts at $(json_get starts_local <<<"$tour")"
 rc=0
 "$tourbus" --quiet tour join "$tour_id" marco 2>/dev/null || rc=$?
 echo "adding the guide as a participant was refused with exit code $rc (4: invalid input)"
+
+# Every tour has its own conversation, whose members are the guide and the participants; `tour add
+# --json` gives its id. From the control socket a message is sent as the platform, or as a user
+# with --as. A --client-id makes a rerun of the same send answer "(already sent before)" instead of
+# posting twice.
+conv=$(json_get conversation <<<"$tour")
+"$tourbus" send "$conv" "Welcome! We meet at 9:00 at the Arch of Constantine." --client-id "welcome-$tour_id"
+"$tourbus" --as marco send "$conv" --location 41.8898 12.4906 --label "Arch of Constantine"
+
+# Export the conversation as JSON lines, oldest first (written to FILE.partial, then renamed).
+export_file=${TMPDIR:-/tmp}/tourbus-conversation-$conv.jsonl
+"$tourbus" --quiet conversation export "$conv" -o "$export_file"
+echo "conversation $conv: $(wc -l <"$export_file") message(s) exported to $export_file"
 
 # Lists with --json are one JSON object per line.
 echo "tourists:"
