@@ -32,11 +32,15 @@ object describe(store::Db& db, const chat::Conversation& c, bool with_members) {
 // Users a caller names as members: they exist, are enabled, are not the caller, and (for a
 // tourist) are people the tourist already shares a conversation with.
 Result<std::vector<store::User>> resolve_people(store::Db& db, const Caller& caller, const std::vector<std::string>& handles,
-                                                std::string_view field) {
+                                                std::string_view field, bool removing = false) {
   std::vector<store::User> out;
   for (const auto& h : handles) {
     auto u = store::users::find(db, h);
     if (!u) return Error(Code::not_found, std::string(field) + ": no user with handle '" + h + "'", std::string(field));
+    if (removing) {  // anyone may be taken out, disabled accounts included
+      out.push_back(*u);
+      continue;
+    }
     if (u->disabled)
       return Error(Code::invalid_argument, std::string(field) + ": the account '" + h + "' is disabled", std::string(field));
     if (caller.role == Role::tourist && u->id != caller.user_id &&
@@ -206,7 +210,7 @@ boost::asio::awaitable<Result<Reply>> change_members(Context& ctx, const Caller&
       return Error(Code::permission_denied, "only the tour's guide and operators change who is in a tour's conversation");
     if (!Add && c->kind == "group" && !staff && c->owner_id != caller.user_id)
       return Error(Code::permission_denied, "only the group's owner, its guides and operators remove members");
-    auto people = resolve_people(db, caller, handles, "users");
+    auto people = resolve_people(db, caller, handles, "users", !Add);
     if (!people) return people.error();
     chat::MembersChanged change;
     change.conversation = id;

@@ -1,5 +1,5 @@
 // Telling online members about committed chat changes: each frame is encoded once and queued on
-// every session of every member (docs/protocol.md, "Server events").
+// every session of every member (docs/protocol.md, "Server pushes").
 #pragma once
 
 #include "api/context.hpp"

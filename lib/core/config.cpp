@@ -46,7 +46,7 @@ const std::array kKeys{
     Key{"websocket.event_burst", &Config::ws_event_burst, 1, 1'000'000, {}, true,
         "Events one WebSocket connection may send at once before the rate applies. New connections."},
     Key{"chat.max_text_bytes", &Config::chat_max_text_bytes, 16, 1 << 20, {}, true,
-        "Longest message text (or location label) in bytes (UTF-8); longer messages get payload_too_large."},
+        "Longest message text in bytes (UTF-8); longer messages get payload_too_large."},
     Key{"chat.history_page", &Config::chat_history_page, 10, 10000, {}, true,
         "Most messages one history or search request returns; clients page for more."},
     Key{"files.max_bytes", &Config::files_max_bytes, 1024, 1LL << 30, {}, true,
