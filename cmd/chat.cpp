@@ -64,6 +64,18 @@ awaitable<void> pause(asio::io_context& io, std::chrono::milliseconds d) {
   co_await std::move(pending);
 }
 
+// Connects, retrying with a backoff (0.25 s doubling up to 5 s) while the daemon is unreachable.
+// A command's first connection is not retried, so a wrong address fails at once.
+awaitable<Status> connect_retrying(asio::io_context& io, Live& live, bool retry) {
+  auto backoff = std::chrono::milliseconds(250);
+  for (;;) {
+    auto st = co_await live.connect();
+    if (st || !retry || st.error().code != Code::unavailable) co_return st;
+    co_await pause(io, backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+}
+
 // ---- follow --------------------------------------------------------------------------------
 
 awaitable<int> follow(asio::io_context& io, const Globals& g, Endpoint endpoint, std::vector<std::int64_t> only,
@@ -71,7 +83,6 @@ awaitable<int> follow(asio::io_context& io, const Globals& g, Endpoint endpoint,
   std::set<std::int64_t> wanted(only.begin(), only.end());
   Feed feed([](const object& m) { std::cout << boost::json::serialize(m) << std::endl; });
   bool first = true;
-  auto backoff = std::chrono::milliseconds(250);
   for (;;) {
     Live live(io, endpoint);
     live.on_push = [&](const std::string& event, const object& data) {
@@ -80,14 +91,8 @@ awaitable<int> follow(asio::io_context& io, const Globals& g, Endpoint endpoint,
       if (!wanted.empty() && !wanted.contains(conv)) return;
       if (feed.push(data)) asio::co_spawn(io, [&feed, &live, conv]() -> awaitable<void> { (void)co_await feed.catch_up(live, conv); }, asio::detached);
     };
-    auto st = co_await live.connect();
-    if (!st) {
-      if (first || st.error().code != Code::unavailable) co_return fail(g, st.error());
-      co_await pause(io, backoff);
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
-      continue;
-    }
-    backoff = std::chrono::milliseconds(250);
+    auto st = co_await connect_retrying(io, live, !first);
+    if (!st) co_return fail(g, st.error());
     asio::co_spawn(io, live.run(), asio::detached);
     // Catch up: the conversations asked for, or every conversation the caller can see.
     std::vector<std::pair<std::int64_t, std::int64_t>> convs;  // id, last_seq
@@ -175,18 +180,7 @@ std::string local_time(const boost::json::value& v) {
 }
 
 std::string render(const object& m) {
-  std::string text = m.at("deleted").as_bool() ? "(deleted)" : std::string(m.at("text").as_string());
-  if (m.at("kind") == "location" && m.contains("location")) {
-    const auto& l = m.at("location").as_object();
-    text = "[location " + show(l.at("lat")) + "," + show(l.at("lon")) +
-           (l.at("label").is_null() ? "" : " " + show(l.at("label"))) + "]" + (text.empty() ? "" : " " + text);
-  } else if (m.at("kind") == "file") {
-    text = (m.contains("file") && !m.at("file").is_null()
-                ? "[file " + show(m.at("file").at("name")) + ", " + show(m.at("file").at("size")) + " bytes, id " +
-                      show(m.at("file").at("id")) + "]"
-                : std::string("[file expired]")) +
-           (text.empty() ? "" : " " + text);
-  }
+  auto text = message_content(m);
   auto who = m.at("sender").is_null() ? std::string("*") : std::string(m.at("sender").as_string());
   if (m.at("kind") == "system") return local_time(m.at("created_at")) + " * " + text;
   return local_time(m.at("created_at")) + " " + who + ": " + text;
@@ -200,18 +194,11 @@ class Chat {
   awaitable<int> run(std::optional<std::int64_t> start) {
     start_input();
     bool first = true;
-    auto backoff = std::chrono::milliseconds(250);
     while (!quit_) {
       live_ = std::make_unique<Live>(io_, endpoint_);
       live_->on_push = [this](const std::string& e, const object& d) { on_push(e, d); };
-      auto st = co_await live_->connect();
-      if (!st) {
-        if (first || st.error().code != Code::unavailable) co_return fail(g_, st.error());
-        co_await pause(io_, backoff);
-        backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
-        continue;
-      }
-      backoff = std::chrono::milliseconds(250);
+      auto st = co_await connect_retrying(io_, *live_, !first);
+      if (!st) co_return fail(g_, st.error());
       asio::co_spawn(io_, live_->run(), asio::detached);
       if (first) {
         if (!start) start = co_await choose();

@@ -131,25 +131,25 @@ Result<http::response<Body>> exchange(const std::filesystem::path& socket, const
 
 }  // namespace
 
+Result<boost::json::value> decode_answer(unsigned status, const std::string& body) {
+  if (status >= 400) return error_from_answer(status, body);
+  boost::system::error_code ec;
+  auto v = boost::json::parse(body, ec);
+  if (ec) return Error(Code::internal, "tourbusd sent invalid JSON: " + ec.message());
+  return v;
+}
+
 Result<boost::json::value> Client::call(std::string_view method, const Target& target,
                                         std::optional<boost::json::object> body) {
   auto res = exchange<http::string_body>(socket_, as_, method, target, body ? boost::json::serialize(*body) : "");
   if (!res) return res.error();
-  if (res->result_int() >= 400) return error_from_answer(res->result_int(), res->body());
-  boost::system::error_code ec;
-  auto v = boost::json::parse(res->body(), ec);
-  if (ec) return Error(Code::internal, "tourbusd sent invalid JSON: " + ec.message());
-  return v;
+  return decode_answer(res->result_int(), res->body());
 }
 
 Result<boost::json::value> Client::upload(const Target& target, std::string bytes) {
   auto res = exchange<http::string_body>(socket_, as_, "POST", target, std::move(bytes), "application/octet-stream");
   if (!res) return res.error();
-  if (res->result_int() >= 400) return error_from_answer(res->result_int(), res->body());
-  boost::system::error_code ec;
-  auto v = boost::json::parse(res->body(), ec);
-  if (ec) return Error(Code::internal, "tourbusd sent invalid JSON: " + ec.message());
-  return v;
+  return decode_answer(res->result_int(), res->body());
 }
 
 Result<std::string> Client::text(std::string_view method, const Target& target) {

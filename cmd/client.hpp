@@ -38,6 +38,9 @@ class Target {
   bool has_query_ = false;
 };
 
+// An HTTP answer from tourbusd: the JSON document, or the API error it carries (status >= 400).
+Result<boost::json::value> decode_answer(unsigned status, const std::string& body);
+
 class Client {
  public:
   explicit Client(std::filesystem::path socket, std::string as = {}) : socket_(std::move(socket)), as_(std::move(as)) {}

@@ -20,15 +20,7 @@ std::string conversation_name(const object& o) {
 }
 
 std::vector<std::string> message_row(const object& m) {
-  auto text = m.at("deleted").as_bool() ? std::string("(deleted)") : show(m.at("text"));
-  if (m.at("kind") == "location" && m.contains("location")) {
-    const auto& l = m.at("location").as_object();
-    text = "[location " + show(l.at("lat")) + "," + show(l.at("lon")) +
-           (l.at("label").is_null() ? std::string() : " " + show(l.at("label"))) + "] " + text;
-  } else if (m.at("kind") == "file" && m.contains("file")) {
-    text = m.at("file").is_null() ? "[file expired] " + text
-                                  : "[file " + show(m.at("file").at("id")) + " " + show(m.at("file").at("name")) + "] " + text;
-  }
+  auto text = message_content(m);
   for (auto& c : text)
     if (c == '\n') c = ' ';
   return {show(m.at("seq")), show(m.at("created_at")), m.at("sender").is_null() ? "*" : show(m.at("sender")), text};

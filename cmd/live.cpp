@@ -15,6 +15,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "api/auth.hpp"
+#include "client.hpp"
 
 namespace tourbus::cli {
 
@@ -195,15 +196,7 @@ awaitable<Result<boost::json::value>> Live::http(std::string method, std::string
   http::response<http::string_body> res;
   auto [rec, rn] = co_await http::async_read(stream, buffer, res, tuple_awaitable);
   if (rec) co_return Error(Code::unavailable, "no answer from tourbusd: " + rec.message());
-  boost::system::error_code jec;
-  auto v = boost::json::parse(res.body(), jec);
-  if (jec) co_return Error(Code::internal, "tourbusd sent invalid JSON");
-  if (res.result_int() >= 400) {
-    const auto& e = v.as_object().at("error").as_object();
-    co_return Error(code_from_name(std::string(e.at("code").as_string())).value_or(Code::internal),
-                    std::string(e.at("message").as_string()));
-  }
-  co_return v;
+  co_return decode_answer(res.result_int(), res.body());
 }
 
 void Live::close() {

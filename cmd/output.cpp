@@ -86,6 +86,22 @@ int print_list(const Globals& g, const boost::json::value& v, std::string_view k
   return exit_code::ok;
 }
 
+std::string message_content(const boost::json::object& m) {
+  std::string text = m.at("deleted").as_bool() ? "(deleted)" : show(m.at("text"));
+  std::string tag;
+  if (m.at("kind") == "location" && m.contains("location")) {
+    const auto& l = m.at("location").as_object();
+    tag = "[location " + show(l.at("lat")) + "," + show(l.at("lon")) +
+          (l.at("label").is_null() ? "" : " " + show(l.at("label"))) + "]";
+  } else if (m.at("kind") == "file" && !m.at("deleted").as_bool()) {
+    const auto* f = m.if_contains("file");
+    tag = f && f->is_object() ? "[file " + show(f->at("name")) + ", " + show(f->at("size")) + " bytes, id " + show(f->at("id")) + "]"
+                              : std::string("[file expired]");
+  }
+  if (tag.empty()) return text;
+  return text.empty() ? tag : tag + " " + text;
+}
+
 int run_call(const Globals& g, const std::function<Result<boost::json::value>(Client&)>& call,
              const std::function<int(const boost::json::value&)>& print) {
   Client client(find_socket(g), g.as);

@@ -21,6 +21,10 @@ int fail(const Globals& g, const Error& e);
 // A JSON value as text without quotes for strings, "-" for null.
 std::string show(const boost::json::value& v);
 
+// A message's content in one line of text: "(deleted)", "[location 41.9,12.5 Trevi] caption",
+// "[file menu.pdf, 5120 bytes, id 7] caption", or its text.
+std::string message_content(const boost::json::object& m);
+
 void print_table(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows);
 // "key: value" lines, in the order given.
 void print_fields(const boost::json::object& o, const std::vector<std::string>& keys);

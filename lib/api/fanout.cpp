@@ -40,9 +40,7 @@ void announce_presence(Context& ctx, std::int64_t user, events::Presence now_is)
   std::optional<std::int64_t> last_seen;
   if (now_is == events::Presence::offline) {
     last_seen = timeutil::now_ms();
-    ctx.writer.submit_detached([user, at = *last_seen](store::Db& db) {
-      db.prepare("UPDATE users SET last_seen_at = ? WHERE id = ?").bind(1, at).bind(2, user).run();
-    });
+    ctx.writer.submit_detached([user, at = *last_seen](store::Db& db) { store::users::set_last_seen(db, user, at); });
   }
   auto [handle, contacts] = ctx.reads.with([&](store::Db& db) {
     auto u = store::users::find_id(db, user);

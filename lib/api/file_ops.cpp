@@ -19,8 +19,16 @@ using boost::json::object;
 
 Error no_file(std::int64_t id) { return Error(Code::not_found, "no file " + std::to_string(id) + " that you can see", "id"); }
 
-bool may_see(store::Db& db, const Caller& caller, const chat::FileInfo& f) {
-  return caller.is_operator() || f.uploader_id == caller.user_id || chat::messages::file_visible_to(db, f.id, caller.user_id);
+// The file if the caller may see it: operators, its uploader, and members of a conversation where
+// it was shared; not_found otherwise, so ids reveal nothing.
+Result<chat::FileInfo> visible_file(Context& ctx, const Caller& caller, std::int64_t id) {
+  return ctx.reads.with([&](store::Db& db) -> Result<chat::FileInfo> {
+    auto f = chat::files::find(db, id);
+    if (!f || !(caller.is_operator() || f->uploader_id == caller.user_id ||
+                chat::messages::file_visible_to(db, f->id, caller.user_id)))
+      return no_file(id);
+    return *f;
+  });
 }
 
 // RFC 6266/5987: filename*=UTF-8''percent-encoded, plus an ASCII fallback.
@@ -83,23 +91,13 @@ boost::asio::awaitable<Result<Reply>> file_upload(Context& ctx, const Caller& ca
 }
 
 boost::asio::awaitable<Result<Reply>> file_show(Context& ctx, const Caller& caller, const object& p) {
-  auto id = *get_int(p, "id");
-  auto f = ctx.reads.with([&](store::Db& db) -> Result<chat::FileInfo> {
-    auto f = chat::files::find(db, id);
-    if (!f || !may_see(db, caller, *f)) return no_file(id);
-    return *f;
-  });
+  auto f = visible_file(ctx, caller, *get_int(p, "id"));
   if (!f) co_return f.error();
   co_return Reply::ok(to_json(*f));
 }
 
 boost::asio::awaitable<Result<Reply>> file_download(Context& ctx, const Caller& caller, const object& p) {
-  auto id = *get_int(p, "id");
-  auto f = ctx.reads.with([&](store::Db& db) -> Result<chat::FileInfo> {
-    auto f = chat::files::find(db, id);
-    if (!f || !may_see(db, caller, *f)) return no_file(id);
-    return *f;
-  });
+  auto f = visible_file(ctx, caller, *get_int(p, "id"));
   if (!f) co_return f.error();
   Reply r;
   r.content_type = f->content_type;

@@ -109,15 +109,10 @@ boost::asio::awaitable<Result<Reply>> presence_list(Context& ctx, const Caller& 
     }
     boost::json::array out;
     for (const auto& u : people) {
-      auto s = db.prepare("SELECT last_seen_at FROM users WHERE id = ?");
-      s.bind(1, u.id);
-      std::optional<std::int64_t> seen;
-      if (s.step()) seen = s.opt_i64(0);
       auto now_is = ctx.events.presence(u.id);
+      auto seen = now_is == events::Presence::offline ? store::users::last_seen(db, u.id) : std::nullopt;
       object o{{"user", u.handle}, {"status", events::presence_name(now_is)}};
-      o["last_seen"] = now_is != events::Presence::offline ? boost::json::value(nullptr)
-                       : seen                              ? boost::json::value(timeutil::format_utc(*seen))
-                                                           : boost::json::value(nullptr);
+      o["last_seen"] = seen ? boost::json::value(timeutil::format_utc(*seen)) : boost::json::value(nullptr);
       out.push_back(std::move(o));
     }
     return out;

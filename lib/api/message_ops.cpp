@@ -9,6 +9,7 @@
 #include "api/handlers.hpp"
 #include "api/json_out.hpp"
 #include "api/schema.hpp"
+#include "chat/files.hpp"
 #include "chat/posting.hpp"
 #include "core/logging.hpp"
 #include "core/time.hpp"
@@ -24,6 +25,7 @@ Result<chat::Message> draft_from(const Caller& caller, const object& p, std::siz
   chat::Message m;
   m.conversation_id = *get_int(p, "conversation");
   m.sender_id = caller.user_id;
+  if (caller.user_id != 0) m.sender_handle = caller.handle;
   m.kind = get_string(p, "kind").value_or("text");
   if (auto cid = get_string(p, "client_id")) {
     if (cid->empty() || cid->size() > 128) return Error(Code::invalid_argument, "client_id: 1 to 128 bytes", "client_id");
@@ -85,11 +87,10 @@ boost::asio::awaitable<Result<Reply>> message_send(Context& ctx, const Caller& c
     auto c = visible_conversation(db, caller, m.conversation_id, "conversation");
     if (!c) return c.error();
     if (m.file_id) {
-      auto s = db.prepare("SELECT uploader_id FROM files WHERE id = ?");
-      s.bind(1, *m.file_id);
+      m.file = chat::files::find(db, *m.file_id);
       // Sharing needs the uploader, or someone who could already see the file.
-      bool ok = s.step() && (s.i64(0) == caller.user_id || caller.is_operator() ||
-                             chat::messages::file_visible_to(db, *m.file_id, caller.user_id));
+      bool ok = m.file && (m.file->uploader_id == caller.user_id || caller.is_operator() ||
+                           chat::messages::file_visible_to(db, *m.file_id, caller.user_id));
       if (!ok) return Error(Code::not_found, "file: no file " + std::to_string(*m.file_id) + " that you uploaded", "file");
     }
     return chat::post(db, std::move(m));

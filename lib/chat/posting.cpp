@@ -21,9 +21,8 @@ Result<Posted> post(store::Db& db, Message draft) {
   }
   auto stored = messages::append(db, std::move(draft));
   if (stored.sender_id != 0) conversations::advance_receipts(db, stored.conversation_id, stored.sender_id, stored.seq, stored.seq);
-  // Re-read so that the sender's handle and the file's details come back as readers see them.
-  auto full = messages::find(db, stored.conversation_id, stored.seq);
-  return Posted{std::move(*full), false, conversations::member_ids(db, stored.conversation_id)};
+  auto members = conversations::member_ids(db, stored.conversation_id);
+  return Posted{std::move(stored), false, std::move(members)};
 }
 
 Posted post_system(store::Db& db, std::int64_t conversation, const std::string& text, boost::json::object details,
@@ -68,13 +67,8 @@ std::vector<MembersChanged> sync_tour(store::Db& db, const store::Tour& tour, st
     conversations::set_title(db, *id, tour.title, now);
   }
 
-  std::vector<std::int64_t> want;
+  auto want = store::tours::participant_ids(db, tour.id);
   if (tour.guide_id) want.push_back(*tour.guide_id);
-  {
-    auto s = db.prepare("SELECT user_id FROM tour_participants WHERE tour_id = ?");
-    s.bind(1, tour.id);
-    while (s.step()) want.push_back(s.i64(0));
-  }
   auto have = conversations::member_ids(db, *id);
   MembersChanged change;
   change.conversation = *id;

@@ -22,7 +22,8 @@ struct Posted {
   std::vector<std::int64_t> members;    // who to fan it out to
 };
 
-// Stores the message (its conversation, sender, kind, body, data, file and client_id set).
+// Stores the message (its conversation, sender, kind, body, data, file and client_id set; the
+// sender's handle and the file's details, as readers see them, are the caller's to fill in).
 // A client_id the sender used before returns the original; in another conversation it is a conflict.
 Result<Posted> post(store::Db& db, Message draft);
 

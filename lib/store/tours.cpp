@@ -35,6 +35,14 @@ void bind_fields(Stmt& s, const Tour& t) {
 
 }  // namespace
 
+std::vector<std::int64_t> participant_ids(Db& db, std::int64_t tour_id) {
+  auto s = db.prepare("SELECT user_id FROM tour_participants WHERE tour_id = ?");
+  s.bind(1, tour_id);
+  std::vector<std::int64_t> out;
+  while (s.step()) out.push_back(s.i64(0));
+  return out;
+}
+
 std::vector<std::string> participants(Db& db, std::int64_t tour_id) {
   auto s = db.prepare(
       "SELECT u.handle FROM tour_participants p JOIN users u ON u.id = p.user_id WHERE p.tour_id = ?1 "

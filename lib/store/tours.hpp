@@ -40,6 +40,7 @@ std::optional<Tour> find(Db& db, std::int64_t id);
 // Without participants; fill them with participants() where needed.
 std::vector<Tour> list(Db& db, const TourFilter& filter);
 std::vector<std::string> participants(Db& db, std::int64_t tour_id);
+std::vector<std::int64_t> participant_ids(Db& db, std::int64_t tour_id);
 void update(Db& db, const Tour& t);
 // True when the user was not yet a participant.
 bool add_participant(Db& db, std::int64_t tour_id, std::int64_t user_id, std::int64_t now);

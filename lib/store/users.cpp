@@ -91,4 +91,15 @@ void update(Db& db, const User& u) {
   s.run();
 }
 
+void set_last_seen(Db& db, std::int64_t id, std::int64_t at) {
+  db.prepare("UPDATE users SET last_seen_at = ? WHERE id = ?").bind(1, at).bind(2, id).run();
+}
+
+std::optional<std::int64_t> last_seen(Db& db, std::int64_t id) {
+  auto s = db.prepare("SELECT last_seen_at FROM users WHERE id = ?");
+  s.bind(1, id);
+  if (!s.step()) return std::nullopt;
+  return s.opt_i64(0);
+}
+
 }  // namespace tourbus::store::users

@@ -44,6 +44,9 @@ std::optional<User> find_id(Db& db, std::int64_t id);
 std::vector<User> list(Db& db, const UserFilter& filter);
 // Writes every column of an existing user (by id).
 void update(Db& db, const User& u);
+// When the user's last session closed (presence), or nothing if never seen.
+void set_last_seen(Db& db, std::int64_t id, std::int64_t at);
+std::optional<std::int64_t> last_seen(Db& db, std::int64_t id);
 }  // namespace users
 
 }  // namespace tourbus::store
