@@ -34,7 +34,7 @@ using boost::json::object;
 namespace {
 
 struct Remote {
-  std::string server, token;
+  std::string server, token, cacert;
 };
 
 Result<Endpoint> endpoint_for(const Globals& g, const Remote& r) {
@@ -48,13 +48,17 @@ Result<Endpoint> endpoint_for(const Globals& g, const Remote& r) {
   if (!e) return e.error();
   e->token = !r.token.empty() ? r.token : (std::getenv("TOURBUS_TOKEN") ? std::getenv("TOURBUS_TOKEN") : "");
   if (e->token.empty()) return Error(Code::invalid_argument, "--server needs a token: --token or TOURBUS_TOKEN");
+  e->cacert = !r.cacert.empty() ? r.cacert : (std::getenv("TOURBUS_CACERT") ? std::getenv("TOURBUS_CACERT") : "");
+  if (!e->cacert.empty() && !e->tls) return Error(Code::invalid_argument, "--cacert is for wss:// servers", "cacert");
   if (!g.as.empty()) return Error(Code::invalid_argument, "--as works on the control socket only; --server uses the token's user");
   return e;
 }
 
 void add_remote_options(CLI::App* cmd, Remote& r) {
-  cmd->add_option("--server", r.server, "Connect to ws://HOST[:PORT] instead of the control socket");
+  cmd->add_option("--server", r.server, "Connect to ws://HOST[:PORT] or wss://HOST[:PORT] instead of the control socket");
   cmd->add_option("--token", r.token, "With --server: the access token (default: $TOURBUS_TOKEN)");
+  cmd->add_option("--cacert", r.cacert,
+                  "With wss://: trust the CA (or self-signed certificate) in this PEM file besides the system's (default: $TOURBUS_CACERT)");
 }
 
 awaitable<void> pause(asio::io_context& io, std::chrono::milliseconds d) {

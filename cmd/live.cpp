@@ -10,7 +10,10 @@
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -23,15 +26,21 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
+namespace ssl = asio::ssl;
 using boost::asio::awaitable;
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
 Result<Endpoint> parse_server_url(std::string_view url) {
   Endpoint e;
-  for (std::string_view scheme : {"ws://", "http://"})
-    if (url.starts_with(scheme)) url.remove_prefix(scheme.size());
-  if (url.starts_with("wss://") || url.starts_with("https://"))
-    return Error(Code::invalid_argument, "--server: TLS (wss://) is not supported by this client yet; use ws://", "server");
+  for (std::string_view scheme : {"ws://", "http://", "wss://", "https://"}) {
+    if (url.starts_with(scheme)) {
+      url.remove_prefix(scheme.size());
+      e.tls = scheme.starts_with("wss") || scheme.starts_with("https");
+      break;
+    }
+  }
+  if (url.find("://") != std::string_view::npos)
+    return Error(Code::invalid_argument, "--server: expected ws://, wss://, http:// or https://", "server");
   auto slash = url.find('/');
   auto hostport = url.substr(0, slash);
   if (hostport.empty()) return Error(Code::invalid_argument, "--server: expected ws://HOST[:PORT]", "server");
@@ -75,21 +84,48 @@ awaitable<Result<Live::Stream>> Live::dial() {
   co_return Error(Code::unavailable, "cannot reach tourbusd at " + endpoint_.describe());
 }
 
-awaitable<Status> Live::connect() {
-  auto dialed = co_await dial();
-  if (!dialed) co_return dialed.error();
-  ws_ = std::make_unique<websocket::stream<Stream>>(std::move(*dialed));
+awaitable<Result<Live::TlsStream>> Live::secure(Stream stream) {
+  if (!tls_) {
+    auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+    ctx->set_options(ssl::context::no_sslv2 | ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    boost::system::error_code ec;
+    ctx->set_default_verify_paths(ec);  // the system's CAs, when it has any
+    if (!endpoint_.cacert.empty()) {
+      ctx->load_verify_file(endpoint_.cacert, ec);
+      if (ec) co_return Error(Code::invalid_argument, "--cacert: cannot use " + endpoint_.cacert + " (" + ec.message() + ")", "cacert");
+    }
+    ctx->set_verify_mode(ssl::verify_peer);
+    tls_ = std::move(ctx);
+  }
+  TlsStream tls(std::move(stream), *tls_);
+  tls.set_verify_callback(ssl::host_name_verification(endpoint_.host));
+  boost::system::error_code aec;
+  asio::ip::make_address(endpoint_.host, aec);
+  if (aec) SSL_set_tlsext_host_name(tls.native_handle(), endpoint_.host.c_str());  // SNI for names, not addresses
+  beast::get_lowest_layer(tls).expires_after(std::chrono::seconds(30));
+  auto [ec] = co_await tls.async_handshake(ssl::stream_base::client, tuple_awaitable);
+  beast::get_lowest_layer(tls).expires_never();
+  if (ec) {
+    std::string hint = ec.category() == asio::error::get_ssl_category() ? " (a private CA or self-signed certificate: --cacert FILE)" : "";
+    co_return Error(Code::unavailable, "TLS handshake with " + endpoint_.describe() + " failed: " + ec.message() + hint);
+  }
+  co_return tls;
+}
+
+template <class S>
+awaitable<Status> Live::upgrade(std::unique_ptr<websocket::stream<S>>& ws, S stream) {
+  ws = std::make_unique<websocket::stream<S>>(std::move(stream));
   auto endpoint = endpoint_;
-  ws_->set_option(websocket::stream_base::decorator([endpoint](websocket::request_type& req) {
+  ws->set_option(websocket::stream_base::decorator([endpoint](websocket::request_type& req) {
     req.set(http::field::user_agent, "tourbus/" TOURBUS_VERSION);
     if (!endpoint.token.empty()) req.set(http::field::authorization, "Bearer " + endpoint.token);
     if (!endpoint.as.empty()) req.set(api::kActAsHeader, endpoint.as);
   }));
-  ws_->set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-  ws_->read_message_max(64 << 20);
+  ws->set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+  ws->read_message_max(64 << 20);
   websocket::response_type res;
   auto host = endpoint_.socket.empty() ? endpoint_.host : std::string("localhost");
-  auto [ec] = co_await ws_->async_handshake(res, host, "/v1/ws", tuple_awaitable);
+  auto [ec] = co_await ws->async_handshake(res, host, "/v1/ws", tuple_awaitable);
   if (ec) {
     if (res.result_int() == 401) co_return Error(Code::unauthenticated, "the token was refused (" + endpoint_.describe() + ")");
     if (res.result_int() == 404 && !endpoint_.as.empty())
@@ -101,10 +137,27 @@ awaitable<Status> Live::connect() {
   co_return Status{};
 }
 
+awaitable<Status> Live::connect() {
+  plain_.reset();
+  secure_.reset();
+  auto dialed = co_await dial();
+  if (!dialed) co_return dialed.error();
+  if (!endpoint_.tls) {
+    auto upgraded = upgrade(plain_, std::move(*dialed));
+    co_return co_await std::move(upgraded);
+  }
+  auto pending = secure(std::move(*dialed));
+  auto tls = co_await std::move(pending);
+  if (!tls) co_return tls.error();
+  auto upgraded = upgrade(secure_, std::move(*tls));
+  co_return co_await std::move(upgraded);
+}
+
 awaitable<void> Live::run() {
   beast::flat_buffer buffer;
   while (open_) {
-    auto [ec, n] = co_await ws_->async_read(buffer, tuple_awaitable);
+    auto reading = on_ws([&](auto& ws) { return ws.async_read(buffer, tuple_awaitable); });
+    auto [ec, n] = co_await std::move(reading);
     if (ec) break;
     auto text = beast::buffers_to_string(buffer.data());
     buffer.consume(buffer.size());
@@ -152,8 +205,11 @@ awaitable<void> Live::write_loop() {
   while (!outbox_.empty() && open_) {
     auto frame = std::move(outbox_.front());
     outbox_.pop_front();
-    ws_->text(true);
-    auto [ec, n] = co_await ws_->async_write(asio::buffer(frame), tuple_awaitable);
+    auto writing = on_ws([&](auto& ws) {
+      ws.text(true);
+      return ws.async_write(asio::buffer(frame), tuple_awaitable);
+    });
+    auto [ec, n] = co_await std::move(writing);
     if (ec) break;
   }
   outbox_.clear();
@@ -180,7 +236,20 @@ awaitable<Result<boost::json::value>> Live::http(std::string method, std::string
                                                  std::string content_type) {
   auto dialed = co_await dial();
   if (!dialed) co_return dialed.error();
-  auto stream = std::move(*dialed);
+  if (!endpoint_.tls) {
+    auto pending = exchange(*dialed, std::move(method), std::move(target), std::move(body), std::move(content_type));
+    co_return co_await std::move(pending);
+  }
+  auto securing = secure(std::move(*dialed));
+  auto tls = co_await std::move(securing);
+  if (!tls) co_return tls.error();
+  auto pending = exchange(*tls, std::move(method), std::move(target), std::move(body), std::move(content_type));
+  co_return co_await std::move(pending);
+}
+
+template <class S>
+awaitable<Result<boost::json::value>> Live::exchange(S& stream, std::string method, std::string target, std::string body,
+                                                     std::string content_type) {
   http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, endpoint_.socket.empty() ? endpoint_.host : "localhost");
   req.set(http::field::user_agent, "tourbus/" TOURBUS_VERSION);
@@ -200,10 +269,10 @@ awaitable<Result<boost::json::value>> Live::http(std::string method, std::string
 }
 
 void Live::close() {
-  if (!ws_ || !open_) return;
+  if ((!plain_ && !secure_) || !open_) return;
   open_ = false;
   beast::error_code ignored;
-  beast::get_lowest_layer(*ws_).socket().close(ignored);
+  on_ws([&](auto& ws) { beast::get_lowest_layer(ws).socket().close(ignored); });
 }
 
 }  // namespace tourbus::cli

@@ -14,8 +14,10 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/basic_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -24,16 +26,19 @@
 
 namespace tourbus::cli {
 
-// Where the daemon is: the control socket, or ws://HOST:PORT with a token.
+// Where the daemon is: the control socket, or ws://HOST:PORT (wss:// with TLS) with a token.
 struct Endpoint {
   std::string socket;  // set for the control socket
   std::string host, port;
+  bool tls = false;
+  std::string cacert;  // TLS: a PEM file of extra trusted certificates
   std::string token;
   std::string as;  // control socket: act as this user
-  std::string describe() const { return socket.empty() ? "ws://" + host + ":" + port : socket; }
+  std::string describe() const { return socket.empty() ? (tls ? "wss://" : "ws://") + host + ":" + port : socket; }
 };
 
-// Parses ws://HOST[:PORT][/v1/ws] (http:// is accepted too); port 3001 by default.
+// Parses ws://HOST[:PORT][/v1/ws] or wss://... (http:// and https:// are accepted too); port 3001
+// by default.
 Result<Endpoint> parse_server_url(std::string_view url);
 
 class Live {
@@ -58,13 +63,28 @@ class Live {
 
  private:
   using Stream = boost::beast::basic_stream<boost::asio::generic::stream_protocol>;
+  using TlsStream = boost::beast::ssl_stream<Stream>;
   boost::asio::awaitable<Result<Stream>> dial();
+  // The TLS handshake over a dialled stream, checking the certificate and the host name.
+  boost::asio::awaitable<Result<TlsStream>> secure(Stream stream);
+  template <class S>
+  boost::asio::awaitable<Status> upgrade(std::unique_ptr<boost::beast::websocket::stream<S>>& ws, S stream);
+  template <class S>
+  boost::asio::awaitable<Result<boost::json::value>> exchange(S& stream, std::string method, std::string target,
+                                                              std::string body, std::string content_type);
+  // Runs f on the open WebSocket, plain or TLS.
+  template <class F>
+  auto on_ws(F&& f) {
+    return plain_ ? f(*plain_) : f(*secure_);
+  }
   void send(std::string frame);
   boost::asio::awaitable<void> write_loop();
 
   boost::asio::io_context& io_;
   Endpoint endpoint_;
-  std::unique_ptr<boost::beast::websocket::stream<Stream>> ws_;
+  std::unique_ptr<boost::asio::ssl::context> tls_;
+  std::unique_ptr<boost::beast::websocket::stream<Stream>> plain_;
+  std::unique_ptr<boost::beast::websocket::stream<TlsStream>> secure_;
   std::map<std::int64_t, std::function<void(Result<boost::json::value>)>> waiting_;
   std::deque<std::string> outbox_;
   bool writing_ = false;

@@ -48,6 +48,9 @@ class Reloader : public api::Control {
  public:
   Reloader(const Options& options, config::Holder& holder) : options_(options), holder_(holder) {}
 
+  // Runs on every reload with the new config before it is swapped in; an error keeps the old one.
+  std::function<Status(const config::Config&)> prepare;
+
   Result<boost::json::value> reload() override {
     auto log = logging::get("daemon");
     sd_notify(0, "RELOADING=1");
@@ -57,6 +60,13 @@ class Reloader : public api::Control {
       sd_notify(0, "READY=1\nSTATUS=reload failed; running with the previous config");
       return Error(next.error().code, "reload failed, the running config is kept: " + next.error().message,
                    next.error().field);
+    }
+    if (prepare) {
+      if (auto st = prepare(*next); !st) {
+        log->error("daemon.reload_failed error=\"{}\" (keeping the running config)", st.error().message);
+        sd_notify(0, "READY=1\nSTATUS=reload failed; running with the previous config");
+        return Error(st.error().code, "reload failed, the running config is kept: " + st.error().message, st.error().field);
+      }
     }
     auto current = holder_.get();
     config::Config merged = *current;
@@ -130,11 +140,27 @@ int run(const Options& options, config::Config cfg) {
 
   asio::io_context io(1);
   net::HttpServer server(io, ctx, hub);
+  // TLS files are read at start-up and again on every reload, so a renewed certificate needs no restart.
+  auto use_tls = [&](const config::Config& c) -> Status {
+    if (c.tls_certificate.empty()) {
+      server.set_tls(nullptr);
+      return {};
+    }
+    auto tls = net::load_tls(c.tls_certificate, c.tls_key);
+    if (!tls) return tls.error();
+    server.set_tls(*tls);
+    return {};
+  };
+  if (auto st = use_tls(cfg); !st) {
+    log->critical("daemon.start_failed error=\"{}\"", st.error().message);
+    return 1;
+  }
+  reloader.prepare = use_tls;
   try {
     auto [host, port] = *config::parse_listen(cfg.listen);
     auto bound = server.listen_tcp(host, port);
     stats.set_listen_address(bound);
-    log->info("net.listening transport=tcp address={}", bound);
+    log->info("net.listening transport=tcp address={} tls={}", bound, cfg.tls_certificate.empty() ? "off" : "on");
     server.listen_unix(cfg.socket_path(), cfg.socket_group);
     log->info("net.listening transport=unix path={}", cfg.socket_path().string());
   } catch (const std::exception& e) {

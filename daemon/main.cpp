@@ -7,6 +7,7 @@
 #include "core/config.hpp"
 #include "core/logging.hpp"
 #include "daemon.hpp"
+#include "net/tls.hpp"
 
 int main(int argc, char** argv) {
   using namespace tourbus;
@@ -57,6 +58,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (check_config) {
+    if (!cfg->tls_certificate.empty()) {
+      if (auto tls = net::load_tls(cfg->tls_certificate, cfg->tls_key); !tls) {
+        std::cerr << "tourbusd: " << tls.error().message << "\n";
+        return 1;
+      }
+    }
     std::cout << "# " << (options.config_file ? options.config_file->string() : "no config file; defaults") << ": OK\n";
     for (const auto& key : config::keys()) {
       std::visit(

@@ -19,6 +19,10 @@ const std::array kKeys{
         "Control socket path (operator rights). Empty means <state_dir>/tourbusd.sock."},
     Key{"server.socket_group", &Config::socket_group, 0, 0, {}, false,
         "Group owning the control socket (mode 0660); its members may use the tourbus CLI. Empty keeps the daemon's group."},
+    Key{"server.tls_certificate", &Config::tls_certificate, 0, 0, {}, true,
+        "PEM certificate chain for the TCP listener; with server.tls_key it serves HTTPS and wss://. Empty: plain HTTP. Re-read on reload (certificate renewal); new connections use it."},
+    Key{"server.tls_key", &Config::tls_key, 0, 0, {}, true,
+        "PEM private key of server.tls_certificate. Keep it readable by the daemon's user only."},
     Key{"server.max_body_bytes", &Config::max_body_bytes, 1024, 64 << 20, {}, true,
         "Largest accepted request body in bytes; larger requests get payload_too_large."},
     Key{"server.max_connections", &Config::max_connections, 1, 1'000'000, {}, true,
@@ -146,6 +150,9 @@ Status validate(const Config& c) {
   if (auto l = parse_listen(c.listen); !l)
     return Error(Code::invalid_argument, "server.listen: " + l.error().message, "server.listen");
   if (c.state_dir.empty()) return Error(Code::invalid_argument, "state_dir: must not be empty", "state_dir");
+  if (c.tls_certificate.empty() != c.tls_key.empty())
+    return Error(Code::invalid_argument, "server.tls_certificate and server.tls_key go together: set both or neither",
+                 c.tls_certificate.empty() ? "server.tls_certificate" : "server.tls_key");
   return {};
 }
 

@@ -21,6 +21,7 @@ struct Config {
   std::string listen = "127.0.0.1:3001";
   std::string socket;        // empty: <state_dir>/tourbusd.sock
   std::string socket_group;  // empty: the daemon's own group
+  std::string tls_certificate, tls_key;  // both empty: plain HTTP on the TCP listener
   std::int64_t max_body_bytes = 1 << 20;
   std::int64_t max_connections = 4096;
   std::int64_t idle_timeout_seconds = 60;

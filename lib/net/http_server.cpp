@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -144,7 +145,8 @@ awaitable<Result<api::Caller>> websocket_caller(api::Context& ctx, const http::r
   co_return caller;
 }
 
-awaitable<void> serve(Stream stream, api::Context& ctx, realtime::Hub& hub, api::Transport transport, std::string peer,
+template <class S>
+awaitable<void> serve(S stream, api::Context& ctx, realtime::Hub& hub, api::Transport transport, std::string peer,
                       std::shared_ptr<HttpServer::Session> self, const bool& draining) {
   auto log = logging::get("net");
   // `stream` lives in this coroutine's frame, so its address is stable until we return.
@@ -268,6 +270,26 @@ awaitable<void> serve(Stream stream, api::Context& ctx, realtime::Hub& hub, api:
   beast::get_lowest_layer(stream).socket().shutdown(asio::socket_base::shutdown_both, ignored);
 }
 
+// A TLS connection: the handshake must finish within the idle timeout, then it is served like
+// any other. `tls` stays alive as long as the connection uses it, across reloads.
+awaitable<void> serve_tls(Stream plain, TlsContext tls, api::Context& ctx, realtime::Hub& hub, std::string peer,
+                          std::shared_ptr<HttpServer::Session> self, const bool& draining) {
+  TlsStream stream(std::move(plain), *tls);
+  self->close = [&stream] {
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream).socket().close(ignored);
+  };
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(ctx.config.get()->idle_timeout_seconds));
+  auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, tuple_awaitable);
+  self->close = nullptr;
+  if (ec) {
+    logging::get("net")->info("net.tls_handshake_failed peer=\"{}\" error=\"{}\"", peer, ec.message());
+    co_return;
+  }
+  auto session = serve(std::move(stream), ctx, hub, api::Transport::tcp, std::move(peer), std::move(self), draining);
+  co_await std::move(session);
+}
+
 }  // namespace
 
 HttpServer::HttpServer(asio::io_context& io, api::Context& ctx, realtime::Hub& hub)
@@ -341,11 +363,14 @@ awaitable<void> HttpServer::accept_tcp() {
     ++ctx_.stats.tcp_connections;
     socket.set_option(asio::ip::tcp::no_delay(true), pec);
     Stream s(asio::generic::stream_protocol::socket(std::move(socket)));
-    asio::co_spawn(io_, serve(std::move(s), ctx_, hub_, api::Transport::tcp, peer, session, draining_),
-                   [this, it](std::exception_ptr) {
-                     --ctx_.stats.tcp_connections;
-                     sessions_.erase(it);
-                   });
+    auto done = [this, it](std::exception_ptr) {
+      --ctx_.stats.tcp_connections;
+      sessions_.erase(it);
+    };
+    if (tls_)
+      asio::co_spawn(io_, serve_tls(std::move(s), tls_, ctx_, hub_, peer, session, draining_), std::move(done));
+    else
+      asio::co_spawn(io_, serve(std::move(s), ctx_, hub_, api::Transport::tcp, peer, session, draining_), std::move(done));
   }
 }
 

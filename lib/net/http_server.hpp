@@ -1,5 +1,6 @@
-// HTTP/1.1 + JSON server for the operation table, on TCP (bearer tokens) and on the Unix control
-// socket (operator rights, peer credentials logged). Runs on one io_context; not thread-safe.
+// HTTP/1.1 + JSON server for the operation table, on TCP (bearer tokens; TLS when configured) and
+// on the Unix control socket (operator rights, peer credentials logged). Runs on one io_context;
+// not thread-safe.
 #pragma once
 
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 
 #include "api/context.hpp"
+#include "net/tls.hpp"
 #include "realtime/hub.hpp"
 
 namespace tourbus::net {
@@ -26,6 +28,9 @@ class HttpServer {
   std::string listen_tcp(const std::string& host, std::uint16_t port);
   // Binds the control socket with mode 0660 (and `group`, when not empty). Throws.
   void listen_unix(const std::filesystem::path& path, const std::string& group);
+  // TLS for connections accepted on the TCP listener from now on; null: plain HTTP.
+  void set_tls(TlsContext tls) { tls_ = std::move(tls); }
+  bool tls() const { return tls_ != nullptr; }
   // Starts accepting on the bound listeners.
   void start();
   // Stops accepting, closes idle keep-alive connections; requests in flight finish and their
@@ -53,6 +58,7 @@ class HttpServer {
   boost::asio::ip::tcp::acceptor tcp_;
   boost::asio::local::stream_protocol::acceptor unix_;
   std::filesystem::path unix_path_;
+  TlsContext tls_;
   std::list<std::shared_ptr<Session>> sessions_;
   bool draining_ = false;
 };

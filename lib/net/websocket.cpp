@@ -11,6 +11,7 @@
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -58,9 +59,12 @@ std::uint64_t next_session_id() {
   return ++last;
 }
 
-class Session : public std::enable_shared_from_this<Session>, public realtime::Client {
+template <class S>
+class Session : public std::enable_shared_from_this<Session<S>>, public realtime::Client {
  public:
-  Session(Stream stream, api::Context& ctx, realtime::Hub& hub, api::Caller caller)
+  using std::enable_shared_from_this<Session<S>>::shared_from_this;
+
+  Session(S stream, api::Context& ctx, realtime::Hub& hub, api::Caller caller)
       : ws_(std::move(stream)),
         ctx_(ctx),
         hub_(hub),
@@ -246,7 +250,7 @@ class Session : public std::enable_shared_from_this<Session>, public realtime::C
     deadline.cancel();
   }
 
-  websocket::stream<Stream> ws_;
+  websocket::stream<S> ws_;
   api::Context& ctx_;
   realtime::Hub& hub_;
   api::Caller caller_;
@@ -260,13 +264,14 @@ class Session : public std::enable_shared_from_this<Session>, public realtime::C
 
 }  // namespace
 
-awaitable<void> serve_websocket(Stream stream, http::request<http::string_body> req, api::Context& ctx,
-                                realtime::Hub& hub, api::Caller caller, std::shared_ptr<HttpServer::Session> self) {
-  auto session = std::make_shared<Session>(std::move(stream), ctx, hub, std::move(caller));
-  self->close = [weak = std::weak_ptr<Session>(session)] {
+template <class S>
+awaitable<void> serve_websocket(S stream, http::request<http::string_body> req, api::Context& ctx, realtime::Hub& hub,
+                                api::Caller caller, std::shared_ptr<HttpServer::Session> self) {
+  auto session = std::make_shared<Session<S>>(std::move(stream), ctx, hub, std::move(caller));
+  self->close = [weak = std::weak_ptr<Session<S>>(session)] {
     if (auto s = weak.lock()) s->close_now();
   };
-  self->going_away = [weak = std::weak_ptr<Session>(session)] {
+  self->going_away = [weak = std::weak_ptr<Session<S>>(session)] {
     if (auto s = weak.lock()) s->close_with(websocket::close_code::going_away, "tourbusd is shutting down");
   };
   auto pending = session->run(std::move(req));
@@ -274,5 +279,10 @@ awaitable<void> serve_websocket(Stream stream, http::request<http::string_body> 
   self->close = nullptr;
   self->going_away = nullptr;
 }
+
+template awaitable<void> serve_websocket(Stream, http::request<http::string_body>, api::Context&, realtime::Hub&,
+                                         api::Caller, std::shared_ptr<HttpServer::Session>);
+template awaitable<void> serve_websocket(TlsStream, http::request<http::string_body>, api::Context&, realtime::Hub&,
+                                         api::Caller, std::shared_ptr<HttpServer::Session>);
 
 }  // namespace tourbus::net

@@ -22,7 +22,9 @@ namespace tourbus::net {
 inline constexpr std::uint16_t kCloseTooSlow = 4001;
 
 // Completes the upgrade of an authenticated HTTP request and serves the session until it ends.
-boost::asio::awaitable<void> serve_websocket(Stream stream, boost::beast::http::request<boost::beast::http::string_body> req,
+// S is Stream or TlsStream.
+template <class S>
+boost::asio::awaitable<void> serve_websocket(S stream, boost::beast::http::request<boost::beast::http::string_body> req,
                                              api::Context& ctx, realtime::Hub& hub, api::Caller caller,
                                              std::shared_ptr<HttpServer::Session> self);
 
