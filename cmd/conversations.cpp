@@ -92,11 +92,25 @@ void add_conversations(CLI::App& app, Globals& g, Action& action) {
     cmd->add_flag("-a,--archived", *archived, "Archived conversations instead of the others");
     cmd->callback([&g, &action, kind, user, archived] {
       action = [&g, kind, user, archived] {
-        Target t{"v1", "conversations"};
-        if (!kind->empty()) t.query("kind", *kind);
-        if (!user->empty()) t.query("user", *user);
-        if (*archived) t.query("archived", "true");
-        return run_call(g, [&](Client& c) { return c.call("GET", t); }, [&](const boost::json::value& v) {
+        // Every page, most recently active first.
+        auto all_pages = [&](Client& c) -> Result<boost::json::value> {
+          boost::json::array all;
+          std::string cursor;
+          for (;;) {
+            Target t{"v1", "conversations"};
+            if (!kind->empty()) t.query("kind", *kind);
+            if (!user->empty()) t.query("user", *user);
+            if (*archived) t.query("archived", "true");
+            if (!cursor.empty()) t.query("cursor", cursor);
+            auto page = c.call("GET", t);
+            if (!page) return page.error();
+            for (auto& conv : page->at("conversations").as_array()) all.push_back(std::move(conv));
+            const auto& next = page->at("next_cursor");
+            if (next.is_null()) return boost::json::value(object{{"conversations", std::move(all)}});
+            cursor = std::string(next.as_string());
+          }
+        };
+        return run_call(g, all_pages, [&](const boost::json::value& v) {
           return print_list(g, v, "conversations", {"ID", "KIND", "TITLE", "LAST SEQ", "UNREAD", "LAST MESSAGE"},
                             [](const object& o) {
                               auto last = o.at("last_message");

@@ -1,5 +1,7 @@
 // conversation.* operations: direct, group and tour conversations and their members.
 // Only members see a conversation (others get not_found, so ids reveal nothing); operators see all.
+#include <charconv>
+
 #include "api/chat_access.hpp"
 #include "api/fanout.hpp"
 #include "api/handlers.hpp"
@@ -126,6 +128,25 @@ boost::asio::awaitable<Result<Reply>> conversation_create(Context& ctx, const Ca
   co_return Reply::ok(std::move(made->json));
 }
 
+namespace {
+
+// A conversation.list cursor, "ACTIVITY_MS.ID": where the previous page ended.
+std::optional<std::pair<std::int64_t, std::int64_t>> parse_cursor(std::string_view text) {
+  auto dot = text.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  auto number = [](std::string_view s) -> std::optional<std::int64_t> {
+    std::int64_t v = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || end != s.data() + s.size() || s.empty()) return std::nullopt;
+    return v;
+  };
+  auto at = number(text.substr(0, dot)), id = number(text.substr(dot + 1));
+  if (!at || !id) return std::nullopt;
+  return std::pair{*at, *id};
+}
+
+}  // namespace
+
 boost::asio::awaitable<Result<Reply>> conversation_list(Context& ctx, const Caller& caller, const object& p) {
   chat::ConversationFilter f;
   if (auto k = get_string(p, "kind")) {
@@ -136,11 +157,20 @@ boost::asio::awaitable<Result<Reply>> conversation_list(Context& ctx, const Call
   f.archived = get_bool(p, "archived");
   if (!f.archived) f.archived = false;  // archived conversations are listed only when asked for
   f.after_id = get_int(p, "after").value_or(0);
-  f.limit = std::clamp<std::int64_t>(get_int(p, "limit").value_or(200), 1, 1000);
+  if (auto cursor = get_string(p, "cursor")) {
+    f.before = parse_cursor(*cursor);
+    if (!f.before) co_return Error(Code::invalid_argument, "cursor: pass the next_cursor of a previous answer", "cursor");
+  }
+  auto limit = std::clamp<std::int64_t>(get_int(p, "limit").value_or(200), 1, 1000);
+  f.limit = limit + 1;  // one more tells whether another page follows
   auto user = get_string(p, "user");
   if (user && !caller.is_operator())
     co_return Error(Code::permission_denied, "user: only operators list other people's conversations", "user");
-  auto result = ctx.reads.with([&](store::Db& db) -> Result<boost::json::array> {
+  struct Page {
+    boost::json::array conversations;
+    std::optional<std::string> next;
+  };
+  auto result = ctx.reads.with([&](store::Db& db) -> Result<Page> {
     if (caller.user_id != 0) f.member = caller.user_id;
     if (user) {
       auto u = store::users::find(db, *user);
@@ -148,12 +178,20 @@ boost::asio::awaitable<Result<Reply>> conversation_list(Context& ctx, const Call
       f.member = u->id;
     }
     if (!f.member) f.archived.reset();
-    boost::json::array out;
-    for (const auto& c : chat::conversations::list(db, f)) out.push_back(describe(db, c, false));
-    return out;
+    auto found = chat::conversations::list(db, f);
+    Page page;
+    if (static_cast<std::int64_t>(found.size()) > limit) {
+      found.resize(static_cast<std::size_t>(limit));
+      const auto& last = found.back();
+      page.next = std::to_string(last.last_message_at.value_or(last.created_at)) + "." + std::to_string(last.id);
+    }
+    for (const auto& c : found) page.conversations.push_back(describe(db, c, false));
+    return page;
   });
   if (!result) co_return result.error();
-  co_return Reply::ok(object{{"conversations", std::move(*result)}});
+  object answer{{"conversations", std::move(result->conversations)}};
+  answer["next_cursor"] = result->next ? boost::json::value(*result->next) : boost::json::value(nullptr);
+  co_return Reply::ok(std::move(answer));
 }
 
 boost::asio::awaitable<Result<Reply>> conversation_show(Context& ctx, const Caller& caller, const object& p) {

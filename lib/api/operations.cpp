@@ -101,6 +101,7 @@ constexpr Param kConversationList[] = {
     {"archived", boolean, false, "list archived conversations instead of the others"},
     {"user", string, false, "operators: this user's conversations (default: the caller's; on the control socket, all)"},
     {"after", integer, false, "paging: only conversations with an id greater than this"},
+    {"cursor", string, false, "paging: the next_cursor of the previous page"},
     {"limit", integer, false, "at most this many, most recently active first (1-1000, default 200)"},
 };
 constexpr Param kConversationId[] = {{"id", integer, true, "the conversation"}};

@@ -91,10 +91,12 @@ std::vector<Conversation> list(store::Db& db, const ConversationFilter& f) {
                " JOIN users u ON u.id = m.user_id");
   sql.append(" WHERE c.id > ?2 AND (?3 IS NULL OR c.kind = ?3)");
   if (f.member && f.archived) sql.append(" AND m.archived = ?4");
+  if (f.before) sql.append(" AND (coalesce(c.last_message_at, c.created_at), c.id) < (?6, ?7)");
   sql.append(" ORDER BY coalesce(c.last_message_at, c.created_at) DESC, c.id DESC LIMIT ?5");
   auto s = db.prepare(sql);
   if (f.member) s.bind(1, *f.member);
   s.bind(2, f.after_id).bind(3, f.kind).bind(4, f.archived.value_or(false)).bind(5, f.limit);
+  if (f.before) s.bind(6, f.before->first).bind(7, f.before->second);
   std::vector<Conversation> out;
   while (s.step()) {
     out.push_back(read_conversation(s));

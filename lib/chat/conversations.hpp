@@ -39,6 +39,8 @@ struct ConversationFilter {
   std::optional<std::string> kind;
   std::optional<bool> archived;        // with member: only (un)archived ones
   std::int64_t after_id = 0;
+  // Paging in list order: only conversations less recently active than (activity, id).
+  std::optional<std::pair<std::int64_t, std::int64_t>> before;
   std::int64_t limit = 200;
 };
 

@@ -278,6 +278,34 @@ class Chat(DaemonTest):
                 await c.close()
         self.run_async(go())
 
+    def test_conversation_list_pages_in_activity_order(self):
+        as_alice = ("-H", "Tourbus-As: alice")
+        earlier = [c["id"] for c in self.d.curl("GET", "/v1/conversations", extra=as_alice)[1]["conversations"]]
+        ids = []
+        for i in range(7):
+            status, conv = self.d.curl("POST", "/v1/conversations", {"kind": "group", "title": "g%d" % i,
+                                                                     "members": ["alice", "bob"]})
+            self.assertEqual(status, 201, conv)
+            ids.append(conv["id"])
+        for i in (2, 5, 0):  # the most recently active: 0, then 5, then 2, then the rest by creation
+            self.d.curl("POST", "/v1/conversations/%d/messages" % ids[i], {"text": "news"})
+        seen, cursor = [], None
+        while True:
+            status, page = self.d.curl("GET", "/v1/conversations?limit=3" + ("&cursor=" + cursor if cursor else ""),
+                                       extra=as_alice)
+            self.assertEqual(status, 200, page)
+            self.assertLessEqual(len(page["conversations"]), 3)
+            seen += [c["id"] for c in page["conversations"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        self.assertEqual(seen, [ids[0], ids[5], ids[2], ids[6], ids[4], ids[3], ids[1]] + earlier)
+        # the CLI walks every page
+        listed = [json.loads(l)["id"] for l in self.d.cli("--json", "--as", "alice", "conversation", "list").stdout.splitlines()]
+        self.assertEqual(listed, seen)
+        status, err = self.d.curl("GET", "/v1/conversations?cursor=yesterday", extra=as_alice)
+        self.assertEqual((status, err["error"]["code"], err["error"]["field"]), (400, "invalid_argument", "cursor"))
+
     def test_operator_watches_and_posts_over_the_control_socket(self):
         # curl over the Unix socket: operators see every conversation and may post as the platform
         status, conv = self.d.curl("POST", "/v1/conversations", {"kind": "direct", "members": ["alice", "bob"]})
