@@ -43,7 +43,7 @@ boost::asio::awaitable<Result<Reply>> receipt(Context& ctx, const Caller& caller
   auto moved = co_await std::move(pending);
   if (!moved) co_return moved.error();
   if (moved->changed) {
-    std::erase(moved->members, caller.user_id);
+    // Every member, the reader included: their other devices clear the unread count too.
     ctx.events.publish(moved->members,
                        events::encode("receipt", object{{"conversation", id},
                                                         {"user", caller.handle},

@@ -143,11 +143,18 @@ class Chat(DaemonTest):
             self.assertEqual((r["read_seq"], r["delivered_seq"], r["unread"]), (m["seq"], m["seq"], 0))
             pushed = await alice.push("receipt")
             self.assertEqual(pushed, {"conversation": conv, "user": "bob", "delivered_seq": m["seq"], "read_seq": m["seq"]})
+            # bob's other device learns it too, so its unread count clears
+            bob_laptop = await self.connect("bob")
+            m2 = await alice.call("message.send", {"conversation": conv, "text": "Seat 12"})
+            await bob.call("receipt", {"conversation": conv, "read": m2["seq"]})
+            mine = await bob_laptop.push("receipt", lambda d: d["read_seq"] == m2["seq"])
+            self.assertEqual(mine["user"], "bob")
+            await bob_laptop.close()
             # receipts never go backwards nor beyond the conversation
             r = await bob.call("receipt", {"conversation": conv, "read": 0, "delivered": 999})
-            self.assertEqual((r["read_seq"], r["delivered_seq"]), (m["seq"], m["seq"]))
+            self.assertEqual((r["read_seq"], r["delivered_seq"]), (m2["seq"], m2["seq"]))
             shown = await alice.call("conversation.show", {"id": conv})
-            self.assertEqual({x["handle"]: x["read_seq"] for x in shown["members"]}, {"alice": 1, "bob": 1})
+            self.assertEqual({x["handle"]: x["read_seq"] for x in shown["members"]}, {"alice": 2, "bob": 2})
 
             t = await bob.call("typing", {"conversation": conv})
             self.assertTrue(t["forwarded"])
