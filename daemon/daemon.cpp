@@ -20,7 +20,9 @@
 #include "lock_file.hpp"
 #include "api/maintenance.hpp"
 #include "chat/files.hpp"
+#include "channels/channel.hpp"
 #include "net/http_server.hpp"
+#include "notify/dispatcher.hpp"
 #include "realtime/hub.hpp"
 #include "store/read_pool.hpp"
 #include "store/writer.hpp"
@@ -139,6 +141,12 @@ int run(const Options& options, config::Config cfg) {
                    cfg.files_dir(), *sniffer, timeutil::now_ms()};
 
   asio::io_context io(1);
+  // Notification workers: the in-app feed, and each network channel on its own threads.
+  notify::Dispatcher dispatcher(io, *writer, *reads, holder, hub);
+  dispatcher.add(channels::make_email());
+  dispatcher.add(channels::make_sms());
+  dispatcher.add(channels::make_webhook());
+  ctx.notify = &dispatcher;
   net::HttpServer server(io, ctx, hub);
   // TLS files are read at start-up and again on every reload, so a renewed certificate needs no restart.
   auto use_tls = [&](const config::Config& c) -> Status {
@@ -168,6 +176,12 @@ int run(const Options& options, config::Config cfg) {
     return 1;
   }
   server.start();
+  dispatcher.start();
+  {
+    std::string channels;
+    for (const auto& c : dispatcher.configured()) channels += (channels.empty() ? "" : ",") + c;
+    log->info("notify.started channels={} templates={}", channels, cfg.templates_dir().string());
+  }
 
   // Expired uploads go at start-up and then daily.
   asio::steady_timer housekeeping(io);
@@ -209,6 +223,7 @@ int run(const Options& options, config::Config cfg) {
       log->info("daemon.stopping signal={} in_flight={}", sig == SIGTERM ? "SIGTERM" : "SIGINT", stats.in_flight.load());
       sd_notify(0, "STOPPING=1");
       server.drain();
+      dispatcher.stop();
       housekeeping.cancel();
       deadline = std::chrono::steady_clock::now() + std::chrono::seconds(holder.get()->shutdown_grace_seconds);
       check_drained();
@@ -234,6 +249,8 @@ int run(const Options& options, config::Config cfg) {
             stats.get_listen_address(), cfg.socket_path().string());
 
   io.run();
+  dispatcher.stop();
+  dispatcher.join();
 
   blocking.join();
   writer->stop();

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include <CLI/CLI.hpp>
+#include <curl/curl.h>
 
 #include "core/config.hpp"
 #include "core/logging.hpp"
@@ -68,8 +69,12 @@ int main(int argc, char** argv) {
     for (const auto& key : config::keys()) {
       std::visit(
           [&](auto m) {
-            if constexpr (std::is_same_v<decltype(m), std::string config::Config::*>)
-              std::cout << key.name << " = \"" << (*cfg).*m << "\"\n";
+            if constexpr (std::is_same_v<decltype(m), std::string config::Config::*>) {
+              if (key.secret)  // secrets are never printed
+                std::cout << key.name << " = " << (((*cfg).*m).empty() ? "\"\"" : "\"(set)\"") << "\n";
+              else
+                std::cout << key.name << " = \"" << (*cfg).*m << "\"\n";
+            }
             else
               std::cout << key.name << " = " << (*cfg).*m << "\n";
           },
@@ -78,5 +83,6 @@ int main(int argc, char** argv) {
     return 0;
   }
   logging::init(cfg->log_level);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
   return daemon::run(options, *cfg);
 }

@@ -7,7 +7,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libcli11-dev libsqlite3-dev libcurl4-openssl-dev libtomlplusplus-dev libspdlog-dev
   libssl-dev libsystemd-dev libhowardhinnant-date-dev libmagic-dev tzdata catch2
-  curl sqlite3 procps util-linux openssl python3 python3-websockets python3-aiosmtpd tmux
+  curl sqlite3 procps util-linux openssl python3 python3-websockets python3-aiosmtpd python3-cryptography python3-h2 tmux chromium
 )
 
 missing=()

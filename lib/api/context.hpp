@@ -18,6 +18,10 @@
 #include "store/read_pool.hpp"
 #include "store/writer.hpp"
 
+namespace tourbus::notify {
+class Dispatcher;
+}
+
 namespace tourbus::api {
 
 // Counters the transports update and status/metrics read.
@@ -68,6 +72,8 @@ struct Context {
   std::filesystem::path files_dir;  // uploads, content-addressed
   chat::Sniffer& sniffer;
   std::int64_t started_at = 0;  // ms since the epoch
+  // The notification workers: woken when jobs are committed. Null when not running (tests).
+  notify::Dispatcher* notify = nullptr;
 };
 
 }  // namespace tourbus::api

@@ -9,6 +9,20 @@ namespace tourbus::api::handlers {
 #define TOURBUS_HANDLER(name) \
   boost::asio::awaitable<Result<Reply>> name(Context&, const Caller&, const boost::json::object&)
 
+TOURBUS_HANDLER(notify_send);
+TOURBUS_HANDLER(notify_list);
+TOURBUS_HANDLER(notify_show);
+TOURBUS_HANDLER(queue_status);
+TOURBUS_HANDLER(queue_retry);
+TOURBUS_HANDLER(queue_purge);
+TOURBUS_HANDLER(feed_list);
+TOURBUS_HANDLER(feed_read);
+TOURBUS_HANDLER(preference_list);
+TOURBUS_HANDLER(preference_set);
+TOURBUS_HANDLER(template_list);
+TOURBUS_HANDLER(template_show);
+TOURBUS_HANDLER(template_preview);
+
 TOURBUS_HANDLER(status);
 TOURBUS_HANDLER(metrics);
 TOURBUS_HANDLER(backup);

@@ -13,6 +13,7 @@ std::string_view type_name(Type t) {
     case Type::number: return "a number";
     case Type::boolean: return "true or false";
     case Type::string_list: return "a list of strings";
+    case Type::string_map: return "an object of strings and numbers";
   }
   return "?";
 }

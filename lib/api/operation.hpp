@@ -32,7 +32,7 @@ struct Caller {
   bool is_operator() const { return role == Role::operator_; }
 };
 
-enum class Type { string, integer, number, boolean, string_list };
+enum class Type { string, integer, number, boolean, string_list, string_map };
 std::string_view type_name(Type t);
 
 struct Param {

@@ -38,6 +38,59 @@ constexpr Param kUserList[] = {
 };
 constexpr Param kHandle[] = {{"handle", string, true, "the user's handle"}};
 
+constexpr Param kNotifySend[] = {
+    {"users", string_list, false, "recipients by handle (or tour, or role)"},
+    {"tour", integer, false, "recipients: the participants of this tour"},
+    {"role", string, false, "recipients: every enabled user with this role"},
+    {"category", string, false, "transactional, reminder, review, marketing or emergency (default: the template's)"},
+    {"template", string, false, "template name; the recipient's language is chosen with a fallback"},
+    {"subject", string, false, "literal subject (instead of a template)"},
+    {"text", string, false, "literal text (instead of a template)"},
+    {"vars", string_map, false, "template variables: {\"name\": \"value\", ...}"},
+    {"channels", string_list, false, "channels to use, or [\"auto\"] (the default)"},
+    {"idempotency_key", string, false, "the same key twice enqueues once and answers the first result"},
+    {"dry_run", boolean, false, "show who would get what, store nothing"},
+};
+constexpr Param kJobFilter[] = {
+    {"state", string, false, "queued, delivered, dead or cancelled"},
+    {"channel", string, false, "only this channel"},
+    {"user", string, false, "only jobs for this user"},
+    {"notification", integer, false, "only the jobs of this notification"},
+    {"before", integer, false, "paging, newest first: jobs with an id below this"},
+    {"limit", integer, false, "at most this many (1-1000, default 100)"},
+};
+constexpr Param kJobId[] = {{"id", integer, true, "the job"}};
+constexpr Param kDeadFilter[] = {
+    {"channel", string, false, "only dead jobs of this channel"},
+    {"job", integer, false, "only this dead job"},
+};
+constexpr Param kFeedList[] = {
+    {"user", string, false, "operators: this user's feed (default: the caller's)"},
+    {"before", integer, false, "paging, newest first: items with an id below this"},
+    {"limit", integer, false, "at most this many (1-500, default 50)"},
+    {"unread", boolean, false, "only unread items"},
+};
+constexpr Param kFeedRead[] = {
+    {"user", string, false, "operators: this user's feed (default: the caller's)"},
+    {"id", integer, false, "the item to mark read (default: every item)"},
+};
+constexpr Param kPreferenceList[] = {{"user", string, false, "operators: this user's preferences (default: the caller's)"}};
+constexpr Param kPreferenceSet[] = {
+    {"user", string, false, "operators: this user's preferences (default: the caller's)"},
+    {"category", string, true, "transactional, reminder, review or marketing"},
+    {"channel", string, true, "inapp, webpush, fcm, apns, email, sms or webhook"},
+    {"enabled", boolean, true, "receive this category on this channel (true) or not"},
+};
+constexpr Param kTemplateShow[] = {
+    {"name", string, true, "the template"},
+    {"language", string, false, "a BCP 47 language (default notify.default_language); falls back like a send"},
+};
+constexpr Param kTemplatePreview[] = {
+    {"name", string, true, "the template"},
+    {"language", string, false, "a BCP 47 language (default notify.default_language); falls back like a send"},
+    {"vars", string_map, false, "values for variables; the others show as placeholders"},
+};
+
 constexpr Param kTokenIssue[] = {
     {"user", string, true, "handle of the user the token acts for"},
     {"label", string, false, "a note to recognise the token by (device, integration)"},
@@ -257,6 +310,33 @@ const Operation kOperations[] = {
      "Mark the caller's WebSocket session online or away"},
     {"presence.list", "GET", "/v1/presence", kAnyone, kPresenceList, handlers::presence_list,
      "Show who is online, away or offline (and last seen) among the caller's contacts"},
+
+    {"notify.send", "POST", "/v1/notifications", kOperator, kNotifySend, handlers::notify_send,
+     "Send a notification to users, a tour or a role through the outbox"},
+    {"notify.list", "GET", "/v1/notifications/jobs", kOperator, kJobFilter, handlers::notify_list,
+     "List notification jobs, newest first"},
+    {"notify.show", "GET", "/v1/notifications/jobs/{id}", kOperator, kJobId, handlers::notify_show,
+     "Show a job with every delivery attempt"},
+    {"queue.status", "GET", "/v1/queue", kOperator, {}, handlers::queue_status,
+     "Queue depth per channel and lane, oldest due job, counters and rates"},
+    {"queue.retry", "POST", "/v1/queue/dead/retry", kOperator, kDeadFilter, handlers::queue_retry,
+     "Put dead jobs back in the queue"},
+    {"queue.purge", "POST", "/v1/queue/dead/purge", kOperator, kDeadFilter, handlers::queue_purge,
+     "Delete dead jobs and their attempts"},
+    {"feed.list", "GET", "/v1/feed", kAnyone, kFeedList, handlers::feed_list,
+     "The in-app notification feed, newest first, with the unread count"},
+    {"feed.read", "POST", "/v1/feed/read", kAnyone, kFeedRead, handlers::feed_read,
+     "Mark one feed item, or all, read"},
+    {"preference.list", "GET", "/v1/preferences", kAnyone, kPreferenceList, handlers::preference_list,
+     "Show notification preferences, consent and quiet hours"},
+    {"preference.set", "POST", "/v1/preferences", kAnyone, kPreferenceSet, handlers::preference_set,
+     "Opt in or out of a category on a channel"},
+    {"template.list", "GET", "/v1/templates", kOperator, {}, handlers::template_list,
+     "List the message templates"},
+    {"template.show", "GET", "/v1/templates/{name}", kOperator, kTemplateShow, handlers::template_show,
+     "Show a template in a language"},
+    {"template.preview", "POST", "/v1/templates/{name}/preview", kOperator, kTemplatePreview, handlers::template_preview,
+     "Render a template with sample data"},
 
     {"file.upload", "POST", "/v1/files", kAnyone, kFileUpload, handlers::file_upload,
      "Upload a file or photo (the request body); answers its id for a file message", false, true},

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include <boost/json/serialize.hpp>
+
 namespace tourbus::api {
 namespace {
 
@@ -15,6 +17,11 @@ bool matches(Type t, const boost::json::value& v) {
       if (!v.is_array()) return false;
       for (const auto& e : v.as_array())
         if (!e.is_string()) return false;
+      return true;
+    case Type::string_map:
+      if (!v.is_object()) return false;
+      for (const auto& [k, e] : v.as_object())
+        if (!e.is_string() && !e.is_number()) return false;
       return true;
   }
   return false;
@@ -86,6 +93,7 @@ Result<boost::json::value> from_text(const Param& p, std::string_view text) {
       }
       return boost::json::value(std::move(a));
     }
+    case Type::string_map: return bad();  // only in JSON bodies
   }
   return bad();
 }
@@ -133,6 +141,15 @@ std::vector<std::string> get_strings(const boost::json::object& p, std::string_v
 
 Error field_error(std::string_view field, const Error& cause) {
   return Error(cause.code, std::string(field) + ": " + cause.message, std::string(field));
+}
+
+std::map<std::string, std::string> get_string_map(const boost::json::object& p, std::string_view key) {
+  std::map<std::string, std::string> out;
+  auto it = p.find(key);
+  if (it == p.end() || !it->value().is_object()) return out;
+  for (const auto& [k, v] : it->value().as_object())
+    out.emplace(std::string(k), v.is_string() ? std::string(v.as_string()) : boost::json::serialize(v));
+  return out;
 }
 
 }  // namespace tourbus::api

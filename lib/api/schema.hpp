@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,6 +28,8 @@ std::optional<std::int64_t> get_int(const boost::json::object& p, std::string_vi
 std::optional<double> get_number(const boost::json::object& p, std::string_view key);
 std::optional<bool> get_bool(const boost::json::object& p, std::string_view key);
 std::vector<std::string> get_strings(const boost::json::object& p, std::string_view key);
+// A string_map parameter; numbers become their JSON text.
+std::map<std::string, std::string> get_string_map(const boost::json::object& p, std::string_view key);
 
 // An invalid_argument error naming the parameter: "phone: '+1 555' is not ...".
 Error field_error(std::string_view field, const Error& cause);

@@ -9,6 +9,8 @@ namespace {
 
 constexpr std::array<std::string_view, 5> kLevels{"trace", "debug", "info", "warn", "error"};
 constexpr std::array<std::string_view, 2> kSynchronous{"full", "normal"};
+constexpr std::array<std::string_view, 2> kStarttls{"required", "off"};
+constexpr std::array<std::string_view, 3> kSmsProviders{"", "twilio", "webhook"};
 
 const std::array kKeys{
     Key{"state_dir", &Config::state_dir, 0, 0, {}, false,
@@ -59,6 +61,48 @@ const std::array kKeys{
         "Uploads older than this are deleted (daily, and at start-up); messages then show the file as expired. 0 keeps files forever."},
     Key{"tokens.default_ttl_days", &Config::token_ttl_days, 0, 3650, {}, true,
         "Lifetime of an issued access token when none is given; 0 means tokens do not expire."},
+    Key{"notify.templates_dir", &Config::notify_templates_dir, 0, 0, {}, true,
+        "Directory of message templates (NAME.LANGUAGE.toml). Empty: templates/ beside the config file, or under state_dir without one."},
+    Key{"notify.default_language", &Config::notify_default_language, 0, 0, {}, true,
+        "Template language used when none exists in the recipient's language."},
+    Key{"notify.max_attempts", &Config::notify_max_attempts, 1, 100, {}, true,
+        "Delivery attempts of a job before it becomes a dead letter."},
+    Key{"notify.retry_base_ms", &Config::notify_retry_base_ms, 10, 86'400'000, {}, true,
+        "Delay before the second attempt; each further one doubles it (with jitter), up to notify.retry_max_ms."},
+    Key{"notify.retry_max_ms", &Config::notify_retry_max_ms, 10, 604'800'000, {}, true,
+        "Longest delay between two attempts of a job."},
+    Key{"notify.workers", &Config::notify_workers, 1, 64, {}, false,
+        "Deliveries in flight at once per channel (each channel has its own threads)."},
+    Key{"notify.timeout_seconds", &Config::notify_timeout_seconds, 1, 600, {}, true,
+        "Longest a provider request (SMTP session, HTTP call) may take before the attempt counts as failed."},
+    Key{"notify.ca_file", &Config::notify_ca_file, 0, 0, {}, true,
+        "PEM file of extra CA certificates trusted for providers (a private relay). Empty: the system's CAs only."},
+    Key{"email.smtp_url", &Config::email_smtp_url, 0, 0, {}, true,
+        "SMTP server: smtp://HOST:PORT (STARTTLS per email.starttls) or smtps://HOST:PORT (TLS from the start). Empty: no e-mail."},
+    Key{"email.starttls", &Config::email_starttls, 0, 0, kStarttls, true,
+        "With smtp://: required (refuse to send without STARTTLS) or off (plain SMTP, for a relay on loopback)."},
+    Key{"email.username", &Config::email_username, 0, 0, {}, true,
+        "SMTP AUTH user name; empty: no authentication."},
+    Key{"email.password", &Config::email_password, 0, 0, {}, true, "SMTP AUTH password.", true},
+    Key{"email.from", &Config::email_from, 0, 0, {}, true,
+        "Sender of every e-mail, e.g. \"Tours <noreply@example.com>\"; required with email.smtp_url."},
+    Key{"email.unsubscribe_url", &Config::email_unsubscribe_url, 0, 0, {}, true,
+        "Marketing e-mail carries List-Unsubscribe with this https URL ({{handle}} is replaced by the recipient's handle)."},
+    Key{"email.rate_per_second", &Config::email_rate, 1, 100'000, {}, true, "Most e-mails sent per second."},
+    Key{"sms.provider", &Config::sms_provider, 0, 0, kSmsProviders, true,
+        "twilio (a Twilio-compatible Messages API), webhook (a JSON POST to sms.url) or empty: no SMS."},
+    Key{"sms.url", &Config::sms_url, 0, 0, {}, true,
+        "twilio: the API base URL (https://api.twilio.com); webhook: the URL to POST to."},
+    Key{"sms.account_sid", &Config::sms_account_sid, 0, 0, {}, true, "twilio: the account SID (the Basic auth user)."},
+    Key{"sms.auth_token", &Config::sms_auth_token, 0, 0, {}, true,
+        "twilio: the auth token (Basic auth password); webhook: sent as a bearer token when set.", true},
+    Key{"sms.from", &Config::sms_from, 0, 0, {}, true, "Sender number (E.164) or alphanumeric sender id."},
+    Key{"sms.rate_per_second", &Config::sms_rate, 1, 100'000, {}, true, "Most SMS sent per second."},
+    Key{"webhook.url", &Config::webhook_url, 0, 0, {}, true,
+        "Integration endpoint that receives notifications on the webhook channel as signed JSON POSTs. Empty: no webhook."},
+    Key{"webhook.secret", &Config::webhook_secret, 0, 0, {}, true,
+        "Key of the Tourbus-Signature HMAC-SHA256 over each webhook body.", true},
+    Key{"webhook.rate_per_second", &Config::webhook_rate, 1, 100'000, {}, true, "Most webhook calls per second."},
 };
 
 std::string where(const std::filesystem::path& file, const toml::source_region& src) {
@@ -118,6 +162,12 @@ std::filesystem::path Config::socket_path() const {
 std::filesystem::path Config::database_path() const { return std::filesystem::path(state_dir) / "tourbus.db"; }
 std::filesystem::path Config::files_dir() const { return std::filesystem::path(state_dir) / "files"; }
 
+std::filesystem::path Config::templates_dir() const {
+  if (!notify_templates_dir.empty()) return notify_templates_dir;
+  if (!config_dir.empty()) return std::filesystem::path(config_dir) / "templates";
+  return std::filesystem::path(state_dir) / "templates";
+}
+
 std::span<const Key> keys() { return kKeys; }
 
 const Key* find_key(std::string_view name) {
@@ -141,6 +191,9 @@ Result<Config> load_file(const std::filesystem::path& file, Config base) {
                  where(file, e.source()) + ": " + std::string(e.description()));
   }
   if (auto st = walk(base, table, "", file); !st) return st.error();
+  std::error_code ec;
+  auto absolute = std::filesystem::absolute(file, ec);
+  base.config_dir = (ec ? file : absolute).parent_path().string();
   if (auto st = validate(base); !st)
     return Error(st.error().code, file.string() + ": " + st.error().message, st.error().field);
   return base;
@@ -153,6 +206,24 @@ Status validate(const Config& c) {
   if (c.tls_certificate.empty() != c.tls_key.empty())
     return Error(Code::invalid_argument, "server.tls_certificate and server.tls_key go together: set both or neither",
                  c.tls_certificate.empty() ? "server.tls_certificate" : "server.tls_key");
+  auto need = [](std::string_view key, std::string what) { return Error(Code::invalid_argument, std::string(key) + ": " + what, std::string(key)); };
+  auto is_http = [](std::string_view u) { return u.starts_with("http://") || u.starts_with("https://"); };
+  if (!c.email_smtp_url.empty()) {
+    if (!c.email_smtp_url.starts_with("smtp://") && !c.email_smtp_url.starts_with("smtps://"))
+      return need("email.smtp_url", "expected smtp://HOST:PORT or smtps://HOST:PORT");
+    if (c.email_from.empty()) return need("email.from", "required with email.smtp_url (the sender address)");
+  }
+  if (!c.email_unsubscribe_url.empty() && !is_http(c.email_unsubscribe_url))
+    return need("email.unsubscribe_url", "expected an http(s):// URL");
+  if (!c.sms_provider.empty()) {
+    if (!is_http(c.sms_url)) return need("sms.url", "required with sms.provider: an http(s):// URL");
+    if (c.sms_provider == "twilio" && (c.sms_account_sid.empty() || c.sms_auth_token.empty() || c.sms_from.empty()))
+      return need(c.sms_account_sid.empty() ? "sms.account_sid" : c.sms_auth_token.empty() ? "sms.auth_token" : "sms.from",
+                  "required with sms.provider = \"twilio\"");
+  }
+  if (!c.webhook_url.empty() && !is_http(c.webhook_url)) return need("webhook.url", "expected an http(s):// URL");
+  if (!c.webhook_url.empty() && c.webhook_secret.empty())
+    return need("webhook.secret", "required with webhook.url: receivers check the signature with it");
   return {};
 }
 

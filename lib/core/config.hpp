@@ -40,11 +40,29 @@ struct Config {
   std::int64_t chat_history_page = 200;
   std::int64_t files_max_bytes = 20 << 20;
   std::int64_t files_retention_days = 365;
+  // Notifications.
+  std::string notify_templates_dir;  // empty: templates/ beside the config file, or under state_dir
+  std::string notify_default_language = "en";
+  std::int64_t notify_max_attempts = 8;
+  std::int64_t notify_retry_base_ms = 30'000;
+  std::int64_t notify_retry_max_ms = 3'600'000;
+  std::int64_t notify_workers = 4;
+  std::int64_t notify_timeout_seconds = 30;
+  std::string notify_ca_file;
+  std::string email_smtp_url, email_starttls = "required", email_username, email_password, email_from,
+      email_unsubscribe_url;
+  std::int64_t email_rate = 10;
+  std::string sms_provider, sms_url, sms_account_sid, sms_auth_token, sms_from;
+  std::int64_t sms_rate = 10;
+  std::string webhook_url, webhook_secret;
+  std::int64_t webhook_rate = 50;
+  std::string config_dir;  // set by the loader: the config file's directory (not a key)
 
   // Derived paths.
   std::filesystem::path socket_path() const;
   std::filesystem::path database_path() const;
   std::filesystem::path files_dir() const;
+  std::filesystem::path templates_dir() const;
 };
 
 using Member = std::variant<std::string Config::*, std::int64_t Config::*>;
@@ -56,6 +74,7 @@ struct Key {
   std::span<const std::string_view> choices{};  // strings with a fixed set of values
   bool reloadable = false;
   std::string_view help;
+  bool secret = false;  // never printed (--check-config shows whether it is set)
 };
 
 // Every key tourbusd understands, in documentation order.

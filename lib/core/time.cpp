@@ -90,4 +90,20 @@ Result<Millis> parse_time(std::string_view text, std::string_view zone) {
   return bad();
 }
 
+std::optional<Millis> quiet_until(Millis t, std::string_view zone, int start, int end) {
+  if (start == end) return std::nullopt;
+  const auto* z = find_zone(zone);
+  if (!z) z = date::locate_zone("UTC");
+  auto local = z->to_local(sys_ms{milliseconds(t)});
+  auto day = floor<date::days>(local);
+  int minute = static_cast<int>(duration_cast<minutes>(local - day).count());
+  bool inside = start < end ? (minute >= start && minute < end) : (minute >= start || minute < end);
+  if (!inside) return std::nullopt;
+  // The end is today, or tomorrow when the period wraps and we are before midnight.
+  auto end_day = (start > end && minute >= start) ? day + date::days(1) : day;
+  date::local_time<milliseconds> ends{duration_cast<milliseconds>((end_day + minutes(end)).time_since_epoch())};
+  // A DST gap at the end time: the end is the moment the clocks jump.
+  return z->to_sys(ends, date::choose::earliest).time_since_epoch().count();
+}
+
 }  // namespace tourbus::timeutil

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,5 +22,10 @@ bool valid_zone(std::string_view zone);
 // Parses RFC 3339 with an offset or Z, or a local "YYYY-MM-DDTHH:MM[:SS]" (a space may replace T)
 // read in `zone`. Local times that do not exist (DST gap) are errors; ambiguous ones take the earlier.
 Result<Millis> parse_time(std::string_view text, std::string_view zone);
+
+// Quiet hours [start, end) in minutes after local midnight (start > end wraps past midnight;
+// start == end is no quiet period). When `t` falls inside them in `zone`, the instant they end;
+// otherwise nothing. An unknown zone is read as UTC.
+std::optional<Millis> quiet_until(Millis t, std::string_view zone, int start, int end);
 
 }  // namespace tourbus::timeutil

@@ -40,11 +40,13 @@ class Daemon:
             f.write(text)
 
     # -- process -----------------------------------------------------------------------------
-    def start(self, wait_ready=True):
+    def start(self, wait_ready=True, listen="127.0.0.1:0"):
+        """Starts (or restarts) the daemon; `listen` may name a fixed port, e.g. the previous
+        run's, for clients that reconnect to the same URL."""
         if self.proc:
             self.reader.join(timeout=WAIT)  # the previous run's log is complete
             self.proc.stderr.close()
-        cmd = [TOURBUSD, "--state-dir", self.state, "--listen", "127.0.0.1:0"] + self.args
+        cmd = [TOURBUSD, "--state-dir", self.state, "--listen", listen] + self.args
         if self.config:
             cmd += ["--config", self.config]
         env = dict(os.environ)

@@ -1,0 +1,38 @@
+// A delivery channel: one small interface, one file per channel. deliver() runs on the channel's
+// own threads and may block on the network (libcurl); it reads the live config on every call, so
+// provider settings follow a reload.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "core/config.hpp"
+#include "notify/feed.hpp"
+#include "notify/model.hpp"
+
+namespace tourbus::channels {
+
+// Where one job goes, resolved from its address before delivery.
+struct Destination {
+  std::optional<notify::PushSubscription> subscription;  // webpush
+  std::optional<notify::Device> device;                  // fcm, apns
+};
+
+class Channel {
+ public:
+  virtual ~Channel() = default;
+  virtual std::string_view name() const = 0;
+  // True when the config has what this channel needs (a provider URL, keys, ...).
+  virtual bool configured(const config::Config& c) const = 0;
+  // One attempt. Never throws: failures are outcomes.
+  virtual notify::Outcome deliver(const notify::Job& job, const Destination& to, const config::Config& c) = 0;
+  // Messages per second, from the config.
+  virtual double rate(const config::Config& c) const = 0;
+};
+
+std::unique_ptr<Channel> make_email();
+std::unique_ptr<Channel> make_sms();
+std::unique_ptr<Channel> make_webhook();
+
+}  // namespace tourbus::channels

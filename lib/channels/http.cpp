@@ -1,0 +1,122 @@
+#include "channels/http.hpp"
+
+#include <chrono>
+#include <cstdlib>
+
+#include <curl/curl.h>
+#include <openssl/hmac.h>
+
+namespace tourbus::channels {
+
+namespace {
+
+constexpr std::size_t kKeep = 64 * 1024;
+
+std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
+  auto* out = static_cast<std::string*>(user);
+  auto bytes = size * n;
+  if (out->size() < kKeep) out->append(data, std::min(bytes, kKeep - out->size()));
+  return bytes;
+}
+
+std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
+  auto* res = static_cast<HttpResponse*>(user);
+  std::string_view line(data, size * n);
+  auto colon = line.find(':');
+  if (colon != std::string_view::npos) {
+    std::string name(line.substr(0, colon));
+    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    auto value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
+    if (name == "retry-after") {
+      char* end = nullptr;
+      std::string v(value);
+      long secs = std::strtol(v.c_str(), &end, 10);
+      if (end && *end == '\0' && !v.empty() && secs >= 0) res->retry_after_ms = static_cast<std::int64_t>(secs) * 1000;
+    }
+    if (res->headers.size() < 64) res->headers.emplace_back(std::move(name), std::string(value));
+  }
+  return size * n;
+}
+
+struct Easy {
+  CURL* h = curl_easy_init();
+  ~Easy() { curl_easy_cleanup(h); }
+};
+
+}  // namespace
+
+HttpResponse perform(const HttpRequest& req, const config::Config& c) {
+  // One handle per thread: kept connections are reused by the next request to the same host.
+  thread_local Easy easy;
+  CURL* h = easy.h;
+  curl_easy_reset(h);
+  HttpResponse res;
+  curl_slist* headers = nullptr;
+  for (const auto& line : req.headers) headers = curl_slist_append(headers, line.c_str());
+  curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT, static_cast<long>(c.notify_timeout_seconds));
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, std::min(10L, static_cast<long>(c.notify_timeout_seconds)));
+  curl_easy_setopt(h, CURLOPT_USERAGENT, "tourbusd/" TOURBUS_VERSION);
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  if (!c.notify_ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, c.notify_ca_file.c_str());
+  if (req.http2) curl_easy_setopt(h, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+  if (req.method != "GET") {
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body.data());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+  }
+  if (!req.basic_user.empty()) {
+    curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+    curl_easy_setopt(h, CURLOPT_USERNAME, req.basic_user.c_str());
+    curl_easy_setopt(h, CURLOPT_PASSWORD, req.basic_password.c_str());
+  }
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &res.body);
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &res);
+  auto started = std::chrono::steady_clock::now();
+  auto rc = curl_easy_perform(h);
+  res.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  if (rc == CURLE_OK) {
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res.status);
+  } else {
+    res.curl_error = rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : curl_easy_strerror(rc);
+  }
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
+  curl_slist_free_all(headers);
+  return res;
+}
+
+notify::Outcome classify(const HttpResponse& res) {
+  auto excerpt = res.body.substr(0, 300);
+  if (res.status == 0) return notify::Outcome::retry(res.curl_error == "timeout" ? "timeout" : "no answer", res.curl_error);
+  auto status = std::to_string(res.status);
+  if (res.status >= 200 && res.status < 300) return notify::Outcome::delivered(status, excerpt);
+  if (res.status == 408 || res.status == 429 || res.status >= 500) {
+    auto o = notify::Outcome::retry(status, excerpt);
+    o.retry_after_ms = res.retry_after_ms;
+    return o;
+  }
+  return notify::Outcome::permanent(status, excerpt);
+}
+
+std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+       data.size(), mac, &len);
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += hex[mac[i] >> 4];
+    out += hex[mac[i] & 15];
+  }
+  return out;
+}
+
+}  // namespace tourbus::channels

@@ -1,0 +1,41 @@
+// Blocking HTTP requests through libcurl for the channels, and how their answers map to outcomes.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "notify/model.hpp"
+
+namespace tourbus::channels {
+
+struct HttpRequest {
+  std::string method = "POST";
+  std::string url;
+  std::vector<std::string> headers;  // "Name: value"
+  std::string body;
+  std::string basic_user, basic_password;  // HTTP Basic auth when the user is set
+  bool http2 = false;                      // require HTTP/2 (APNs)
+};
+
+struct HttpResponse {
+  long status = 0;             // 0: no HTTP answer (curl_error says why)
+  std::string curl_error;
+  std::string body;            // at most 64 KiB kept
+  std::optional<std::int64_t> retry_after_ms;
+  std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
+  std::int64_t duration_ms = 0;
+};
+
+HttpResponse perform(const HttpRequest& req, const config::Config& c);
+
+// The usual mapping: 2xx delivered; 408, 429 and 5xx (and no answer) retried, honouring
+// Retry-After; other 4xx permanent. The response excerpt goes into the attempt record.
+notify::Outcome classify(const HttpResponse& res);
+
+// Lower-case hex HMAC-SHA256.
+std::string hmac_sha256_hex(std::string_view key, std::string_view data);
+
+}  // namespace tourbus::channels

@@ -1,0 +1,68 @@
+// The SMS channel: a Twilio-compatible Messages API (form POST with Basic auth) or a generic JSON
+// webhook. Numbers must be E.164. Each message's encoding and segment count (GSM-7: 160 septets,
+// 153 per part; UCS-2: 70 UTF-16 units, 67 per part) are recorded with the attempt.
+#include <boost/json/serialize.hpp>
+#include <curl/curl.h>
+
+#include "channels/channel.hpp"
+#include "channels/http.hpp"
+#include "channels/sms_segments.hpp"
+
+namespace tourbus::channels {
+namespace {
+
+bool is_e164(std::string_view n) {
+  if (n.size() < 3 || n.size() > 16 || n[0] != '+' || n[1] < '1' || n[1] > '9') return false;
+  for (char ch : n.substr(1))
+    if (ch < '0' || ch > '9') return false;
+  return true;
+}
+
+std::string form_escape(std::string_view v) {
+  char* e = curl_easy_escape(nullptr, v.data(), static_cast<int>(v.size()));
+  std::string out = e ? e : "";
+  curl_free(e);
+  return out;
+}
+
+class Sms : public Channel {
+ public:
+  std::string_view name() const override { return "sms"; }
+  bool configured(const config::Config& c) const override { return !c.sms_provider.empty(); }
+  double rate(const config::Config& c) const override { return static_cast<double>(c.sms_rate); }
+
+  notify::Outcome deliver(const notify::Job& job, const Destination&, const config::Config& c) override {
+    if (!is_e164(job.address)) return notify::Outcome::permanent("invalid_number", "'" + job.address + "' is not an E.164 number");
+    auto seg = count_segments(job.body);
+    auto counted = "encoding=" + std::string(seg.ucs2 ? "UCS-2" : "GSM-7") + " segments=" + std::to_string(seg.segments);
+    HttpRequest req;
+    if (c.sms_provider == "twilio") {
+      auto base = c.sms_url;
+      while (!base.empty() && base.back() == '/') base.pop_back();
+      req.url = base + "/2010-04-01/Accounts/" + form_escape(c.sms_account_sid) + "/Messages.json";
+      req.basic_user = c.sms_account_sid;
+      req.basic_password = c.sms_auth_token;
+      req.headers = {"Content-Type: application/x-www-form-urlencoded"};
+      req.body = "To=" + form_escape(job.address) + "&From=" + form_escape(c.sms_from) + "&Body=" + form_escape(job.body);
+    } else {
+      req.url = c.sms_url;
+      req.headers = {"Content-Type: application/json"};
+      if (!c.sms_auth_token.empty()) req.headers.push_back("Authorization: Bearer " + c.sms_auth_token);
+      req.body = boost::json::serialize(boost::json::object{{"to", job.address},
+                                                            {"from", c.sms_from},
+                                                            {"text", job.body},
+                                                            {"encoding", seg.ucs2 ? "UCS-2" : "GSM-7"},
+                                                            {"segments", seg.segments},
+                                                            {"delivery", job.id}});
+    }
+    auto o = classify(perform(req, c));
+    o.response = counted + (o.response.empty() ? "" : " " + o.response);
+    return o;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Channel> make_sms() { return std::make_unique<Sms>(); }
+
+}  // namespace tourbus::channels

@@ -1,0 +1,248 @@
+#include "notify/dispatcher.hpp"
+
+#include <chrono>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+
+#include "core/logging.hpp"
+#include "core/time.hpp"
+#include "notify/feed.hpp"
+#include "notify/outbox.hpp"
+
+namespace tourbus::notify {
+
+namespace asio = boost::asio;
+
+struct Dispatcher::Lane {
+  Lane(asio::io_context& io, std::string n, std::unique_ptr<channels::Channel> ch, std::size_t threads)
+      : name(std::move(n)), channel(std::move(ch)), timer(io) {
+    if (channel) pool = std::make_unique<asio::thread_pool>(threads);
+  }
+  std::string name;
+  std::unique_ptr<channels::Channel> channel;  // null: in-app
+  std::unique_ptr<asio::thread_pool> pool;
+  asio::steady_timer timer;
+  std::int64_t armed_at = 0;  // when the timer fires (ms), 0: not armed
+  std::set<std::int64_t> in_flight;
+  std::size_t capacity = 0;
+  // Token bucket for the channel's rate.
+  double tokens = 0;
+  std::int64_t refilled_at = 0;
+  ChannelStats stats;
+};
+
+Dispatcher::Dispatcher(asio::io_context& io, store::Writer& writer, store::ReadPool& reads, config::Holder& config,
+                       events::Sink& events)
+    : io_(io), writer_(writer), reads_(reads), config_(config), events_(events) {
+  auto inapp = std::make_unique<Lane>(io, "inapp", nullptr, 0);
+  inapp->capacity = 256;  // feed rows are written in batches by the group-committing writer
+  lanes_.emplace("inapp", std::move(inapp));
+}
+
+Dispatcher::~Dispatcher() {
+  stop();
+  join();
+}
+
+void Dispatcher::add(std::unique_ptr<channels::Channel> channel) {
+  auto threads = static_cast<std::size_t>(config_.get()->notify_workers);
+  std::string name(channel->name());
+  auto lane = std::make_unique<Lane>(io_, name, std::move(channel), threads);
+  lane->capacity = threads;
+  lanes_.emplace(name, std::move(lane));
+}
+
+void Dispatcher::start() { wake(); }
+
+void Dispatcher::wake() {
+  if (stopped_) return;
+  for (auto& [name, lane] : lanes_) poll(*lane);
+}
+
+void Dispatcher::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& [name, lane] : lanes_) {
+    lane->timer.cancel();
+    if (lane->pool) lane->pool->stop();  // queued deliveries are dropped; running ones end on their timeouts
+  }
+}
+
+void Dispatcher::join() {
+  for (auto& [name, lane] : lanes_)
+    if (lane->pool) lane->pool->join();
+}
+
+std::set<std::string> Dispatcher::configured() const {
+  auto cfg = config_.get();
+  std::set<std::string> out;
+  for (const auto& [name, lane] : lanes_)
+    if (!lane->channel || lane->channel->configured(*cfg)) out.insert(name);
+  return out;
+}
+
+std::vector<ChannelStats> Dispatcher::stats() const {
+  auto cfg = config_.get();
+  std::vector<ChannelStats> out;
+  for (const auto& [name, lane] : lanes_) {
+    auto s = lane->stats;
+    s.channel = name;
+    s.configured = !lane->channel || lane->channel->configured(*cfg);
+    s.in_flight = static_cast<std::int64_t>(lane->in_flight.size());
+    s.rate = lane->channel ? lane->channel->rate(*cfg) : 0;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+void Dispatcher::arm(Lane& lane, std::int64_t at_ms) {
+  if (stopped_) return;
+  if (lane.armed_at != 0 && lane.armed_at <= at_ms) return;  // an earlier wake-up is set already
+  lane.armed_at = at_ms;
+  lane.timer.expires_after(std::chrono::milliseconds(std::max<std::int64_t>(0, at_ms - timeutil::now_ms())));
+  lane.timer.async_wait([this, &lane](boost::system::error_code ec) {
+    if (ec) return;
+    lane.armed_at = 0;
+    poll(lane);
+  });
+}
+
+void Dispatcher::poll(Lane& lane) {
+  if (stopped_ || lane.in_flight.size() >= lane.capacity) return;
+  auto cfg = config_.get();
+  if (lane.channel && !lane.channel->configured(*cfg)) return;  // jobs wait for a config that can send them
+  auto now = timeutil::now_ms();
+  double rate = lane.channel ? lane.channel->rate(*cfg) : 0;
+  if (rate > 0) {
+    lane.tokens = std::min(rate, lane.tokens + static_cast<double>(now - lane.refilled_at) * rate / 1000.0);
+    lane.refilled_at = now;
+    if (lane.tokens < 1) {
+      arm(lane, now + static_cast<std::int64_t>((1 - lane.tokens) * 1000.0 / rate) + 1);
+      return;
+    }
+  }
+  auto free = lane.capacity - lane.in_flight.size();
+  auto rows = reads_.with([&](store::Db& db) {
+    return outbox::due(db, lane.name, now, static_cast<std::int64_t>(free + lane.in_flight.size()));
+  });
+  std::size_t taken = 0;
+  bool limited = false;
+  for (auto& job : rows) {
+    if (taken == free) break;
+    if (lane.in_flight.contains(job.id)) continue;
+    if (rate > 0) {
+      if (lane.tokens < 1) {
+        limited = true;
+        break;
+      }
+      lane.tokens -= 1;
+    }
+    lane.in_flight.insert(job.id);
+    ++taken;
+    if (!lane.channel) {
+      asio::co_spawn(io_, deliver_inapp(lane, std::move(job)), asio::detached);
+      continue;
+    }
+    // Resolve the destination (push subscriptions, devices) here, on the loop, then deliver on
+    // the channel's threads.
+    channels::Destination to;
+    if (lane.name == "webpush" || lane.name == "fcm" || lane.name == "apns") {
+      auto id = std::strtoll(job.address.c_str(), nullptr, 10);
+      reads_.with([&](store::Db& db) {
+        if (lane.name == "webpush") to.subscription = addresses::subscription(db, id);
+        else to.device = addresses::device(db, id);
+        return 0;
+      });
+    }
+    asio::post(*lane.pool, [this, &lane, job = std::move(job), to = std::move(to), cfg]() mutable {
+      auto started = std::chrono::steady_clock::now();
+      Outcome outcome;
+      if (lane.name == "webpush" && !to.subscription) outcome = Outcome::permanent("gone", "the subscription was removed");
+      else if ((lane.name == "fcm" || lane.name == "apns") && !to.device) outcome = Outcome::permanent("gone", "the device was removed");
+      else {
+        try {
+          outcome = lane.channel->deliver(job, to, *cfg);
+        } catch (const std::exception& e) {
+          outcome = Outcome::retry("internal", e.what());
+        }
+      }
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+      asio::co_spawn(io_, finish(lane, std::move(job), std::move(outcome), ms), asio::detached);
+    });
+  }
+  if (limited) {
+    arm(lane, now + static_cast<std::int64_t>(1000.0 / rate) + 1);
+  } else if (taken < free) {
+    // Everything due is on its way: sleep until the next job is due (or a wake()). Jobs due now
+    // but in flight call poll() when they finish.
+    auto next = reads_.with([&](store::Db& db) { return outbox::next_due(db, lane.name, now); });
+    if (next) arm(lane, *next);
+  }
+}
+
+boost::asio::awaitable<void> Dispatcher::finish(Lane& lane, Job job, Outcome outcome, std::int64_t duration_ms) {
+  auto cfg = config_.get();
+  auto now = timeutil::now_ms();
+  std::optional<std::int64_t> retry_at;
+  if (outcome.kind == Outcome::Kind::retry && job.attempts + 1 < cfg->notify_max_attempts) {
+    auto wait = backoff_ms(job.attempts + 1, cfg->notify_retry_base_ms, cfg->notify_retry_max_ms);
+    if (outcome.retry_after_ms) wait = std::max(wait, std::min(*outcome.retry_after_ms, cfg->notify_retry_max_ms));
+    retry_at = now + wait;
+  }
+  auto pending = writer_.run<bool>([job, outcome, now, duration_ms, retry_at](store::Db& db) -> Result<bool> {
+    outbox::record(db, job, outcome, now, duration_ms, retry_at);
+    if (outcome.forget_address) addresses::forget(db, job.channel, job.address);
+    return true;
+  });
+  auto done = co_await std::move(pending);
+  lane.in_flight.erase(job.id);
+  auto log = logging::get("notify");
+  if (!done) {
+    log->error("notify.record_failed job={} error=\"{}\"", job.id, done.error().message);
+  } else if (outcome.kind == Outcome::Kind::delivered) {
+    ++lane.stats.delivered;
+    log->debug("notify.delivered job={} channel={} status={} ms={}", job.id, job.channel, outcome.status, duration_ms);
+  } else if (retry_at) {
+    ++lane.stats.retried;
+    log->info("notify.retry job={} channel={} attempt={} status={} next_in_ms={}", job.id, job.channel, job.attempts + 1,
+              outcome.status, *retry_at - now);
+  } else {
+    ++lane.stats.dead;
+    log->warn("notify.dead job={} channel={} attempts={} status={}{}", job.id, job.channel, job.attempts + 1, outcome.status,
+              outcome.forget_address ? " address_removed=true" : "");
+  }
+  if (retry_at) arm(lane, *retry_at);
+  poll(lane);
+}
+
+boost::asio::awaitable<void> Dispatcher::deliver_inapp(Lane& lane, Job job) {
+  auto now = timeutil::now_ms();
+  auto pending = writer_.run<std::pair<FeedItem, std::int64_t>>(
+      [job, now](store::Db& db) -> Result<std::pair<FeedItem, std::int64_t>> {
+        FeedItem item{0, job.user_id, job.notification_id, job.category,
+                      job.subject.empty() ? job.body.substr(0, 120) : job.subject, job.body, now, {}};
+        item = feed::insert(db, item);
+        outbox::record(db, job, Outcome::delivered("stored", "feed item " + std::to_string(item.id)), now, 0, std::nullopt);
+        return std::pair{item, feed::unread(db, job.user_id)};
+      });
+  auto stored = co_await std::move(pending);
+  lane.in_flight.erase(job.id);
+  if (stored) {
+    ++lane.stats.delivered;
+    const auto& [item, unread] = *stored;
+    std::int64_t user = job.user_id;
+    events_.publish(std::span(&user, 1), events::encode("notification", boost::json::object{{"id", item.id},
+                                                                                            {"category", item.category},
+                                                                                            {"title", item.title},
+                                                                                            {"body", item.body},
+                                                                                            {"created_at", timeutil::format_utc(item.created_at)},
+                                                                                            {"unread", unread}}));
+  } else {
+    logging::get("notify")->error("notify.record_failed job={} error=\"{}\"", job.id, stored.error().message);
+  }
+  poll(lane);
+}
+
+}  // namespace tourbus::notify

@@ -1,0 +1,73 @@
+// The workers: per channel, take due jobs (emergency lane first), deliver them on that channel's
+// own threads, and record each attempt; retry with backoff, then dead letters. A slow or failing
+// channel only ever occupies its own threads and its own rate budget. The in-app channel needs
+// no thread: its delivery is a feed row written with the attempt, then a live push.
+// Runs on the daemon's event loop; wake() after committing new jobs.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "channels/channel.hpp"
+#include "core/config.hpp"
+#include "core/events.hpp"
+#include "store/read_pool.hpp"
+#include "store/writer.hpp"
+
+namespace tourbus::notify {
+
+struct ChannelStats {
+  std::string channel;
+  bool configured = false;
+  std::int64_t in_flight = 0;
+  std::uint64_t delivered = 0, retried = 0, dead = 0;
+  double rate = 0;  // allowed per second
+};
+
+class Dispatcher {
+ public:
+  Dispatcher(boost::asio::io_context& io, store::Writer& writer, store::ReadPool& reads, config::Holder& config,
+             events::Sink& events);
+  ~Dispatcher();
+
+  // Adds a network channel with its own threads (notify.workers of them).
+  void add(std::unique_ptr<channels::Channel> channel);
+  void start();
+  // New jobs were committed: look for due work now.
+  void wake();
+  // Takes no more jobs; deliveries in flight finish on their threads (their outcome is not
+  // recorded if the loop has stopped, so they are delivered again after a restart: at least once).
+  void stop();
+  // Waits for the channels' threads (after the loop has stopped).
+  void join();
+  // Channels that can deliver with the current config (inapp always).
+  std::set<std::string> configured() const;
+  std::vector<ChannelStats> stats() const;
+
+ private:
+  struct Lane;
+  void poll(Lane& lane);
+  void arm(Lane& lane, std::int64_t at_ms);
+  boost::asio::awaitable<void> finish(Lane& lane, Job job, Outcome outcome, std::int64_t duration_ms);
+  boost::asio::awaitable<void> deliver_inapp(Lane& lane, Job job);
+
+  boost::asio::io_context& io_;
+  store::Writer& writer_;
+  store::ReadPool& reads_;
+  config::Holder& config_;
+  events::Sink& events_;
+  std::map<std::string, std::unique_ptr<Lane>, std::less<>> lanes_;
+  bool stopped_ = false;
+};
+
+}  // namespace tourbus::notify

@@ -1,0 +1,211 @@
+#include "notify/planner.hpp"
+
+#include <algorithm>
+
+#include <boost/json/serialize.hpp>
+
+#include "core/time.hpp"
+#include "notify/feed.hpp"
+#include "store/tours.hpp"
+#include "store/users.hpp"
+
+namespace tourbus::notify {
+
+namespace {
+
+Error bad(std::string field, std::string message) { return Error(Code::invalid_argument, field + ": " + message, field); }
+
+Result<std::vector<store::User>> recipients(store::Db& db, const SendRequest& req) {
+  int targets = !req.users.empty() + req.tour.has_value() + req.role.has_value();
+  if (targets != 1) return bad("users", "give exactly one of users, tour or role");
+  std::vector<store::User> out;
+  if (!req.users.empty()) {
+    for (const auto& h : req.users) {
+      auto u = store::users::find(db, h);
+      if (!u) return Error(Code::not_found, "users: no user with handle '" + h + "'", "users");
+      if (std::ranges::none_of(out, [&](const store::User& x) { return x.id == u->id; })) out.push_back(std::move(*u));
+    }
+  } else if (req.tour) {
+    if (!store::tours::find(db, *req.tour)) return Error(Code::not_found, "tour: no tour " + std::to_string(*req.tour), "tour");
+    for (auto id : store::tours::participant_ids(db, *req.tour))
+      if (auto u = store::users::find_id(db, id)) out.push_back(std::move(*u));
+  } else {
+    if (*req.role != "tourist" && *req.role != "guide" && *req.role != "operator")
+      return bad("role", "'" + *req.role + "' is not tourist, guide or operator");
+    store::UserFilter f;
+    f.role = *req.role;
+    for (;;) {
+      auto page = store::users::list(db, f);
+      if (page.empty()) break;
+      f.after_id = page.back().id;
+      for (auto& u : page) out.push_back(std::move(u));
+    }
+  }
+  return out;
+}
+
+struct Address {
+  std::string channel, address;
+};
+
+// The addresses of a user on a channel (one per browser or phone for push); empty when none.
+std::vector<Address> addresses_of(store::Db& db, const store::User& u, std::string_view channel, const PlanContext& ctx) {
+  std::vector<Address> out;
+  std::string ch(channel);
+  if (channel == "inapp") out.push_back({ch, ""});
+  else if (channel == "email" && u.email) out.push_back({ch, *u.email});
+  else if (channel == "sms" && u.phone) out.push_back({ch, *u.phone});
+  else if (channel == "webhook") out.push_back({ch, ctx.webhook_url});
+  else if (channel == "webpush")
+    for (const auto& s : addresses::subscriptions(db, u.id)) out.push_back({ch, std::to_string(s.id)});
+  else if (channel == "fcm" || channel == "apns")
+    for (const auto& d : addresses::devices(db, u.id))
+      if (d.platform == channel) out.push_back({ch, std::to_string(d.id)});
+  return out;
+}
+
+}  // namespace
+
+Result<Planned> plan(store::Db& db, const SendRequest& req, const PlanContext& ctx) {
+  if (req.idempotency_key) {
+    if (auto n = outbox::find_by_key(db, *req.idempotency_key)) {
+      Planned p{*n, true, {}, {}};
+      p.jobs = outbox::jobs(db, JobFilter{.notification_id = n->id, .limit = 100000});
+      std::ranges::reverse(p.jobs);
+      return p;
+    }
+  }
+  // What is sent.
+  std::optional<Template> fixed;  // a template's category and whether it exists, checked up front
+  std::string category = req.category.value_or("");
+  if (req.template_name) {
+    auto t = ctx.templates.find(*req.template_name, "");
+    if (!t) return t.error();
+    if (category.empty()) category = t->category;
+    fixed = *t;
+  } else if (req.text.empty()) {
+    return bad("text", "give a template or a text");
+  }
+  if (category.empty()) return bad("category", "required with a literal text");
+  if (!is_category(category))
+    return bad("category", "'" + category + "' is not transactional, reminder, review, marketing or emergency");
+  bool emergency = category == "emergency";
+
+  // Which channels.
+  bool automatic = req.channels.empty() || (req.channels.size() == 1 && req.channels[0] == "auto");
+  if (!automatic) {
+    for (const auto& ch : req.channels) {
+      if (!is_channel(ch)) return bad("channels", "'" + ch + "' is not auto, inapp, webpush, fcm, apns, email, sms or webhook");
+      if (!ctx.configured.contains(ch)) return bad("channels", ch + " is not configured on this daemon (see tourbus.toml(5))");
+    }
+  }
+
+  auto people = recipients(db, req);
+  if (!people) return people.error();
+
+  Planned out;
+  auto& n = out.notification;
+  n.idempotency_key = req.idempotency_key;
+  n.category = category;
+  n.template_name = req.template_name;
+  boost::json::object vars;
+  for (const auto& [k, v] : req.vars) vars[k] = v;
+  n.vars = boost::json::serialize(vars);
+  boost::json::object target;
+  if (!req.users.empty()) {
+    boost::json::array a;
+    for (const auto& u : req.users) a.emplace_back(u);
+    target["users"] = std::move(a);
+  } else if (req.tour) {
+    target["tour"] = *req.tour;
+  } else {
+    target["role"] = *req.role;
+  }
+  n.target = boost::json::serialize(target);
+  boost::json::array chans;
+  if (automatic) chans.emplace_back("auto");
+  for (const auto& ch : req.channels)
+    if (ch != "auto") chans.emplace_back(ch);
+  n.channels = boost::json::serialize(chans);
+  n.created_by = req.created_by;
+  n.created_at = ctx.now;
+
+  for (const auto& u : *people) {
+    if (u.disabled) {
+      out.skipped.push_back({u.handle, "", "disabled"});
+      continue;
+    }
+    if (category == "marketing" && !u.marketing_consent) {
+      out.skipped.push_back({u.handle, "", "no_consent"});
+      continue;
+    }
+    // Content in the recipient's language.
+    Rendered content;
+    if (fixed) {
+      auto t = ctx.templates.find(*req.template_name, u.language);
+      if (!t) return t.error();
+      Vars v = req.vars;
+      v.try_emplace("name", u.display_name);
+      v.try_emplace("handle", u.handle);
+      auto r = render(*t, v);
+      if (!r) return r.error();
+      content = std::move(*r);
+    } else {
+      content.subject = req.subject;
+      content.text = req.text;
+    }
+    auto quiet = u.quiet_start && u.quiet_end
+                     ? timeutil::quiet_until(ctx.now, u.time_zone, static_cast<int>(*u.quiet_start), static_cast<int>(*u.quiet_end))
+                     : std::nullopt;
+    std::vector<std::string> wanted;
+    if (automatic) {
+      for (auto ch : kChannels) {
+        if (ch == "webhook" || !ctx.configured.contains(std::string(ch))) continue;
+        if (ch == "sms" && !emergency) continue;  // SMS costs money: automatic only for emergencies
+        wanted.emplace_back(ch);
+      }
+    } else {
+      wanted = req.channels;
+    }
+    for (const auto& ch : wanted) {
+      if (!emergency && preferences::get(db, u.id, category, ch).value_or(true) == false) {
+        out.skipped.push_back({u.handle, ch, "opted_out"});
+        continue;
+      }
+      auto where = addresses_of(db, u, ch, ctx);
+      if (where.empty()) {
+        if (!automatic) out.skipped.push_back({u.handle, ch, "no_address"});
+        continue;
+      }
+      for (const auto& a : where) {
+        Job j;
+        j.user_id = u.id;
+        j.handle = u.handle;
+        j.display_name = u.display_name;
+        j.category = category;
+        j.channel = a.channel;
+        j.address = a.address;
+        j.lane = lane_of(category);
+        j.next_at = ctx.now;
+        if (!emergency && quiet && interrupts(ch)) {
+          j.next_at = *quiet;
+          j.deferred = "quiet_hours";
+        }
+        j.subject = content.subject;
+        j.body = content.text;
+        if (!content.html.empty()) j.html = content.html;
+        j.created_at = j.updated_at = ctx.now;
+        out.jobs.push_back(std::move(j));
+      }
+    }
+  }
+  if (req.dry_run) return out;
+  n.id = outbox::insert(db, n);
+  for (auto& j : out.jobs) {
+    j.notification_id = n.id;
+    j.id = outbox::insert_job(db, j);
+  }
+  return out;
+}
+
+}  // namespace tourbus::notify
