@@ -28,5 +28,6 @@ void add_admin(CLI::App& app, Globals& g, Action& action);
 void add_conversations(CLI::App& app, Globals& g, Action& action);
 void add_send(CLI::App& app, Globals& g, Action& action);
 void add_chat(CLI::App& app, Globals& g, Action& action);
+void add_notify(CLI::App& app, Globals& g, Action& action);
 
 }  // namespace tourbus::cli

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   add_conversations(app, g, action);
   add_send(app, g, action);
   add_chat(app, g, action);
+  add_notify(app, g, action);
   add_admin(app, g, action);
 
   try {

@@ -1,0 +1,393 @@
+// tourbus notify send|list|show, queue status|dead, template list|show|preview,
+// feed, pref show|set, push vapid-keys
+#include <iostream>
+
+#include <boost/json/serialize.hpp>
+
+#include "channels/webpush_crypto.hpp"
+#include "commands.hpp"
+#include "output.hpp"
+
+namespace tourbus::cli {
+namespace {
+
+using boost::json::array;
+using boost::json::object;
+
+array strings(const std::vector<std::string>& v) {
+  array a;
+  for (const auto& s : v) a.emplace_back(s);
+  return a;
+}
+
+// KEY=VALUE pairs into an object; false (and a message) on a malformed one.
+bool parse_vars(const std::vector<std::string>& pairs, object& out) {
+  for (const auto& p : pairs) {
+    auto eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "tourbus: --var " << p << ": expected NAME=VALUE\n";
+      return false;
+    }
+    out[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  return true;
+}
+
+std::vector<std::string> job_row(const object& o) {
+  return {show(o.at("id")),      show(o.at("user")),    show(o.at("channel")), show(o.at("category")),
+          show(o.at("state")),   show(o.at("attempts")), show(o.at("next_at")), show(o.at("last_error"))};
+}
+const std::vector<std::string> kJobHeaders = {"JOB", "USER", "CHANNEL", "CATEGORY", "STATE", "TRIES", "NEXT", "LAST ERROR"};
+
+void add_job_filter(CLI::App* cmd, std::shared_ptr<std::map<std::string, std::string>> f, bool with_state) {
+  if (with_state)
+    cmd->add_option_function<std::string>("--state", [f](const std::string& v) { (*f)["state"] = v; }, "queued, delivered, dead or cancelled")
+        ->check(CLI::IsMember({"queued", "delivered", "dead", "cancelled"}));
+  cmd->add_option_function<std::string>("--channel", [f](const std::string& v) { (*f)["channel"] = v; }, "Only this channel");
+  cmd->add_option_function<std::string>("-u,--user", [f](const std::string& v) { (*f)["user"] = v; }, "Only jobs for this user");
+  cmd->add_option_function<std::int64_t>("--notification", [f](std::int64_t v) { (*f)["notification"] = std::to_string(v); },
+                                         "Only the jobs of this notification");
+  cmd->add_option_function<std::int64_t>("--limit", [f](std::int64_t v) { (*f)["limit"] = std::to_string(v); },
+                                         "At most this many, newest first (default 100)");
+}
+
+}  // namespace
+
+void add_notify(CLI::App& app, Globals& g, Action& action) {
+  auto* notify = app.add_subcommand("notify", "Send notifications and look at their delivery");
+  notify->require_subcommand(1);
+  {
+    struct Send {
+      std::vector<std::string> users, channels, vars;
+      std::optional<std::int64_t> tour;
+      std::string role, category, template_name, subject, text, key;
+      bool dry_run = false;
+    };
+    auto s = std::make_shared<Send>();
+    auto* cmd = notify->add_subcommand("send", summary("notify.send"));
+    auto* to = cmd->add_option("--to", s->users, "Recipient handles (repeatable, or comma-separated)")->delimiter(',');
+    auto* tour = cmd->add_option("--tour", s->tour, "Recipients: the participants of this tour");
+    auto* role = cmd->add_option("--role", s->role, "Recipients: every enabled user with this role")
+                     ->check(CLI::IsMember({"tourist", "guide", "operator"}));
+    to->excludes(tour)->excludes(role);
+    tour->excludes(role);
+    cmd->add_option("-c,--category", s->category, "transactional, reminder, review, marketing or emergency (default: the template's)")
+        ->check(CLI::IsMember({"transactional", "reminder", "review", "marketing", "emergency"}));
+    auto* tmpl = cmd->add_option("-t,--template", s->template_name, "Template name (see tourbus template list)");
+    auto* subject = cmd->add_option("-s,--subject", s->subject, "Literal subject");
+    auto* text = cmd->add_option("--text", s->text, "Literal text ('-' reads standard input)");
+    tmpl->excludes(text)->excludes(subject);
+    cmd->add_option("--var", s->vars, "Template variable NAME=VALUE (repeatable)");
+    cmd->add_option("--channel", s->channels, "Channel (repeatable): auto (default), inapp, webpush, fcm, apns, email, sms, webhook")
+        ->delimiter(',');
+    cmd->add_option("-k,--idempotency-key", s->key, "The same key twice enqueues once");
+    cmd->add_flag("-n,--dry-run", s->dry_run, "Show who would get what on which channel; store nothing");
+    cmd->callback([&g, &action, s] {
+      action = [&g, s] {
+        object body;
+        if (!s->users.empty()) body["users"] = strings(s->users);
+        if (s->tour) body["tour"] = *s->tour;
+        if (!s->role.empty()) body["role"] = s->role;
+        if (!s->category.empty()) body["category"] = s->category;
+        if (!s->template_name.empty()) body["template"] = s->template_name;
+        if (!s->subject.empty()) body["subject"] = s->subject;
+        if (s->text == "-") {
+          std::string all, line;
+          while (std::getline(std::cin, line)) all += (all.empty() ? "" : "\n") + line;
+          s->text = all;
+        }
+        if (!s->text.empty()) body["text"] = s->text;
+        object vars;
+        if (!parse_vars(s->vars, vars)) return exit_code::usage;
+        if (!vars.empty()) body["vars"] = std::move(vars);
+        if (!s->channels.empty()) body["channels"] = strings(s->channels);
+        if (!s->key.empty()) body["idempotency_key"] = s->key;
+        if (s->dry_run) body["dry_run"] = true;
+        return run_call(g, [&](Client& c) { return c.call("POST", Target{"v1", "notifications"}, body); },
+                        [&](const boost::json::value& v) {
+                          return print_object(g, v, [&](const object& o) {
+                            const auto& jobs = o.at("jobs").as_array();
+                            if (o.at("dry_run").as_bool()) std::cout << "dry run: nothing was stored\n";
+                            else if (o.at("duplicate").as_bool())
+                              std::cout << "already sent as notification " << show(o.at("notification")) << " (same idempotency key)\n";
+                            else
+                              std::cout << "notification " << show(o.at("notification")) << ": " << jobs.size() << " job(s) queued\n";
+                            std::vector<std::vector<std::string>> rows;
+                            for (const auto& j : jobs) {
+                              const auto& jo = j.as_object();
+                              rows.push_back({jo.contains("id") ? show(jo.at("id")) : "-", show(jo.at("user")),
+                                              show(jo.at("channel")), show(jo.at("address")), show(jo.at("next_at")),
+                                              show(jo.at("deferred")), show(jo.at("subject"))});
+                            }
+                            if (!rows.empty()) print_table({"JOB", "USER", "CHANNEL", "ADDRESS", "NOT BEFORE", "DEFERRED", "SUBJECT"}, rows);
+                            for (const auto& k : o.at("skipped").as_array()) {
+                              const auto& ko = k.as_object();
+                              std::cout << "skipped " << show(ko.at("user")) << (ko.at("channel").is_null() ? "" : " on " + show(ko.at("channel")))
+                                        << ": " << show(ko.at("reason")) << "\n";
+                            }
+                          });
+                        });
+      };
+    });
+  }
+  {
+    auto f = std::make_shared<std::map<std::string, std::string>>();
+    auto* cmd = notify->add_subcommand("list", summary("notify.list"));
+    add_job_filter(cmd, f, true);
+    cmd->callback([&g, &action, f] {
+      action = [&g, f] {
+        Target t{"v1", "notifications", "jobs"};
+        for (const auto& [k, v] : *f) t.query(k, v);
+        return run_call(g, [&](Client& c) { return c.call("GET", t); },
+                        [&](const boost::json::value& v) { return print_list(g, v, "jobs", kJobHeaders, job_row); });
+      };
+    });
+  }
+  {
+    auto id = std::make_shared<std::int64_t>();
+    auto* cmd = notify->add_subcommand("show", summary("notify.show"));
+    cmd->add_option("JOB", *id, "The job")->required();
+    cmd->callback([&g, &action, id] {
+      action = [&g, id] {
+        return run_call(g, [&](Client& c) { return c.call("GET", Target{"v1", "notifications", "jobs", std::to_string(*id)}); },
+                        [&](const boost::json::value& v) {
+                          return print_object(g, v, [](const object& o) {
+                            print_fields(o, {"id", "notification", "user", "channel", "address", "category", "lane", "state",
+                                             "attempts", "next_at", "deferred", "created_at", "delivered_at", "last_error",
+                                             "subject", "text"});
+                            std::vector<std::vector<std::string>> rows;
+                            for (const auto& a : o.at("attempts_made").as_array()) {
+                              const auto& ao = a.as_object();
+                              rows.push_back({show(ao.at("at")), show(ao.at("outcome")), show(ao.at("status")),
+                                              show(ao.at("duration_ms")), show(ao.at("response")).substr(0, 80)});
+                            }
+                            if (!rows.empty()) {
+                              std::cout << "\n";
+                              print_table({"ATTEMPT AT", "OUTCOME", "STATUS", "MS", "RESPONSE"}, rows);
+                            }
+                          });
+                        });
+      };
+    });
+  }
+
+  auto* queue = app.add_subcommand("queue", "Watch the notification queue and handle dead letters");
+  queue->require_subcommand(1);
+  {
+    auto* cmd = queue->add_subcommand("status", summary("queue.status"));
+    cmd->callback([&g, &action] {
+      action = [&g] {
+        return run_call(g, [&](Client& c) { return c.call("GET", Target{"v1", "queue"}); }, [&](const boost::json::value& v) {
+          return print_object(g, v, [](const object& o) {
+            std::vector<std::vector<std::string>> rows;
+            for (const auto& c : o.at("channels").as_array()) {
+              const auto& co = c.as_object();
+              for (const auto& l : co.at("lanes").as_array()) {
+                const auto& lo = l.as_object();
+                rows.push_back({show(co.at("channel")), co.at("configured").as_bool() ? "yes" : "no", show(lo.at("lane")),
+                                show(lo.at("queued")), show(lo.at("due")), show(lo.at("oldest_due_at")), show(co.at("in_flight")),
+                                show(co.at("dead")), show(co.at("delivered")), show(co.at("rate_per_second"))});
+              }
+            }
+            print_table({"CHANNEL", "ON", "LANE", "QUEUED", "DUE", "OLDEST DUE", "SENDING", "DEAD", "DELIVERED", "RATE/S"}, rows);
+          });
+        });
+      };
+    });
+  }
+  {
+    auto* dead = queue->add_subcommand("dead", "Dead letters: jobs that will not be tried again by themselves");
+    dead->require_subcommand(1);
+    {
+      auto f = std::make_shared<std::map<std::string, std::string>>();
+      auto* cmd = dead->add_subcommand("list", "List dead jobs, newest first");
+      add_job_filter(cmd, f, false);
+      cmd->callback([&g, &action, f] {
+        action = [&g, f] {
+          Target t{"v1", "notifications", "jobs"};
+          t.query("state", "dead");
+          for (const auto& [k, v] : *f) t.query(k, v);
+          return run_call(g, [&](Client& c) { return c.call("GET", t); },
+                          [&](const boost::json::value& v) { return print_list(g, v, "jobs", kJobHeaders, job_row); });
+        };
+      });
+    }
+    for (auto verb : {"retry", "purge"}) {
+      auto channel = std::make_shared<std::string>();
+      auto job = std::make_shared<std::int64_t>(0);
+      auto all = std::make_shared<bool>(false);
+      std::string op = std::string("queue.") + verb;
+      auto* cmd = dead->add_subcommand(verb, summary(op));
+      cmd->add_option("--channel", *channel, "Only dead jobs of this channel");
+      cmd->add_option("--job", *job, "Only this dead job");
+      cmd->add_flag("--all", *all, "Every dead job (needed when neither --channel nor --job is given)");
+      cmd->callback([&g, &action, channel, job, all, verb = std::string(verb)] {
+        action = [&g, channel, job, all, verb] {
+          if (channel->empty() && *job == 0 && !*all) {
+            std::cerr << "tourbus: queue dead " << verb << ": give --channel, --job or --all\n";
+            return exit_code::usage;
+          }
+          object body;
+          if (!channel->empty()) body["channel"] = *channel;
+          if (*job) body["job"] = *job;
+          return run_call(g, [&](Client& c) { return c.call("POST", Target{"v1", "queue", "dead", verb}, body); },
+                          [&](const boost::json::value& v) {
+                            return print_object(g, v, [&](const object& o) {
+                              std::cout << (verb == "retry" ? "retried " + show(o.at("retried")) : "purged " + show(o.at("purged")))
+                                        << " dead job(s)\n";
+                            });
+                          });
+        };
+      });
+    }
+  }
+
+  auto* tmpl = app.add_subcommand("template", "Look at message templates and render them");
+  tmpl->require_subcommand(1);
+  {
+    auto* cmd = tmpl->add_subcommand("list", summary("template.list"));
+    cmd->callback([&g, &action] {
+      action = [&g] {
+        return run_call(g, [&](Client& c) { return c.call("GET", Target{"v1", "templates"}); }, [&](const boost::json::value& v) {
+          return print_list(g, v, "templates", {"NAME", "LANGUAGE", "CATEGORY", "VARIABLES", "SUBJECT"}, [](const object& o) {
+            std::string vars;
+            for (const auto& x : o.at("variables").as_array()) vars += (vars.empty() ? "" : ",") + show(x);
+            return std::vector<std::string>{show(o.at("name")), show(o.at("language")), show(o.at("category")), vars,
+                                            show(o.at("subject"))};
+          });
+        });
+      };
+    });
+  }
+  for (auto verb : {"show", "preview"}) {
+    auto name = std::make_shared<std::string>();
+    auto language = std::make_shared<std::string>();
+    auto vars = std::make_shared<std::vector<std::string>>();
+    auto* cmd = tmpl->add_subcommand(verb, summary(std::string("template.") + verb));
+    cmd->add_option("NAME", *name, "The template")->required();
+    cmd->add_option("-l,--language", *language, "Language (default notify.default_language; falls back like a send)");
+    if (std::string_view(verb) == "preview") cmd->add_option("--var", *vars, "Sample value NAME=VALUE (repeatable)");
+    cmd->callback([&g, &action, name, language, vars, verb = std::string(verb)] {
+      action = [&g, name, language, vars, verb] {
+        auto print = [&](const boost::json::value& v) {
+          return print_object(g, v, [&](const object& o) {
+            print_fields(o, {"name", "language", "category", "variables", "sampled"});
+            std::cout << "\nsubject: " << show(o.at("subject")) << "\n\n" << show(o.at("text")) << "\n";
+            if (!o.at("html").as_string().empty()) std::cout << "\n--- html ---\n" << show(o.at("html")) << "\n";
+          });
+        };
+        if (verb == "show") {
+          Target t{"v1", "templates", *name};
+          if (!language->empty()) t.query("language", *language);
+          return run_call(g, [&](Client& c) { return c.call("GET", t); }, print);
+        }
+        object body;
+        if (!language->empty()) body["language"] = *language;
+        object v;
+        if (!parse_vars(*vars, v)) return exit_code::usage;
+        if (!v.empty()) body["vars"] = std::move(v);
+        return run_call(g, [&](Client& c) { return c.call("POST", Target{"v1", "templates", *name, "preview"}, body); }, print);
+      };
+    });
+  }
+
+  {
+    auto* cmd = app.add_subcommand("feed", summary("feed.list"));
+    auto user = std::make_shared<std::string>();
+    auto unread = std::make_shared<bool>(false);
+    auto mark = std::make_shared<bool>(false);
+    cmd->add_option("-u,--user", *user, "This user's feed (default: --as's)");
+    cmd->add_flag("--unread", *unread, "Only unread items");
+    cmd->add_flag("--mark-read", *mark, "Mark every item read");
+    cmd->callback([&g, &action, user, unread, mark] {
+      action = [&g, user, unread, mark] {
+        if (*mark) {
+          object body;
+          if (!user->empty()) body["user"] = *user;
+          return run_call(g, [&](Client& c) { return c.call("POST", Target{"v1", "feed", "read"}, body); },
+                          [&](const boost::json::value& v) {
+                            return print_object(g, v, [](const object& o) { std::cout << "marked " << show(o.at("marked")) << " read\n"; });
+                          });
+        }
+        Target t{"v1", "feed"};
+        if (!user->empty()) t.query("user", *user);
+        if (*unread) t.query("unread", "true");
+        return run_call(g, [&](Client& c) { return c.call("GET", t); }, [&](const boost::json::value& v) {
+          return print_list(g, v, "items", {"ID", "AT", "CATEGORY", "READ", "TITLE"}, [](const object& o) {
+            return std::vector<std::string>{show(o.at("id")), show(o.at("created_at")), show(o.at("category")),
+                                            o.at("read_at").is_null() ? "no" : "yes", show(o.at("title"))};
+          });
+        });
+      };
+    });
+  }
+
+  auto* pref = app.add_subcommand("pref", "Notification preferences of a user");
+  pref->require_subcommand(1);
+  {
+    auto* cmd = pref->add_subcommand("show", summary("preference.list"));
+    auto user = std::make_shared<std::string>();
+    cmd->add_option("-u,--user", *user, "The user (default: --as's)");
+    cmd->callback([&g, &action, user] {
+      action = [&g, user] {
+        Target t{"v1", "preferences"};
+        if (!user->empty()) t.query("user", *user);
+        return run_call(g, [&](Client& c) { return c.call("GET", t); }, [&](const boost::json::value& v) {
+          return print_object(g, v, [](const object& o) {
+            print_fields(o, {"user", "marketing_consent", "quiet_hours", "time_zone"});
+            std::vector<std::vector<std::string>> rows;
+            for (const auto& p : o.at("preferences").as_array()) {
+              const auto& po = p.as_object();
+              rows.push_back({show(po.at("category")), show(po.at("channel")), po.at("enabled").as_bool() ? "on" : "off"});
+            }
+            if (!rows.empty()) print_table({"CATEGORY", "CHANNEL", "SETTING"}, rows);
+            else std::cout << "(every category on every channel: nothing turned off)\n";
+          });
+        });
+      };
+    });
+  }
+  {
+    auto* cmd = pref->add_subcommand("set", summary("preference.set"));
+    auto user = std::make_shared<std::string>();
+    auto category = std::make_shared<std::string>();
+    auto channel = std::make_shared<std::string>();
+    auto state = std::make_shared<std::string>();
+    cmd->add_option("-u,--user", *user, "The user (default: --as's)");
+    cmd->add_option("CATEGORY", *category, "transactional, reminder, review or marketing")->required();
+    cmd->add_option("CHANNEL", *channel, "inapp, webpush, fcm, apns, email, sms or webhook")->required();
+    cmd->add_option("STATE", *state, "on or off")->required()->check(CLI::IsMember({"on", "off"}));
+    cmd->callback([&g, &action, user, category, channel, state] {
+      action = [&g, user, category, channel, state] {
+        object body{{"category", *category}, {"channel", *channel}, {"enabled", *state == "on"}};
+        if (!user->empty()) body["user"] = *user;
+        return run_call(g, [&](Client& c) { return c.call("POST", Target{"v1", "preferences"}, body); },
+                        [&](const boost::json::value& v) {
+                          return print_object(g, v, [](const object& o) {
+                            std::cout << show(o.at("category")) << " on " << show(o.at("channel")) << ": "
+                                      << (o.at("enabled").as_bool() ? "on" : "off") << "\n";
+                          });
+                        });
+      };
+    });
+  }
+
+  auto* push = app.add_subcommand("push", "Web Push set-up");
+  push->require_subcommand(1);
+  {
+    auto* cmd = push->add_subcommand("vapid-keys", "Generate a VAPID key pair (RFC 8292) for webpush.vapid_* in tourbus.toml");
+    cmd->callback([&g, &action] {
+      action = [&g] {
+        auto keys = webpush::generate_vapid_keys();
+        object o{{"public_key", keys.public_key}, {"private_key", keys.private_key}};
+        return print_object(g, boost::json::value(o), [&](const object&) {
+          std::cout << "# Put these in tourbus.toml; give the public key to browsers (applicationServerKey).\n"
+                    << "[webpush]\nvapid_public_key = \"" << keys.public_key << "\"\nvapid_private_key = \"" << keys.private_key
+                    << "\"\n";
+        });
+      };
+    });
+  }
+}
+
+}  // namespace tourbus::cli
