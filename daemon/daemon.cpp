@@ -53,7 +53,7 @@ class Reloader : public api::Control {
   // Runs on every reload with the new config before it is swapped in; an error keeps the old one.
   std::function<Status(const config::Config&)> prepare;
   // Runs after a reload was applied.
-  std::function<void()> applied;
+  std::function<void()> after_reload;
 
   Result<boost::json::value> reload() override {
     auto log = logging::get("daemon");
@@ -89,7 +89,7 @@ class Reloader : public api::Control {
     log->info("daemon.reloaded applied={} needs_restart={}", boost::json::serialize(applied),
               boost::json::serialize(restart));
     sd_notify(0, "READY=1\nSTATUS=running");
-    if (applied) applied();
+    if (after_reload) after_reload();
     return boost::json::value(boost::json::object{{"applied", applied}, {"needs_restart", restart}});
   }
 
@@ -167,7 +167,7 @@ int run(const Options& options, config::Config cfg) {
     return 1;
   }
   reloader.prepare = use_tls;
-  reloader.applied = [&] { dispatcher.wake(); };  // a channel configured by the reload starts on its queue
+  reloader.after_reload = [&] { dispatcher.wake(); };  // a channel configured by the reload starts on its queue
   try {
     auto [host, port] = *config::parse_listen(cfg.listen);
     auto bound = server.listen_tcp(host, port);
