@@ -149,6 +149,9 @@ int run(const Options& options, config::Config cfg) {
   dispatcher.add(channels::make_email());
   dispatcher.add(channels::make_sms());
   dispatcher.add(channels::make_webhook());
+  dispatcher.add(channels::make_webpush());
+  dispatcher.add(channels::make_fcm());
+  dispatcher.add(channels::make_apns());
   ctx.notify = &dispatcher;
   net::HttpServer server(io, ctx, hub);
   // TLS files are read at start-up and again on every reload, so a renewed certificate needs no restart.

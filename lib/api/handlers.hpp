@@ -22,6 +22,12 @@ TOURBUS_HANDLER(preference_set);
 TOURBUS_HANDLER(template_list);
 TOURBUS_HANDLER(template_show);
 TOURBUS_HANDLER(template_preview);
+TOURBUS_HANDLER(push_subscribe);
+TOURBUS_HANDLER(push_unsubscribe);
+TOURBUS_HANDLER(push_list);
+TOURBUS_HANDLER(push_vapid_key);
+TOURBUS_HANDLER(device_register);
+TOURBUS_HANDLER(device_unregister);
 
 TOURBUS_HANDLER(status);
 TOURBUS_HANDLER(metrics);

@@ -7,6 +7,7 @@
 #include "api/handlers.hpp"
 #include "api/json_out.hpp"
 #include "api/schema.hpp"
+#include "core/jwt.hpp"
 #include "core/logging.hpp"
 #include "core/time.hpp"
 #include "notify/dispatcher.hpp"
@@ -385,6 +386,109 @@ boost::asio::awaitable<Result<Reply>> template_preview(Context& ctx, const Calle
   if (!r) co_return r.error();
   co_return Reply::ok(object{{"name", t->name}, {"language", r->language}, {"category", t->category}, {"subject", r->subject},
                              {"text", r->text}, {"html", r->html}, {"sampled", std::move(sampled)}});
+}
+
+}  // namespace tourbus::api::handlers
+
+namespace tourbus::api::handlers {
+namespace {
+
+bool token_chars(std::string_view t) {
+  return !t.empty() && t.size() <= 4096 && std::ranges::all_of(t, [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == ':' || ch == '_' || ch == '-' || ch == '.';
+  });
+}
+
+}  // namespace
+
+boost::asio::awaitable<Result<Reply>> push_subscribe(Context& ctx, const Caller& caller, const object& p) {
+  notify::PushSubscription s;
+  s.endpoint = *get_string(p, "endpoint");
+  s.p256dh = *get_string(p, "p256dh");
+  s.auth = *get_string(p, "auth");
+  if (!s.endpoint.starts_with("https://") || s.endpoint.size() > 2048 || s.endpoint.find_first_of(" \r\n") != std::string::npos)
+    co_return Error(Code::invalid_argument, "endpoint: the push service's https:// URL from PushSubscription.endpoint", "endpoint");
+  auto key = jwt::base64url_decode(s.p256dh);
+  if (!key || key->size() != 65 || (*key)[0] != '\x04')
+    co_return Error(Code::invalid_argument, "p256dh: the browser's P-256 public key, base64url (65 bytes)", "p256dh");
+  auto secret = jwt::base64url_decode(s.auth);
+  if (!secret || secret->size() != 16)
+    co_return Error(Code::invalid_argument, "auth: the 16-byte authentication secret, base64url", "auth");
+  auto user = ctx.reads.with([&](store::Db& db) { return subject_user(db, caller, p); });
+  if (!user) co_return user.error();
+  s.user_id = *user;
+  s.created_at = timeutil::now_ms();
+  auto pending = ctx.writer.run<notify::PushSubscription>(
+      [s](store::Db& db) -> Result<notify::PushSubscription> { return notify::addresses::subscribe(db, s); });
+  auto done = co_await std::move(pending);
+  if (!done) co_return done.error();
+  co_return Reply::created(object{{"id", done->id}, {"endpoint", done->endpoint}, {"created_at", timeutil::format_utc(done->created_at)}});
+}
+
+boost::asio::awaitable<Result<Reply>> push_unsubscribe(Context& ctx, const Caller& caller, const object& p) {
+  auto id = *get_int(p, "id");
+  auto user = ctx.reads.with([&](store::Db& db) { return subject_user(db, caller, p); });
+  if (!user) co_return user.error();
+  auto pending = ctx.writer.run<bool>([uid = *user, id](store::Db& db) -> Result<bool> {
+    if (!notify::addresses::unsubscribe(db, uid, id)) return Error(Code::not_found, "id: no subscription " + std::to_string(id), "id");
+    return true;
+  });
+  auto done = co_await std::move(pending);
+  if (!done) co_return done.error();
+  co_return Reply::ok(object{{"id", id}, {"removed", true}});
+}
+
+boost::asio::awaitable<Result<Reply>> device_register(Context& ctx, const Caller& caller, const object& p) {
+  notify::Device d;
+  d.platform = *get_string(p, "platform");
+  d.token = *get_string(p, "token");
+  if (d.platform != "fcm" && d.platform != "apns")
+    co_return Error(Code::invalid_argument, "platform: fcm (Android) or apns (iOS)", "platform");
+  if (!token_chars(d.token)) co_return Error(Code::invalid_argument, "token: the device's push token as the platform gave it", "token");
+  auto user = ctx.reads.with([&](store::Db& db) { return subject_user(db, caller, p); });
+  if (!user) co_return user.error();
+  d.user_id = *user;
+  d.created_at = timeutil::now_ms();
+  auto pending = ctx.writer.run<notify::Device>([d](store::Db& db) -> Result<notify::Device> { return notify::addresses::register_device(db, d); });
+  auto done = co_await std::move(pending);
+  if (!done) co_return done.error();
+  co_return Reply::created(object{{"id", done->id}, {"platform", done->platform}, {"created_at", timeutil::format_utc(done->created_at)}});
+}
+
+boost::asio::awaitable<Result<Reply>> device_unregister(Context& ctx, const Caller& caller, const object& p) {
+  auto id = *get_int(p, "id");
+  auto user = ctx.reads.with([&](store::Db& db) { return subject_user(db, caller, p); });
+  if (!user) co_return user.error();
+  auto pending = ctx.writer.run<bool>([uid = *user, id](store::Db& db) -> Result<bool> {
+    if (!notify::addresses::unregister_device(db, uid, id)) return Error(Code::not_found, "id: no device " + std::to_string(id), "id");
+    return true;
+  });
+  auto done = co_await std::move(pending);
+  if (!done) co_return done.error();
+  co_return Reply::ok(object{{"id", id}, {"removed", true}});
+}
+
+boost::asio::awaitable<Result<Reply>> push_list(Context& ctx, const Caller& caller, const object& p) {
+  auto result = ctx.reads.with([&](store::Db& db) -> Result<object> {
+    auto uid = subject_user(db, caller, p);
+    if (!uid) return uid.error();
+    array subs, devices;
+    for (const auto& s : notify::addresses::subscriptions(db, *uid))
+      subs.push_back(object{{"id", s.id}, {"endpoint", s.endpoint}, {"created_at", timeutil::format_utc(s.created_at)}});
+    for (const auto& d : notify::addresses::devices(db, *uid))
+      devices.push_back(object{{"id", d.id}, {"platform", d.platform}, {"token", d.token.substr(0, 8) + "…"},
+                               {"created_at", timeutil::format_utc(d.created_at)}});
+    return object{{"subscriptions", std::move(subs)}, {"devices", std::move(devices)}};
+  });
+  if (!result) co_return result.error();
+  co_return Reply::ok(std::move(*result));
+}
+
+boost::asio::awaitable<Result<Reply>> push_vapid_key(Context& ctx, const Caller&, const object&) {
+  auto cfg = ctx.config.get();
+  if (cfg->webpush_public_key.empty())
+    co_return Error(Code::not_found, "Web Push is not configured on this daemon (webpush.vapid_public_key)");
+  co_return Reply::ok(object{{"public_key", cfg->webpush_public_key}});
 }
 
 }  // namespace tourbus::api::handlers

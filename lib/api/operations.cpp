@@ -81,6 +81,22 @@ constexpr Param kPreferenceSet[] = {
     {"channel", string, true, "inapp, webpush, fcm, apns, email, sms or webhook"},
     {"enabled", boolean, true, "receive this category on this channel (true) or not"},
 };
+constexpr Param kPushSubscribe[] = {
+    {"endpoint", string, true, "PushSubscription.endpoint: the push service's https:// URL"},
+    {"p256dh", string, true, "PushSubscription key p256dh (base64url)"},
+    {"auth", string, true, "PushSubscription key auth (base64url)"},
+    {"user", string, false, "operators: register for this user (default: the caller)"},
+};
+constexpr Param kDeviceRegister[] = {
+    {"platform", string, true, "fcm (Android) or apns (iOS)"},
+    {"token", string, true, "the device's push token"},
+    {"user", string, false, "operators: register for this user (default: the caller)"},
+};
+constexpr Param kAddressId[] = {
+    {"id", integer, true, "the subscription or device"},
+    {"user", string, false, "operators: this user's (default: the caller's)"},
+};
+constexpr Param kPushList[] = {{"user", string, false, "operators: this user's (default: the caller's)"}};
 constexpr Param kTemplateShow[] = {
     {"name", string, true, "the template"},
     {"language", string, false, "a BCP 47 language (default notify.default_language); falls back like a send"},
@@ -331,6 +347,18 @@ const Operation kOperations[] = {
      "Show notification preferences, consent and quiet hours"},
     {"preference.set", "POST", "/v1/preferences", kAnyone, kPreferenceSet, handlers::preference_set,
      "Opt in or out of a category on a channel"},
+    {"push.vapid_key", "GET", "/v1/push/vapid-key", kAnyone, {}, handlers::push_vapid_key,
+     "The VAPID public key browsers subscribe with (applicationServerKey)"},
+    {"push.subscribe", "POST", "/v1/push/subscriptions", kAnyone, kPushSubscribe, handlers::push_subscribe,
+     "Register a browser's Web Push subscription"},
+    {"push.unsubscribe", "DELETE", "/v1/push/subscriptions/{id}", kAnyone, kAddressId, handlers::push_unsubscribe,
+     "Remove a Web Push subscription"},
+    {"push.list", "GET", "/v1/push", kAnyone, kPushList, handlers::push_list,
+     "List the caller's browser subscriptions and mobile devices"},
+    {"device.register", "POST", "/v1/devices", kAnyone, kDeviceRegister, handlers::device_register,
+     "Register a phone's FCM or APNs token"},
+    {"device.unregister", "DELETE", "/v1/devices/{id}", kAnyone, kAddressId, handlers::device_unregister,
+     "Remove a phone's push token"},
     {"template.list", "GET", "/v1/templates", kOperator, {}, handlers::template_list,
      "List the message templates"},
     {"template.show", "GET", "/v1/templates/{name}", kOperator, kTemplateShow, handlers::template_show,

@@ -34,5 +34,8 @@ class Channel {
 std::unique_ptr<Channel> make_email();
 std::unique_ptr<Channel> make_sms();
 std::unique_ptr<Channel> make_webhook();
+std::unique_ptr<Channel> make_webpush();
+std::unique_ptr<Channel> make_fcm();
+std::unique_ptr<Channel> make_apns();
 
 }  // namespace tourbus::channels

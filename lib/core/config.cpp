@@ -103,6 +103,27 @@ const std::array kKeys{
     Key{"webhook.secret", &Config::webhook_secret, 0, 0, {}, true,
         "Key of the Tourbus-Signature HMAC-SHA256 over each webhook body.", true},
     Key{"webhook.rate_per_second", &Config::webhook_rate, 1, 100'000, {}, true, "Most webhook calls per second."},
+    Key{"webpush.vapid_public_key", &Config::webpush_public_key, 0, 0, {}, true,
+        "VAPID public key (base64url, from tourbus push vapid-keys); browsers subscribe with it. Empty: no Web Push."},
+    Key{"webpush.vapid_private_key", &Config::webpush_private_key, 0, 0, {}, true,
+        "VAPID private key (base64url) that signs every push (RFC 8292).", true},
+    Key{"webpush.subject", &Config::webpush_subject, 0, 0, {}, true,
+        "Contact for push services, a mailto: or https: URL (the VAPID sub claim); required with the keys."},
+    Key{"webpush.ttl_seconds", &Config::webpush_ttl_seconds, 0, 2'419'200, {}, true,
+        "How long a push service keeps a message for an offline browser (the TTL header)."},
+    Key{"webpush.rate_per_second", &Config::webpush_rate, 1, 100'000, {}, true, "Most Web Push requests per second."},
+    Key{"fcm.service_account_file", &Config::fcm_service_account_file, 0, 0, {}, true,
+        "Google service-account JSON key file of the Firebase project (FCM HTTP v1). Empty: no FCM."},
+    Key{"fcm.url", &Config::fcm_url, 0, 0, {}, true, "FCM API base URL."},
+    Key{"fcm.rate_per_second", &Config::fcm_rate, 1, 100'000, {}, true, "Most FCM requests per second."},
+    Key{"apns.key_file", &Config::apns_key_file, 0, 0, {}, true,
+        "APNs auth key (.p8, ES256) from the Apple developer account. Empty: no APNs."},
+    Key{"apns.key_id", &Config::apns_key_id, 0, 0, {}, true, "The key's id (10 characters, the JWT kid)."},
+    Key{"apns.team_id", &Config::apns_team_id, 0, 0, {}, true, "The Apple team id (the JWT iss)."},
+    Key{"apns.topic", &Config::apns_topic, 0, 0, {}, true, "The app's bundle id (the apns-topic header)."},
+    Key{"apns.url", &Config::apns_url, 0, 0, {}, true,
+        "APNs base URL: https://api.push.apple.com, or https://api.sandbox.push.apple.com for development builds."},
+    Key{"apns.rate_per_second", &Config::apns_rate, 1, 100'000, {}, true, "Most APNs requests per second."},
 };
 
 std::string where(const std::filesystem::path& file, const toml::source_region& src) {
@@ -222,6 +243,18 @@ Status validate(const Config& c) {
                   "required with sms.provider = \"twilio\"");
   }
   if (!c.webhook_url.empty() && !is_http(c.webhook_url)) return need("webhook.url", "expected an http(s):// URL");
+  if (!c.webpush_public_key.empty() || !c.webpush_private_key.empty()) {
+    if (c.webpush_public_key.empty() || c.webpush_private_key.empty())
+      return need(c.webpush_public_key.empty() ? "webpush.vapid_public_key" : "webpush.vapid_private_key",
+                  "set both VAPID keys (tourbus push vapid-keys makes a pair)");
+    if (!c.webpush_subject.starts_with("mailto:") && !c.webpush_subject.starts_with("https://"))
+      return need("webpush.subject", "required with the VAPID keys: a mailto: or https: URL push services can reach you at");
+  }
+  if (!c.apns_key_file.empty() && (c.apns_key_id.empty() || c.apns_team_id.empty() || c.apns_topic.empty()))
+    return need(c.apns_key_id.empty() ? "apns.key_id" : c.apns_team_id.empty() ? "apns.team_id" : "apns.topic",
+                "required with apns.key_file");
+  if (!is_http(c.fcm_url)) return need("fcm.url", "expected an http(s):// URL");
+  if (!is_http(c.apns_url)) return need("apns.url", "expected an http(s):// URL");
   if (!c.webhook_url.empty() && c.webhook_secret.empty())
     return need("webhook.secret", "required with webhook.url: receivers check the signature with it");
   return {};

@@ -56,6 +56,13 @@ struct Config {
   std::int64_t sms_rate = 10;
   std::string webhook_url, webhook_secret;
   std::int64_t webhook_rate = 50;
+  std::string webpush_public_key, webpush_private_key, webpush_subject;
+  std::int64_t webpush_ttl_seconds = 86400;
+  std::int64_t webpush_rate = 100;
+  std::string fcm_service_account_file, fcm_url = "https://fcm.googleapis.com";
+  std::int64_t fcm_rate = 100;
+  std::string apns_key_file, apns_key_id, apns_team_id, apns_topic, apns_url = "https://api.push.apple.com";
+  std::int64_t apns_rate = 100;
   std::string config_dir;  // set by the loader: the config file's directory (not a key)
 
   // Derived paths.

@@ -12,20 +12,10 @@ import threading
 import time
 import unittest
 
-from harness import TOURBUS, WAIT, DaemonTest
+from harness import TOURBUS, WAIT, DaemonTest, wait_until
 from wsclient import Client
 
 
-def wait_until(check, what, timeout=WAIT):
-    """Polls check() until it returns something true; fails naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.05)
 
 
 class ChatCli(DaemonTest):

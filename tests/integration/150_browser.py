@@ -21,21 +21,9 @@ import unittest
 
 import websockets
 
-from harness import WAIT, DaemonTest
+from harness import WAIT, DaemonTest, wait_until
 
 CHAT_HTML = pathlib.Path(__file__).resolve().parent.parent.parent / "examples" / "chat.html"
-
-
-def wait_until(check, what, timeout=WAIT, describe=lambda: ""):
-    """Polls check() until it returns something true; fails naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for %s%s" % (what, describe()))
-        time.sleep(0.05)
 
 
 class Browser:

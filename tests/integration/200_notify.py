@@ -15,26 +15,16 @@ import tempfile
 import time
 import unittest
 
-from harness import WAIT, Daemon, DaemonTest
+from harness import WAIT, Daemon, DaemonTest, wait_until
 import peers
 from wsclient import Client
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "templates")
 
 
-def wait_until(check, what, timeout=WAIT):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.05)
-
-
 class NotifyTest(DaemonTest):
-    """Starts the peers a test names in `peers_wanted`, then the daemon configured for them."""
+    """Starts the provider peers (SMTP with STARTTLS and AUTH, an HTTPS server playing Twilio and
+    the webhook receiver), then the daemon configured for them."""
 
     extra_config = ""
 

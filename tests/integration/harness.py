@@ -20,6 +20,19 @@ TOURBUS = os.environ.get("TOURBUS", "build/cmd/tourbus")
 WAIT = 30  # seconds to wait for an event before the test fails
 
 
+def wait_until(check, what, timeout=WAIT, describe=lambda: ""):
+    """Polls check() until it returns something true, and returns that; fails naming `what` (and
+    what describe() adds) at the deadline. For conditions with no event to wait on."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %s%s" % (what, describe()))
+        time.sleep(0.05)
+
+
 class Daemon:
     def __init__(self, workdir=None, config=None, args=()):
         self.dir = workdir or tempfile.mkdtemp(prefix="tourbus-it-")

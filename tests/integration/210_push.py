@@ -1,0 +1,149 @@
+"""Push notifications against real protocol peers on loopback: Web Push (the payload decrypted by
+an independent RFC 8291 implementation, the VAPID JWT verified), FCM HTTP v1 (the OAuth2 JWT-bearer
+exchange, the v1 body, UNREGISTERED tokens removed) and APNs over HTTP/2 with ALPN (the ES256
+provider token, the headers, 410 removing the device)."""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from harness import TOURBUS, WAIT, DaemonTest, wait_until
+import peers
+
+
+class Push(DaemonTest):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="tourbus-push-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.cert = peers.Certificate(self.dir)
+        keys = json.loads(subprocess.run([TOURBUS, "--json", "push", "vapid-keys"], capture_output=True, text=True,
+                                         check=True, timeout=WAIT).stdout)
+        self.vapid_public = keys["public_key"]
+        self.webpush = peers.WebPushPeer(self.cert, vapid_public_key=self.vapid_public)
+        self.addCleanup(self.webpush.close)
+        self.fcm = peers.FcmPeer(self.cert)
+        self.addCleanup(self.fcm.close)
+        account = self.fcm.make_service_account(self.dir, project_id="tours-app")
+        self.apns = peers.ApnsPeer(self.cert)
+        self.addCleanup(self.apns.close)
+        p8, key_id, team_id = self.apns.make_key(self.dir)
+        self.team_id, self.key_id = team_id, key_id
+        self.config = """
+[notify]
+ca_file = "%s"
+retry_base_ms = 40
+retry_max_ms = 200
+[webpush]
+vapid_public_key = "%s"
+vapid_private_key = "%s"
+subject = "mailto:ops@tours.example"
+ttl_seconds = 3600
+[fcm]
+service_account_file = "%s"
+url = "%s"
+[apns]
+key_file = "%s"
+key_id = "%s"
+team_id = "%s"
+topic = "example.tours.app"
+url = "%s"
+""" % (self.cert.cert, keys["public_key"], keys["private_key"], account, self.fcm.url, p8, key_id, team_id, self.apns.url)
+        super().setUp()
+        self.add_user("ann")
+        self.ann = self.token("ann")
+
+    def send(self, *args):
+        return self.d.cli_json("notify", "send", "--to", "ann", *args)
+
+    def job(self, job_id):
+        return self.d.cli_json("notify", "show", str(job_id))
+
+    def wait_job(self, job_id, state):
+        return wait_until(lambda: (lambda j: j if j["state"] == state else None)(self.job(job_id)),
+                          "job %s to be %s" % (job_id, state))
+
+    def test_web_push_is_encrypted_and_signed_and_a_gone_subscription_is_removed(self):
+        status, _, key = self.d.http("GET", "/v1/push/vapid-key", token=self.ann)
+        self.assertEqual((status, key["public_key"]), (200, self.vapid_public))
+        browser = self.webpush.subscribe()
+        status, _, sub = self.d.http("POST", "/v1/push/subscriptions", token=self.ann,
+                                     body={"endpoint": browser.endpoint, "p256dh": browser.p256dh, "auth": browser.auth})
+        self.assertEqual(status, 201, sub)
+        sent = self.send("-c", "emergency", "-s", "Storm", "--text", "Stay inside, the guide will call")
+        self.assertEqual(sorted(j["channel"] for j in sent["jobs"]), ["inapp", "webpush"])
+        push = self.webpush.wait_requests(1, where=lambda r: r.kind == "push")[0]
+        self.assertIsNone(push.error, push.error)
+        # decrypted by the test's own RFC 8291 implementation
+        body = json.loads(push.plaintext)
+        self.assertEqual((body["title"], body["body"], body["category"]), ("Storm", "Stay inside, the guide will call", "emergency"))
+        self.assertEqual((push.headers["ttl"], push.headers["urgency"], push.headers["content-encoding"]),
+                         ("3600", "high", "aes128gcm"))
+        self.assertEqual(push.vapid["sub"], "mailto:ops@tours.example")
+        self.assertEqual(push.vapid["aud"], self.webpush.url)
+        webpush_job = next(j for j in sent["jobs"] if j["channel"] == "webpush")
+        self.wait_job(webpush_job["id"], "delivered")
+
+        # 410 Gone: the job is dead at once and the subscription is removed
+        self.webpush.respond(self.webpush.path(browser.endpoint.rsplit("/", 1)[1]), 410)
+        gone = self.send("-c", "transactional", "--text", "second", "--channel", "webpush")
+        job = self.wait_job(gone["jobs"][0]["id"], "dead")
+        self.assertEqual([(a["outcome"], a["status"]) for a in job["attempts_made"]], [("dead", "410")])
+        status, _, listed = self.d.http("GET", "/v1/push", token=self.ann)
+        self.assertEqual(listed["subscriptions"], [])
+        # bad subscriptions are refused up front
+        status, _, err = self.d.http("POST", "/v1/push/subscriptions", token=self.ann,
+                                     body={"endpoint": browser.endpoint, "p256dh": "AAAA", "auth": browser.auth})
+        self.assertEqual((status, err["error"]["field"]), (400, "p256dh"))
+        status, _, err = self.d.http("POST", "/v1/push/subscriptions", token=self.ann,
+                                     body={"endpoint": "http://evil.example/x", "p256dh": browser.p256dh, "auth": browser.auth})
+        self.assertEqual((status, err["error"]["field"]), (400, "endpoint"))
+
+    def test_fcm_oauth_exchange_v1_body_retry_and_unregistered_token(self):
+        status, _, dev = self.d.http("POST", "/v1/devices", token=self.ann, body={"platform": "fcm", "token": "fcm-token-ann-1"})
+        self.assertEqual(status, 201, dev)
+        self.fcm.fail_send("UNAVAILABLE", times=1)
+        sent = self.send("-c", "transactional", "-s", "Pickup", "--text", "Bus at 9:15", "--channel", "fcm")
+        job = self.wait_job(sent["jobs"][0]["id"], "delivered")
+        self.assertEqual([(a["outcome"], a["status"]) for a in job["attempts_made"]], [("retry", "503"), ("delivered", "200")])
+        self.fcm.assert_no_errors()
+        self.assertEqual(self.fcm.token_count, 1)  # one OAuth exchange, the token reused for the retry
+        msg = self.fcm.sends[-1].json()["message"]
+        self.assertEqual((msg["token"], msg["notification"]["title"], msg["notification"]["body"]),
+                         ("fcm-token-ann-1", "Pickup", "Bus at 9:15"))
+        self.assertEqual(msg["data"]["category"], "transactional")
+        self.assertEqual(self.fcm.sends[-1].project, "tours-app")
+        # UNREGISTERED: dead at once, the device removed
+        self.fcm.fail_send("UNREGISTERED")
+        gone = self.send("-c", "transactional", "--text", "again", "--channel", "fcm")
+        job = self.wait_job(gone["jobs"][0]["id"], "dead")
+        self.assertEqual(job["attempts_made"][0]["status"], "404")
+        status, _, listed = self.d.http("GET", "/v1/push", token=self.ann)
+        self.assertEqual(listed["devices"], [])
+
+    def test_apns_http2_with_provider_token_and_410_removes_the_device(self):
+        token = "a1" * 32
+        status, _, dev = self.d.http("POST", "/v1/devices", token=self.ann, body={"platform": "apns", "token": token})
+        self.assertEqual(status, 201, dev)
+        sent = self.send("-c", "reminder", "-s", "Tomorrow", "--text", "Meet at 9", "--channel", "apns")
+        self.wait_job(sent["jobs"][0]["id"], "delivered")
+        req = self.apns.wait_requests(1)[0]
+        self.assertIsNone(req.error, req.error)
+        self.assertEqual(req.version, "HTTP/2")
+        self.assertEqual(req.device_token, token)
+        self.assertEqual((req.jwt_header["kid"], req.jwt_claims["iss"]), (self.key_id, self.team_id))
+        self.assertEqual((req.headers["apns-topic"], req.headers["apns-push-type"], req.headers["apns-priority"]),
+                         ("example.tours.app", "alert", "10"))
+        self.assertEqual(req.payload["aps"]["alert"], {"title": "Tomorrow", "body": "Meet at 9"})
+        self.apns.unregister(token)
+        gone = self.send("-c", "reminder", "--text", "again", "--channel", "apns")
+        job = self.wait_job(gone["jobs"][0]["id"], "dead")
+        self.assertEqual(job["attempts_made"][0]["status"], "410")
+        status, _, listed = self.d.http("GET", "/v1/push", token=self.ann)
+        self.assertEqual(listed["devices"], [])
+
+
+if __name__ == "__main__":
+    unittest.main()
