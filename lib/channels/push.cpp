@@ -33,10 +33,18 @@ Result<std::string> read_file(const std::string& path, std::string_view key) {
   return ss.str();
 }
 
-// What the person sees, the same on every push channel.
+// At most n bytes of s, cut at a UTF-8 character boundary ("…" marks a cut).
+std::string clip(const std::string& s, std::size_t n) {
+  if (s.size() <= n) return s;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n) + "…";
+}
+
+// What the person sees, the same on every push channel; push services take about 4 KB, so the
+// text is cut to fit (the whole text is in the feed and the e-mail).
 object payload(const notify::Job& job) {
-  return object{{"title", job.subject.empty() ? job.body.substr(0, 120) : job.subject},
-                {"body", job.body},
+  return object{{"title", clip(job.subject.empty() ? job.body : job.subject, 120)},
+                {"body", clip(job.body, 2000)},
                 {"category", job.category},
                 {"notification", job.notification_id},
                 {"delivery", job.id}};
@@ -87,9 +95,9 @@ class Fcm : public Channel {
   notify::Outcome deliver(const notify::Job& job, const Destination& to, const config::Config& c) override {
     auto token = access_token(c, false);
     if (!token) return notify::Outcome::retry("oauth", token.error().message);
+    auto shown = payload(job);
     object message{{"token", to.device->token},
-                   {"notification", object{{"title", job.subject.empty() ? job.body.substr(0, 120) : job.subject},
-                                           {"body", job.body}}},
+                   {"notification", object{{"title", shown["title"]}, {"body", shown["body"]}}},
                    {"data", object{{"category", job.category},
                                    {"notification", std::to_string(job.notification_id)},
                                    {"delivery", std::to_string(job.id)}}},
@@ -176,7 +184,8 @@ class Apns : public Channel {
   notify::Outcome deliver(const notify::Job& job, const Destination& to, const config::Config& c) override {
     auto jwt = provider_token(c, false);
     if (!jwt) return notify::Outcome::retry("jwt", jwt.error().message);
-    object alert{{"title", job.subject.empty() ? job.body.substr(0, 120) : job.subject}, {"body", job.body}};
+    auto shown = payload(job);
+    object alert{{"title", shown["title"]}, {"body", shown["body"]}};
     object aps{{"alert", std::move(alert)}, {"sound", "default"}};
     if (job.category == "emergency") aps["interruption-level"] = "time-sensitive";
     object body{{"aps", std::move(aps)}, {"category", job.category}, {"notification", job.notification_id},
@@ -197,8 +206,9 @@ class Apns : public Channel {
       jwt_.clear();
       o.kind = notify::Outcome::Kind::retry;
     }
-    if (res.status == 410 || (res.status == 400 && (res.body.find("BadDeviceToken") != std::string::npos ||
-                                                    res.body.find("DeviceTokenNotForTopic") != std::string::npos))) {
+    // 410 and BadDeviceToken: the token is gone. (DeviceTokenNotForTopic is left alone: it usually
+    // means a wrong apns.topic or a development token on the production server, not a dead device.)
+    if (res.status == 410 || (res.status == 400 && res.body.find("BadDeviceToken") != std::string::npos)) {
       o.kind = notify::Outcome::Kind::permanent;
       o.forget_address = true;
     }

@@ -37,7 +37,7 @@ Dispatcher::Dispatcher(asio::io_context& io, store::Writer& writer, store::ReadP
                        events::Sink& events)
     : io_(io), writer_(writer), reads_(reads), config_(config), events_(events) {
   auto inapp = std::make_unique<Lane>(io, "inapp", nullptr, 0);
-  inapp->capacity = 256;  // feed rows are written in batches by the group-committing writer
+  inapp->capacity = 1024;  // feed rows are written in batches, one write per poll
   lanes_.emplace("inapp", std::move(inapp));
 }
 
@@ -129,6 +129,7 @@ void Dispatcher::poll(Lane& lane) {
   });
   std::size_t taken = 0;
   bool limited = false;
+  std::vector<Job> feed_batch;
   for (auto& job : rows) {
     if (taken == free) break;
     if (lane.in_flight.contains(job.id)) continue;
@@ -142,7 +143,7 @@ void Dispatcher::poll(Lane& lane) {
     lane.in_flight.insert(job.id);
     ++taken;
     if (!lane.channel) {
-      asio::co_spawn(io_, deliver_inapp(lane, std::move(job)), asio::detached);
+      feed_batch.push_back(std::move(job));
       continue;
     }
     // Resolve the destination (push subscriptions, devices) here, on the loop, then deliver on
@@ -172,6 +173,7 @@ void Dispatcher::poll(Lane& lane) {
       asio::co_spawn(io_, finish(lane, std::move(job), std::move(outcome), ms), asio::detached);
     });
   }
+  if (!feed_batch.empty()) asio::co_spawn(io_, deliver_inapp(lane, std::move(feed_batch)), asio::detached);
   if (limited) {
     arm(lane, now + static_cast<std::int64_t>(1000.0 / rate) + 1);
   } else if (taken < free) {
@@ -199,6 +201,7 @@ boost::asio::awaitable<void> Dispatcher::finish(Lane& lane, Job job, Outcome out
   auto done = co_await std::move(pending);
   lane.in_flight.erase(job.id);
   auto log = logging::get("notify");
+  bool refill = lane.in_flight.size() <= lane.capacity / 2;  // take new jobs in batches, not one by one
   if (!done) {
     log->error("notify.record_failed job={} error=\"{}\"", job.id, done.error().message);
   } else if (outcome.kind == Outcome::Kind::delivered) {
@@ -214,33 +217,45 @@ boost::asio::awaitable<void> Dispatcher::finish(Lane& lane, Job job, Outcome out
               outcome.forget_address ? " address_removed=true" : "");
   }
   if (retry_at) arm(lane, *retry_at);
-  poll(lane);
+  if (refill) poll(lane);
 }
 
-boost::asio::awaitable<void> Dispatcher::deliver_inapp(Lane& lane, Job job) {
+boost::asio::awaitable<void> Dispatcher::deliver_inapp(Lane& lane, std::vector<Job> jobs) {
+  // One write for the batch: the feed rows and the attempts commit together.
+  struct Stored {
+    FeedItem item;
+    std::int64_t unread = 0;
+  };
   auto now = timeutil::now_ms();
-  auto pending = writer_.run<std::pair<FeedItem, std::int64_t>>(
-      [job, now](store::Db& db) -> Result<std::pair<FeedItem, std::int64_t>> {
-        FeedItem item{0, job.user_id, job.notification_id, job.category,
-                      job.subject.empty() ? job.body.substr(0, 120) : job.subject, job.body, now, {}};
-        item = feed::insert(db, item);
-        outbox::record(db, job, Outcome::delivered("stored", "feed item " + std::to_string(item.id)), now, 0, std::nullopt);
-        return std::pair{item, feed::unread(db, job.user_id)};
-      });
+  auto pending = writer_.run<std::vector<Stored>>([jobs, now](store::Db& db) -> Result<std::vector<Stored>> {
+    std::vector<Stored> out;
+    out.reserve(jobs.size());
+    for (const auto& job : jobs) {
+      FeedItem item{0, job.user_id, job.notification_id, job.category,
+                    job.subject.empty() ? job.body.substr(0, 120) : job.subject, job.body, now, {}};
+      item = feed::insert(db, item);
+      outbox::record(db, job, Outcome::delivered("stored", "feed item " + std::to_string(item.id)), now, 0, std::nullopt);
+      out.push_back({std::move(item), feed::unread(db, job.user_id)});
+    }
+    return out;
+  });
   auto stored = co_await std::move(pending);
-  lane.in_flight.erase(job.id);
+  for (const auto& job : jobs) lane.in_flight.erase(job.id);
   if (stored) {
-    ++lane.stats.delivered;
-    const auto& [item, unread] = *stored;
-    std::int64_t user = job.user_id;
-    events_.publish(std::span(&user, 1), events::encode("notification", boost::json::object{{"id", item.id},
-                                                                                            {"category", item.category},
-                                                                                            {"title", item.title},
-                                                                                            {"body", item.body},
-                                                                                            {"created_at", timeutil::format_utc(item.created_at)},
-                                                                                            {"unread", unread}}));
+    lane.stats.delivered += stored->size();
+    // Pushed only to users who are online.
+    for (const auto& [item, unread] : *stored) {
+      std::int64_t user = item.user_id;
+      if (events_.presence(user) == events::Presence::offline) continue;
+      events_.publish(std::span(&user, 1), events::encode("notification", boost::json::object{{"id", item.id},
+                                                                                              {"category", item.category},
+                                                                                              {"title", item.title},
+                                                                                              {"body", item.body},
+                                                                                              {"created_at", timeutil::format_utc(item.created_at)},
+                                                                                              {"unread", unread}}));
+    }
   } else {
-    logging::get("notify")->error("notify.record_failed job={} error=\"{}\"", job.id, stored.error().message);
+    logging::get("notify")->error("notify.record_failed jobs={} error=\"{}\"", jobs.size(), stored.error().message);
   }
   poll(lane);
 }

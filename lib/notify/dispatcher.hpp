@@ -59,7 +59,7 @@ class Dispatcher {
   void poll(Lane& lane);
   void arm(Lane& lane, std::int64_t at_ms);
   boost::asio::awaitable<void> finish(Lane& lane, Job job, Outcome outcome, std::int64_t duration_ms);
-  boost::asio::awaitable<void> deliver_inapp(Lane& lane, Job job);
+  boost::asio::awaitable<void> deliver_inapp(Lane& lane, std::vector<Job> jobs);
 
   boost::asio::io_context& io_;
   store::Writer& writer_;

@@ -42,7 +42,7 @@ TEST_CASE("docs/api.md documents exactly the operations of the table, with their
   auto doc = tourbus::test::source_file("docs/api.md");
   REQUIRE_FALSE(doc.empty());
   // Headings look like: ### `user.create` — `POST /v1/users`
-  std::regex heading("^### `([a-z.]+)` — `([A-Z]+) ([^`]+)`", std::regex::multiline);
+  std::regex heading("^### `([a-z._]+)` — `([A-Z]+) ([^`]+)`", std::regex::multiline);
   std::set<std::string> documented;
   for (std::sregex_iterator it(doc.begin(), doc.end(), heading), end; it != end; ++it) {
     auto name = (*it)[1].str();
