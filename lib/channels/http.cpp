@@ -4,7 +4,6 @@
 #include <cstdlib>
 
 #include <curl/curl.h>
-#include <openssl/hmac.h>
 
 namespace tourbus::channels {
 
@@ -105,17 +104,10 @@ notify::Outcome classify(const HttpResponse& res) {
   return notify::Outcome::permanent(status, excerpt);
 }
 
-std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), mac, &len);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[mac[i] >> 4];
-    out += hex[mac[i] & 15];
-  }
+std::string url_encode(std::string_view v) {
+  char* e = curl_easy_escape(nullptr, v.data(), static_cast<int>(v.size()));
+  std::string out = e ? e : "";
+  curl_free(e);
   return out;
 }
 

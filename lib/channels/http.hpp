@@ -35,7 +35,7 @@ HttpResponse perform(const HttpRequest& req, const config::Config& c);
 // Retry-After; other 4xx permanent. The response excerpt goes into the attempt record.
 notify::Outcome classify(const HttpResponse& res);
 
-// Lower-case hex HMAC-SHA256.
-std::string hmac_sha256_hex(std::string_view key, std::string_view data);
+// Percent-encodes for a URL path segment or a form value (RFC 3986 unreserved kept).
+std::string url_encode(std::string_view v);
 
 }  // namespace tourbus::channels

@@ -10,7 +10,6 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <curl/curl.h>
 
 #include "channels/channel.hpp"
 #include "channels/http.hpp"
@@ -48,13 +47,6 @@ object payload(const notify::Job& job) {
                 {"category", job.category},
                 {"notification", job.notification_id},
                 {"delivery", job.id}};
-}
-
-std::string form_escape(std::string_view v) {
-  char* e = curl_easy_escape(nullptr, v.data(), static_cast<int>(v.size()));
-  std::string out = e ? e : "";
-  curl_free(e);
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -105,7 +97,7 @@ class Fcm : public Channel {
     HttpRequest req;
     auto base = c.fcm_url;
     while (!base.empty() && base.back() == '/') base.pop_back();
-    req.url = base + "/v1/projects/" + form_escape(project_) + "/messages:send";
+    req.url = base + "/v1/projects/" + url_encode(project_) + "/messages:send";
     req.headers = {"Content-Type: application/json", "Authorization: Bearer " + *token};
     req.body = boost::json::serialize(object{{"message", std::move(message)}});
     auto res = perform(req, c);
@@ -154,7 +146,7 @@ class Fcm : public Channel {
     HttpRequest req;
     req.url = token_uri;
     req.headers = {"Content-Type: application/x-www-form-urlencoded"};
-    req.body = "grant_type=" + form_escape("urn:ietf:params:oauth:grant-type:jwt-bearer") + "&assertion=" + *assertion;
+    req.body = "grant_type=" + url_encode("urn:ietf:params:oauth:grant-type:jwt-bearer") + "&assertion=" + *assertion;
     auto res = perform(req, c);
     if (res.status != 200)
       return Error(Code::unavailable, "token endpoint answered " + (res.status ? std::to_string(res.status) : res.curl_error) + ": " +
@@ -193,7 +185,7 @@ class Apns : public Channel {
     HttpRequest req;
     auto base = c.apns_url;
     while (!base.empty() && base.back() == '/') base.pop_back();
-    req.url = base + "/3/device/" + form_escape(to.device->token);
+    req.url = base + "/3/device/" + url_encode(to.device->token);
     req.http2 = true;
     req.body = boost::json::serialize(body);
     req.headers = {"authorization: bearer " + *jwt, "apns-topic: " + c.apns_topic, "apns-push-type: alert",

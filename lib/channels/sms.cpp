@@ -2,7 +2,6 @@
 // webhook. Numbers must be E.164. Each message's encoding and segment count (GSM-7: 160 septets,
 // 153 per part; UCS-2: 70 UTF-16 units, 67 per part) are recorded with the attempt.
 #include <boost/json/serialize.hpp>
-#include <curl/curl.h>
 
 #include "channels/channel.hpp"
 #include "channels/http.hpp"
@@ -16,13 +15,6 @@ bool is_e164(std::string_view n) {
   for (char ch : n.substr(1))
     if (ch < '0' || ch > '9') return false;
   return true;
-}
-
-std::string form_escape(std::string_view v) {
-  char* e = curl_easy_escape(nullptr, v.data(), static_cast<int>(v.size()));
-  std::string out = e ? e : "";
-  curl_free(e);
-  return out;
 }
 
 class Sms : public Channel {
@@ -39,11 +31,11 @@ class Sms : public Channel {
     if (c.sms_provider == "twilio") {
       auto base = c.sms_url;
       while (!base.empty() && base.back() == '/') base.pop_back();
-      req.url = base + "/2010-04-01/Accounts/" + form_escape(c.sms_account_sid) + "/Messages.json";
+      req.url = base + "/2010-04-01/Accounts/" + url_encode(c.sms_account_sid) + "/Messages.json";
       req.basic_user = c.sms_account_sid;
       req.basic_password = c.sms_auth_token;
       req.headers = {"Content-Type: application/x-www-form-urlencoded"};
-      req.body = "To=" + form_escape(job.address) + "&From=" + form_escape(c.sms_from) + "&Body=" + form_escape(job.body);
+      req.body = "To=" + url_encode(job.address) + "&From=" + url_encode(c.sms_from) + "&Body=" + url_encode(job.body);
     } else {
       req.url = c.sms_url;
       req.headers = {"Content-Type: application/json"};

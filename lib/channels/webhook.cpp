@@ -6,6 +6,7 @@
 
 #include "channels/channel.hpp"
 #include "channels/http.hpp"
+#include "core/crypto.hpp"
 #include "core/time.hpp"
 
 namespace tourbus::channels {
@@ -32,7 +33,7 @@ class Webhook : public Channel {
     auto ts = std::to_string(timeutil::now_ms() / 1000);
     req.headers = {"Content-Type: application/json", "Tourbus-Delivery: " + std::to_string(job.id),
                    "Tourbus-Timestamp: " + ts,
-                   "Tourbus-Signature: sha256=" + hmac_sha256_hex(c.webhook_secret, ts + "." + req.body)};
+                   "Tourbus-Signature: sha256=" + crypto::hmac_sha256_hex(c.webhook_secret, ts + "." + req.body)};
     return classify(perform(req, c));
   }
 };

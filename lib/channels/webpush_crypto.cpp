@@ -9,6 +9,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <boost/url/parse.hpp>
+#include "core/openssl.hpp"
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -21,20 +22,10 @@
 namespace tourbus::webpush {
 namespace {
 
+using namespace tourbus::ossl;
+
 using namespace std::string_view_literals;
 
-template <auto Free>
-struct Deleter {
-  template <class T>
-  void operator()(T* p) const { Free(p); }
-};
-using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, Deleter<EVP_CIPHER_CTX_free>>;
-using KdfCtxPtr = std::unique_ptr<EVP_KDF_CTX, Deleter<EVP_KDF_CTX_free>>;
-using KdfPtr = std::unique_ptr<EVP_KDF, Deleter<EVP_KDF_free>>;
-using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, Deleter<OSSL_PARAM_BLD_free>>;
-using ParamPtr = std::unique_ptr<OSSL_PARAM, Deleter<OSSL_PARAM_free>>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX_free>>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
 
 constexpr std::size_t kPointBytes = 65;
 constexpr std::size_t kAuthBytes = 16;
@@ -46,17 +37,7 @@ Error invalid(std::string message, std::string field = {}) {
   return Error(Code::invalid_argument, std::move(message), std::move(field));
 }
 
-Error openssl_error(std::string_view what) {
-  std::string message = "OpenSSL: " + std::string(what);
-  if (unsigned long e = ERR_peek_last_error(); e != 0) {
-    std::array<char, 256> buf{};
-    ERR_error_string_n(e, buf.data(), buf.size());
-    message += ": ";
-    message += buf.data();
-  }
-  ERR_clear_error();
-  return Error(Code::internal, std::move(message));
-}
+Error openssl_error(std::string_view what) { return ossl::last_error(what); }
 
 const unsigned char* bytes(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
 unsigned char* bytes(std::string& s) { return reinterpret_cast<unsigned char*>(s.data()); }

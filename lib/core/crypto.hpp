@@ -10,5 +10,9 @@ namespace tourbus::crypto {
 std::string random_token(std::size_t n);
 // Lower-case hex SHA-256 of the input.
 std::string sha256_hex(std::string_view data);
+// Lower-case hex HMAC-SHA256 of data under key.
+std::string hmac_sha256_hex(std::string_view key, std::string_view data);
+// Lower-case hex of bytes.
+std::string hex(std::string_view bytes);
 
 }  // namespace tourbus::crypto

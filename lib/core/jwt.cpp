@@ -5,6 +5,7 @@
 #include <climits>
 #include <stdexcept>
 
+#include "core/openssl.hpp"
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -18,40 +19,14 @@
 namespace tourbus::jwt {
 namespace {
 
-template <auto Free>
-struct Deleter {
-  template <class T>
-  void operator()(T* p) const { Free(p); }
-};
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BN_clear_free>>;
-using BnCtxPtr = std::unique_ptr<BN_CTX, Deleter<BN_CTX_free>>;
-using EcGroupPtr = std::unique_ptr<EC_GROUP, Deleter<EC_GROUP_free>>;
-using EcPointPtr = std::unique_ptr<EC_POINT, Deleter<EC_POINT_free>>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, Deleter<ECDSA_SIG_free>>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>>;
-using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, Deleter<OSSL_PARAM_BLD_free>>;
-using ParamPtr = std::unique_ptr<OSSL_PARAM, Deleter<OSSL_PARAM_free>>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX_free>>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
+using namespace tourbus::ossl;
+
 
 constexpr std::size_t kP256Bytes = 32;
 
 Error invalid(std::string message) { return Error(Code::invalid_argument, std::move(message)); }
 
-// OpenSSL's reason for the last failure, for the log; the thread's error queue is left empty so
-// the next TLS or crypto call does not pick up a stale error.
-Error openssl_error(std::string_view what) {
-  std::string message = "OpenSSL: " + std::string(what);
-  if (unsigned long e = ERR_peek_last_error(); e != 0) {
-    std::array<char, 256> buf{};
-    ERR_error_string_n(e, buf.data(), buf.size());
-    message += ": ";
-    message += buf.data();
-  }
-  ERR_clear_error();
-  return Error(Code::internal, std::move(message));
-}
+Error openssl_error(std::string_view what) { return ossl::last_error(what); }
 
 constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 

@@ -17,11 +17,15 @@
 
 #include "channels/webpush_crypto.hpp"
 #include "core/jwt.hpp"
+#include "core/openssl.hpp"
+#include "../es256.hpp"
 
 using namespace tourbus;
 using namespace std::string_literals;
 
 namespace {
+
+using namespace tourbus::ossl;
 
 // RFC 8291 section 5 (and Appendix A): the worked example of a push message encryption.
 constexpr std::string_view kPlaintext = "When I grow up, I want to be a watermelon";
@@ -34,23 +38,6 @@ constexpr std::string_view kSalt = "DGv6ra1nlYgDCS1FRnbzlw";
 constexpr std::string_view kBody =
     "DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6Tl"
     "zAC8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN";
-
-template <auto Free>
-struct Deleter {
-  template <class T>
-  void operator()(T* p) const { Free(p); }
-};
-using BnCtxPtr = std::unique_ptr<BN_CTX, Deleter<BN_CTX_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
-using CipherCtxPtr = std::unique_ptr<EVP_CIPHER_CTX, Deleter<EVP_CIPHER_CTX_free>>;
-using EcGroupPtr = std::unique_ptr<EC_GROUP, Deleter<EC_GROUP_free>>;
-using EcPointPtr = std::unique_ptr<EC_POINT, Deleter<EC_POINT_free>>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, Deleter<ECDSA_SIG_free>>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>>;
-using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, Deleter<OSSL_PARAM_BLD_free>>;
-using ParamPtr = std::unique_ptr<OSSL_PARAM, Deleter<OSSL_PARAM_free>>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX_free>>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
 
 std::string b64d(std::string_view s) { return *jwt::base64url_decode(s); }
 
@@ -136,22 +123,7 @@ PkeyPtr public_key_from_point(std::string_view point) {
 }
 
 bool verify_es256(std::string_view token, std::string_view public_point) {
-  auto dot = token.rfind('.');
-  auto sig = jwt::base64url_decode(token.substr(dot + 1));
-  auto pkey = public_key_from_point(public_point);
-  if (!sig || sig->size() != 64 || !pkey) return false;
-  const auto* rs = reinterpret_cast<const unsigned char*>(sig->data());
-  EcdsaSigPtr ecdsa(ECDSA_SIG_new());
-  ECDSA_SIG_set0(ecdsa.get(), BN_bin2bn(rs, 32, nullptr), BN_bin2bn(rs + 32, 32, nullptr));
-  unsigned char* der = nullptr;
-  int der_len = i2d_ECDSA_SIG(ecdsa.get(), &der);
-  MdCtxPtr ctx(EVP_MD_CTX_new());
-  bool ok = EVP_DigestVerifyInit_ex(ctx.get(), nullptr, "SHA256", nullptr, nullptr, pkey.get(), nullptr) == 1 &&
-            EVP_DigestVerify(ctx.get(), der, static_cast<std::size_t>(der_len),
-                             reinterpret_cast<const unsigned char*>(token.data()), dot) == 1;
-  OPENSSL_free(der);
-  ERR_clear_error();
-  return ok;
+  return test::verify_es256(token, public_key_from_point(public_point).get());
 }
 
 struct Vapid {

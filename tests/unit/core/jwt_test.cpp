@@ -13,10 +13,14 @@
 #include <openssl/rand.h>
 
 #include "core/jwt.hpp"
+#include "core/openssl.hpp"
+#include "../es256.hpp"
 
 using namespace tourbus;
 
 namespace {
+
+using namespace tourbus::ossl;
 
 // Test keys made once with the openssl command line (OpenSSL 3.0):
 //   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ec_p8.pem
@@ -136,39 +140,13 @@ constexpr std::string_view kRsSignature =
     "y0zVKdoBSbBUJNmcQUCk_jh0bVtdCM1z9nC1xlhrkac9GN_vxG1MUwiusFQEZTvY74GbfEaZ3lECM-QatPwq-D97vIj0pGs_"
     "_wbbQVQaHC61eE1NYqS9l5ccpvNMSRh2l5T_nO4y4BxnV6ivSLQeZw";
 
-template <auto Free>
-struct Deleter {
-  template <class T>
-  void operator()(T* p) const { Free(p); }
-};
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free>>;
-using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, Deleter<ECDSA_SIG_free>>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
 
 PkeyPtr public_key_from_pem(std::string_view pem) {
   BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   return PkeyPtr(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
 }
 
-// Verifies a JOSE ES256 token the way a relying party would: R||S back to DER, then EVP.
-bool verify_es256(const std::string& token, EVP_PKEY* public_key) {
-  auto dot = token.rfind('.');
-  auto sig = jwt::base64url_decode(token.substr(dot + 1));
-  if (!sig || sig->size() != 64) return false;
-  const auto* rs = reinterpret_cast<const unsigned char*>(sig->data());
-  EcdsaSigPtr ecdsa(ECDSA_SIG_new());
-  ECDSA_SIG_set0(ecdsa.get(), BN_bin2bn(rs, 32, nullptr), BN_bin2bn(rs + 32, 32, nullptr));
-  unsigned char* der = nullptr;
-  int der_len = i2d_ECDSA_SIG(ecdsa.get(), &der);
-  MdCtxPtr ctx(EVP_MD_CTX_new());
-  int ok = EVP_DigestVerifyInit_ex(ctx.get(), nullptr, "SHA256", nullptr, nullptr, public_key, nullptr) == 1 &&
-           EVP_DigestVerify(ctx.get(), der, static_cast<std::size_t>(der_len),
-                            reinterpret_cast<const unsigned char*>(token.data()), dot) == 1;
-  OPENSSL_free(der);
-  ERR_clear_error();
-  return ok;
-}
+using test::verify_es256;
 
 std::string decoded_segment(const std::string& token, int index) {
   std::size_t begin = 0;
