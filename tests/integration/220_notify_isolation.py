@@ -1,0 +1,91 @@
+"""Notification queue behaviour across channels and targets: a hanging provider holds up only its
+own channel, a tour's participants as recipients, dead letters purged, and e-mail over SMTPS
+(TLS from the first byte)."""
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+import unittest
+
+from harness import WAIT, DaemonTest, wait_until
+import peers
+
+
+class Isolation(DaemonTest):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="tourbus-iso-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.cert = peers.Certificate(self.dir)
+        self.smtp = peers.SmtpPeer(tls="smtps", certificate=self.cert)
+        self.addCleanup(self.smtp.close)
+        self.http = peers.HttpPeer()
+        self.addCleanup(self.http.close)
+        # The webhook receiver hangs until the test lets it go.
+        self.release = threading.Event()
+        self.addCleanup(self.release.set)
+
+        def hang(req):
+            self.release.wait(WAIT)
+            return peers.Response(204)
+
+        self.http.route("/slow", hang)
+        self.config = """
+[notify]
+ca_file = "%s"
+workers = 2
+timeout_seconds = 60
+[email]
+smtp_url = "smtps://127.0.0.1:%d"
+from = "desk@tours.example"
+[webhook]
+url = "%s/slow"
+secret = "s"
+""" % (self.cert.cert, self.smtp.port, self.http.url)
+        super().setUp()
+
+    def jobs(self, notification):
+        out = self.d.cli("--json", "notify", "list", "--notification", str(notification)).stdout.splitlines()
+        return [json.loads(l) for l in out]
+
+    def test_a_hanging_provider_holds_up_only_its_own_channel(self):
+        for h in ("ann", "bob", "cai"):
+            self.add_user(h, email=h + "@example.com")
+        stuck = self.d.cli_json("notify", "send", "--role", "tourist", "-c", "transactional", "--text", "to the hook",
+                                "--channel", "webhook")
+        # both webhook workers are now stuck in a request the receiver does not answer
+        in_flight = lambda: next(c for c in self.d.cli_json("queue", "status")["channels"] if c["channel"] == "webhook")["in_flight"]
+        wait_until(lambda: in_flight() == 2, "two webhook deliveries in flight")
+        # e-mail (over SMTPS) goes out meanwhile, emergency and ordinary alike
+        mail = self.d.cli_json("notify", "send", "--to", "ann,bob", "-c", "transactional", "-s", "Hi", "--text", "by mail",
+                               "--channel", "email")
+        self.smtp.wait_messages(2)
+        self.assertTrue(all(m.tls for m in self.smtp.messages))
+        wait_until(lambda: all(j["state"] == "delivered" for j in self.jobs(mail["notification"])), "the e-mails delivered")
+        self.assertTrue(all(j["state"] == "queued" for j in self.jobs(stuck["notification"])))
+        self.release.set()
+        wait_until(lambda: all(j["state"] == "delivered" for j in self.jobs(stuck["notification"])), "the webhooks delivered")
+
+    def test_a_tours_participants_and_purging_dead_letters(self):
+        self.add_user("gina", role="guide", email="gina@example.com")
+        self.add_user("ann", email="ann@example.com")
+        self.add_user("bob", email="bob@example.com")
+        self.add_user("eve", email="eve@example.com")
+        tour = self.d.cli_json("tour", "add", "--title", "Ostia", "--start", "2026-12-02T09:00", "--end", "2026-12-02T13:00",
+                               "--tz", "Europe/Rome", "--guide", "gina", "-p", "ann", "-p", "bob")
+        self.smtp.fail_next(550, "5.1.1 unknown", times=2)
+        sent = self.d.cli_json("notify", "send", "--tour", str(tour["id"]), "-c", "reminder", "-s", "Tomorrow",
+                               "--text", "Train at 8:40", "--channel", "email")
+        self.assertEqual(sorted(j["user"] for j in sent["jobs"]), ["ann", "bob"])  # participants only
+        wait_until(lambda: all(j["state"] == "dead" for j in self.jobs(sent["notification"])), "both jobs dead")
+        r = self.d.cli("queue", "dead", "purge", "--channel", "email")
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "purged 2 dead job(s)"))
+        self.assertEqual(self.jobs(sent["notification"]), [])
+        self.assertEqual(self.d.cli("--json", "queue", "dead", "list").stdout, "")
+        r = self.d.cli("notify", "send", "--tour", "999", "-c", "reminder", "--text", "x")
+        self.assertEqual(r.returncode, 3, r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
