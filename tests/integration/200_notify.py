@@ -80,7 +80,7 @@ class Email(NotifyTest):
         self.add_user("giulia", name="Giulia Rossi", email="giulia@example.it", language="it")
         self.add_user("ann", name="Ánn Ö'Brien", email="ann@example.com", language="en-GB")
         sent = self.send("--to", "giulia,ann", "-t", "booking_confirmation", "--channel", "email",
-                         "--var", "tour_title=Colosseo & Fori", "--var", "booking_ref=B-17",
+                         "--var", "tour_title=Colosseo & Fòri", "--var", "booking_ref=B-17",
                          "--var", "meeting_point=Arco di Costantino", "--var", "start_local=1 Dec 09:00")
         self.assertEqual((sent["category"], len(sent["jobs"])), ("transactional", 2))
         mails = {m.rcpt_tos[0]: m for m in self.smtp.wait_messages(2)}
@@ -88,9 +88,10 @@ class Email(NotifyTest):
         self.assertTrue(it.tls and en.tls)
         self.assertEqual((it.auth_user, it.mail_from), ("mailer", "desk@tours.example"))
         # languages: Italian for giulia, English (en-GB falls back to en) for ann
-        self.assertEqual(str(it.message["Subject"]), "Prenotazione confermata: Colosseo & Fori")
-        self.assertIn("il tuo posto per Colosseo & Fori è confermato (prenotazione B-17)", it.text())
-        self.assertEqual(str(en.message["Subject"]), "Booking confirmed: Colosseo & Fori")
+        self.assertEqual(str(it.message["Subject"]), "Prenotazione confermata: Colosseo & Fòri")
+        self.assertIn("il tuo posto per Colosseo & Fòri è confermato (prenotazione B-17)", it.text())
+        self.assertEqual(str(en.message["Subject"]), "Booking confirmed: Colosseo & Fòri")
+        self.assertIn("Subject: =?UTF-8?B?", en.raw.decode("ascii"))  # a UTF-8 subject as encoded words
         # names: a non-ASCII display name survives as an RFC 2047 encoded word
         self.assertEqual(en.message["To"].addresses[0].display_name, "Ánn Ö'Brien")
         self.assertEqual(str(en.message["From"]), "Tour Desk <desk@tours.example>")
@@ -98,7 +99,7 @@ class Email(NotifyTest):
         # MIME: multipart/alternative, text and HTML in UTF-8; variables are escaped in HTML only
         self.assertEqual(en.message.get_content_type(), "multipart/alternative")
         self.assertIn("Hello Ánn Ö'Brien,", en.text())
-        self.assertIn("<strong>Colosseo &amp; Fori</strong>", en.html())
+        self.assertIn("<strong>Colosseo &amp; Fòri</strong>", en.html())
         self.assertIsNotNone(en.message["Message-ID"])
         self.assertIsNone(en.message["List-Unsubscribe"])  # not marketing
         job = self.wait_job(sent["jobs"][0]["id"], "delivered")

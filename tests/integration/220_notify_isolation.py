@@ -87,5 +87,31 @@ secret = "s"
         self.assertEqual(r.returncode, 3, r.stderr)
 
 
+class SmsWebhookProvider(DaemonTest):
+    def setUp(self):
+        self.http = peers.HttpPeer()
+        self.addCleanup(self.http.close)
+        self.config = """
+[sms]
+provider = "webhook"
+url = "%s/sms"
+auth_token = "gw-token"
+from = "TourDesk"
+""" % self.http.url
+        super().setUp()
+
+    def test_generic_json_provider_gets_number_text_and_segments(self):
+        self.add_user("ann", phone="+447700900123")
+        # numbers are E.164 from the start: user.create refuses others
+        r = self.d.cli("user", "add", "bob", "--phone", "0044 7700 900124")
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.d.cli_json("notify", "send", "--to", "ann", "-c", "emergency", "--text", "Évacuez le musée", "--channel", "sms")
+        req = self.http.wait_requests(1, where="/sms")[0]
+        body = req.json()
+        self.assertEqual((body["to"], body["from"], body["text"]), ("+447700900123", "TourDesk", "Évacuez le musée"))
+        self.assertEqual((body["encoding"], body["segments"]), ("UCS-2", 1))  # "û"/"é" are not all in GSM-7
+        self.assertEqual(req.bearer(), "gw-token")
+
+
 if __name__ == "__main__":
     unittest.main()
