@@ -109,7 +109,7 @@ from = "TourDesk"
         req = self.http.wait_requests(1, where="/sms")[0]
         body = req.json()
         self.assertEqual((body["to"], body["from"], body["text"]), ("+447700900123", "TourDesk", "Évacuez le musée"))
-        self.assertEqual((body["encoding"], body["segments"]), ("UCS-2", 1))  # "û"/"é" are not all in GSM-7
+        self.assertEqual((body["encoding"], body["segments"]), ("GSM-7", 1))  # É and é are in the GSM 7-bit alphabet
         self.assertEqual(req.bearer(), "gw-token")
 
 
