@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <boost/json/parse.hpp>
+#include <boost/url/parse.hpp>
 
 #include "api/handlers.hpp"
 #include "api/json_out.hpp"
@@ -393,6 +394,25 @@ boost::asio::awaitable<Result<Reply>> template_preview(Context& ctx, const Calle
 namespace tourbus::api::handlers {
 namespace {
 
+// True when the URL's host is one of the comma-separated hosts or a subdomain of one: the daemon
+// only ever calls the push services it was told about, whatever a client registers.
+bool known_push_service(std::string_view endpoint, std::string_view hosts) {
+  auto url = boost::urls::parse_uri(endpoint);
+  if (!url || url->has_userinfo()) return false;
+  std::string host(url->host());
+  for (auto& ch : host) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  while (!hosts.empty()) {
+    auto comma = hosts.find(',');
+    auto h = hosts.substr(0, comma);
+    while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
+    while (!h.empty() && h.back() == ' ') h.remove_suffix(1);
+    if (!h.empty() && (host == h || (host.size() > h.size() && host.ends_with(h) && host[host.size() - h.size() - 1] == '.')))
+      return true;
+    hosts = comma == std::string_view::npos ? std::string_view() : hosts.substr(comma + 1);
+  }
+  return false;
+}
+
 bool token_chars(std::string_view t) {
   return !t.empty() && t.size() <= 4096 && std::ranges::all_of(t, [](char ch) {
     return std::isalnum(static_cast<unsigned char>(ch)) || ch == ':' || ch == '_' || ch == '-' || ch == '.';
@@ -408,6 +428,8 @@ boost::asio::awaitable<Result<Reply>> push_subscribe(Context& ctx, const Caller&
   s.auth = *get_string(p, "auth");
   if (!s.endpoint.starts_with("https://") || s.endpoint.size() > 2048 || s.endpoint.find_first_of(" \r\n") != std::string::npos)
     co_return Error(Code::invalid_argument, "endpoint: the push service's https:// URL from PushSubscription.endpoint", "endpoint");
+  if (!known_push_service(s.endpoint, ctx.config.get()->webpush_endpoint_hosts))
+    co_return Error(Code::invalid_argument, "endpoint: not a known push service (webpush.endpoint_hosts)", "endpoint");
   auto key = jwt::base64url_decode(s.p256dh);
   if (!key || key->size() != 65 || (*key)[0] != '\x04')
     co_return Error(Code::invalid_argument, "p256dh: the browser's P-256 public key, base64url (65 bytes)", "p256dh");

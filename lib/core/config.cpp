@@ -109,6 +109,8 @@ const std::array kKeys{
         "VAPID private key (base64url) that signs every push (RFC 8292).", true},
     Key{"webpush.subject", &Config::webpush_subject, 0, 0, {}, true,
         "Contact for push services, a mailto: or https: URL (the VAPID sub claim); required with the keys."},
+    Key{"webpush.endpoint_hosts", &Config::webpush_endpoint_hosts, 0, 0, {}, true,
+        "Push services a subscription may point at: comma-separated host names, each matching itself and its subdomains. Others are refused, so a client cannot make the daemon call arbitrary URLs."},
     Key{"webpush.ttl_seconds", &Config::webpush_ttl_seconds, 0, 2'419'200, {}, true,
         "How long a push service keeps a message for an offline browser (the TTL header)."},
     Key{"webpush.rate_per_second", &Config::webpush_rate, 1, 100'000, {}, true, "Most Web Push requests per second."},

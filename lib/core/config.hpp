@@ -58,6 +58,8 @@ struct Config {
   std::int64_t webhook_rate = 50;
   std::string webpush_public_key, webpush_private_key, webpush_subject;
   std::int64_t webpush_ttl_seconds = 86400;
+  std::string webpush_endpoint_hosts =
+      "fcm.googleapis.com,updates.push.services.mozilla.com,push.services.mozilla.com,notify.windows.com,push.apple.com";
   std::int64_t webpush_rate = 100;
   std::string fcm_service_account_file, fcm_url = "https://fcm.googleapis.com";
   std::int64_t fcm_rate = 100;

@@ -41,6 +41,7 @@ vapid_public_key = "%s"
 vapid_private_key = "%s"
 subject = "mailto:ops@tours.example"
 ttl_seconds = 3600
+endpoint_hosts = "push.example.net, 127.0.0.1"
 [fcm]
 service_account_file = "%s"
 url = "%s"
@@ -97,9 +98,14 @@ url = "%s"
         status, _, err = self.d.http("POST", "/v1/push/subscriptions", token=self.ann,
                                      body={"endpoint": browser.endpoint, "p256dh": "AAAA", "auth": browser.auth})
         self.assertEqual((status, err["error"]["field"]), (400, "p256dh"))
-        status, _, err = self.d.http("POST", "/v1/push/subscriptions", token=self.ann,
-                                     body={"endpoint": "http://evil.example/x", "p256dh": browser.p256dh, "auth": browser.auth})
-        self.assertEqual((status, err["error"]["field"]), (400, "endpoint"))
+        for endpoint in ("http://evil.example/x", "https://169.254.169.254/latest", "https://evilpush.example.net/x",
+                         "https://u@127.0.0.1/x"):
+            status, _, err = self.d.http("POST", "/v1/push/subscriptions", token=self.ann,
+                                         body={"endpoint": endpoint, "p256dh": browser.p256dh, "auth": browser.auth})
+            self.assertEqual((status, err["error"]["field"]), (400, "endpoint"), endpoint)
+        status, _, ok = self.d.http("POST", "/v1/push/subscriptions", token=self.ann,
+                                    body={"endpoint": "https://eu.push.example.net/x", "p256dh": browser.p256dh, "auth": browser.auth})
+        self.assertEqual(status, 201, ok)  # a subdomain of a listed host
 
     def test_fcm_oauth_exchange_v1_body_retry_and_unregistered_token(self):
         status, _, dev = self.d.http("POST", "/v1/devices", token=self.ann, body={"platform": "fcm", "token": "fcm-token-ann-1"})
