@@ -537,13 +537,16 @@ class Chat {
 };
 
 int run_io(const std::function<awaitable<int>(asio::io_context&)>& main) {
-  asio::io_context io;
+  // Never destroyed: `chat`'s input thread may still be blocked reading standard input when the
+  // command ends, and what it posts afterwards must land in a live (stopped) io_context, not in
+  // freed memory. The process exits right after.
+  static auto* io = new asio::io_context;
   int rc = exit_code::internal;
-  asio::co_spawn(io, main(io), [&](std::exception_ptr e, int r) {
+  asio::co_spawn(*io, main(*io), [&](std::exception_ptr e, int r) {
     rc = e ? exit_code::internal : r;
-    io.stop();
+    io->stop();
   });
-  io.run();
+  io->run();
   return rc;
 }
 
