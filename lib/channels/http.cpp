@@ -1,5 +1,6 @@
 #include "channels/http.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 
@@ -21,20 +22,16 @@ std::size_t on_body(char* data, std::size_t size, std::size_t n, void* user) {
 std::size_t on_header(char* data, std::size_t size, std::size_t n, void* user) {
   auto* res = static_cast<HttpResponse*>(user);
   std::string_view line(data, size * n);
-  auto colon = line.find(':');
-  if (colon != std::string_view::npos) {
-    std::string name(line.substr(0, colon));
-    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    auto value = line.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' ')) value.remove_suffix(1);
-    if (name == "retry-after") {
-      char* end = nullptr;
-      std::string v(value);
-      long secs = std::strtol(v.c_str(), &end, 10);
-      if (end && *end == '\0' && !v.empty() && secs >= 0) res->retry_after_ms = static_cast<std::int64_t>(secs) * 1000;
-    }
-    if (res->headers.size() < 64) res->headers.emplace_back(std::move(name), std::string(value));
+  // Only Retry-After (in seconds) is used: the provider asks to wait before the next attempt.
+  constexpr std::string_view kName = "retry-after:";
+  if (line.size() > kName.size() && std::equal(kName.begin(), kName.end(), line.begin(), [](char a, char b) {
+        return a == std::tolower(static_cast<unsigned char>(b));
+      })) {
+    std::string v(line.substr(kName.size()));
+    char* end = nullptr;
+    long secs = std::strtol(v.c_str(), &end, 10);
+    while (end && (*end == ' ' || *end == '\r' || *end == '\n' || *end == '\t')) ++end;
+    if (end && *end == '\0' && secs >= 0 && end != v.c_str()) res->retry_after_ms = static_cast<std::int64_t>(secs) * 1000;
   }
   return size * n;
 }

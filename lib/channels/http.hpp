@@ -25,7 +25,6 @@ struct HttpResponse {
   std::string curl_error;
   std::string body;            // at most 64 KiB kept
   std::optional<std::int64_t> retry_after_ms;
-  std::vector<std::pair<std::string, std::string>> headers;  // lower-case names
   std::int64_t duration_ms = 0;
 };
 

@@ -85,7 +85,7 @@ class Fcm : public Channel {
   double rate(const config::Config& c) const override { return static_cast<double>(c.fcm_rate); }
 
   notify::Outcome deliver(const notify::Job& job, const Destination& to, const config::Config& c) override {
-    auto token = access_token(c, false);
+    auto token = access_token(c);
     if (!token) return notify::Outcome::retry("oauth", token.error().message);
     auto shown = payload(job);
     object message{{"token", to.device->token},
@@ -118,7 +118,7 @@ class Fcm : public Channel {
 
  private:
   // The cached OAuth2 access token, or a new one from the token endpoint (RFC 7523 JWT bearer).
-  Result<std::string> access_token(const config::Config& c, bool) {
+  Result<std::string> access_token(const config::Config& c) {
     std::lock_guard lock(mutex_);
     auto now = unix_now();
     if (!token_.empty() && now < token_expires_ - 60 && account_file_ == c.fcm_service_account_file) return token_;
@@ -174,7 +174,7 @@ class Apns : public Channel {
   double rate(const config::Config& c) const override { return static_cast<double>(c.apns_rate); }
 
   notify::Outcome deliver(const notify::Job& job, const Destination& to, const config::Config& c) override {
-    auto jwt = provider_token(c, false);
+    auto jwt = provider_token(c);
     if (!jwt) return notify::Outcome::retry("jwt", jwt.error().message);
     auto shown = payload(job);
     object alert{{"title", shown["title"]}, {"body", shown["body"]}};
@@ -209,7 +209,7 @@ class Apns : public Channel {
 
  private:
   // Apple wants the same token reused for 20-60 minutes: renewed after 50.
-  Result<std::string> provider_token(const config::Config& c, bool) {
+  Result<std::string> provider_token(const config::Config& c) {
     std::lock_guard lock(mutex_);
     auto now = unix_now();
     if (!jwt_.empty() && now - issued_ < 50 * 60 && key_file_ == c.apns_key_file) return jwt_;
