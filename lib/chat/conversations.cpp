@@ -175,9 +175,11 @@ std::pair<std::int64_t, std::int64_t> advance_receipts(store::Db& db, std::int64
 
 std::vector<std::int64_t> contacts(store::Db& db, std::int64_t user_id) {
   auto s = db.prepare(
-      "SELECT DISTINCT o.user_id FROM conversation_members m JOIN conversation_members o "
-      "ON o.conversation_id = m.conversation_id WHERE m.user_id = ?1 AND o.user_id != ?1");
-  s.bind(1, user_id);
+      "WITH mine AS MATERIALIZED (SELECT m.conversation_id FROM conversation_members m WHERE m.user_id = ?1 AND "
+      "(SELECT COUNT(*) FROM conversation_members c WHERE c.conversation_id = m.conversation_id) <= ?2) "
+      "SELECT DISTINCT o.user_id FROM mine JOIN conversation_members o ON o.conversation_id = mine.conversation_id "
+      "WHERE o.user_id != ?1");
+  s.bind(1, user_id).bind(2, kPresenceMaxMembers);
   std::vector<std::int64_t> out;
   while (s.step()) out.push_back(s.i64(0));
   return out;

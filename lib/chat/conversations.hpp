@@ -69,7 +69,11 @@ void set_flags(store::Db& db, std::int64_t id, std::int64_t user_id, std::option
 // Moves receipts forward only (never back); read implies delivered. Returns the stored pair.
 std::pair<std::int64_t, std::int64_t> advance_receipts(store::Db& db, std::int64_t id, std::int64_t user_id,
                                                        std::int64_t delivered, std::int64_t read);
-// Everyone who shares at least one conversation with the user (not the user).
+// Conversations larger than this do not share their members' presence: in a group of thousands,
+// everyone coming online would tell everyone else (n² pushes) for no one's benefit.
+inline constexpr std::int64_t kPresenceMaxMembers = 256;
+// Everyone who shares at least one conversation of at most kPresenceMaxMembers members with the
+// user (not the user): whom the user's presence goes to.
 std::vector<std::int64_t> contacts(store::Db& db, std::int64_t user_id);
 bool share_conversation(store::Db& db, std::int64_t a, std::int64_t b);
 

@@ -3,13 +3,15 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "net/ws_frame.hpp"
+
 namespace tourbus::events {
 
 Frame encode(std::string_view event, const boost::json::value& data) {
   boost::json::object o;
   o["event"] = event;
   o["data"] = data;
-  return std::make_shared<const std::string>(boost::json::serialize(o));
+  return std::make_shared<const std::string>(net::ws::server_frame(net::ws::text, boost::json::serialize(o)));
 }
 
 std::string_view presence_name(Presence p) {

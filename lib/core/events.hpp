@@ -14,7 +14,8 @@
 
 namespace tourbus::events {
 
-// One encoded frame, shared by every session it goes to.
+// One encoded event: a complete WebSocket text frame (header and JSON), made once and shared by
+// every session it goes to, which writes it as it is.
 using Frame = std::shared_ptr<const std::string>;
 
 // {"event": event, "data": data}, encoded once.

@@ -208,8 +208,8 @@ awaitable<void> serve(S stream, api::Context& ctx, realtime::Hub& hub, api::Tran
       if (caller) {
         --ctx.stats.in_flight;
         self->busy = false;
-        auto session = serve_websocket(std::move(stream), parser.release(), ctx, hub, *caller, self);
-        co_await std::move(session);
+        std::string early(static_cast<const char*>(buffer.data().data()), buffer.size());
+        serve_websocket(std::move(stream), req, std::move(early), ctx, hub, *caller, self);
         co_return;
       }
       answer = from_error(caller.error());
@@ -363,9 +363,12 @@ awaitable<void> HttpServer::accept_tcp() {
     ++ctx_.stats.tcp_connections;
     socket.set_option(asio::ip::tcp::no_delay(true), pec);
     Stream s(asio::generic::stream_protocol::socket(std::move(socket)));
-    auto done = [this, it](std::exception_ptr) {
+    session->finished = [this, it] {
       --ctx_.stats.tcp_connections;
       sessions_.erase(it);
+    };
+    auto done = [session](std::exception_ptr) {
+      if (!session->handed_off) session->finish();
     };
     if (tls_)
       asio::co_spawn(io_, serve_tls(std::move(s), tls_, ctx_, hub_, peer, session, draining_), std::move(done));
@@ -390,10 +393,13 @@ awaitable<void> HttpServer::accept_unix() {
     auto it = std::prev(sessions_.end());
     ++ctx_.stats.unix_connections;
     Stream s(asio::generic::stream_protocol::socket(std::move(socket)));
+    session->finished = [this, it] {
+      --ctx_.stats.unix_connections;
+      sessions_.erase(it);
+    };
     asio::co_spawn(io_, serve(std::move(s), ctx_, hub_, api::Transport::unix_socket, peer, session, draining_),
-                   [this, it](std::exception_ptr) {
-                     --ctx_.stats.unix_connections;
-                     sessions_.erase(it);
+                   [session](std::exception_ptr) {
+                     if (!session->handed_off) session->finish();
                    });
   }
 }

@@ -46,6 +46,14 @@ class HttpServer {
     std::function<void()> close;       // drop the connection now
     std::function<void()> going_away;  // end it politely on shutdown (WebSocket: close code 1001)
     bool busy = false;
+    bool handed_off = false;           // a WebSocket session took the connection over
+    std::function<void()> finished;    // the server forgets the connection
+    void finish() {
+      if (auto f = std::move(finished)) {
+        finished = nullptr;
+        f();
+      }
+    }
   };
 
  private:

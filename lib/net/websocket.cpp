@@ -1,35 +1,32 @@
 #include "net/websocket.hpp"
 
 #include <chrono>
-#include <deque>
+#include <vector>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "api/fanout.hpp"
 #include "core/logging.hpp"
+#include "net/ws_frame.hpp"
 
 namespace tourbus::net {
 
-namespace websocket = beast::websocket;
-
 namespace {
+
+using Clock = std::chrono::steady_clock;
+using events::Frame;
 
 // Events a connection may send: `rate` a second on average, bursts of up to `burst`.
 class TokenBucket {
  public:
   TokenBucket(double rate, double burst) : tokens_(burst), rate_(rate), burst_(burst) {}
   bool take() {
-    auto now = std::chrono::steady_clock::now();
+    auto now = Clock::now();
     tokens_ = std::min(burst_, tokens_ + std::chrono::duration<double>(now - last_).count() * rate_);
     last_ = now;
     if (tokens_ < 1) return false;
@@ -39,19 +36,19 @@ class TokenBucket {
 
  private:
   double tokens_, rate_, burst_;
-  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  Clock::time_point last_ = Clock::now();
 };
 
-std::string frame(std::string_view event, const boost::json::value* ref, boost::json::value data) {
+Frame text_frame(std::string_view event, const boost::json::value* ref, boost::json::value data) {
   boost::json::object o{{"event", event}, {"data", std::move(data)}};
   if (ref) o["ref"] = *ref;
-  return boost::json::serialize(o);
+  return std::make_shared<const std::string>(ws::server_frame(ws::text, boost::json::serialize(o)));
 }
 
-std::string error_frame(const boost::json::value* ref, const Error& e) {
+Frame error_frame(const boost::json::value* ref, const Error& e) {
   boost::json::object err{{"code", code_name(e.code)}, {"message", e.message}};
   if (!e.field.empty()) err["field"] = e.field;
-  return frame("error", ref, std::move(err));
+  return text_frame("error", ref, std::move(err));
 }
 
 std::uint64_t next_session_id() {
@@ -59,141 +56,352 @@ std::uint64_t next_session_id() {
   return ++last;
 }
 
+// Keepalive without a timer per connection: one sweep a second over every open session pings
+// those quiet for half their idle timeout and drops those quiet for all of it.
+class Live {
+ public:
+  virtual ~Live() = default;
+  virtual void sweep(Clock::time_point now) = 0;
+  std::size_t slot = SIZE_MAX;
+};
+
+class Sweeper {
+ public:
+  static Sweeper& get() {
+    static auto* s = new Sweeper;  // never destroyed: sessions may end during static destruction
+    return *s;
+  }
+  void add(Live* l, const asio::any_io_executor& ex) {
+    l->slot = list_.size();
+    list_.push_back(l);
+    if (!timer_) {
+      timer_ = std::make_unique<asio::steady_timer>(ex);
+      arm();
+    }
+  }
+  void remove(Live* l) {
+    if (l->slot == SIZE_MAX) return;
+    auto last = list_.back();
+    list_[l->slot] = last;
+    last->slot = l->slot;
+    list_.pop_back();
+    l->slot = SIZE_MAX;
+    if (list_.empty()) timer_.reset();  // a pending wait completes with operation_aborted
+  }
+
+ private:
+  void arm() {
+    timer_->expires_after(std::chrono::seconds(1));
+    timer_->async_wait([this](boost::system::error_code ec) {
+      if (ec || !timer_) return;
+      auto now = Clock::now();
+      // Backwards: a session removed now swaps in one already visited.
+      for (auto i = list_.size(); i-- > 0;)
+        if (i < list_.size()) list_[i]->sweep(now);
+      if (timer_) arm();
+    });
+  }
+  std::vector<Live*> list_;
+  std::unique_ptr<asio::steady_timer> timer_;
+};
+
 template <class S>
-class Session : public std::enable_shared_from_this<Session<S>>, public realtime::Client {
+constexpr bool kPlain = std::is_same_v<S, Stream>;
+
+template <class S>
+class Session : public std::enable_shared_from_this<Session<S>>, public realtime::Client, public Live {
  public:
   using std::enable_shared_from_this<Session<S>>::shared_from_this;
 
-  Session(S stream, api::Context& ctx, realtime::Hub& hub, api::Caller caller)
-      : ws_(std::move(stream)),
+  Session(S stream, api::Context& ctx, realtime::Hub& hub, api::Caller caller, std::shared_ptr<HttpServer::Session> http)
+      : stream_(std::move(stream)),
         ctx_(ctx),
         hub_(hub),
         caller_(std::move(caller)),
-        wake_(ws_.get_executor()),
-        max_queue_(static_cast<std::size_t>(ctx.config.get()->ws_send_queue_frames)),
+        http_(std::move(http)),
         bucket_(static_cast<double>(ctx.config.get()->ws_events_per_second),
-                static_cast<double>(ctx.config.get()->ws_event_burst)) {}
+                static_cast<double>(ctx.config.get()->ws_event_burst)) {
+    auto cfg = ctx.config.get();
+    max_queue_ = static_cast<std::uint32_t>(cfg->ws_send_queue_frames);
+    max_message_ = static_cast<std::size_t>(cfg->ws_max_frame_bytes);
+    idle_timeout_ = std::chrono::seconds(cfg->ws_idle_timeout_seconds);
+  }
 
-  awaitable<void> run(http::request<http::string_body> req) {
-    auto log = logging::get("net");
-    auto cfg = ctx_.config.get();
-    beast::get_lowest_layer(ws_).expires_never();  // the websocket timeouts below take over
-    // Pings at half the idle timeout; a peer silent for the whole timeout is dropped.
-    ws_.set_option(websocket::stream_base::timeout{std::chrono::seconds(10),
-                                                   std::chrono::seconds(cfg->ws_idle_timeout_seconds), true});
-    ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { res.set(http::field::server, "tourbusd/" TOURBUS_VERSION); }));
-    ws_.read_message_max(static_cast<std::size_t>(cfg->ws_max_frame_bytes));
-    auto [ec] = co_await ws_.async_accept(req, tuple_awaitable);
-    if (ec) co_return;
-    ++ctx_.stats.websocket_connections;
+  ~Session() override {
+    Sweeper::get().remove(this);
+    if (attached_) hub_.detach(caller_.user_id, caller_.session);
+  }
+
+  // Sends the 101 answer, joins the hub and starts reading (bytes the client sent right after
+  // the upgrade request are in `early`).
+  void start(std::string accept, std::string early) {
+    beast::get_lowest_layer(stream_).expires_never();
     caller_.session = next_session_id();
-    log->info("net.ws_opened user={} role={} session={} peer=\"{}\"", caller_.handle, role_name(caller_.role),
-              caller_.session, caller_.peer);
-    asio::co_spawn(ws_.get_executor(), write_loop(shared_from_this()), asio::detached);
+    ++ctx_.stats.websocket_connections;
+    last_read_ = Clock::now();
+    pending_.push_back(std::make_shared<const std::string>(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+        accept + "\r\nServer: tourbusd/" TOURBUS_VERSION "\r\n\r\n"));
+    schedule_write();
+    Sweeper::get().add(this, stream_.get_executor());
+    logging::get("net")->info("net.ws_opened user={} role={} session={} peer=\"{}\"", caller_.handle,
+                              role_name(caller_.role), caller_.session, caller_.peer);
+    auto self = shared_from_this();
+    http_->close = [weak = std::weak_ptr<Session>(self)] {
+      if (auto s = weak.lock()) s->close_now();
+    };
+    http_->going_away = [weak = std::weak_ptr<Session>(self)] {
+      if (auto s = weak.lock()) s->close_with(ws::kGoingAway, "tourbusd is shutting down");
+    };
     // From here on the session receives what is published to its user.
     attached_ = true;
     if (auto change = hub_.attach(caller_.user_id, caller_.session, this); change.changed())
       api::announce_presence(ctx_, caller_.user_id, change.after);
+    in_ = std::move(early);
+    resume();
+  }
 
-    beast::flat_buffer buffer;
-    for (;;) {
-      auto [rec, n] = co_await ws_.async_read(buffer, tuple_awaitable);
-      if (rec) {
-        std::string why = rec == websocket::error::closed
-                              ? std::string(ws_.reason().reason.data(), ws_.reason().reason.size())
-                              : rec.message();
-        // The client chose the close reason: keep quotes and control characters out of the log.
-        for (auto& c : why)
-          if (c == '"' || static_cast<unsigned char>(c) < 0x20) c = '_';
-        log->info("net.ws_closed user={} code={} reason=\"{}\"", caller_.handle, ws_.reason().code, why);
-        break;
-      }
-      if (!ws_.got_text()) {
-        buffer.consume(buffer.size());
-        send(error_frame(nullptr, Error(Code::bad_request, "send text frames holding JSON objects")));
-        continue;
-      }
-      auto text = beast::buffers_to_string(buffer.data());
-      buffer.consume(buffer.size());
-      if (closing_) continue;  // closed for being too slow: nothing more is done for this client
-      auto pending = handle(std::move(text));
-      co_await std::move(pending);
+  void deliver(const Frame& frame) override { enqueue(frame); }
+
+  void sweep(Clock::time_point now) override {
+    if (ended_) return;
+    auto quiet = now - last_read_;
+    if (quiet >= idle_timeout_) {
+      logging::get("net")->info("net.ws_timeout user={} session={} seconds={}", caller_.handle, caller_.session,
+                                std::chrono::duration_cast<std::chrono::seconds>(idle_timeout_).count());
+      close_now();
+    } else if (quiet >= idle_timeout_ / 2 && !ping_sent_ && !closing_) {
+      ping_sent_ = true;
+      pending_.push_back(ping_frame());
+      schedule_write();
     }
-    closing_ = true;
-    wake_.cancel();
-    --ctx_.stats.websocket_connections;
-    attached_ = false;
-    if (auto change = hub_.detach(caller_.user_id, caller_.session); change.changed())
-      api::announce_presence(ctx_, caller_.user_id, change.after);
   }
-
-  ~Session() override {
-    if (attached_) hub_.detach(caller_.user_id, caller_.session);
-  }
-
-  void deliver(const events::Frame& frame) override { enqueue(frame); }
 
   // Ends the session with a close frame (1001 on shutdown, 4001 for a slow client); a client that
-  // does not take the close frame is dropped a few seconds later.
-  void close_with(websocket::close_code code, std::string reason) {
-    if (closing_) return;
+  // does not answer it is dropped 5 seconds later.
+  void close_with(std::uint16_t code, std::string_view reason) {
+    if (closing_ || ended_) return;
     closing_ = true;
-    queue_.clear();
-    wake_.cancel();
-    asio::co_spawn(ws_.get_executor(), send_close(shared_from_this(), code, std::move(reason)), asio::detached);
+    pending_.clear();
+    pending_.push_back(std::make_shared<const std::string>(ws::close_frame(code, reason)));
+    schedule_write();
+    deadline_ = std::make_unique<asio::steady_timer>(stream_.get_executor());
+    deadline_->expires_after(std::chrono::seconds(5));
+    deadline_->async_wait([weak = std::weak_ptr<Session>(shared_from_this())](boost::system::error_code e) {
+      if (auto s = weak.lock(); s && !e) s->close_now();
+    });
   }
 
   // Drops the connection at once.
   void close_now() {
     beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    socket().close(ignored);
   }
 
  private:
+  static Frame ping_frame() {
+    static const Frame f = std::make_shared<const std::string>(ws::server_frame(ws::ping, ""));
+    return f;
+  }
+
+  auto& socket() { return beast::get_lowest_layer(stream_).socket(); }
+
+  // --- reading ---------------------------------------------------------------------------------
+
+  // Plain sockets wait for readability and read into one buffer shared by all sessions, so an
+  // idle connection holds no read buffer; TLS reads into the session's own.
+  void read() {
+    if (ended_) return;
+    if constexpr (kPlain<S>) {
+      socket().async_wait(asio::socket_base::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+        if (ec) return self->end(ec);
+        static thread_local std::vector<char> scratch(64 * 1024);
+        boost::system::error_code rec;
+        self->socket().non_blocking(true, rec);
+        auto n = self->socket().read_some(asio::buffer(scratch), rec);
+        if (rec == asio::error::would_block || rec == asio::error::try_again) return self->read();
+        if (rec) return self->end(rec);
+        self->received(std::span<char>(scratch.data(), n), false);
+      });
+    } else {
+      auto old = in_.size();
+      in_.resize(old + 16 * 1024);
+      stream_.async_read_some(asio::buffer(in_.data() + old, 16 * 1024),
+                              [self = shared_from_this(), old](boost::system::error_code ec, std::size_t n) {
+                                self->in_.resize(old + n);
+                                if (ec) return self->end(ec);
+                                self->received(std::span<char>(self->in_.data() + old, n), true);
+                              });
+    }
+  }
+
+  // New bytes: parsed straight from the read buffer unless earlier bytes wait in in_.
+  void received(std::span<char> data, bool in_place) {
+    last_read_ = Clock::now();
+    ping_sent_ = false;
+    if (!in_place && !in_.empty()) {
+      in_.append(data.data(), data.size());
+      in_place = true;
+    }
+    if (in_place) return resume();
+    auto used = process(data);
+    if (used < data.size()) in_.assign(data.data() + used, data.size() - used);
+    if (!paused_) read();
+  }
+
+  // Parses what waits in in_, then reads on unless a request is being served.
+  void resume() {
+    if (ended_) return;
+    auto used = process(std::span<char>(in_.data(), in_.size()));
+    in_.erase(0, used);
+    if (in_.empty() && in_.capacity() > 4096) std::string().swap(in_);
+    if (!paused_) read();
+  }
+
+  // Handles the complete frames at the start of buf; returns the bytes used. Stops after a
+  // request (the next is parsed when it has been answered) or a protocol error.
+  std::size_t process(std::span<char> buf) {
+    std::size_t pos = 0;
+    while (!paused_ && !ended_ && !fatal_) {
+      auto f = ws::parse_client_frame(buf.subspan(pos), max_message_);
+      if (f.status == ws::Parsed::need_more) break;
+      if (f.status == ws::Parsed::error) {
+        protocol_error(f.close_code, f.why);
+        return buf.size();
+      }
+      pos += f.consumed;
+      switch (f.opcode) {
+        case ws::ping:
+          if (!closing_) {
+            pending_.push_back(std::make_shared<const std::string>(ws::server_frame(ws::pong, f.payload)));
+            schedule_write();
+          }
+          break;
+        case ws::pong: break;
+        case ws::close: closed_by_client(f.payload); return buf.size();
+        case ws::text:
+        case ws::binary:
+          if (fragments_) {
+            protocol_error(ws::kProtocolError, "a new message before the last one ended");
+            return buf.size();
+          }
+          if (f.fin) {
+            message(f.opcode, f.payload);
+          } else {
+            fragments_ = f.opcode;
+            message_.assign(f.payload);
+          }
+          break;
+        case ws::continuation:
+          if (!fragments_) {
+            protocol_error(ws::kProtocolError, "a continuation frame without a message");
+            return buf.size();
+          }
+          if (message_.size() + f.payload.size() > max_message_) {
+            protocol_error(ws::kTooBig, "message too big");
+            return buf.size();
+          }
+          message_.append(f.payload);
+          if (f.fin) {
+            auto op = static_cast<ws::Opcode>(fragments_);
+            fragments_ = 0;
+            std::string whole;
+            whole.swap(message_);
+            message(op, whole);
+          }
+          break;
+      }
+    }
+    return pos;
+  }
+
+  void message(ws::Opcode op, std::string_view payload) {
+    if (closing_) return;  // closed for being too slow: nothing more is done for this client
+    if (op != ws::text) {
+      enqueue(error_frame(nullptr, Error(Code::bad_request, "send text frames holding JSON objects")));
+      return;
+    }
+    if (!ws::valid_utf8(payload)) return protocol_error(ws::kInvalidData, "a text frame that is not UTF-8");
+    paused_ = true;
+    asio::co_spawn(stream_.get_executor(), handle(std::string(payload)),
+                   [self = shared_from_this()](std::exception_ptr) {
+                     self->paused_ = false;
+                     self->resume();
+                   });
+  }
+
+  // The client broke the protocol: tell it why and stop reading.
+  void protocol_error(std::uint16_t code, const char* why) {
+    logging::get("net")->info("net.ws_protocol_error user={} code={} error=\"{}\"", caller_.handle, code, why);
+    fatal_ = true;
+    close_code_ = code;
+    closing_ = false;  // the error close goes out even after a 1001/4001 was queued
+    close_with(code, why);
+    close_after_write_ = true;  // failing the connection: nothing more is read from it
+  }
+
+  void closed_by_client(std::string_view payload) {
+    close_code_ = payload.size() >= 2 ? static_cast<std::uint16_t>((static_cast<unsigned char>(payload[0]) << 8) |
+                                                                   static_cast<unsigned char>(payload[1]))
+                                      : 1005;
+    // The client chose the close reason: keep quotes and control characters out of the log.
+    close_reason_.assign(payload.size() > 2 ? payload.substr(2) : std::string_view());
+    for (auto& c : close_reason_)
+      if (c == '"' || static_cast<unsigned char>(c) < 0x20) c = '_';
+    fatal_ = true;
+    if (closing_) return close_now();  // it answered our close
+    closing_ = true;
+    pending_.clear();
+    std::uint16_t echo = payload.size() >= 2 ? close_code_ : ws::kNormal;
+    pending_.push_back(std::make_shared<const std::string>(ws::close_frame(echo, "")));
+    close_after_write_ = true;
+    schedule_write();
+  }
+
   awaitable<void> handle(std::string text) {
+    auto self = shared_from_this();  // alive until the answer is queued
     boost::system::error_code ec;
     auto v = boost::json::parse(text, ec);
     if (ec || !v.is_object()) {
-      send(error_frame(nullptr, Error(Code::invalid_json, "a frame is a JSON object {\"event\", \"data\", \"ref\"}")));
+      enqueue(error_frame(nullptr, Error(Code::invalid_json, "a frame is a JSON object {\"event\", \"data\", \"ref\"}")));
       co_return;
     }
     const auto& o = v.as_object();
     const boost::json::value* ref = o.if_contains("ref");
     if (ref && !(ref->is_string() || ref->is_int64() || ref->is_uint64())) {
-      send(error_frame(nullptr, Error(Code::invalid_argument, "ref: a string or an integer", "ref")));
+      enqueue(error_frame(nullptr, Error(Code::invalid_argument, "ref: a string or an integer", "ref")));
       co_return;
     }
     for (const auto& [key, value] : o) {
       if (key != "event" && key != "data" && key != "ref") {
-        send(error_frame(ref, Error(Code::unknown_field, "'" + std::string(key) + "' is not a frame field (event, data, ref)",
-                                    std::string(key))));
+        enqueue(error_frame(ref, Error(Code::unknown_field, "'" + std::string(key) + "' is not a frame field (event, data, ref)",
+                                       std::string(key))));
         co_return;
       }
     }
     const auto* event = o.if_contains("event");
     if (!event || !event->is_string()) {
-      send(error_frame(ref, Error(Code::invalid_argument, "event: required, a string", "event")));
+      enqueue(error_frame(ref, Error(Code::invalid_argument, "event: required, a string", "event")));
       co_return;
     }
     const auto* data = o.if_contains("data");
     if (data && !data->is_object() && !data->is_null()) {
-      send(error_frame(ref, Error(Code::invalid_argument, "data: an object", "data")));
+      enqueue(error_frame(ref, Error(Code::invalid_argument, "data: an object", "data")));
       co_return;
     }
     if (!bucket_.take()) {
-      send(error_frame(ref, Error(Code::rate_limited, "too many events; at most " +
-                                                          std::to_string(ctx_.config.get()->ws_events_per_second) +
-                                                          " a second")));
+      enqueue(error_frame(ref, Error(Code::rate_limited, "too many events; at most " +
+                                                             std::to_string(ctx_.config.get()->ws_events_per_second) +
+                                                             " a second")));
       co_return;
     }
     const auto* op = api::find_operation(std::string_view(event->as_string()));
     if (!op) {
-      send(error_frame(ref, Error(Code::not_found, "no such event: '" + std::string(event->as_string()) + "'", "event")));
+      enqueue(error_frame(ref, Error(Code::not_found, "no such event: '" + std::string(event->as_string()) + "'", "event")));
       co_return;
     }
     if (!op->websocket) {
-      send(error_frame(ref, Error(Code::bad_request, std::string(op->name) + " is served over HTTP only", "event")));
+      enqueue(error_frame(ref, Error(Code::bad_request, std::string(op->name) + " is served over HTTP only", "event")));
       co_return;
     }
     boost::json::object params = data && data->is_object() ? data->as_object() : boost::json::object{};
@@ -202,87 +410,144 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
     auto pending = api::invoke(ctx_, *op, caller, std::move(params));
     auto reply = co_await std::move(pending);
     if (reply) {
-      send(frame("reply", ref, std::move(reply->json)));
+      enqueue(text_frame("reply", ref, std::move(reply->json)));
       co_return;
     }
     auto status = info(reply.error().code).http_status;
     ++(status >= 500 ? ctx_.stats.requests_5xx : ctx_.stats.requests_4xx);
-    send(error_frame(ref, reply.error()));
+    enqueue(error_frame(ref, reply.error()));
   }
 
-  void send(std::string text) { enqueue(std::make_shared<const std::string>(std::move(text))); }
+  // --- writing ---------------------------------------------------------------------------------
 
   // Queues a frame. A full queue means the client does not keep up: it is closed, not waited for.
-  void enqueue(events::Frame frame) {
-    if (closing_) return;
-    if (queue_.size() >= max_queue_) {
-      logging::get("net")->warn("net.ws_too_slow user={} queued={} peer=\"{}\"", caller_.handle, queue_.size(), caller_.peer);
-      close_with(static_cast<websocket::close_code>(kCloseTooSlow), "send queue full: the client reads too slowly");
+  void enqueue(const Frame& frame) {
+    if (closing_ || ended_) return;
+    if (pending_.size() + writing_.size() >= max_queue_) {
+      logging::get("net")->warn("net.ws_too_slow user={} queued={} peer=\"{}\"", caller_.handle,
+                                pending_.size() + writing_.size(), caller_.peer);
+      close_with(kCloseTooSlow, "send queue full: the client reads too slowly");
       return;
     }
-    queue_.push_back(std::move(frame));
-    wake_.cancel();
+    pending_.push_back(frame);
+    schedule_write();
   }
 
-  // One write in flight at a time, in queue order.
-  static awaitable<void> write_loop(std::shared_ptr<Session> self) {
-    for (;;) {
-      while (self->queue_.empty() && !self->closing_) {
-        self->wake_.expires_at(std::chrono::steady_clock::time_point::max());
-        co_await self->wake_.async_wait(tuple_awaitable);
-      }
-      if (self->queue_.empty()) co_return;  // closing
-      auto next = self->queue_.front();
-      self->ws_.text(true);
-      auto [ec, n] = co_await self->ws_.async_write(asio::buffer(*next), tuple_awaitable);
-      if (ec) co_return;
-      if (!self->queue_.empty()) self->queue_.pop_front();
-    }
-  }
-
-  static awaitable<void> send_close(std::shared_ptr<Session> self, websocket::close_code code, std::string reason) {
-    asio::steady_timer deadline(self->ws_.get_executor());
-    deadline.expires_after(std::chrono::seconds(5));
-    deadline.async_wait([weak = std::weak_ptr<Session>(self)](boost::system::error_code e) {
-      if (auto s = weak.lock(); s && !e) s->close_now();
+  // Everything queued during one turn of the event loop goes out in one write (writev).
+  void schedule_write() {
+    if (writing_now_ || write_posted_ || ended_) return;
+    write_posted_ = true;
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->write_posted_ = false;
+      self->write();
     });
-    co_await self->ws_.async_close(websocket::close_reason(code, reason), tuple_awaitable);
-    deadline.cancel();
   }
 
-  websocket::stream<S> ws_;
+  void write() {
+    if (pending_.empty() || ended_) return;
+    writing_.swap(pending_);
+    buffers_.clear();
+    for (const auto& f : writing_) buffers_.emplace_back(f->data(), f->size());
+    writing_now_ = true;
+    auto done = [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+      self->writing_now_ = false;
+      self->writing_.clear();
+      if (ec) return self->close_now();
+      if (self->close_after_write_ && self->pending_.empty()) return self->close_now();
+      if (!self->pending_.empty()) return self->write();
+      // A burst is over: give back what it needed beyond a few frames.
+      if (self->writing_.capacity() > 16) {
+        decltype(self->writing_)().swap(self->writing_);
+        decltype(self->pending_)().swap(self->pending_);
+        decltype(self->buffers_)().swap(self->buffers_);
+      }
+    };
+    if constexpr (kPlain<S>) asio::async_write(socket(), buffers_, std::move(done));
+    else asio::async_write(stream_, buffers_, std::move(done));
+  }
+
+  // --- the end ---------------------------------------------------------------------------------
+
+  void end(boost::system::error_code ec) {
+    if (ended_) return;
+    ended_ = true;
+    Sweeper::get().remove(this);
+    if (deadline_) deadline_->cancel();
+    std::string why = close_code_ ? close_reason_ : ec.message();
+    logging::get("net")->info("net.ws_closed user={} code={} reason=\"{}\"", caller_.handle, close_code_, why);
+    close_now();
+    pending_.clear();
+    --ctx_.stats.websocket_connections;
+    attached_ = false;
+    http_->close = nullptr;
+    http_->going_away = nullptr;
+    if (auto change = hub_.detach(caller_.user_id, caller_.session); change.changed())
+      api::announce_presence(ctx_, caller_.user_id, change.after);
+    http_->finish();
+  }
+
+  S stream_;
   api::Context& ctx_;
   realtime::Hub& hub_;
   api::Caller caller_;
-  asio::steady_timer wake_;
-  std::deque<std::shared_ptr<const std::string>> queue_;
-  std::size_t max_queue_;
+  std::shared_ptr<HttpServer::Session> http_;
+  std::string in_;       // received bytes not yet handled
+  std::string message_;  // a fragmented message being put together
+  std::vector<Frame> pending_, writing_;
+  std::vector<asio::const_buffer> buffers_;
+  std::unique_ptr<asio::steady_timer> deadline_;  // only while closing
   TokenBucket bucket_;
-  bool closing_ = false;
-  bool attached_ = false;
+  Clock::time_point last_read_;
+  Clock::duration idle_timeout_;
+  std::size_t max_message_;
+  std::uint32_t max_queue_;
+  std::uint16_t close_code_ = 0;
+  std::string close_reason_;
+  std::uint8_t fragments_ = 0;  // opcode of the fragmented message being received
+  bool paused_ = false, closing_ = false, fatal_ = false, ended_ = false, attached_ = false;
+  bool writing_now_ = false, write_posted_ = false, close_after_write_ = false, ping_sent_ = false;
 };
+
+// An upgrade request that cannot be accepted gets a plain HTTP error.
+template <class S>
+void refuse(S& stream, std::shared_ptr<HttpServer::Session> http, unsigned status, std::string_view extra,
+            const Error& e) {
+  std::string body = "{\"error\":{\"code\":\"" + std::string(code_name(e.code)) + "\",\"message\":" +
+                     boost::json::serialize(boost::json::value(e.message)) + "}}\n";
+  auto text = std::make_shared<std::string>("HTTP/1.1 " + std::to_string(status) +
+                                            (status == 426 ? " Upgrade Required" : " Bad Request") +
+                                            "\r\nContent-Type: application/json\r\nConnection: close\r\n" +
+                                            std::string(extra) + "Content-Length: " + std::to_string(body.size()) +
+                                            "\r\n\r\n" + body);
+  auto owned = std::make_shared<S>(std::move(stream));
+  asio::async_write(*owned, asio::buffer(*text), [owned, text, http](boost::system::error_code, std::size_t) {
+    beast::error_code ignored;
+    beast::get_lowest_layer(*owned).socket().shutdown(asio::socket_base::shutdown_both, ignored);
+    http->finish();
+  });
+}
 
 }  // namespace
 
 template <class S>
-awaitable<void> serve_websocket(S stream, http::request<http::string_body> req, api::Context& ctx, realtime::Hub& hub,
-                                api::Caller caller, std::shared_ptr<HttpServer::Session> self) {
-  auto session = std::make_shared<Session<S>>(std::move(stream), ctx, hub, std::move(caller));
-  self->close = [weak = std::weak_ptr<Session<S>>(session)] {
-    if (auto s = weak.lock()) s->close_now();
-  };
-  self->going_away = [weak = std::weak_ptr<Session<S>>(session)] {
-    if (auto s = weak.lock()) s->close_with(websocket::close_code::going_away, "tourbusd is shutting down");
-  };
-  auto pending = session->run(std::move(req));
-  co_await std::move(pending);
-  self->close = nullptr;
-  self->going_away = nullptr;
+void serve_websocket(S stream, const http::request<http::string_body>& req, std::string early, api::Context& ctx,
+                     realtime::Hub& hub, api::Caller caller, std::shared_ptr<HttpServer::Session> http) {
+  http->handed_off = true;
+  http->close = nullptr;  // it pointed into the HTTP coroutine, which ends now
+  auto version = req[http::field::sec_websocket_version];
+  if (version != "13")
+    return refuse(stream, std::move(http), 426, "Sec-WebSocket-Version: 13\r\n",
+                  Error(Code::bad_request, "WebSocket version 13 is required"));
+  auto key = req[http::field::sec_websocket_key];
+  if (!ws::valid_key(std::string_view(key.data(), key.size())))
+    return refuse(stream, std::move(http), 400, "", Error(Code::bad_request, "Sec-WebSocket-Key: missing or malformed"));
+  auto session = std::make_shared<Session<S>>(std::move(stream), ctx, hub, std::move(caller), std::move(http));
+  session->start(ws::accept_key(std::string_view(key.data(), key.size())), std::move(early));
 }
 
-template awaitable<void> serve_websocket(Stream, http::request<http::string_body>, api::Context&, realtime::Hub&,
-                                         api::Caller, std::shared_ptr<HttpServer::Session>);
-template awaitable<void> serve_websocket(TlsStream, http::request<http::string_body>, api::Context&, realtime::Hub&,
-                                         api::Caller, std::shared_ptr<HttpServer::Session>);
+template void serve_websocket(Stream, const http::request<http::string_body>&, std::string, api::Context&,
+                              realtime::Hub&, api::Caller, std::shared_ptr<HttpServer::Session>);
+template void serve_websocket(TlsStream, const http::request<http::string_body>&, std::string, api::Context&,
+                              realtime::Hub&, api::Caller, std::shared_ptr<HttpServer::Session>);
 
 }  // namespace tourbus::net

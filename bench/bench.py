@@ -1,0 +1,449 @@
+#!/usr/bin/python3
+"""The tourbus benchmarks, side by side with the ws and socket.io peers and the raw ceiling.
+
+Run through bench/run, which installs and builds what is needed first. Every server listens on
+127.0.0.1, is pinned to CPU 0 and loaded by bench/loadgen pinned to CPU 1; every TCP socket uses
+congestion control cubic (the servers through bench/cubic_preload.so). Writes BENCHMARKS.md.
+See bench/README.md for what each scenario measures.
+"""
+
+import argparse
+import concurrent.futures
+import datetime
+import http.client
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SIZES = {
+    # idle connections; fan-out groups x members; durable pairs; burst members; queue jobs
+    "default": dict(idle=19000, groups=100, members=20, step_seconds=3.0, pairs=500, durable_seconds=5.0,
+                    burst=10000, burst_repeat=5, queue=19000, rate=1000, factor=1.4),
+    "quick": dict(idle=2000, groups=20, members=10, step_seconds=1.0, pairs=50, durable_seconds=1.5,
+                  burst=1000, burst_repeat=3, queue=2000, rate=1000, factor=2.0),
+}
+
+SERVER_CPU = "0"
+LOADGEN_CPU = "1"
+
+
+def log(*a):
+    print("bench:", *a, file=sys.stderr, flush=True)
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=600)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.unix_path)
+
+
+class Server:
+    """A server under test: started pinned to CPU 0 with the congestion-control shim preloaded."""
+
+    def __init__(self, name, argv, ready=r"ready port=(\d+)", on_stderr=False):
+        self.name = name
+        env = dict(os.environ)
+        env["LD_PRELOAD"] = os.path.join(ROOT, "build", "bench", "cubic_preload.so")
+        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + argv, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=env, preexec_fn=raise_nofile)
+        self.port = None
+        seen = []
+        for line in self.proc.stderr if on_stderr else self.proc.stdout:
+            seen.append(line)
+            m = re.search(ready, line)
+            if m:
+                self.port = int(m.group(1))
+                break
+            if "start_failed" in line:
+                break
+        if self.port is None:
+            self.proc.kill()
+            raise RuntimeError("%s did not start: %s" % (name, "".join(seen[-5:])))
+        # Keep draining its output so a chatty server never blocks on a full pipe.
+        for s in (self.proc.stdout, self.proc.stderr):
+            threading.Thread(target=lambda s=s: [None for _ in s], daemon=True).start()
+
+    def rss(self):
+        return rss_kib(self.proc.pid)
+
+    def cpu_seconds(self):
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Tourbus:
+    """tourbusd in a state directory of its own, with the users and conversations of every scenario."""
+
+    def __init__(self, work, sizes):
+        self.work = work
+        self.sizes = sizes
+        self.state = os.path.join(work, "state")
+        self.tokens = {}
+
+    def config(self, state, extra=""):
+        path = os.path.join(self.work, "tourbus.toml")
+        with open(path, "w") as f:
+            f.write('state_dir = "%s"\n[server]\nlisten = "127.0.0.1:0"\nmax_connections = 20000\n'
+                    'idle_timeout_seconds = 600\n'
+                    '[websocket]\nevents_per_second = 100000\nevent_burst = 100000\nidle_timeout_seconds = 600\n'
+                    'send_queue_frames = 100000\n%s' % (state, extra))
+        return path
+
+    def start(self, state=None, extra="", name="tourbus"):
+        state = state or self.state
+        cfg = self.config(state, extra)
+        self.server = Server(name, [os.path.join(ROOT, "build", "daemon", "tourbusd"), "--config", cfg],
+                             ready=r"daemon\.ready .*listen=\S*:(\d+)", on_stderr=True)
+        self.sock = os.path.join(state, "tourbusd.sock")
+        return self.server
+
+    def call(self, conn, method, path, body=None, as_user=None):
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if as_user:
+            headers["Tourbus-As"] = as_user
+        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        res = conn.getresponse()
+        data = res.read()
+        if res.status >= 300:
+            raise RuntimeError("%s %s: %d %s" % (method, path, res.status, data[:300]))
+        return json.loads(data)
+
+    def parallel(self, items, fn, threads=32):
+        local = threading.local()
+
+        def run(item):
+            if not hasattr(local, "conn"):
+                local.conn = UnixHTTP(self.sock)
+            return fn(local.conn, item)
+
+        with concurrent.futures.ThreadPoolExecutor(threads) as ex:
+            return list(ex.map(run, items))
+
+    def setup(self):
+        """Users with tokens, then the conversations of each scenario (users never share two)."""
+        s = self.sizes
+        n = s["idle"]
+        t0 = time.monotonic()
+        handles = ["u%05d" % i for i in range(n)]
+
+        def make(conn, h):
+            self.call(conn, "POST", "/v1/users", {"handle": h, "display_name": h, "role": "tourist"})
+            return self.call(conn, "POST", "/v1/tokens", {"user": h, "label": "bench", "ttl_days": 0})["token"]
+
+        self.tokens = dict(zip(handles, self.parallel(handles, make)))
+        log("tourbus: %d users with tokens in %.1f s" % (n, time.monotonic() - t0))
+        # fan-out: groups of members among the first users
+        fan = handles[:s["groups"] * s["members"]]
+
+        def group(conn, g):
+            members = fan[g * s["members"]:(g + 1) * s["members"]]
+            c = self.call(conn, "POST", "/v1/conversations",
+                          {"kind": "group", "title": "bench %d" % g, "members": members})
+            return [(c["id"], h) for h in members]
+
+        self.fanout_conns = [x for g in self.parallel(range(s["groups"]), group) for x in g]
+        # durable: pairs in direct conversations, after the fan-out users
+        base = len(fan)
+        pairs = [(handles[base + 2 * i], handles[base + 2 * i + 1]) for i in range(s["pairs"])]
+
+        def direct(conn, pair):
+            c = self.call(conn, "POST", "/v1/conversations", {"kind": "direct", "members": list(pair)})
+            return [(c["id"], pair[0]), (c["id"], pair[1])]
+
+        self.durable_conns = [x for p in self.parallel(pairs, direct) for x in p]
+        # burst: one group of the next `burst` users (wrapping to the start if there are too few)
+        base += 2 * s["pairs"]
+        burst = [handles[(base + i) % n] for i in range(s["burst"])]
+        conn = UnixHTTP(self.sock)
+        c = self.call(conn, "POST", "/v1/conversations", {"kind": "group", "title": "burst", "members": burst[:500]})
+        for i in range(500, len(burst), 500):
+            self.call(conn, "POST", "/v1/conversations/%d/members" % c["id"], {"users": burst[i:i + 500]})
+        self.burst_conns = [(c["id"], h) for h in burst]
+        self.idle_conns = [(0, h) for h in handles]
+        log("tourbus: set up in %.1f s" % (time.monotonic() - t0))
+
+    def conns_file(self, path, pairs):
+        with open(path, "w") as f:
+            for g, h in pairs:
+                f.write("%d %s\n" % (g, self.tokens[h]))
+        return path
+
+
+def peer_conns(path, pairs):
+    with open(path, "w") as f:
+        for g, _ in pairs:
+            f.write("%d -\n" % g)
+    return path
+
+
+def loadgen(args, stdin=None):
+    argv = ["taskset", "-c", LOADGEN_CPU, os.path.join(ROOT, "build", "bench", "loadgen")] + [str(a) for a in args]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=stdin, text=True, preexec_fn=raise_nofile)
+
+
+def results(proc, timeout=900):
+    out, _ = proc.communicate(timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError("loadgen failed (exit %d)" % proc.returncode)
+    return [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.sizes = SIZES["quick" if args.quick else "default"]
+        self.work = tempfile.mkdtemp(prefix="tourbus-bench-")
+        self.shm = tempfile.mkdtemp(prefix="tourbus-bench-", dir="/dev/shm") if os.path.isdir("/dev/shm") else None
+        self.peers = os.path.join(ROOT, "bench", "peers")
+        self.r = {}
+        self.tb = Tourbus(self.work, self.sizes)
+
+    # --- servers -------------------------------------------------------------------------------
+    def start(self, kind, extra=""):
+        if kind == "tourbus":
+            return self.tb.start(extra=extra)
+        if kind == "ws":
+            return Server("ws", ["node", os.path.join(self.peers, "ws_server.js"), "--port", "0"])
+        if kind == "socketio":
+            return Server("socketio", ["node", os.path.join(self.peers, "socketio_server.js"), "--port", "0"])
+        mode = "send" if kind == "ceiling-send" else "coalesce"
+        return Server(kind, [os.path.join(ROOT, "build", "bench", "ceiling"), "--port", "0", "--mode", mode])
+
+    def proto(self, kind):
+        return {"tourbus": "tourbus", "ws": "ws", "socketio": "socketio"}.get(kind, "raw")
+
+    def conns(self, kind, name, pairs):
+        path = os.path.join(self.work, "%s-%s.conns" % (name, kind))
+        return self.tb.conns_file(path, pairs) if kind == "tourbus" else peer_conns(path, pairs)
+
+    # --- scenarios -----------------------------------------------------------------------------
+    def idle(self):
+        out = {}
+        for kind in ("tourbus", "ws", "socketio", "ceiling-coalesce"):
+            server = self.start(kind)
+            try:
+                before = server.rss()
+                lg = loadgen(["idle", "--proto", self.proto(kind), "--port", server.port,
+                              "--conns", self.conns(kind, "idle", self.tb.idle_conns), "--sources", 8],
+                             stdin=subprocess.PIPE)
+                first = json.loads(lg.stdout.readline())
+                # The reading after the last connection is ready, and once more a second later
+                # (lazily allocated state, a garbage collector): the larger one counts.
+                after = server.rss()
+                time.sleep(1)
+                after = max(after, server.rss())
+                lg.stdin.close()
+                rest = [json.loads(l) for l in lg.stdout.read().splitlines() if l.startswith("{")]
+                lg.wait()
+                n = first["connections"]
+                out[kind] = dict(connections=n, connects_per_second=first["connects_per_second"], rss_before_kib=before,
+                                 rss_after_kib=after, per_conn_bytes=(after - before) * 1024 / n,
+                                 still_open=rest[-1]["still_open"] if rest else None)
+                log("idle %s: %.0f bytes/connection, %.0f connects/s" % (kind, out[kind]["per_conn_bytes"],
+                                                                         first["connects_per_second"]))
+            finally:
+                server.stop()
+        self.r["idle"] = out
+
+    def fanout(self):
+        out = {}
+        s = self.sizes
+        for kind in ("tourbus", "ws", "socketio", "ceiling-send", "ceiling-coalesce"):
+            server = self.start(kind)
+            try:
+                cpu0 = server.cpu_seconds()
+                lg = loadgen(["fanout", "--proto", self.proto(kind), "--port", server.port,
+                              "--conns", self.conns(kind, "fanout", self.tb.fanout_conns),
+                              "--rate", s["rate"], "--factor", s["factor"], "--seconds", s["step_seconds"]])
+                res = results(lg)
+                out[kind] = dict(steps=[x for x in res if "label" in x], summary=next(x for x in res if x.get("summary")),
+                                 server_cpu_seconds=server.cpu_seconds() - cpu0)
+                log("fanout %s: %.0f deliveries/s, p99 at half rate %.2f ms" % (
+                    kind, out[kind]["summary"]["max_deliveries_per_second"], out[kind]["summary"]["half_p99_ms"]))
+            finally:
+                server.stop()
+        self.r["fanout"] = out
+
+    def durable(self):
+        out = {}
+        s = self.sizes
+        variants = [("durable", self.tb.state, 'store.synchronous = "full"'),
+                    ("memory", None, 'store.synchronous = "normal"')]
+        for name, state, setting in variants:
+            if state is None:
+                # persistence off: the same database copied to RAM (tmpfs), no fsync
+                state = os.path.join(self.shm or self.work, "state")
+                shutil.rmtree(state, ignore_errors=True)
+                shutil.copytree(self.tb.state, state, ignore=shutil.ignore_patterns("*.sock", "*.lock", "*.pid"))
+            extra = "[store]\n%s\n" % setting.split(".", 1)[1]
+            server = self.tb.start(state=state, extra=extra)
+            try:
+                lg = loadgen(["durable", "--proto", "tourbus", "--port", server.port,
+                              "--conns", self.conns("tourbus", "durable", self.tb.durable_conns),
+                              "--window", 4, "--seconds", s["durable_seconds"]])
+                res = results(lg)[-1]
+                out[name] = res
+                log("durable %s: %.0f acknowledged messages/s, p99 %.2f ms" % (name, res["acked_per_second"],
+                                                                              res["ack_p99_ms"]))
+            finally:
+                server.stop()
+        self.r["durable"] = out
+
+    def burst(self):
+        out = {}
+        s = self.sizes
+        for kind in ("tourbus", "ws", "socketio", "ceiling-coalesce"):
+            server = self.start(kind)
+            try:
+                lg = loadgen(["burst", "--proto", self.proto(kind), "--port", server.port,
+                              "--conns", self.conns(kind, "burst", self.tb.burst_conns), "--repeat", s["burst_repeat"]])
+                out[kind] = results(lg)[-1]
+                log("burst %s: last of %d members after %.2f ms" % (kind, out[kind]["members"],
+                                                                   out[kind]["last_member_ms_median"]))
+            finally:
+                server.stop()
+        self.r["burst"] = out
+
+    def queue(self):
+        out = {}
+        sink = subprocess.Popen(["taskset", "-c", LOADGEN_CPU, os.path.join(ROOT, "build", "bench", "loadgen"), "sink",
+                                 "--port", "0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        port = json.loads(sink.stdout.readline())["port"]
+        extra = ('[notify]\nworkers = 16\n[webhook]\nurl = "http://127.0.0.1:%d/hook"\nsecret = "bench"\n'
+                 'rate_per_second = 100000\n' % port)
+        server = self.tb.start(extra=extra)
+        try:
+            conn = UnixHTTP(self.tb.sock)
+            users = sorted(self.tb.tokens)[:self.sizes["queue"]]
+            for channel in ("inapp", "webhook"):
+                t0 = time.monotonic()
+                sent = self.tb.call(conn, "POST", "/v1/notifications",
+                                    {"users": users, "category": "transactional", "text": "Bench " + channel,
+                                     "channels": [channel]})
+                t1 = time.monotonic()
+                while True:
+                    st = self.tb.call(conn, "GET", "/v1/queue")
+                    row = next(c for c in st["channels"] if c["channel"] == channel)
+                    if sum(l["queued"] for l in row["lanes"]) == 0 and row["in_flight"] == 0:
+                        break
+                    time.sleep(0.01)
+                t2 = time.monotonic()
+                n = len(sent["jobs"])
+                out[channel] = dict(jobs=n, committed_per_second=n / (t1 - t0), delivered_per_second=n / (t2 - t0),
+                                    send_seconds=t1 - t0, drained_seconds=t2 - t0)
+                log("queue %s: %d jobs, %.0f committed/s, %.0f delivered/s" % (
+                    channel, n, out[channel]["committed_per_second"], out[channel]["delivered_per_second"]))
+        finally:
+            server.stop()
+            sink.stdin.close()
+            done = json.loads(sink.stdout.read().strip().splitlines()[-1])
+            sink.wait()
+        out["webhook"]["sink_requests"] = done["requests"]
+        if done["requests"] < out["webhook"]["jobs"]:
+            raise RuntimeError("the sink got %d of %d webhook jobs" % (done["requests"], out["webhook"]["jobs"]))
+        self.r["queue"] = out
+
+    # --- the run -------------------------------------------------------------------------------
+    def run(self):
+        t0 = time.monotonic()
+        server = self.tb.start()
+        try:
+            self.tb.setup()
+        finally:
+            server.stop()
+        only = set(self.args.only.split(",")) if self.args.only else None
+        for name in ("idle", "fanout", "durable", "burst", "queue"):
+            if only and name not in only:
+                continue
+            log("--- %s" % name)
+            getattr(self, name)()
+        self.r["seconds"] = time.monotonic() - t0
+        return self.r
+
+    def cleanup(self):
+        shutil.rmtree(self.work, ignore_errors=True)
+        if self.shm:
+            shutil.rmtree(self.shm, ignore_errors=True)
+
+
+def machine():
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                           text=True).stdout.strip()
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    return dict(cpu=cpu, cores=os.cpu_count(), kernel=platform.release(), commit=commit + ("+changes" if dirty else ""),
+                node=node, date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every scenario")
+    ap.add_argument("--only", help="comma-separated scenarios: idle,fanout,durable,burst,queue")
+    ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"), help="the report (default BENCHMARKS.md)")
+    ap.add_argument("--json", help="also write the raw results here")
+    ap.add_argument("--command", default="bench/run", help="the command line to print in the report")
+    args = ap.parse_args()
+    bench = Bench(args)
+    try:
+        r = bench.run()
+    finally:
+        bench.cleanup()
+    r["machine"] = machine()
+    r["sizes"] = bench.sizes
+    r["quick"] = args.quick
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(r, f, indent=1)
+    import report
+    with open(args.out, "w") as f:
+        f.write(report.render(r, args.command))
+    log("wrote %s (%.0f s)" % (args.out, r["seconds"]))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    main()

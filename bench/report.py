@@ -1,0 +1,144 @@
+"""BENCHMARKS.md from the results of bench/bench.py: a table per scenario, ratios, targets."""
+
+NAMES = {"tourbus": "tourbus", "ws": "ws (Node)", "socketio": "socket.io (Node)",
+         "ceiling-send": "raw ceiling, one send per delivery", "ceiling-coalesce": "raw ceiling, coalesced writes"}
+
+
+def ratio(a, b):
+    return "%.2f×" % (a / b) if a and b else "–"
+
+
+def fmt(x, digits=0):
+    return ("{:,.%df}" % digits).format(x) if x is not None else "–"
+
+
+def render(r, command):
+    m = r["machine"]
+    out = []
+    w = out.append
+    w("# tourbus benchmarks\n")
+    w("Produced by `%s`%s on %s. Every number below comes from this one run.\n" % (
+        command, " (**quick sizes: a smoke run, not a measurement**)" if r.get("quick") else "", m["date"]))
+    w("| | |\n|---|---|")
+    w("| machine | %s, %d cores, Linux %s |" % (m["cpu"], m["cores"], m["kernel"]))
+    w("| commit | `%s` |" % m["commit"])
+    w("| peers | Node %s: ws and socket.io as pinned in bench/peers/package-lock.json |" % m["node"])
+    w("| pinning | each server on CPU 0 (`taskset -c 0`), the load generator on CPU 1 |")
+    w("| TCP | loopback (127.0.0.1-8 → 127.0.0.1), congestion control **cubic** on every socket (generator and "
+      "ceiling by setsockopt, tourbusd and the Node peers by the LD_PRELOAD shim bench/cubic_preload.so), TCP_NODELAY |")
+    w("| tourbusd | release build (`-O2`), log level info, store on disk with `synchronous = full` unless said |")
+    w("| duration | %.0f s for the whole run |\n" % r.get("seconds", 0))
+    w("To reproduce: `%s` from a clean clone (it installs and builds what it needs); `bench/run --quick` "
+      "for a smoke run. bench/README.md explains each scenario.\n" % command)
+
+    targets = []
+    f = r.get("fanout")
+    if f:
+        t = f["tourbus"]["summary"]["max_deliveries_per_second"]
+        s = r["sizes"]
+        w("## Fan-out\n")
+        w("%d groups of %d members, every connection a member that publishes; the total rate is stepped up "
+          "(×%.1f, %.0f s a step) until the server saturates (fewer than 90%% of the offered deliveries arrive "
+          "within the step, or they do not all arrive within 5 s after it). A delivery is one member receiving "
+          "one message, the sender included; latency is send → receive, measured by the generator's own clock.\n"
+          % (s["groups"], s["members"], s["factor"], s["step_seconds"]))
+        w("| server | max deliveries/s | tourbus ÷ this | p50 at half rate | p99 at half rate | p99.9 at half rate | "
+          "server CPU s |")
+        w("|---|---|---|---|---|---|---|")
+        for k, v in f.items():
+            sm = v["summary"]
+            w("| %s | %s | %s | %.2f ms | %.2f ms | %.2f ms | %.1f |" % (
+                NAMES[k], fmt(sm["max_deliveries_per_second"]), ratio(t, sm["max_deliveries_per_second"]) if k != "tourbus" else "",
+                sm["half_p50_ms"], sm["half_p99_ms"], sm["half_p999_ms"], v["server_cpu_seconds"]))
+        w("\nSteps (offered messages/s → deliveries/s, p99):\n")
+        for k, v in f.items():
+            steps = ", ".join("%s→%s (%.1f ms)%s" % (fmt(x["offered_msgs_per_second"]), fmt(x["deliveries_per_second"]),
+                                                     x["p99_ms"], " sat." if x["saturated"] else "")
+                              for x in v["steps"] if x["label"] == "step")
+            w("- %s: %s" % (NAMES[k], steps))
+        w("")
+        get = lambda k: f.get(k, {}).get("summary", {}).get("max_deliveries_per_second")
+        targets.append(("fan-out ≥ 5× socket.io", t / get("socketio") if get("socketio") else 0, 5))
+        targets.append(("fan-out ≥ 2× ws", t / get("ws") if get("ws") else 0, 2))
+        targets.append(("fan-out ≥ 60% of the coalescing ceiling", t / get("ceiling-coalesce") if get("ceiling-coalesce") else 0, 0.6))
+        half = f["tourbus"]["summary"]["half_p99_ms"]
+        targets.append(("p99 at half saturation ≤ 5 ms", half, 5, True))
+
+    i = r.get("idle")
+    if i:
+        w("## Idle connections\n")
+        w("Open connections held by one server: resident memory (VmRSS) after they are all open, less before, "
+          "per connection; and how fast the generator could open them (upgrade included; tourbus checks a token "
+          "on each).\n")
+        w("| server | connections | bytes per connection | tourbus ÷ this | connects/s |")
+        w("|---|---|---|---|---|")
+        t = i["tourbus"]["per_conn_bytes"]
+        for k, v in i.items():
+            w("| %s | %s | %s | %s | %s |" % (NAMES[k], fmt(v["connections"]), fmt(v["per_conn_bytes"]),
+                                           ratio(t, v["per_conn_bytes"]) if k != "tourbus" else "",
+                                           fmt(v["connects_per_second"])))
+        w("")
+        if "ws" in i:
+            targets.append(("memory per idle connection below ws's", t / i["ws"]["per_conn_bytes"], 1, True))
+        targets.append(("memory per idle connection ≤ 4 KiB", t, 4096, True))
+
+    d = r.get("durable")
+    if d:
+        w("## Durable 1:1\n")
+        w("%d pairs in direct conversations, every connection keeping %d messages unacknowledged: a message "
+          "counts when its sender has the reply, which tourbusd sends only after the message is committed. "
+          "*durable*: the database on disk, `store.synchronous = full` (fsync on every commit, group commit). "
+          "*persistence off*: the same database on tmpfs (RAM) with `synchronous = normal`: no disk at all.\n"
+          % (r["sizes"]["pairs"], d["durable"]["window"]))
+        w("| store | acknowledged messages/s | ack p50 | ack p99 | ack p99.9 | delivery p99 |")
+        w("|---|---|---|---|---|---|")
+        for k, label in (("durable", "durable (disk, fsync)"), ("memory", "persistence off (tmpfs)")):
+            v = d[k]
+            w("| %s | %s | %.2f ms | %.2f ms | %.2f ms | %.2f ms |" % (label, fmt(v["acked_per_second"]), v["ack_p50_ms"],
+                                                                    v["ack_p99_ms"], v["ack_p999_ms"], v["delivery_p99_ms"]))
+        rr = d["durable"]["acked_per_second"] / d["memory"]["acked_per_second"]
+        w("\nDurable ÷ persistence off: **%.2f**.\n" % rr)
+        targets.append(("durable ≥ half of persistence off", rr, 0.5))
+
+    b = r.get("burst")
+    if b:
+        w("## Burst\n")
+        w("One message to a group of %s members, all connected: time from the send until the last member has "
+          "it (median and worst of %d, after one warm-up), and the median member's wait.\n"
+          % (fmt(b["tourbus"]["members"]), b["tourbus"]["repeats"]))
+        w("| server | last member (median) | last member (worst) | median member | tourbus ÷ this (time) |")
+        w("|---|---|---|---|---|")
+        t = b["tourbus"]["last_member_ms_median"]
+        for k, v in b.items():
+            w("| %s | %.2f ms | %.2f ms | %.2f ms | %s |" % (NAMES[k], v["last_member_ms_median"], v["last_member_ms_max"],
+                                                           v["member_p50_ms_median"],
+                                                           ratio(t, v["last_member_ms_median"]) if k != "tourbus" else ""))
+        w("")
+
+    q = r.get("queue")
+    if q:
+        w("## Notification queue\n")
+        w("One `notify.send` to %s users on one channel: *committed* is jobs written to the outbox (one "
+          "transaction) per second of the call; *delivered* is jobs per second from the call until none is "
+          "queued or in flight. `inapp` stores feed rows; `webhook` makes a signed HTTP POST per job to the "
+          "generator's C++ sink on loopback (keep-alive, 16 workers).\n" % fmt(q["inapp"]["jobs"]))
+        w("| channel | jobs | committed jobs/s | delivered jobs/s |")
+        w("|---|---|---|---|")
+        for k in ("inapp", "webhook"):
+            v = q[k]
+            w("| %s | %s | %s | %s |" % (k, fmt(v["jobs"]), fmt(v["committed_per_second"]), fmt(v["delivered_per_second"])))
+        w("")
+        targets.append(("outbox ≥ 20,000 jobs/s to a local sink (webhook, delivered)", q["webhook"]["delivered_per_second"], 20000))
+
+    if targets:
+        w("## Targets\n")
+        w("| target | measured | met |")
+        w("|---|---|---|")
+        for t in targets:
+            name, value, goal = t[0], t[1], t[2]
+            lower = len(t) > 3
+            ok = value <= goal if lower else value >= goal
+            shown = "%.2f" % value if value < 100 else fmt(value)
+            w("| %s | %s | %s |" % (name, shown, "yes" if ok else "**no**"))
+        w("")
+    return "\n".join(out) + "\n"
