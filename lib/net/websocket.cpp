@@ -136,6 +136,10 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
   // the upgrade request are in `early`).
   void start(std::string accept, std::string early) {
     beast::get_lowest_layer(stream_).expires_never();
+    if constexpr (kPlain<S>) {
+      boost::system::error_code ignored;
+      socket().non_blocking(true, ignored);  // read_some after a wait must never block
+    }
     caller_.session = next_session_id();
     ++ctx_.stats.websocket_connections;
     last_read_ = Clock::now();
@@ -217,7 +221,6 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
         if (ec) return self->end(ec);
         static thread_local std::vector<char> scratch(64 * 1024);
         boost::system::error_code rec;
-        self->socket().non_blocking(true, rec);
         auto n = self->socket().read_some(asio::buffer(scratch), rec);
         if (rec == asio::error::would_block || rec == asio::error::try_again) return self->read();
         if (rec) return self->end(rec);
