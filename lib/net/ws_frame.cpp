@@ -1,5 +1,6 @@
 #include "net/ws_frame.hpp"
 
+#include <cctype>
 #include <cstring>
 
 #include <openssl/evp.h>
