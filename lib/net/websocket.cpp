@@ -170,7 +170,8 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
   void sweep(Clock::time_point now) override {
     if (ended_) return;
     auto quiet = now - last_read_;
-    if (quiet >= idle_timeout_) {
+    // Dropped only after a ping went unanswered: a late sweep never drops a client unpinged.
+    if (quiet >= idle_timeout_ && ping_sent_) {
       logging::get("net")->info("net.ws_timeout user={} session={} seconds={}", caller_.handle, caller_.session,
                                 std::chrono::duration_cast<std::chrono::seconds>(idle_timeout_).count());
       close_now();
