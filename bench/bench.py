@@ -200,17 +200,12 @@ class Tourbus:
         self.idle_conns = [(0, h) for h in handles]
         log("tourbus: set up in %.1f s" % (time.monotonic() - t0))
 
-    def conns_file(self, path, pairs):
-        with open(path, "w") as f:
-            for g, h in pairs:
-                f.write("%d %s\n" % (g, self.tokens[h]))
-        return path
 
-
-def peer_conns(path, pairs):
+def write_conns(path, pairs, tokens=None):
+    """loadgen's --conns file: `GROUP TOKEN` per connection (`-`: the peers take no token)."""
     with open(path, "w") as f:
-        for g, _ in pairs:
-            f.write("%d -\n" % g)
+        for g, h in pairs:
+            f.write("%d %s\n" % (g, tokens[h] if tokens else "-"))
     return path
 
 
@@ -252,7 +247,7 @@ class Bench:
 
     def conns(self, kind, name, pairs):
         path = os.path.join(self.work, "%s-%s.conns" % (name, kind))
-        return self.tb.conns_file(path, pairs) if kind == "tourbus" else peer_conns(path, pairs)
+        return write_conns(path, pairs, self.tb.tokens if kind == "tourbus" else None)
 
     # --- scenarios -----------------------------------------------------------------------------
     def idle(self):

@@ -40,7 +40,6 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
-#include <map>
 #include <optional>
 #include <memory>
 #include <sstream>
@@ -613,7 +612,6 @@ class Generator {
   }
 
  public:
-  double mean_group() const { return mean_group_; }
   void compute_mean_group() {
     double sum = 0;
     for (auto& c : conns_) sum += static_cast<double>(group_size_[c->group]);

@@ -14,15 +14,8 @@
 'use strict';
 const http = require('http');
 const { Server } = require('socket.io');
+const peer = require('./common');
 
-function arg(name, dflt) {
-  const i = process.argv.indexOf(name);
-  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
-}
-const port = Number(arg('--port', '0'));
-const host = arg('--host', '127.0.0.1');
-
-const seqs = new Map(); // g -> last seq
 let nextId = 0;
 
 const server = http.createServer();
@@ -37,8 +30,7 @@ const io = new Server(server, {
 
 io.on('connection', (socket) => {
   const id = ++nextId;
-  let g = parseInt(socket.handshake.query.g, 10);
-  if (!Number.isFinite(g)) g = 0;
+  const g = peer.group(socket.handshake.query.g);
   const room = 'g' + g;
   socket.join(room);
 
@@ -48,23 +40,11 @@ io.on('connection', (socket) => {
       if (typeof ack === 'function') ack({ error: 'bad_request' });
       return;
     }
-    const seq = (seqs.get(g) || 0) + 1;
-    seqs.set(g, seq);
-    const msg = { conversation: g, seq, sender: id, kind: 'text', text: data.text,
-                  created_at: new Date().toISOString() };
+    const msg = peer.message(g, id, data.text);
     io.to(room).emit('message', msg);
     if (typeof ack === 'function') ack(msg);
   });
 });
 
 server.on('clientError', (err, sock) => { sock.destroy(); });
-server.listen(port, host, () => {
-  process.stdout.write(`ready port=${server.address().port}\n`);
-});
-
-function shutdown() {
-  io.close();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
+peer.serve(server, () => io.close());

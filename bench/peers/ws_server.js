@@ -13,16 +13,9 @@
 'use strict';
 const http = require('http');
 const { WebSocketServer, WebSocket } = require('ws');
-
-function arg(name, dflt) {
-  const i = process.argv.indexOf(name);
-  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
-}
-const port = Number(arg('--port', '0'));
-const host = arg('--host', '127.0.0.1');
+const peer = require('./common');
 
 const groups = new Map(); // g -> Set<WebSocket>
-const seqs = new Map();   // g -> last seq
 const BAD_REQUEST = JSON.stringify({ event: 'error', data: { code: 'bad_request' } });
 let nextId = 0;
 
@@ -31,8 +24,7 @@ const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: 
 
 wss.on('connection', (ws, req) => {
   const id = ++nextId;
-  let g = parseInt(new URL(req.url, 'http://peer').searchParams.get('g'), 10);
-  if (!Number.isFinite(g)) g = 0;
+  const g = peer.group(new URL(req.url, 'http://peer').searchParams.get('g'));
   let members = groups.get(g);
   if (!members) groups.set(g, (members = new Set()));
   members.add(ws);
@@ -50,26 +42,16 @@ wss.on('connection', (ws, req) => {
       ws.send(BAD_REQUEST);
       return;
     }
-    const seq = (seqs.get(g) || 0) + 1;
-    seqs.set(g, seq);
-    const msg = { conversation: g, seq, sender: id, kind: 'text', text: data.text,
-                  created_at: new Date().toISOString() };
+    const msg = peer.message(g, id, data.text);
     const out = JSON.stringify({ event: 'message', data: msg });
-    for (const peer of members) if (peer.readyState === WebSocket.OPEN) peer.send(out);
+    for (const member of members) if (member.readyState === WebSocket.OPEN) member.send(out);
     ws.send(JSON.stringify({ event: 'reply', data: msg }));
   });
 });
 wss.on('error', () => {});
 
-server.listen(port, host, () => {
-  process.stdout.write(`ready port=${server.address().port}\n`);
-});
-
-function shutdown() {
+peer.serve(server, () => {
   for (const ws of wss.clients) ws.terminate();
   wss.close();
   server.close();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
+});

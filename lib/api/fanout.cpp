@@ -48,7 +48,7 @@ void announce_presence(Context& ctx, std::int64_t user, events::Presence now_is)
   });
   boost::json::object data{{"user", handle}, {"status", events::presence_name(now_is)}};
   data["last_seen"] = last_seen ? boost::json::value(timeutil::format_utc(*last_seen)) : nullptr;
-  ctx.events.publish(contacts, events::encode("presence", data));
+  ctx.events.publish(contacts, events::encode("presence", std::move(data)));
 }
 
 }  // namespace tourbus::api

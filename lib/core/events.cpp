@@ -7,10 +7,11 @@
 
 namespace tourbus::events {
 
-Frame encode(std::string_view event, const boost::json::value& data) {
+Frame encode(std::string_view event, boost::json::value data, const boost::json::value* ref) {
   boost::json::object o;
   o["event"] = event;
-  o["data"] = data;
+  o["data"] = std::move(data);
+  if (ref) o["ref"] = *ref;
   return std::make_shared<const std::string>(net::ws::server_frame(net::ws::text, boost::json::serialize(o)));
 }
 

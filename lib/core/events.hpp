@@ -18,8 +18,8 @@ namespace tourbus::events {
 // every session it goes to, which writes it as it is.
 using Frame = std::shared_ptr<const std::string>;
 
-// {"event": event, "data": data}, encoded once.
-Frame encode(std::string_view event, const boost::json::value& data);
+// {"event": event, "data": data} (and "ref" when given: the answer to a request), encoded once.
+Frame encode(std::string_view event, boost::json::value data, const boost::json::value* ref = nullptr);
 
 enum class Presence { offline, away, online };
 std::string_view presence_name(Presence p);

@@ -24,6 +24,7 @@
 #include "net/router.hpp"
 #include "net/stream.hpp"
 #include "net/websocket.hpp"
+#include "net/ws_frame.hpp"
 
 namespace tourbus::net {
 
@@ -47,6 +48,20 @@ struct Answer {
 };
 
 Answer from_error(const Error& e) { return {info(e.code).http_status, "application/json", error_body(e), {}}; }
+
+// The upgrade's own fields, checked after the token (nothing is revealed before it): version 13
+// (else 426, answered with Sec-WebSocket-Version: 13) and a well-formed key (else 400).
+std::optional<Answer> upgrade_refusal(const http::request<http::string_body>& req) {
+  if (req[http::field::sec_websocket_version] != "13") {
+    auto a = from_error(Error(Code::bad_request, "WebSocket version 13 is required"));
+    a.status = 426;
+    return a;
+  }
+  auto key = req[http::field::sec_websocket_key];
+  if (!ws::valid_key(std::string_view(key.data(), key.size())))
+    return from_error(Error(Code::bad_request, "Sec-WebSocket-Key: missing or malformed"));
+  return std::nullopt;
+}
 
 // Credentials of the process at the other end of a Unix socket.
 std::string peer_credentials(int fd) {
@@ -205,14 +220,15 @@ awaitable<void> serve(S stream, api::Context& ctx, realtime::Hub& hub, api::Tran
     if (websocket::is_upgrade(req)) {
       auto pending = websocket_caller(ctx, req, transport, peer, request_id);
       auto caller = co_await std::move(pending);
-      if (caller) {
+      auto refused = caller ? upgrade_refusal(req) : std::optional<Answer>(from_error(caller.error()));
+      if (!refused) {
         --ctx.stats.in_flight;
         self->busy = false;
         std::string early(static_cast<const char*>(buffer.data().data()), buffer.size());
         serve_websocket(std::move(stream), req, std::move(early), ctx, hub, *caller, self);
         co_return;
       }
-      answer = from_error(caller.error());
+      answer = std::move(*refused);
     } else {
       auto pending = handle(ctx, req, transport, peer, request_id);
       answer = co_await std::move(pending);
@@ -249,6 +265,7 @@ awaitable<void> serve(S stream, api::Context& ctx, realtime::Hub& hub, api::Tran
       http::response<http::string_body> res{static_cast<http::status>(answer.status), req.version()};
       res.set(http::field::content_type, answer.content_type);
       if (answer.status == 401) res.set(http::field::www_authenticate, "Bearer");
+      if (answer.status == 426) res.set(http::field::sec_websocket_version, "13");
       res.keep_alive(keep_alive);
       res.body() = std::move(answer.body);
       res.prepare_payload();

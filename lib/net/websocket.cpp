@@ -39,16 +39,10 @@ class TokenBucket {
   Clock::time_point last_ = Clock::now();
 };
 
-Frame text_frame(std::string_view event, const boost::json::value* ref, boost::json::value data) {
-  boost::json::object o{{"event", event}, {"data", std::move(data)}};
-  if (ref) o["ref"] = *ref;
-  return std::make_shared<const std::string>(ws::server_frame(ws::text, boost::json::serialize(o)));
-}
-
 Frame error_frame(const boost::json::value* ref, const Error& e) {
   boost::json::object err{{"code", code_name(e.code)}, {"message", e.message}};
   if (!e.field.empty()) err["field"] = e.field;
-  return text_frame("error", ref, std::move(err));
+  return events::encode("error", std::move(err), ref);
 }
 
 std::uint64_t next_session_id() {
@@ -339,7 +333,7 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
     logging::get("net")->info("net.ws_protocol_error user={} code={} error=\"{}\"", caller_.handle, code, why);
     fatal_ = true;
     close_code_ = code;
-    closing_ = false;  // the error close goes out even after a 1001/4001 was queued
+    if (closing_) return close_now();  // our close frame is out already: nothing more may follow it
     close_with(code, why);
     close_after_write_ = true;  // failing the connection: nothing more is read from it
   }
@@ -414,7 +408,7 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
     auto pending = api::invoke(ctx_, *op, caller, std::move(params));
     auto reply = co_await std::move(pending);
     if (reply) {
-      enqueue(text_frame("reply", ref, std::move(reply->json)));
+      enqueue(events::encode("reply", std::move(reply->json), ref));
       co_return;
     }
     auto status = info(reply.error().code).http_status;
@@ -512,25 +506,6 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
   bool writing_now_ = false, write_posted_ = false, close_after_write_ = false, ping_sent_ = false;
 };
 
-// An upgrade request that cannot be accepted gets a plain HTTP error.
-template <class S>
-void refuse(S& stream, std::shared_ptr<HttpServer::Session> http, unsigned status, std::string_view extra,
-            const Error& e) {
-  std::string body = "{\"error\":{\"code\":\"" + std::string(code_name(e.code)) + "\",\"message\":" +
-                     boost::json::serialize(boost::json::value(e.message)) + "}}\n";
-  auto text = std::make_shared<std::string>("HTTP/1.1 " + std::to_string(status) +
-                                            (status == 426 ? " Upgrade Required" : " Bad Request") +
-                                            "\r\nContent-Type: application/json\r\nConnection: close\r\n" +
-                                            std::string(extra) + "Content-Length: " + std::to_string(body.size()) +
-                                            "\r\n\r\n" + body);
-  auto owned = std::make_shared<S>(std::move(stream));
-  asio::async_write(*owned, asio::buffer(*text), [owned, text, http](boost::system::error_code, std::size_t) {
-    beast::error_code ignored;
-    beast::get_lowest_layer(*owned).socket().shutdown(asio::socket_base::shutdown_both, ignored);
-    http->finish();
-  });
-}
-
 }  // namespace
 
 template <class S>
@@ -538,13 +513,7 @@ void serve_websocket(S stream, const http::request<http::string_body>& req, std:
                      realtime::Hub& hub, api::Caller caller, std::shared_ptr<HttpServer::Session> http) {
   http->handed_off = true;
   http->close = nullptr;  // it pointed into the HTTP coroutine, which ends now
-  auto version = req[http::field::sec_websocket_version];
-  if (version != "13")
-    return refuse(stream, std::move(http), 426, "Sec-WebSocket-Version: 13\r\n",
-                  Error(Code::bad_request, "WebSocket version 13 is required"));
-  auto key = req[http::field::sec_websocket_key];
-  if (!ws::valid_key(std::string_view(key.data(), key.size())))
-    return refuse(stream, std::move(http), 400, "", Error(Code::bad_request, "Sec-WebSocket-Key: missing or malformed"));
+  auto key = req[http::field::sec_websocket_key];  // checked by the HTTP server (upgrade_refusal)
   auto session = std::make_shared<Session<S>>(std::move(stream), ctx, hub, std::move(caller), std::move(http));
   session->start(ws::accept_key(std::string_view(key.data(), key.size())), std::move(early));
 }
