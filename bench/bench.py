@@ -342,7 +342,7 @@ class Bench:
         sink = subprocess.Popen(["taskset", "-c", LOADGEN_CPU, os.path.join(ROOT, "build", "bench", "loadgen"), "sink",
                                  "--port", "0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         port = json.loads(sink.stdout.readline())["port"]
-        extra = ('[notify]\nworkers = 16\n[webhook]\nurl = "http://127.0.0.1:%d/hook"\nsecret = "bench"\n'
+        extra = ('[webhook]\nurl = "http://127.0.0.1:%d/hook"\nsecret = "bench"\n'
                  'rate_per_second = 100000\n' % port)
         server = self.tb.start(extra=extra)
         try:

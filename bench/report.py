@@ -121,14 +121,16 @@ def render(r, command):
         w("One `notify.send` to %s users on one channel: *committed* is jobs written to the outbox (one "
           "transaction) per second of the call; *delivered* is jobs per second from the call until none is "
           "queued or in flight. `inapp` stores feed rows; `webhook` makes a signed HTTP POST per job to the "
-          "generator's C++ sink on loopback (keep-alive, 16 workers).\n" % fmt(q["inapp"]["jobs"]))
+          "generator's C++ sink on loopback (keep-alive, the default 4 workers).\n" % fmt(q["inapp"]["jobs"]))
         w("| channel | jobs | committed jobs/s | delivered jobs/s |")
         w("|---|---|---|---|")
         for k in ("inapp", "webhook"):
             v = q[k]
             w("| %s | %s | %s | %s |" % (k, fmt(v["jobs"]), fmt(v["committed_per_second"]), fmt(v["delivered_per_second"])))
         w("")
-        targets.append(("outbox ≥ 20,000 jobs/s to a local sink (webhook, delivered)", q["webhook"]["delivered_per_second"], 20000))
+        targets.append(("outbox ≥ 20,000 jobs/s to a local sink: in-app feed, delivered", q["inapp"]["delivered_per_second"], 20000))
+        targets.append(("outbox ≥ 20,000 jobs/s to a local sink: webhook over HTTP, delivered",
+                        q["webhook"]["delivered_per_second"], 20000))
 
     if targets:
         w("## Targets\n")

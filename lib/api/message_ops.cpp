@@ -84,8 +84,7 @@ boost::asio::awaitable<Result<Reply>> message_send(Context& ctx, const Caller& c
   auto draft = draft_from(caller, p, static_cast<std::size_t>(ctx.config.get()->chat_max_text_bytes));
   if (!draft) co_return draft.error();
   auto pending = ctx.writer.run<chat::Posted>([caller, m = std::move(*draft)](store::Db& db) mutable -> Result<chat::Posted> {
-    auto c = visible_conversation(db, caller, m.conversation_id, "conversation");
-    if (!c) return c.error();
+    if (auto ok = check_visible(db, caller, m.conversation_id, "conversation"); !ok) return ok.error();
     if (m.file_id) {
       m.file = chat::files::find(db, *m.file_id);
       // Sharing needs the uploader, or someone who could already see the file.
@@ -99,7 +98,7 @@ boost::asio::awaitable<Result<Reply>> message_send(Context& ctx, const Caller& c
   if (!posted) co_return posted.error();
   const auto& m = posted->message;
   if (!posted->duplicate)
-    logging::get("chat")->info("chat.message_stored conversation={} seq={} kind={} sender={} req={}", m.conversation_id,
+    logging::get("chat")->debug("chat.message_stored conversation={} seq={} kind={} sender={} req={}", m.conversation_id,
                                m.seq, m.kind, who(caller), caller.request_id);
   announce(ctx, *posted);
   auto out = to_json(m);

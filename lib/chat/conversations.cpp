@@ -126,6 +126,15 @@ std::vector<std::int64_t> member_ids(store::Db& db, std::int64_t id) {
   return out;
 }
 
+std::optional<bool> is_member(store::Db& db, std::int64_t id, std::int64_t user_id) {
+  auto s = db.prepare(
+      "SELECT EXISTS (SELECT 1 FROM conversation_members WHERE conversation_id = ?1 AND user_id = ?2) "
+      "FROM conversations WHERE id = ?1");
+  s.bind(1, id).bind(2, user_id);
+  if (!s.step()) return std::nullopt;
+  return s.i64(0) != 0;
+}
+
 std::optional<Member> member(store::Db& db, std::int64_t id, std::int64_t user_id) {
   auto s = db.prepare(std::string("SELECT ").append(kMemberColumns).append(
       " FROM conversation_members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id = ? AND m.user_id = ?"));

@@ -58,6 +58,9 @@ void set_title(store::Db& db, std::int64_t id, const std::string& title, std::in
 
 std::vector<Member> members(store::Db& db, std::int64_t id);
 std::vector<std::int64_t> member_ids(store::Db& db, std::int64_t id);
+// Whether the user is a member; nullopt when there is no such conversation. One indexed lookup,
+// for the paths that need no more than that (sending a message).
+std::optional<bool> is_member(store::Db& db, std::int64_t id, std::int64_t user_id);
 std::optional<Member> member(store::Db& db, std::int64_t id, std::int64_t user_id);
 // New members see the whole history, so their receipts start at 0. True when the user was not
 // yet a member.

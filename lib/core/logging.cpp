@@ -1,6 +1,7 @@
 #include "core/logging.hpp"
 
 #include <cstdlib>
+#include <deque>
 #include <mutex>
 
 #include <spdlog/sinks/stdout_sinks.h>
@@ -26,6 +27,19 @@ void ensure_sink(State& s) {
   s.sink->set_pattern(journald ? "%l [%n] %v" : "%Y-%m-%dT%H:%M:%S.%e %l [%n] %v");
 }
 
+// The shared logger of a part, created on first use.
+std::shared_ptr<spdlog::logger> make(std::string_view part) {
+  auto& s = state();
+  std::lock_guard lock(s.mutex);
+  if (auto l = spdlog::get(std::string(part))) return l;
+  ensure_sink(s);
+  auto l = std::make_shared<spdlog::logger>(std::string(part), s.sink);
+  l->set_level(s.level);
+  l->flush_on(spdlog::level::trace);
+  spdlog::register_logger(l);
+  return l;
+}
+
 }  // namespace
 
 void init(std::string_view level) {
@@ -47,16 +61,13 @@ bool set_level(std::string_view level) {
   return true;
 }
 
-std::shared_ptr<spdlog::logger> get(std::string_view part) {
-  auto& s = state();
-  std::lock_guard lock(s.mutex);
-  if (auto l = spdlog::get(std::string(part))) return l;
-  ensure_sink(s);
-  auto l = std::make_shared<spdlog::logger>(std::string(part), s.sink);
-  l->set_level(s.level);
-  l->flush_on(spdlog::level::trace);
-  spdlog::register_logger(l);
-  return l;
+const std::shared_ptr<spdlog::logger>& get(std::string_view part) {
+  // Each thread keeps the loggers it has asked for, so hot paths log without a lock or an
+  // allocation (a deque: what was returned stays where it is).
+  thread_local std::deque<std::pair<std::string, std::shared_ptr<spdlog::logger>>> known;
+  for (const auto& [name, logger] : known)
+    if (name == part) return logger;
+  return known.emplace_back(std::string(part), make(part)).second;
 }
 
 }  // namespace tourbus::logging

@@ -15,7 +15,8 @@ namespace tourbus::logging {
 void init(std::string_view level);
 // Changes the level of every logger (log.level is reloadable). Returns false for an unknown level.
 bool set_level(std::string_view level);
-// The logger of a part ("store", "api", "net", "daemon", ...), created on first use.
-std::shared_ptr<spdlog::logger> get(std::string_view part);
+// The logger of a part ("store", "api", "net", "daemon", ...), created on first use. The reference
+// stays valid for the calling thread's lifetime.
+const std::shared_ptr<spdlog::logger>& get(std::string_view part);
 
 }  // namespace tourbus::logging

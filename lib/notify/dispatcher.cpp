@@ -1,6 +1,8 @@
 #include "notify/dispatcher.hpp"
 
+#include <atomic>
 #include <chrono>
+#include <utility>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -15,6 +17,9 @@ namespace tourbus::notify {
 
 namespace asio = boost::asio;
 
+constexpr std::size_t kQueuedPerThread = 16;
+constexpr std::size_t kFeedBatch = 256;  // feed items written by one write
+
 struct Dispatcher::Lane {
   Lane(asio::io_context& io, std::string n, std::unique_ptr<channels::Channel> ch, std::size_t threads)
       : name(std::move(n)), channel(std::move(ch)), timer(io) {
@@ -25,8 +30,16 @@ struct Dispatcher::Lane {
   std::unique_ptr<asio::thread_pool> pool;
   asio::steady_timer timer;
   std::int64_t armed_at = 0;  // when the timer fires (ms), 0: not armed
-  std::set<std::int64_t> in_flight;
+  std::set<std::int64_t> in_flight;  // taken: queued on the threads, being delivered or being recorded
   std::size_t capacity = 0;
+  struct Ended {
+    Job job;
+    Outcome outcome;
+    std::int64_t duration_ms;
+  };
+  std::vector<Ended> ended;  // outcomes not yet recorded
+  bool recording = false;
+  std::atomic<std::int64_t> active{0};  // deliveries running on the threads right now
   // Token bucket for the channel's rate.
   double tokens = 0;
   std::int64_t refilled_at = 0;
@@ -37,7 +50,7 @@ Dispatcher::Dispatcher(asio::io_context& io, store::Writer& writer, store::ReadP
                        events::Sink& events)
     : io_(io), writer_(writer), reads_(reads), config_(config), events_(events) {
   auto inapp = std::make_unique<Lane>(io, "inapp", nullptr, 0);
-  inapp->capacity = 1024;  // feed rows are written in batches, one write per poll
+  inapp->capacity = 4 * kFeedBatch;  // feed rows are written in batches; several on their way at once
   lanes_.emplace("inapp", std::move(inapp));
 }
 
@@ -50,7 +63,9 @@ void Dispatcher::add(std::unique_ptr<channels::Channel> channel) {
   auto threads = static_cast<std::size_t>(config_.get()->notify_workers);
   std::string name(channel->name());
   auto lane = std::make_unique<Lane>(io_, name, std::move(channel), threads);
-  lane->capacity = threads;
+  // Jobs in hand beyond the threads wait for one, so a thread never idles while its last outcome
+  // is being committed (outcomes are recorded in batches, like feed items).
+  lane->capacity = threads * kQueuedPerThread;
   lanes_.emplace(name, std::move(lane));
 }
 
@@ -90,7 +105,9 @@ std::vector<ChannelStats> Dispatcher::stats() const {
     auto s = lane->stats;
     s.channel = name;
     s.configured = !lane->channel || lane->channel->configured(*cfg);
-    s.in_flight = static_cast<std::int64_t>(lane->in_flight.size());
+    // Attempts under way: on a thread, or (in-app) being written. Jobs taken but waiting for a
+    // thread are still queued.
+    s.in_flight = lane->channel ? lane->active.load() : static_cast<std::int64_t>(lane->in_flight.size());
     s.rate = lane->channel ? lane->channel->rate(*cfg) : 0;
     out.push_back(std::move(s));
   }
@@ -144,6 +161,8 @@ void Dispatcher::poll(Lane& lane) {
     ++taken;
     if (!lane.channel) {
       feed_batch.push_back(std::move(job));
+      if (feed_batch.size() == kFeedBatch)
+        asio::co_spawn(io_, deliver_inapp(lane, std::exchange(feed_batch, {})), asio::detached);
       continue;
     }
     // Resolve the destination (push subscriptions, devices) here, on the loop, then deliver on
@@ -158,6 +177,7 @@ void Dispatcher::poll(Lane& lane) {
       });
     }
     asio::post(*lane.pool, [this, &lane, job = std::move(job), to = std::move(to), cfg]() mutable {
+      ++lane.active;
       auto started = std::chrono::steady_clock::now();
       Outcome outcome;
       if (lane.name == "webpush" && !to.subscription) outcome = Outcome::permanent("gone", "the subscription was removed");
@@ -170,7 +190,10 @@ void Dispatcher::poll(Lane& lane) {
         }
       }
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-      asio::co_spawn(io_, finish(lane, std::move(job), std::move(outcome), ms), asio::detached);
+      --lane.active;
+      asio::post(io_, [this, &lane, job = std::move(job), outcome = std::move(outcome), ms]() mutable {
+        finished(lane, std::move(job), std::move(outcome), ms);
+      });
     });
   }
   if (!feed_batch.empty()) asio::co_spawn(io_, deliver_inapp(lane, std::move(feed_batch)), asio::detached);
@@ -184,40 +207,65 @@ void Dispatcher::poll(Lane& lane) {
   }
 }
 
-boost::asio::awaitable<void> Dispatcher::finish(Lane& lane, Job job, Outcome outcome, std::int64_t duration_ms) {
-  auto cfg = config_.get();
-  auto now = timeutil::now_ms();
-  std::optional<std::int64_t> retry_at;
-  if (outcome.kind == Outcome::Kind::retry && job.attempts + 1 < cfg->notify_max_attempts) {
-    auto wait = backoff_ms(job.attempts + 1, cfg->notify_retry_base_ms, cfg->notify_retry_max_ms);
-    if (outcome.retry_after_ms) wait = std::max(wait, std::min(*outcome.retry_after_ms, cfg->notify_retry_max_ms));
-    retry_at = now + wait;
+void Dispatcher::finished(Lane& lane, Job job, Outcome outcome, std::int64_t duration_ms) {
+  lane.ended.push_back({std::move(job), std::move(outcome), duration_ms});
+  if (!lane.recording) {
+    lane.recording = true;
+    asio::co_spawn(io_, record(lane), asio::detached);
   }
-  auto pending = writer_.run<bool>([job, outcome, now, duration_ms, retry_at](store::Db& db) -> Result<bool> {
-    outbox::record(db, job, outcome, now, duration_ms, retry_at);
-    if (outcome.forget_address) addresses::forget(db, job.channel, job.address);
-    return true;
-  });
-  auto done = co_await std::move(pending);
-  lane.in_flight.erase(job.id);
+}
+
+boost::asio::awaitable<void> Dispatcher::record(Lane& lane) {
   auto log = logging::get("notify");
-  bool refill = lane.in_flight.size() <= lane.capacity / 2;  // take new jobs in batches, not one by one
-  if (!done) {
-    log->error("notify.record_failed job={} error=\"{}\"", job.id, done.error().message);
-  } else if (outcome.kind == Outcome::Kind::delivered) {
-    ++lane.stats.delivered;
-    log->debug("notify.delivered job={} channel={} status={} ms={}", job.id, job.channel, outcome.status, duration_ms);
-  } else if (retry_at) {
-    ++lane.stats.retried;
-    log->info("notify.retry job={} channel={} attempt={} status={} next_in_ms={}", job.id, job.channel, job.attempts + 1,
-              outcome.status, *retry_at - now);
-  } else {
-    ++lane.stats.dead;
-    log->warn("notify.dead job={} channel={} attempts={} status={}{}", job.id, job.channel, job.attempts + 1, outcome.status,
-              outcome.forget_address ? " address_removed=true" : "");
+  while (!lane.ended.empty()) {
+    auto batch = std::move(lane.ended);
+    lane.ended.clear();
+    auto cfg = config_.get();
+    auto now = timeutil::now_ms();
+    // When each failed job is tried again (nullopt: delivered, or no attempts left).
+    std::vector<std::optional<std::int64_t>> retry_at(batch.size());
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const auto& job = batch[i].job;
+      const auto& outcome = batch[i].outcome;
+      if (outcome.kind != Outcome::Kind::retry || job.attempts + 1 >= cfg->notify_max_attempts) continue;
+      auto wait = backoff_ms(job.attempts + 1, cfg->notify_retry_base_ms, cfg->notify_retry_max_ms);
+      if (outcome.retry_after_ms) wait = std::max(wait, std::min(*outcome.retry_after_ms, cfg->notify_retry_max_ms));
+      retry_at[i] = now + wait;
+    }
+    auto pending = writer_.run<bool>([&batch, &retry_at, now](store::Db& db) -> Result<bool> {
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        const auto& [job, outcome, ms] = batch[i];
+        outbox::record(db, job, outcome, now, ms, retry_at[i]);
+        if (outcome.forget_address) addresses::forget(db, job.channel, job.address);
+      }
+      return true;
+    });
+    auto done = co_await std::move(pending);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const auto& job = batch[i].job;
+      const auto& outcome = batch[i].outcome;
+      lane.in_flight.erase(job.id);
+      if (!done) {
+        log->error("notify.record_failed job={} error=\"{}\"", job.id, done.error().message);
+      } else if (outcome.kind == Outcome::Kind::delivered) {
+        ++lane.stats.delivered;
+        log->debug("notify.delivered job={} channel={} status={} ms={}", job.id, job.channel, outcome.status,
+                   batch[i].duration_ms);
+      } else if (retry_at[i]) {
+        ++lane.stats.retried;
+        log->info("notify.retry job={} channel={} attempt={} status={} next_in_ms={}", job.id, job.channel,
+                  job.attempts + 1, outcome.status, *retry_at[i] - now);
+        arm(lane, *retry_at[i]);
+      } else {
+        ++lane.stats.dead;
+        log->warn("notify.dead job={} channel={} attempts={} status={}{}", job.id, job.channel, job.attempts + 1,
+                  outcome.status, outcome.forget_address ? " address_removed=true" : "");
+      }
+    }
+    // Take new jobs in batches, not one by one.
+    if (lane.in_flight.size() <= lane.capacity / 2) poll(lane);
   }
-  if (retry_at) arm(lane, *retry_at);
-  if (refill) poll(lane);
+  lane.recording = false;
 }
 
 boost::asio::awaitable<void> Dispatcher::deliver_inapp(Lane& lane, std::vector<Job> jobs) {
@@ -227,7 +275,7 @@ boost::asio::awaitable<void> Dispatcher::deliver_inapp(Lane& lane, std::vector<J
     std::int64_t unread = 0;
   };
   auto now = timeutil::now_ms();
-  auto pending = writer_.run<std::vector<Stored>>([jobs, now](store::Db& db) -> Result<std::vector<Stored>> {
+  auto pending = writer_.run<std::vector<Stored>>([&jobs, now](store::Db& db) -> Result<std::vector<Stored>> {
     std::vector<Stored> out;
     out.reserve(jobs.size());
     for (const auto& job : jobs) {

@@ -58,7 +58,10 @@ class Dispatcher {
   struct Lane;
   void poll(Lane& lane);
   void arm(Lane& lane, std::int64_t at_ms);
-  boost::asio::awaitable<void> finish(Lane& lane, Job job, Outcome outcome, std::int64_t duration_ms);
+  // A delivery ended (on the loop): its outcome joins the next batch to record.
+  void finished(Lane& lane, Job job, Outcome outcome, std::int64_t duration_ms);
+  // Records every outcome waiting, a batch per write, until none is left.
+  boost::asio::awaitable<void> record(Lane& lane);
   boost::asio::awaitable<void> deliver_inapp(Lane& lane, std::vector<Job> jobs);
 
   boost::asio::io_context& io_;

@@ -1,8 +1,20 @@
 #include "store/db.hpp"
 
+#include <mutex>
+
 #include <sqlite3.h>
 
 namespace tourbus::store {
+namespace {
+
+// Once per process, before the first connection: no global memory statistics (they take a
+// mutex on every allocation SQLite makes, and nothing reads them).
+void configure_sqlite() {
+  static std::once_flag once;
+  std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+
+}  // namespace
 
 bool SqlError::is_unique_violation() const {
   return extended_ == SQLITE_CONSTRAINT_UNIQUE || extended_ == SQLITE_CONSTRAINT_PRIMARYKEY;
@@ -10,6 +22,7 @@ bool SqlError::is_unique_violation() const {
 bool SqlError::is_constraint() const { return rc_ == SQLITE_CONSTRAINT; }
 
 Db::Db(const std::filesystem::path& path, Mode mode) {
+  configure_sqlite();
   int flags = mode == Mode::read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   flags |= SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
@@ -45,13 +58,12 @@ void Db::exec(std::string_view sql) {
 }
 
 Stmt Db::prepare(std::string_view sql) {
-  std::string key(sql);
-  auto it = cache_.find(key);
+  auto it = cache_.find(sql);
   if (it == cache_.end()) {
     sqlite3_stmt* s = nullptr;
-    int rc = sqlite3_prepare_v3(db_, key.data(), static_cast<int>(key.size()), SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+    int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &s, nullptr);
     if (rc != SQLITE_OK) fail(rc, "prepare");
-    it = cache_.emplace(std::move(key), s).first;
+    it = cache_.emplace(std::string(sql), s).first;
   }
   return Stmt(*this, it->second);
 }

@@ -69,9 +69,9 @@ void Writer::loop() {
     }
     std::optional<Error> failure;
     try {
-      db_->exec("BEGIN IMMEDIATE");
+      db_->prepare("BEGIN IMMEDIATE").run();
       for (auto& e : batch) {
-        db_->exec("SAVEPOINT w");
+        db_->prepare("SAVEPOINT w").run();
         bool keep = false;
         try {
           keep = e.work(*db_);
@@ -82,10 +82,10 @@ void Writer::loop() {
             done(f ? f : std::optional<Error>(Error(Code::internal, "the write failed; see the daemon log")));
           };
         }
-        if (!keep) db_->exec("ROLLBACK TO w");
-        db_->exec("RELEASE w");
+        if (!keep) db_->prepare("ROLLBACK TO w").run();
+        db_->prepare("RELEASE w").run();
       }
-      db_->exec("COMMIT");
+      db_->prepare("COMMIT").run();
     } catch (const SqlError& ex) {
       log->error("store.commit_failed error=\"{}\" writes={}", ex.what(), batch.size());
       try { db_->exec("ROLLBACK"); } catch (const SqlError&) {}
