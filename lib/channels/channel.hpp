@@ -5,7 +5,9 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
+#include <vector>
 
 #include "core/config.hpp"
 #include "notify/feed.hpp"
@@ -27,6 +29,15 @@ class Channel {
   virtual bool configured(const config::Config& c) const = 0;
   // One attempt. Never throws: failures are outcomes.
   virtual notify::Outcome deliver(const notify::Job& job, const Destination& to, const config::Config& c) = 0;
+  // How many attempts one thread makes at once (deliver_all); 1: one at a time.
+  virtual std::size_t concurrency() const { return 1; }
+  // Several attempts at once, outcomes in the order of the jobs (used when concurrency() > 1, for
+  // channels whose jobs need no Destination). By default one after the other.
+  virtual std::vector<notify::Outcome> deliver_all(std::span<const notify::Job> jobs, const config::Config& c) {
+    std::vector<notify::Outcome> out;
+    for (const auto& job : jobs) out.push_back(deliver(job, Destination{}, c));
+    return out;
+  }
   // Messages per second, from the config.
   virtual double rate(const config::Config& c) const = 0;
 };

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 
 #include <curl/curl.h>
 
@@ -43,12 +44,12 @@ struct Easy {
 
 }  // namespace
 
-HttpResponse perform(const HttpRequest& req, const config::Config& c) {
-  // One handle per thread: kept connections are reused by the next request to the same host.
-  thread_local Easy easy;
-  CURL* h = easy.h;
+namespace {
+
+// Sets every option of one request on a handle (reset first, so nothing leaks from the last
+// request). The returned header list must outlive the transfer.
+curl_slist* prepare(CURL* h, const HttpRequest& req, HttpResponse& res, const config::Config& c) {
   curl_easy_reset(h);
-  HttpResponse res;
   curl_slist* headers = nullptr;
   for (const auto& line : req.headers) headers = curl_slist_append(headers, line.c_str());
   curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
@@ -75,9 +76,14 @@ HttpResponse perform(const HttpRequest& req, const config::Config& c) {
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &res.body);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &res);
-  auto started = std::chrono::steady_clock::now();
-  auto rc = curl_easy_perform(h);
-  res.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  return headers;
+}
+
+// The transfer's result into the response; releases the header list.
+void conclude(CURL* h, CURLcode rc, HttpResponse& res, curl_slist* headers) {
+  curl_off_t us = 0;
+  curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &us);
+  res.duration_ms = static_cast<std::int64_t>(us / 1000);
   if (rc == CURLE_OK) {
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res.status);
   } else {
@@ -85,20 +91,83 @@ HttpResponse perform(const HttpRequest& req, const config::Config& c) {
   }
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
   curl_slist_free_all(headers);
+}
+
+struct Multi {
+  CURLM* m = curl_multi_init();
+  std::vector<std::unique_ptr<Easy>> easy;  // one per concurrent request, kept for their connections
+  ~Multi() {
+    easy.clear();
+    curl_multi_cleanup(m);
+  }
+};
+
+}  // namespace
+
+HttpResponse perform(const HttpRequest& req, const config::Config& c) {
+  // One handle per thread: kept connections are reused by the next request to the same host.
+  thread_local Easy easy;
+  HttpResponse res;
+  auto* headers = prepare(easy.h, req, res, c);
+  auto rc = curl_easy_perform(easy.h);
+  conclude(easy.h, rc, res, headers);
   return res;
+}
+
+std::vector<HttpResponse> perform_all(const std::vector<HttpRequest>& reqs, const config::Config& c) {
+  // One multi handle per thread; its connections are kept for the next batch.
+  thread_local Multi multi;
+  while (multi.easy.size() < reqs.size()) multi.easy.push_back(std::make_unique<Easy>());
+  std::vector<HttpResponse> out(reqs.size());
+  std::vector<curl_slist*> headers(reqs.size());
+  for (std::size_t i = 0; i < reqs.size(); ++i) {
+    CURL* h = multi.easy[i]->h;
+    headers[i] = prepare(h, reqs[i], out[i], c);
+    curl_easy_setopt(h, CURLOPT_PRIVATE, reinterpret_cast<void*>(i));
+    curl_multi_add_handle(multi.m, h);
+  }
+  int running = static_cast<int>(reqs.size());
+  while (running > 0) {
+    if (curl_multi_perform(multi.m, &running) != CURLM_OK) break;
+    int queued = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi.m, &queued)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      void* priv = nullptr;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+      auto i = reinterpret_cast<std::size_t>(priv);
+      auto* h = msg->easy_handle;
+      auto rc = msg->data.result;
+      curl_multi_remove_handle(multi.m, h);
+      conclude(h, rc, out[i], headers[i]);
+      headers[i] = nullptr;
+    }
+    if (running > 0) curl_multi_poll(multi.m, nullptr, 0, 1000, nullptr);
+  }
+  // Anything the multi handle gave up on (it failed as a whole) ends as no answer.
+  for (std::size_t i = 0; i < reqs.size(); ++i) {
+    if (!headers[i]) continue;
+    curl_multi_remove_handle(multi.m, multi.easy[i]->h);
+    conclude(multi.easy[i]->h, CURLE_FAILED_INIT, out[i], headers[i]);
+  }
+  return out;
 }
 
 notify::Outcome classify(const HttpResponse& res) {
   auto excerpt = res.body.substr(0, 300);
-  if (res.status == 0) return notify::Outcome::retry(res.curl_error == "timeout" ? "timeout" : "no answer", res.curl_error);
   auto status = std::to_string(res.status);
-  if (res.status >= 200 && res.status < 300) return notify::Outcome::delivered(status, excerpt);
-  if (res.status == 408 || res.status == 429 || res.status >= 500) {
-    auto o = notify::Outcome::retry(status, excerpt);
+  notify::Outcome o;
+  if (res.status == 0) {
+    o = notify::Outcome::retry(res.curl_error == "timeout" ? "timeout" : "no answer", res.curl_error);
+  } else if (res.status >= 200 && res.status < 300) {
+    o = notify::Outcome::delivered(status, excerpt);
+  } else if (res.status == 408 || res.status == 429 || res.status >= 500) {
+    o = notify::Outcome::retry(status, excerpt);
     o.retry_after_ms = res.retry_after_ms;
-    return o;
+  } else {
+    o = notify::Outcome::permanent(status, excerpt);
   }
-  return notify::Outcome::permanent(status, excerpt);
+  o.duration_ms = res.duration_ms;
+  return o;
 }
 
 std::string url_encode(std::string_view v) {

@@ -1,4 +1,4 @@
-// Blocking HTTP requests through libcurl for the channels, and how their answers map to outcomes.
+// Blocking HTTP requests through libcurl, one or several at once, for the channels, and how their answers map to outcomes.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +29,9 @@ struct HttpResponse {
 };
 
 HttpResponse perform(const HttpRequest& req, const config::Config& c);
+// Several requests at once on this thread (libcurl's multi interface), each with its own timeout;
+// answers in the order of the requests.
+std::vector<HttpResponse> perform_all(const std::vector<HttpRequest>& reqs, const config::Config& c);
 
 // The usual mapping: 2xx delivered; 408, 429 and 5xx (and no answer) retried, honouring
 // Retry-After; other 4xx permanent. The response excerpt goes into the attempt record.

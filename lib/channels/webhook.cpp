@@ -19,6 +19,25 @@ class Webhook : public Channel {
   double rate(const config::Config& c) const override { return static_cast<double>(c.webhook_rate); }
 
   notify::Outcome deliver(const notify::Job& job, const Destination&, const config::Config& c) override {
+    return classify(perform(request(job, c), c));
+  }
+
+  // A thread keeps up to this many POSTs under way (a receiver that answers slowly holds a
+  // connection, not a thread).
+  std::size_t concurrency() const override { return 16; }
+
+  std::vector<notify::Outcome> deliver_all(std::span<const notify::Job> jobs, const config::Config& c) override {
+    std::vector<HttpRequest> reqs;
+    reqs.reserve(jobs.size());
+    for (const auto& job : jobs) reqs.push_back(request(job, c));
+    std::vector<notify::Outcome> out;
+    out.reserve(jobs.size());
+    for (const auto& res : perform_all(reqs, c)) out.push_back(classify(res));
+    return out;
+  }
+
+ private:
+  static HttpRequest request(const notify::Job& job, const config::Config& c) {
     boost::json::object o{{"delivery", job.id},
                           {"notification", job.notification_id},
                           {"category", job.category},
@@ -34,7 +53,7 @@ class Webhook : public Channel {
     req.headers = {"Content-Type: application/json", "Tourbus-Delivery: " + std::to_string(job.id),
                    "Tourbus-Timestamp: " + ts,
                    "Tourbus-Signature: sha256=" + crypto::hmac_sha256_hex(c.webhook_secret, ts + "." + req.body)};
-    return classify(perform(req, c));
+    return req;
   }
 };
 

@@ -65,7 +65,7 @@ void Dispatcher::add(std::unique_ptr<channels::Channel> channel) {
   auto lane = std::make_unique<Lane>(io_, name, std::move(channel), threads);
   // Jobs in hand beyond the threads wait for one, so a thread never idles while its last outcome
   // is being committed (outcomes are recorded in batches, like feed items).
-  lane->capacity = threads * kQueuedPerThread;
+  lane->capacity = threads * std::max(kQueuedPerThread, 2 * lane->channel->concurrency());
   lanes_.emplace(name, std::move(lane));
 }
 
@@ -147,6 +147,30 @@ void Dispatcher::poll(Lane& lane) {
   std::size_t taken = 0;
   bool limited = false;
   std::vector<Job> feed_batch;
+  // Channels that make several attempts at once on a thread get their jobs in chunks.
+  std::size_t per_thread = lane.channel ? lane.channel->concurrency() : 1;
+  std::vector<Job> chunk;
+  auto send_chunk = [&] {
+    asio::post(*lane.pool, [this, &lane, jobs = std::exchange(chunk, {}), cfg]() mutable {
+      auto n = static_cast<std::int64_t>(jobs.size());
+      lane.active += n;
+      auto started = std::chrono::steady_clock::now();
+      std::vector<Outcome> outcomes;
+      try {
+        outcomes = lane.channel->deliver_all(jobs, *cfg);
+      } catch (const std::exception& e) {
+        outcomes.assign(jobs.size(), Outcome::retry("internal", e.what()));
+      }
+      lane.active -= n;
+      auto all_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+      asio::post(io_, [this, &lane, jobs = std::move(jobs), outcomes = std::move(outcomes), all_ms]() mutable {
+        for (std::size_t i = 0; i < jobs.size(); ++i) {
+          auto ms = outcomes[i].duration_ms.value_or(all_ms);
+          finished(lane, std::move(jobs[i]), std::move(outcomes[i]), ms);
+        }
+      });
+    });
+  };
   for (auto& job : rows) {
     if (taken == free) break;
     if (lane.in_flight.contains(job.id)) continue;
@@ -163,6 +187,11 @@ void Dispatcher::poll(Lane& lane) {
       feed_batch.push_back(std::move(job));
       if (feed_batch.size() == kFeedBatch)
         asio::co_spawn(io_, deliver_inapp(lane, std::exchange(feed_batch, {})), asio::detached);
+      continue;
+    }
+    if (per_thread > 1) {
+      chunk.push_back(std::move(job));
+      if (chunk.size() == per_thread) send_chunk();
       continue;
     }
     // Resolve the destination (push subscriptions, devices) here, on the loop, then deliver on
@@ -197,6 +226,7 @@ void Dispatcher::poll(Lane& lane) {
     });
   }
   if (!feed_batch.empty()) asio::co_spawn(io_, deliver_inapp(lane, std::move(feed_batch)), asio::detached);
+  if (!chunk.empty()) send_chunk();
   if (limited) {
     arm(lane, now + static_cast<std::int64_t>(1000.0 / rate) + 1);
   } else if (taken < free) {

@@ -25,8 +25,10 @@ class Isolation(DaemonTest):
         # The webhook receiver hangs until the test lets it go.
         self.release = threading.Event()
         self.addCleanup(self.release.set)
+        self.arrived = []  # requests the receiver is holding
 
         def hang(req):
+            self.arrived.append(req)
             self.release.wait(WAIT)
             return peers.Response(204)
 
@@ -54,9 +56,11 @@ secret = "s"
             self.add_user(h, email=h + "@example.com")
         stuck = self.d.cli_json("notify", "send", "--role", "tourist", "-c", "transactional", "--text", "to the hook",
                                 "--channel", "webhook")
-        # both webhook workers are now stuck in a request the receiver does not answer
+        # all three requests are under way at once (a webhook thread keeps up to 16), each one
+        # stuck: the receiver does not answer
         in_flight = lambda: next(c for c in self.d.cli_json("queue", "status")["channels"] if c["channel"] == "webhook")["in_flight"]
-        wait_until(lambda: in_flight() == 2, "two webhook deliveries in flight")
+        wait_until(lambda: in_flight() == 3, "three webhook deliveries in flight")
+        wait_until(lambda: len(self.arrived) == 3, "three requests held by the receiver")
         # e-mail (over SMTPS) goes out meanwhile, emergency and ordinary alike
         mail = self.d.cli_json("notify", "send", "--to", "ann,bob", "-c", "transactional", "-s", "Hi", "--text", "by mail",
                                "--channel", "email")
@@ -111,6 +115,54 @@ from = "TourDesk"
         self.assertEqual((body["to"], body["from"], body["text"]), ("+447700900123", "TourDesk", "Évacuez le musée"))
         self.assertEqual((body["encoding"], body["segments"]), ("GSM-7", 1))  # É and é are in the GSM 7-bit alphabet
         self.assertEqual(req.bearer(), "gw-token")
+
+
+class WebhookBatch(DaemonTest):
+    """One webhook thread makes several requests at once: each answer lands on its own job."""
+
+    def setUp(self):
+        self.http = peers.HttpPeer()
+        self.addCleanup(self.http.close)
+        # bob's receiver fails once, then accepts; cai's refuses for good; the others accept
+        self.calls = {}
+
+        def mixed(req):
+            user = req.json()["user"]
+            self.calls[user] = self.calls.get(user, 0) + 1
+            if user == "bob" and self.calls[user] == 1:
+                return peers.Response(503, {"error": "busy"})
+            if user == "cai":
+                return peers.Response(400, {"error": "unknown user"})
+            return peers.Response(204)
+
+        self.http.route("/mixed", mixed)
+        self.config = """
+[notify]
+workers = 1
+retry_base_ms = 20
+[webhook]
+url = "%s/mixed"
+secret = "s"
+""" % self.http.url
+        super().setUp()
+
+    def test_each_answer_lands_on_its_own_job(self):
+        users = ["ann", "bob", "cai", "dan", "eva", "fay"]
+        for h in users:
+            self.add_user(h)
+        sent = self.d.cli_json("notify", "send", "--to", ",".join(users), "-c", "transactional", "--text", "batch",
+                               "--channel", "webhook")
+        jobs = {j["user"]: j["id"] for j in sent["jobs"]}
+        show = lambda h: self.d.cli_json("notify", "show", str(jobs[h]))
+        wait_until(lambda: all(show(h)["state"] in ("delivered", "dead") for h in users), "every job settled")
+        got = {h: (show(h)["state"], [(a["outcome"], a["status"]) for a in show(h)["attempts_made"]]) for h in users}
+        for h in ("ann", "dan", "eva", "fay"):
+            self.assertEqual(got[h], ("delivered", [("delivered", "204")]), h)
+        self.assertEqual(got["bob"], ("delivered", [("retry", "503"), ("delivered", "204")]))
+        self.assertEqual(got["cai"], ("dead", [("dead", "400")]))
+        # every request carried its own job's id
+        for req in self.http.requests:
+            self.assertEqual(req.headers["Tourbus-Delivery"], str(jobs[req.json()["user"]]))
 
 
 if __name__ == "__main__":
