@@ -29,8 +29,35 @@ Millis now_ms() { return duration_cast<milliseconds>(system_clock::now().time_si
 
 std::string format_utc(Millis t) {
   sys_ms tp{milliseconds(t)};
-  if (t % 1000 == 0) return date::format("%FT%TZ", floor<seconds>(tp));
-  return date::format("%FT%TZ", tp);
+  auto day = floor<date::days>(tp);
+  date::year_month_day ymd{day};
+  int year = static_cast<int>(ymd.year());
+  if (year < 0 || year > 9999) {  // outside what four digits hold: the general formatter
+    if (t % 1000 == 0) return date::format("%FT%TZ", floor<seconds>(tp));
+    return date::format("%FT%TZ", tp);
+  }
+  // By hand: this runs for every timestamp of every message and push.
+  auto ms = (tp - day).count();  // milliseconds into the day
+  auto two = [](char* at, long v) {
+    at[0] = static_cast<char>('0' + v / 10);
+    at[1] = static_cast<char>('0' + v % 10);
+  };
+  char out[25] = "0000-00-00T00:00:00.000Z";
+  two(out, year / 100);
+  two(out + 2, year % 100);
+  two(out + 5, static_cast<unsigned>(ymd.month()));
+  two(out + 8, static_cast<unsigned>(ymd.day()));
+  two(out + 11, ms / 3'600'000);
+  two(out + 14, ms / 60'000 % 60);
+  two(out + 17, ms / 1000 % 60);
+  if (ms % 1000 == 0) {
+    out[19] = 'Z';
+    return std::string(out, 20);
+  }
+  out[20] = static_cast<char>('0' + ms % 1000 / 100);
+  two(out + 21, ms % 100);
+  out[23] = 'Z';
+  return std::string(out, 24);
 }
 
 std::string format_local(Millis t, std::string_view zone) {

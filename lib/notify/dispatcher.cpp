@@ -141,9 +141,7 @@ void Dispatcher::poll(Lane& lane) {
     }
   }
   auto free = lane.capacity - lane.in_flight.size();
-  auto rows = reads_.with([&](store::Db& db) {
-    return outbox::due(db, lane.name, now, static_cast<std::int64_t>(free + lane.in_flight.size()));
-  });
+  auto rows = reads_.with([&](store::Db& db) { return outbox::due(db, lane.name, now, free, lane.in_flight); });
   std::size_t taken = 0;
   bool limited = false;
   std::vector<Job> feed_batch;
@@ -173,7 +171,6 @@ void Dispatcher::poll(Lane& lane) {
   };
   for (auto& job : rows) {
     if (taken == free) break;
-    if (lane.in_flight.contains(job.id)) continue;
     if (rate > 0) {
       if (lane.tokens < 1) {
         limited = true;
@@ -302,18 +299,23 @@ boost::asio::awaitable<void> Dispatcher::deliver_inapp(Lane& lane, std::vector<J
   // One write for the batch: the feed rows and the attempts commit together.
   struct Stored {
     FeedItem item;
-    std::int64_t unread = 0;
+    std::optional<std::int64_t> unread;  // counted for the users online now, who get a push
   };
   auto now = timeutil::now_ms();
-  auto pending = writer_.run<std::vector<Stored>>([&jobs, now](store::Db& db) -> Result<std::vector<Stored>> {
+  std::vector<char> online(jobs.size());
+  for (std::size_t i = 0; i < jobs.size(); ++i) online[i] = events_.presence(jobs[i].user_id) != events::Presence::offline;
+  auto pending = writer_.run<std::vector<Stored>>([&jobs, &online, now](store::Db& db) -> Result<std::vector<Stored>> {
     std::vector<Stored> out;
     out.reserve(jobs.size());
-    for (const auto& job : jobs) {
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      const auto& job = jobs[i];
       FeedItem item{0, job.user_id, job.notification_id, job.category,
                     job.subject.empty() ? job.body.substr(0, 120) : job.subject, job.body, now, {}};
       item = feed::insert(db, item);
       outbox::record(db, job, Outcome::delivered("stored", "feed item " + std::to_string(item.id)), now, 0, std::nullopt);
-      out.push_back({std::move(item), feed::unread(db, job.user_id)});
+      std::optional<std::int64_t> unread;
+      if (online[i]) unread = feed::unread(db, job.user_id);
+      out.push_back({std::move(item), unread});
     }
     return out;
   });
@@ -322,9 +324,12 @@ boost::asio::awaitable<void> Dispatcher::deliver_inapp(Lane& lane, std::vector<J
   if (stored) {
     lane.stats.delivered += stored->size();
     // Pushed only to users who are online.
-    for (const auto& [item, unread] : *stored) {
+    for (const auto& st : *stored) {
+      const auto& item = st.item;
       std::int64_t user = item.user_id;
       if (events_.presence(user) == events::Presence::offline) continue;
+      // Came online while the batch was written: count now (the batch is committed).
+      auto unread = st.unread ? *st.unread : reads_.with([&](store::Db& db) { return feed::unread(db, user); });
       events_.publish(std::span(&user, 1), events::encode("notification", boost::json::object{{"id", item.id},
                                                                                               {"category", item.category},
                                                                                               {"title", item.title},

@@ -148,7 +148,8 @@ std::int64_t insert_job(store::Db& db, const Job& j) {
 }
 
 std::optional<Job> find_job(store::Db& db, std::int64_t id) {
-  auto s = db.prepare(std::string(kJobSelect) + " WHERE j.id = ?");
+  static const std::string sql = std::string(kJobSelect) + " WHERE j.id = ?";
+  auto s = db.prepare(sql);
   s.bind(1, id);
   if (!s.step()) return std::nullopt;
   return read_job(s);
@@ -163,13 +164,21 @@ std::vector<Job> jobs(store::Db& db, const JobFilter& f) {
   return out;
 }
 
-std::vector<Job> due(store::Db& db, std::string_view channel, std::int64_t now, std::int64_t limit) {
-  auto s = db.prepare(std::string(kJobSelect) +
-                      " WHERE j.state = 'queued' AND j.channel = ?1 AND j.next_at <= ?2"
-                      " ORDER BY j.lane, j.next_at, j.id LIMIT ?3");
-  s.bind(1, channel).bind(2, now).bind(3, limit);
+std::vector<Job> due(store::Db& db, std::string_view channel, std::int64_t now, std::size_t limit,
+                     const std::set<std::int64_t>& skip) {
+  // Ids first, from the due index; whole jobs only for the ones taken.
+  std::vector<std::int64_t> ids;
+  {
+    auto s = db.prepare(
+        "SELECT id FROM notify_jobs WHERE state = 'queued' AND channel = ?1 AND next_at <= ?2 ORDER BY lane, next_at, id");
+    s.bind(1, channel).bind(2, now);
+    while (ids.size() < limit && s.step())
+      if (auto id = s.i64(0); !skip.contains(id)) ids.push_back(id);
+  }
   std::vector<Job> out;
-  while (s.step()) out.push_back(read_job(s));
+  out.reserve(ids.size());
+  for (auto id : ids)
+    if (auto job = find_job(db, id)) out.push_back(std::move(*job));
   return out;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,8 +55,10 @@ std::int64_t insert_job(store::Db& db, const Job& j);
 
 std::optional<Job> find_job(store::Db& db, std::int64_t id);
 std::vector<Job> jobs(store::Db& db, const JobFilter& f);
-// Queued jobs of a channel due at `now`, emergency lane first, then the oldest.
-std::vector<Job> due(store::Db& db, std::string_view channel, std::int64_t now, std::int64_t limit);
+// Up to `limit` queued jobs of a channel due at `now`, emergency lane first, then the oldest,
+// leaving out those in `skip` (taken already) without reading them.
+std::vector<Job> due(store::Db& db, std::string_view channel, std::int64_t now, std::size_t limit,
+                     const std::set<std::int64_t>& skip);
 // The earliest next_at after `now` of a queued job of the channel.
 std::optional<std::int64_t> next_due(store::Db& db, std::string_view channel, std::int64_t now);
 

@@ -1,6 +1,7 @@
 #include "notify/planner.hpp"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include <boost/json/serialize.hpp>
 
@@ -20,10 +21,11 @@ Result<std::vector<store::User>> recipients(store::Db& db, const SendRequest& re
   if (targets != 1) return bad("users", "give exactly one of users, tour or role");
   std::vector<store::User> out;
   if (!req.users.empty()) {
+    std::unordered_set<std::int64_t> seen;  // a handle named twice is one recipient
     for (const auto& h : req.users) {
       auto u = store::users::find(db, h);
       if (!u) return Error(Code::not_found, "users: no user with handle '" + h + "'", "users");
-      if (std::ranges::none_of(out, [&](const store::User& x) { return x.id == u->id; })) out.push_back(std::move(*u));
+      if (seen.insert(u->id).second) out.push_back(std::move(*u));
     }
   } else if (req.tour) {
     if (!store::tours::find(db, *req.tour)) return Error(Code::not_found, "tour: no tour " + std::to_string(*req.tour), "tour");

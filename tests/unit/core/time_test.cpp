@@ -33,6 +33,12 @@ TEST_CASE("garbage is refused with a hint") {
 TEST_CASE("formatting: UTC with Z, local with the zone's offset") {
   CHECK(format_utc(1796112000000) == "2026-12-01T08:00:00Z");
   CHECK(format_utc(1796112000250) == "2026-12-01T08:00:00.250Z");
+  CHECK(format_utc(0) == "1970-01-01T00:00:00Z");
+  CHECK(format_utc(-1) == "1969-12-31T23:59:59.999Z");
+  CHECK(format_utc(1709251199001) == "2024-02-29T23:59:59.001Z");  // a leap day
+  CHECK(format_utc(1796112000050) == "2026-12-01T08:00:00.050Z");
+  CHECK(format_utc(-62167219200000) == "0000-01-01T00:00:00Z");
+  CHECK(format_utc(253402300800000) == "10000-01-01T00:00:00Z");  // beyond four digits
   CHECK(format_local(1796112000000, "Europe/Rome") == "2026-12-01T09:00:00+01:00");
   CHECK(format_local(1796112000000, "Asia/Kolkata") == "2026-12-01T13:30:00+05:30");
 }
