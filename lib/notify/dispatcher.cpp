@@ -148,27 +148,6 @@ void Dispatcher::poll(Lane& lane) {
   // Channels that make several attempts at once on a thread get their jobs in chunks.
   std::size_t per_thread = lane.channel ? lane.channel->concurrency() : 1;
   std::vector<Job> chunk;
-  auto send_chunk = [&] {
-    asio::post(*lane.pool, [this, &lane, jobs = std::exchange(chunk, {}), cfg]() mutable {
-      auto n = static_cast<std::int64_t>(jobs.size());
-      lane.active += n;
-      auto started = std::chrono::steady_clock::now();
-      std::vector<Outcome> outcomes;
-      try {
-        outcomes = lane.channel->deliver_all(jobs, *cfg);
-      } catch (const std::exception& e) {
-        outcomes.assign(jobs.size(), Outcome::retry("internal", e.what()));
-      }
-      lane.active -= n;
-      auto all_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-      asio::post(io_, [this, &lane, jobs = std::move(jobs), outcomes = std::move(outcomes), all_ms]() mutable {
-        for (std::size_t i = 0; i < jobs.size(); ++i) {
-          auto ms = outcomes[i].duration_ms.value_or(all_ms);
-          finished(lane, std::move(jobs[i]), std::move(outcomes[i]), ms);
-        }
-      });
-    });
-  };
   for (auto& job : rows) {
     if (taken == free) break;
     if (rate > 0) {
@@ -188,7 +167,7 @@ void Dispatcher::poll(Lane& lane) {
     }
     if (per_thread > 1) {
       chunk.push_back(std::move(job));
-      if (chunk.size() == per_thread) send_chunk();
+      if (chunk.size() == per_thread) deliver(lane, std::exchange(chunk, {}), {}, cfg);
       continue;
     }
     // Resolve the destination (push subscriptions, devices) here, on the loop, then deliver on
@@ -202,28 +181,12 @@ void Dispatcher::poll(Lane& lane) {
         return 0;
       });
     }
-    asio::post(*lane.pool, [this, &lane, job = std::move(job), to = std::move(to), cfg]() mutable {
-      ++lane.active;
-      auto started = std::chrono::steady_clock::now();
-      Outcome outcome;
-      if (lane.name == "webpush" && !to.subscription) outcome = Outcome::permanent("gone", "the subscription was removed");
-      else if ((lane.name == "fcm" || lane.name == "apns") && !to.device) outcome = Outcome::permanent("gone", "the device was removed");
-      else {
-        try {
-          outcome = lane.channel->deliver(job, to, *cfg);
-        } catch (const std::exception& e) {
-          outcome = Outcome::retry("internal", e.what());
-        }
-      }
-      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-      --lane.active;
-      asio::post(io_, [this, &lane, job = std::move(job), outcome = std::move(outcome), ms]() mutable {
-        finished(lane, std::move(job), std::move(outcome), ms);
-      });
-    });
+    std::vector<Job> one;
+    one.push_back(std::move(job));
+    deliver(lane, std::move(one), {std::move(to)}, cfg);
   }
   if (!feed_batch.empty()) asio::co_spawn(io_, deliver_inapp(lane, std::move(feed_batch)), asio::detached);
-  if (!chunk.empty()) send_chunk();
+  if (!chunk.empty()) deliver(lane, std::move(chunk), {}, cfg);
   if (limited) {
     arm(lane, now + static_cast<std::int64_t>(1000.0 / rate) + 1);
   } else if (taken < free) {
@@ -232,6 +195,39 @@ void Dispatcher::poll(Lane& lane) {
     auto next = reads_.with([&](store::Db& db) { return outbox::next_due(db, lane.name, now); });
     if (next) arm(lane, *next);
   }
+}
+
+void Dispatcher::deliver(Lane& lane, std::vector<Job> jobs, std::vector<channels::Destination> to,
+                         std::shared_ptr<const config::Config> cfg) {
+  asio::post(*lane.pool, [this, &lane, jobs = std::move(jobs), to = std::move(to), cfg]() mutable {
+    auto n = static_cast<std::int64_t>(jobs.size());
+    lane.active += n;
+    auto started = std::chrono::steady_clock::now();
+    std::vector<Outcome> outcomes;
+    try {
+      if (jobs.size() == 1) {
+        const auto& dest = to.empty() ? channels::Destination{} : to[0];
+        if (lane.name == "webpush" && !dest.subscription)
+          outcomes.push_back(Outcome::permanent("gone", "the subscription was removed"));
+        else if ((lane.name == "fcm" || lane.name == "apns") && !dest.device)
+          outcomes.push_back(Outcome::permanent("gone", "the device was removed"));
+        else
+          outcomes.push_back(lane.channel->deliver(jobs[0], dest, *cfg));
+      } else {
+        outcomes = lane.channel->deliver_all(jobs, *cfg);
+      }
+    } catch (const std::exception& e) {
+      outcomes.assign(jobs.size(), Outcome::retry("internal", e.what()));
+    }
+    lane.active -= n;
+    auto all_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    asio::post(io_, [this, &lane, jobs = std::move(jobs), outcomes = std::move(outcomes), all_ms]() mutable {
+      for (std::size_t i = 0; i < jobs.size(); ++i) {
+        auto ms = outcomes[i].duration_ms.value_or(all_ms);
+        finished(lane, std::move(jobs[i]), std::move(outcomes[i]), ms);
+      }
+    });
+  });
 }
 
 void Dispatcher::finished(Lane& lane, Job job, Outcome outcome, std::int64_t duration_ms) {

@@ -58,6 +58,10 @@ class Dispatcher {
   struct Lane;
   void poll(Lane& lane);
   void arm(Lane& lane, std::int64_t at_ms);
+  // Delivers jobs on the lane's threads: one (to its destination), or several at once (channels
+  // with concurrency() > 1), then hands each outcome to finished() on the loop.
+  void deliver(Lane& lane, std::vector<Job> jobs, std::vector<channels::Destination> to,
+               std::shared_ptr<const config::Config> cfg);
   // A delivery ended (on the loop): its outcome joins the next batch to record.
   void finished(Lane& lane, Job job, Outcome outcome, std::int64_t duration_ms);
   // Records every outcome waiting, a batch per write, until none is left.
