@@ -30,9 +30,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZES = {
     # idle connections; fan-out groups x members; durable pairs; burst members; queue jobs
     "default": dict(idle=19000, groups=100, members=20, step_seconds=3.0, pairs=500, durable_seconds=5.0,
-                    burst=10000, burst_repeat=5, queue=19000, rate=1000, factor=1.4),
+                    burst=10000, burst_repeat=5, queue=19000, rate=1000, factor=1.4, fanout_rounds=2),
     "quick": dict(idle=2000, groups=20, members=10, step_seconds=1.0, pairs=50, durable_seconds=1.5,
-                  burst=1000, burst_repeat=3, queue=2000, rate=1000, factor=2.0),
+                  burst=1000, burst_repeat=3, queue=2000, rate=1000, factor=2.0, fanout_rounds=1),
 }
 
 SERVER_CPU = "0"
@@ -279,22 +279,30 @@ class Bench:
         self.r["idle"] = out
 
     def fanout(self):
+        """Every server in turn, `fanout_rounds` times over: this machine's speed drifts between
+        minutes, so each server keeps its best round and every round is reported."""
         out = {}
         s = self.sizes
-        for kind in ("tourbus", "ws", "socketio", "ceiling-send", "ceiling-coalesce"):
-            server = self.start(kind)
-            try:
-                cpu0 = server.cpu_seconds()
-                lg = loadgen(["fanout", "--proto", self.proto(kind), "--port", server.port,
-                              "--conns", self.conns(kind, "fanout", self.tb.fanout_conns),
-                              "--rate", s["rate"], "--factor", s["factor"], "--seconds", s["step_seconds"]])
-                res = results(lg)
-                out[kind] = dict(steps=[x for x in res if "label" in x], summary=next(x for x in res if x.get("summary")),
-                                 server_cpu_seconds=server.cpu_seconds() - cpu0)
-                log("fanout %s: %.0f deliveries/s, p99 at half rate %.2f ms" % (
-                    kind, out[kind]["summary"]["max_deliveries_per_second"], out[kind]["summary"]["half_p99_ms"]))
-            finally:
-                server.stop()
+        for round_ in range(s["fanout_rounds"]):
+            for kind in ("tourbus", "ws", "socketio", "ceiling-send", "ceiling-coalesce"):
+                server = self.start(kind)
+                try:
+                    cpu0 = server.cpu_seconds()
+                    lg = loadgen(["fanout", "--proto", self.proto(kind), "--port", server.port,
+                                  "--conns", self.conns(kind, "fanout", self.tb.fanout_conns),
+                                  "--rate", s["rate"], "--factor", s["factor"], "--seconds", s["step_seconds"]])
+                    res = results(lg)
+                    run = dict(steps=[x for x in res if "label" in x], summary=next(x for x in res if x.get("summary")),
+                               server_cpu_seconds=server.cpu_seconds() - cpu0)
+                    best = run["summary"]["max_deliveries_per_second"]
+                    log("fanout %s round %d: %.0f deliveries/s, p99 at half rate %.2f ms" % (
+                        kind, round_ + 1, best, run["summary"]["half_p99_ms"]))
+                    rounds = out.get(kind, {}).get("rounds", []) + [best]
+                    if kind not in out or best > out[kind]["summary"]["max_deliveries_per_second"]:
+                        out[kind] = run
+                    out[kind]["rounds"] = rounds
+                finally:
+                    server.stop()
         self.r["fanout"] = out
 
     def durable(self):
