@@ -1,7 +1,6 @@
 #include "channels/http.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <memory>
 
@@ -41,10 +40,6 @@ struct Easy {
   CURL* h = curl_easy_init();
   ~Easy() { curl_easy_cleanup(h); }
 };
-
-}  // namespace
-
-namespace {
 
 // Sets every option of one request on a handle (reset first, so nothing leaks from the last
 // request). The returned header list must outlive the transfer.

@@ -1,4 +1,5 @@
-// Blocking HTTP requests through libcurl, one or several at once, for the channels, and how their answers map to outcomes.
+// Blocking HTTP requests through libcurl for the channels, one or several at once, and how their
+// answers map to outcomes.
 #pragma once
 
 #include <cstdint>

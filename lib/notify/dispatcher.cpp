@@ -34,8 +34,7 @@ struct Dispatcher::Lane {
   std::size_t capacity = 0;
   struct Ended {
     Job job;
-    Outcome outcome;
-    std::int64_t duration_ms;
+    Outcome outcome;  // with its duration
   };
   std::vector<Ended> ended;  // outcomes not yet recorded
   bool recording = false;
@@ -223,15 +222,15 @@ void Dispatcher::deliver(Lane& lane, std::vector<Job> jobs, std::vector<channels
     auto all_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
     asio::post(io_, [this, &lane, jobs = std::move(jobs), outcomes = std::move(outcomes), all_ms]() mutable {
       for (std::size_t i = 0; i < jobs.size(); ++i) {
-        auto ms = outcomes[i].duration_ms.value_or(all_ms);
-        finished(lane, std::move(jobs[i]), std::move(outcomes[i]), ms);
+        if (!outcomes[i].duration_ms) outcomes[i].duration_ms = all_ms;  // the channel did not time it
+        finished(lane, std::move(jobs[i]), std::move(outcomes[i]));
       }
     });
   });
 }
 
-void Dispatcher::finished(Lane& lane, Job job, Outcome outcome, std::int64_t duration_ms) {
-  lane.ended.push_back({std::move(job), std::move(outcome), duration_ms});
+void Dispatcher::finished(Lane& lane, Job job, Outcome outcome) {
+  lane.ended.push_back({std::move(job), std::move(outcome)});
   if (!lane.recording) {
     lane.recording = true;
     asio::co_spawn(io_, record(lane), asio::detached);
@@ -257,8 +256,8 @@ boost::asio::awaitable<void> Dispatcher::record(Lane& lane) {
     }
     auto pending = writer_.run<bool>([&batch, &retry_at, now](store::Db& db) -> Result<bool> {
       for (std::size_t i = 0; i < batch.size(); ++i) {
-        const auto& [job, outcome, ms] = batch[i];
-        outbox::record(db, job, outcome, now, ms, retry_at[i]);
+        const auto& [job, outcome] = batch[i];
+        outbox::record(db, job, outcome, now, outcome.duration_ms.value_or(0), retry_at[i]);
         if (outcome.forget_address) addresses::forget(db, job.channel, job.address);
       }
       return true;
@@ -273,7 +272,7 @@ boost::asio::awaitable<void> Dispatcher::record(Lane& lane) {
       } else if (outcome.kind == Outcome::Kind::delivered) {
         ++lane.stats.delivered;
         log->debug("notify.delivered job={} channel={} status={} ms={}", job.id, job.channel, outcome.status,
-                   batch[i].duration_ms);
+                   outcome.duration_ms.value_or(0));
       } else if (retry_at[i]) {
         ++lane.stats.retried;
         log->info("notify.retry job={} channel={} attempt={} status={} next_in_ms={}", job.id, job.channel,

@@ -63,7 +63,7 @@ class Dispatcher {
   void deliver(Lane& lane, std::vector<Job> jobs, std::vector<channels::Destination> to,
                std::shared_ptr<const config::Config> cfg);
   // A delivery ended (on the loop): its outcome joins the next batch to record.
-  void finished(Lane& lane, Job job, Outcome outcome, std::int64_t duration_ms);
+  void finished(Lane& lane, Job job, Outcome outcome);
   // Records every outcome waiting, a batch per write, until none is left.
   boost::asio::awaitable<void> record(Lane& lane);
   boost::asio::awaitable<void> deliver_inapp(Lane& lane, std::vector<Job> jobs);

@@ -54,7 +54,7 @@ struct Outcome {
   std::string response;  // an excerpt of the provider's answer (never credentials)
   std::optional<std::int64_t> retry_after_ms;  // the provider asked to wait this long
   bool forget_address = false;                 // the subscription or device token is gone: remove it
-  std::optional<std::int64_t> duration_ms;     // how long the attempt took, when the channel timed it
+  std::optional<std::int64_t> duration_ms;     // how long the attempt took (the channel's timing, else the dispatcher's)
 
   static Outcome delivered(std::string status, std::string response = {}) {
     return {Kind::delivered, std::move(status), std::move(response), {}, false};
