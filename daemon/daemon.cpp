@@ -140,7 +140,7 @@ int run(const Options& options, config::Config cfg) {
   Reloader reloader(options, holder);
   asio::thread_pool blocking(2);
   realtime::Hub hub;  // outlives the event loop and the sessions registered with it
-  api::Context ctx{blocking.get_executor(), *writer, *reads, holder, stats, reloader, hub, cfg.database_path(),
+  api::Context ctx{blocking.get_executor(), *writer, *reads, holder, stats, reloader, hub, hub, cfg.database_path(),
                    cfg.files_dir(), *sniffer, timeutil::now_ms()};
 
   asio::io_context io(1);

@@ -27,6 +27,8 @@ boost::asio::awaitable<Result<Caller>> authenticate(Context& ctx, std::string_vi
   c.handle = user.handle;
   c.transport = Transport::tcp;
   c.peer = std::move(peer);
+  c.token_id = token.id;
+  c.token_expires_at = token.expires_at;
   co_return c;
 }
 

@@ -14,6 +14,7 @@
 #include "chat/files.hpp"
 #include "core/config.hpp"
 #include "core/events.hpp"
+#include "core/sessions.hpp"
 #include "core/error.hpp"
 #include "store/read_pool.hpp"
 #include "store/writer.hpp"
@@ -68,6 +69,8 @@ struct Context {
   Control& control;
   // Tells online clients about new messages, receipts, presence (implemented by realtime/).
   events::Sink& events;
+  // Takes rights away from open sessions at once (revocation; implemented by realtime/).
+  sessions::Control& sessions;
   std::filesystem::path database_path;
   std::filesystem::path files_dir;  // uploads, content-addressed
   chat::Sniffer& sniffer;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,6 +30,8 @@ struct Caller {
   std::string peer;          // "uid=0 pid=1234" or "127.0.0.1:5555", for logs
   std::uint64_t request_id = 0;  // ties log lines of one request together
   std::uint64_t session = 0;     // the WebSocket session the request came on (0: HTTP)
+  std::int64_t token_id = 0;     // the bearer token it authenticated with (0: the control socket)
+  std::optional<std::int64_t> token_expires_at;  // ms since the epoch; a session ends then
   bool is_operator() const { return role == Role::operator_; }
 };
 

@@ -70,6 +70,9 @@ boost::asio::awaitable<Result<Reply>> token_list(Context& ctx, const Caller&, co
 boost::asio::awaitable<Result<Reply>> token_revoke(Context& ctx, const Caller&, const object& p) {
   auto id = *get_int(p, "id");
   auto now = timeutil::now_ms();
+  // Open sessions lose the token first: nothing they send from now on is carried out.
+  auto token = ctx.reads.with([id](store::Db& db) { return store::tokens::find(db, id); });
+  if (token && !token->revoked_at) ctx.sessions.end_token(token->user_id, id, "the token was revoked");
   auto pending = ctx.writer.run<store::Token>([id, now](store::Db& db) -> Result<store::Token> {
     if (!store::tokens::find(db, id)) return Error(Code::not_found, "no token with id " + std::to_string(id), "id");
     store::tokens::revoke(db, id, now);

@@ -53,9 +53,34 @@ Error no_user(std::string_view handle) {
   return Error(Code::not_found, "no user with handle '" + std::string(handle) + "'", "handle");
 }
 
+// Open sessions follow a change of rights at once. Before the write, with `after` the change as
+// it would come out: a disabled account's sessions end, and a changed role is lowered to the lesser
+// of the two, so nothing they send from now on runs with rights they are losing. After it (whether
+// it committed or not), the sessions take the role the user has in the store.
+void restrict_sessions(Context& ctx, const store::User& before, const store::User& after) {
+  if (after.disabled && !before.disabled) {
+    ctx.sessions.end_user(before.id, "the account was disabled");
+    return;
+  }
+  auto was = role_from_name(before.role), will = role_from_name(after.role);
+  if (was && will && *was != *will) ctx.sessions.set_role(before.id, std::min(*was, *will));
+}
+
+void settle_sessions(Context& ctx, std::int64_t id) {
+  auto u = ctx.reads.with([id](store::Db& db) { return store::users::find_id(db, id); });
+  if (!u) return;
+  if (u->disabled) ctx.sessions.end_user(id, "the account was disabled");
+  else if (auto role = role_from_name(u->role)) ctx.sessions.set_role(id, *role);
+}
+
 // Loads, changes and stores one user inside the writer's transaction.
 template <class F>
 boost::asio::awaitable<Result<Reply>> modify(Context& ctx, std::string handle, F change) {
+  auto before = ctx.reads.with([&handle](store::Db& db) { return store::users::find(db, handle); });
+  if (before) {
+    auto after = *before;
+    if (change(after, timeutil::now_ms())) restrict_sessions(ctx, *before, after);
+  }
   auto pending = ctx.writer.run<store::User>([handle, change](store::Db& db) -> Result<store::User> {
     auto u = store::users::find(db, handle);
     if (!u) return no_user(handle);
@@ -72,6 +97,7 @@ boost::asio::awaitable<Result<Reply>> modify(Context& ctx, std::string handle, F
     return *u;
   });
   auto r = co_await std::move(pending);
+  if (before) settle_sessions(ctx, before->id);
   if (!r) co_return r.error();
   logging::get("api")->info("api.user_changed handle={}", r->handle);
   co_return Reply::ok(to_json(*r));

@@ -12,6 +12,7 @@
 
 #include "api/fanout.hpp"
 #include "core/logging.hpp"
+#include "core/time.hpp"
 #include "net/ws_frame.hpp"
 
 namespace tourbus::net {
@@ -153,7 +154,7 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
     };
     // From here on the session receives what is published to its user.
     attached_ = true;
-    if (auto change = hub_.attach(caller_.user_id, caller_.session, this); change.changed())
+    if (auto change = hub_.attach(caller_.user_id, caller_.session, this, caller_.token_id); change.changed())
       api::announce_presence(ctx_, caller_.user_id, change.after);
     in_ = std::move(early);
     resume();
@@ -161,8 +162,29 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
 
   void deliver(const Frame& frame) override { enqueue(frame); }
 
+  // Rights taken away (docs/protocol.md, close code 4003): nothing more is carried out; a request
+  // being served is answered first, then the session closes.
+  void revoke(std::uint16_t code, std::string_view reason) override {
+    if (revoked_ || ended_) return;
+    revoked_ = true;
+    logging::get("net")->info("net.ws_revoked user={} session={} code={} reason=\"{}\"", caller_.handle, caller_.session,
+                              code, reason);
+    revoke_code_ = code;
+    revoke_reason_ = reason;
+    if (!paused_) close_with(code, reason, false);
+  }
+
+  void set_role(Role role) override {
+    if (role == caller_.role) return;
+    logging::get("net")->info("net.ws_role_changed user={} session={} role={}", caller_.handle, caller_.session,
+                              role_name(role));
+    caller_.role = role;
+  }
+
   void sweep(Clock::time_point now) override {
     if (ended_) return;
+    if (caller_.token_expires_at && !revoked_ && timeutil::now_ms() >= *caller_.token_expires_at)
+      revoke(sessions::kCloseRevoked, "the token expired");
     auto quiet = now - last_read_;
     // Dropped only after a ping went unanswered: a late sweep never drops a client unpinged.
     if (quiet >= idle_timeout_ && ping_sent_) {
@@ -176,12 +198,13 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
     }
   }
 
-  // Ends the session with a close frame (1001 on shutdown, 4001 for a slow client); a client that
-  // does not answer it is dropped 5 seconds later.
-  void close_with(std::uint16_t code, std::string_view reason) {
+  // Ends the session with a close frame (1001 on shutdown, 4001 for a slow client, 4003 revoked);
+  // a client that does not answer it is dropped 5 seconds later. Frames still queued are dropped,
+  // unless `drop_queued` is false (they go out first).
+  void close_with(std::uint16_t code, std::string_view reason, bool drop_queued = true) {
     if (closing_ || ended_) return;
     closing_ = true;
-    pending_.clear();
+    if (drop_queued) pending_.clear();
     pending_.push_back(std::make_shared<const std::string>(ws::close_frame(code, reason)));
     schedule_write();
     deadline_ = std::make_unique<asio::steady_timer>(stream_.get_executor());
@@ -314,7 +337,7 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
   }
 
   void message(ws::Opcode op, std::string_view payload) {
-    if (closing_) return;  // closed for being too slow: nothing more is done for this client
+    if (closing_ || revoked_) return;  // closing (too slow, revoked): nothing more is done for this client
     if (op != ws::text) {
       enqueue(error_frame(nullptr, Error(Code::bad_request, "send text frames holding JSON objects")));
       return;
@@ -324,6 +347,7 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
     asio::co_spawn(stream_.get_executor(), handle(std::string(payload)),
                    [self = shared_from_this()](std::exception_ptr) {
                      self->paused_ = false;
+                     if (self->revoked_) return self->close_with(self->revoke_code_, self->revoke_reason_, false);
                      self->resume();
                    });
   }
@@ -501,9 +525,11 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
   std::uint32_t max_queue_;
   std::uint16_t close_code_ = 0;
   std::string close_reason_;
+  std::uint16_t revoke_code_ = 0;  // rights revoked: closed with this once the request in hand is answered
+  std::string revoke_reason_;
   std::uint8_t fragments_ = 0;  // opcode of the fragmented message being received
   bool paused_ = false, closing_ = false, fatal_ = false, ended_ = false, attached_ = false;
-  bool writing_now_ = false, write_posted_ = false, close_after_write_ = false, ping_sent_ = false;
+  bool writing_now_ = false, write_posted_ = false, close_after_write_ = false, ping_sent_ = false, revoked_ = false;
 };
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "core/time.hpp"
 #include "notify/feed.hpp"
 #include "notify/outbox.hpp"
+#include "store/users.hpp"
 
 namespace tourbus::notify {
 
@@ -19,6 +20,40 @@ namespace asio = boost::asio;
 
 constexpr std::size_t kQueuedPerThread = 16;
 constexpr std::size_t kFeedBatch = 256;  // feed items written by one write
+
+namespace {
+
+// Channels whose jobs carry an address of the recipient's own (not the in-app feed or a webhook).
+bool personal_address(std::string_view channel) {
+  return channel == "webpush" || channel == "fcm" || channel == "apns" || channel == "email" || channel == "sms";
+}
+
+// Where a job goes now, checked against its recipient: a subscription or device must still be
+// theirs (and of the job's platform), an e-mail address or phone number is the user's current one
+// (a job made before the user changed it goes to the new one). nullopt: the address is gone.
+std::optional<channels::Destination> resolve(store::Db& db, Job& job) {
+  channels::Destination to;
+  if (job.channel == "webpush" || job.channel == "fcm" || job.channel == "apns") {
+    auto id = addresses::address_id(job.address);
+    if (!id) return std::nullopt;
+    if (job.channel == "webpush") {
+      to.subscription = addresses::subscription(db, *id);
+      if (!to.subscription || to.subscription->user_id != job.user_id) return std::nullopt;
+    } else {
+      to.device = addresses::device(db, *id);
+      if (!to.device || to.device->user_id != job.user_id || to.device->platform != job.channel) return std::nullopt;
+    }
+  } else if (job.channel == "email" || job.channel == "sms") {
+    auto user = store::users::find_id(db, job.user_id);
+    if (!user) return std::nullopt;
+    const auto& current = job.channel == "email" ? user->email : user->phone;
+    if (!current) return std::nullopt;
+    job.address = *current;
+  }
+  return to;
+}
+
+}  // namespace
 
 struct Dispatcher::Lane {
   Lane(asio::io_context& io, std::string n, std::unique_ptr<channels::Channel> ch, std::size_t threads)
@@ -147,6 +182,7 @@ void Dispatcher::poll(Lane& lane) {
   // Channels that make several attempts at once on a thread get their jobs in chunks.
   std::size_t per_thread = lane.channel ? lane.channel->concurrency() : 1;
   std::vector<Job> chunk;
+  std::vector<Job> gone;  // their address was removed, or is someone else's now
   for (auto& job : rows) {
     if (taken == free) break;
     if (rate > 0) {
@@ -164,26 +200,24 @@ void Dispatcher::poll(Lane& lane) {
         asio::co_spawn(io_, deliver_inapp(lane, std::exchange(feed_batch, {})), asio::detached);
       continue;
     }
+    // The destination is resolved here, on the loop, and must still be the recipient's; then the
+    // job is delivered on the channel's threads.
+    std::optional<channels::Destination> to{std::in_place};
+    if (personal_address(lane.name)) to = reads_.with([&](store::Db& db) { return resolve(db, job); });
+    if (!to) {
+      gone.push_back(std::move(job));
+      continue;
+    }
     if (per_thread > 1) {
       chunk.push_back(std::move(job));
       if (chunk.size() == per_thread) deliver(lane, std::exchange(chunk, {}), {}, cfg);
       continue;
     }
-    // Resolve the destination (push subscriptions, devices) here, on the loop, then deliver on
-    // the channel's threads.
-    channels::Destination to;
-    if (lane.name == "webpush" || lane.name == "fcm" || lane.name == "apns") {
-      auto id = std::strtoll(job.address.c_str(), nullptr, 10);
-      reads_.with([&](store::Db& db) {
-        if (lane.name == "webpush") to.subscription = addresses::subscription(db, id);
-        else to.device = addresses::device(db, id);
-        return 0;
-      });
-    }
     std::vector<Job> one;
     one.push_back(std::move(job));
-    deliver(lane, std::move(one), {std::move(to)}, cfg);
+    deliver(lane, std::move(one), {std::move(*to)}, cfg);
   }
+  for (auto& job : gone) finished(lane, std::move(job), Outcome::permanent("gone", "the address is no longer the recipient's"));
   if (!feed_batch.empty()) asio::co_spawn(io_, deliver_inapp(lane, std::move(feed_batch)), asio::detached);
   if (!chunk.empty()) deliver(lane, std::move(chunk), {}, cfg);
   if (limited) {
@@ -205,13 +239,7 @@ void Dispatcher::deliver(Lane& lane, std::vector<Job> jobs, std::vector<channels
     std::vector<Outcome> outcomes;
     try {
       if (jobs.size() == 1) {
-        const auto& dest = to.empty() ? channels::Destination{} : to[0];
-        if (lane.name == "webpush" && !dest.subscription)
-          outcomes.push_back(Outcome::permanent("gone", "the subscription was removed"));
-        else if ((lane.name == "fcm" || lane.name == "apns") && !dest.device)
-          outcomes.push_back(Outcome::permanent("gone", "the device was removed"));
-        else
-          outcomes.push_back(lane.channel->deliver(jobs[0], dest, *cfg));
+        outcomes.push_back(lane.channel->deliver(jobs[0], to.empty() ? channels::Destination{} : to[0], *cfg));
       } else {
         outcomes = lane.channel->deliver_all(jobs, *cfg);
       }
@@ -258,7 +286,7 @@ boost::asio::awaitable<void> Dispatcher::record(Lane& lane) {
       for (std::size_t i = 0; i < batch.size(); ++i) {
         const auto& [job, outcome] = batch[i];
         outbox::record(db, job, outcome, now, outcome.duration_ms.value_or(0), retry_at[i]);
-        if (outcome.forget_address) addresses::forget(db, job.channel, job.address);
+        if (outcome.forget_address) addresses::forget(db, job.channel, job.address, job.user_id);
       }
       return true;
     });

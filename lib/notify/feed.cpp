@@ -98,9 +98,11 @@ std::vector<Row> list(store::Db& db, std::int64_t user_id) {
 namespace addresses {
 
 PushSubscription subscribe(store::Db& db, PushSubscription s) {
+  // A browser now signed in as someone else gets a new id: jobs naming the old one go nowhere.
+  db.prepare("DELETE FROM push_subscriptions WHERE endpoint = ? AND user_id <> ?").bind(1, s.endpoint).bind(2, s.user_id).run();
   db.prepare(
         "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth, created_at) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (endpoint) DO UPDATE SET user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth")
+        "ON CONFLICT (endpoint) DO UPDATE SET p256dh = excluded.p256dh, auth = excluded.auth")
       .bind(1, s.user_id)
       .bind(2, s.endpoint)
       .bind(3, s.p256dh)
@@ -143,9 +145,15 @@ bool unsubscribe(store::Db& db, std::int64_t user_id, std::int64_t id) {
 }
 
 Device register_device(store::Db& db, Device d) {
+  // A phone now signed in as someone else gets a new id, as for subscriptions.
+  db.prepare("DELETE FROM devices WHERE platform = ? AND token = ? AND user_id <> ?")
+      .bind(1, d.platform)
+      .bind(2, d.token)
+      .bind(3, d.user_id)
+      .run();
   db.prepare(
         "INSERT INTO devices (user_id, platform, token, created_at) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (platform, token) DO UPDATE SET user_id = excluded.user_id")
+        "ON CONFLICT (platform, token) DO NOTHING")
       .bind(1, d.user_id)
       .bind(2, d.platform)
       .bind(3, d.token)
@@ -179,12 +187,20 @@ bool unregister_device(store::Db& db, std::int64_t user_id, std::int64_t id) {
   return db.changes() > 0;
 }
 
-void forget(store::Db& db, std::string_view channel, std::string_view address) {
+void forget(store::Db& db, std::string_view channel, std::string_view address, std::int64_t user_id) {
+  auto id = address_id(address);
+  if (!id) return;
+  if (channel == "webpush")
+    db.prepare("DELETE FROM push_subscriptions WHERE id = ? AND user_id = ?").bind(1, *id).bind(2, user_id).run();
+  else if (channel == "fcm" || channel == "apns")
+    db.prepare("DELETE FROM devices WHERE id = ? AND user_id = ?").bind(1, *id).bind(2, user_id).run();
+}
+
+std::optional<std::int64_t> address_id(std::string_view address) {
   std::int64_t id = 0;
   auto [p, ec] = std::from_chars(address.data(), address.data() + address.size(), id);
-  if (ec != std::errc{}) return;
-  if (channel == "webpush") db.prepare("DELETE FROM push_subscriptions WHERE id = ?").bind(1, id).run();
-  else if (channel == "fcm" || channel == "apns") db.prepare("DELETE FROM devices WHERE id = ?").bind(1, id).run();
+  if (ec != std::errc{} || p != address.data() + address.size() || id <= 0) return std::nullopt;
+  return id;
 }
 
 }  // namespace addresses

@@ -52,7 +52,8 @@ struct Device {
 };
 
 namespace addresses {
-// Registers (or moves to this user) a subscription by endpoint; returns it.
+// Registers a subscription by endpoint; returns it. An endpoint registered by another user is
+// moved to this one under a new id (ids are never reused, so jobs naming the old one go nowhere).
 PushSubscription subscribe(store::Db& db, PushSubscription s);
 std::optional<PushSubscription> subscription(store::Db& db, std::int64_t id);
 std::vector<PushSubscription> subscriptions(store::Db& db, std::int64_t user_id);
@@ -62,7 +63,10 @@ std::optional<Device> device(store::Db& db, std::int64_t id);
 std::vector<Device> devices(store::Db& db, std::int64_t user_id);
 bool unregister_device(store::Db& db, std::int64_t user_id, std::int64_t id);
 // A provider said the address is gone (404/410, unregistered token).
-void forget(store::Db& db, std::string_view channel, std::string_view address);
+// Removes a subscription or device the push service declared gone, if it is still the user's.
+void forget(store::Db& db, std::string_view channel, std::string_view address, std::int64_t user_id);
+// The subscription or device id a push job's address holds.
+std::optional<std::int64_t> address_id(std::string_view address);
 }  // namespace addresses
 
 }  // namespace tourbus::notify

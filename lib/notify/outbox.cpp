@@ -205,12 +205,14 @@ void record(store::Db& db, const Job& job, const Outcome& o, std::int64_t at, st
   if (o.kind != Outcome::Kind::delivered) error = o.status + (o.response.empty() ? "" : ": " + o.response.substr(0, 200));
   db.prepare(
         "UPDATE notify_jobs SET state = ?2, attempts = attempts + 1, next_at = coalesce(?3, next_at), last_error = ?4, "
-        "updated_at = ?5, delivered_at = CASE WHEN ?2 = 'delivered' THEN ?5 ELSE delivered_at END WHERE id = ?1")
+        "updated_at = ?5, delivered_at = CASE WHEN ?2 = 'delivered' THEN ?5 ELSE delivered_at END, address = ?6 "
+        "WHERE id = ?1")
       .bind(1, job.id)
       .bind(2, state)
       .bind(3, retry_at)
       .bind(4, error)
       .bind(5, at)
+      .bind(6, job.address)
       .run();
 }
 

@@ -6,9 +6,9 @@ namespace tourbus::realtime {
 
 using events::Presence;
 
-Hub::Change Hub::attach(std::int64_t user, std::uint64_t session, Client* client) {
+Hub::Change Hub::attach(std::int64_t user, std::uint64_t session, Client* client, std::int64_t token) {
   auto before = presence(user);
-  sessions_[user].push_back({session, client, false});
+  sessions_[user].push_back({session, client, false, token});
   ++count_;
   return {before, presence(user)};
 }
@@ -63,6 +63,35 @@ bool Hub::allow_typing(std::int64_t user, std::int64_t conversation) {
   if (now - it->second < std::chrono::seconds(1)) return false;
   it->second = now;
   return true;
+}
+
+template <class Pick>
+std::vector<Client*> Hub::clients(std::int64_t user, Pick pick) const {
+  std::vector<Client*> out;
+  if (auto it = sessions_.find(user); it != sessions_.end())
+    for (const auto& e : it->second)
+      if (pick(e)) out.push_back(e.client);
+  return out;
+}
+
+std::size_t Hub::end_token(std::int64_t user, std::int64_t token, std::string_view reason) {
+  auto list = clients(user, [token](const Entry& e) { return e.token == token; });
+  for (auto* c : list) c->revoke(sessions::kCloseRevoked, reason);
+  return list.size();
+}
+
+std::size_t Hub::end_user(std::int64_t user, std::string_view reason) {
+  if (user == 0) return 0;  // the control socket's operator is not an account
+  auto list = clients(user, [](const Entry&) { return true; });
+  for (auto* c : list) c->revoke(sessions::kCloseRevoked, reason);
+  return list.size();
+}
+
+std::size_t Hub::set_role(std::int64_t user, Role role) {
+  if (user == 0) return 0;
+  auto list = clients(user, [](const Entry&) { return true; });
+  for (auto* c : list) c->set_role(role);
+  return list.size();
 }
 
 }  // namespace tourbus::realtime

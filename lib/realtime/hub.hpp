@@ -1,5 +1,6 @@
 // The hub: which sessions are open for which user, fan-out of encoded frames to them, presence
-// (online while a session is open and not away) and the typing throttle.
+// (online while a session is open and not away), the typing throttle, and taking rights away from
+// open sessions (revocation).
 // Lives on the daemon's event loop; not thread-safe.
 #pragma once
 
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "core/events.hpp"
+#include "core/sessions.hpp"
 
 namespace tourbus::realtime {
 
@@ -20,9 +22,14 @@ class Client {
   virtual ~Client() = default;
   // Queues the frame; never blocks (a client that cannot keep up is closed by itself).
   virtual void deliver(const events::Frame& frame) = 0;
+  // Its rights are gone: it carries out nothing more, answers the request it is serving (if any),
+  // then closes with `code`.
+  virtual void revoke(std::uint16_t code, std::string_view reason) = 0;
+  // It acts with this role from now on.
+  virtual void set_role(Role role) = 0;
 };
 
-class Hub : public events::Sink {
+class Hub : public events::Sink, public sessions::Control {
  public:
   // A presence change to announce: the user's state before and after.
   struct Change {
@@ -32,13 +39,18 @@ class Hub : public events::Sink {
 
   // user 0 is the control socket's operator: such sessions receive what is published with
   // `platform`, and have no presence.
-  Change attach(std::int64_t user, std::uint64_t session, Client* client);
+  // `token`: the token the session was opened with (0: the control socket).
+  Change attach(std::int64_t user, std::uint64_t session, Client* client, std::int64_t token);
   Change detach(std::int64_t user, std::uint64_t session);
 
   void publish(std::span<const std::int64_t> users, const events::Frame& frame, bool platform) override;
   events::Presence presence(std::int64_t user) const override;
   bool allow_typing(std::int64_t user, std::int64_t conversation) override;
   std::optional<events::Presence> set_away(std::int64_t user, std::uint64_t session, bool away) override;
+
+  std::size_t end_token(std::int64_t user, std::int64_t token, std::string_view reason) override;
+  std::size_t end_user(std::int64_t user, std::string_view reason) override;
+  std::size_t set_role(std::int64_t user, Role role) override;
 
   std::size_t sessions() const { return count_; }
   std::size_t users_online() const { return sessions_.size() - (sessions_.contains(0) ? 1 : 0); }
@@ -48,7 +60,11 @@ class Hub : public events::Sink {
     std::uint64_t session;
     Client* client;
     bool away;
+    std::int64_t token;
   };
+  // The clients of the user's sessions that `pick` selects (a copy: a client may end meanwhile).
+  template <class Pick>
+  std::vector<Client*> clients(std::int64_t user, Pick pick) const;
   std::unordered_map<std::int64_t, std::vector<Entry>> sessions_;
   std::map<std::pair<std::int64_t, std::int64_t>, std::chrono::steady_clock::time_point> typing_;
   std::size_t count_ = 0;

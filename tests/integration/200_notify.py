@@ -157,6 +157,28 @@ class Email(NotifyTest):
         # without a selection nothing is touched
         self.assertEqual(self.d.cli("queue", "dead", "purge").returncode, 2)
 
+    def test_a_retried_job_goes_to_the_address_the_user_has_now(self):
+        self.add_user("ann", email="ann@old.example")
+        self.smtp.fail_next(550, "5.1.1 no such user")
+        sent = self.send("--to", "ann", "-c", "transactional", "--text", "your ticket", "--channel", "email")
+        job = self.wait_job(sent["jobs"][0]["id"], "dead")
+        # the operator corrects the address and retries: the new one gets it, the old one nothing
+        self.assertEqual(self.d.cli("user", "set", "ann", "--email", "ann@new.example").returncode, 0)
+        self.assertEqual(self.d.cli("queue", "dead", "retry", "--job", str(job["id"])).returncode, 0)
+        job = self.wait_job(job["id"], "delivered")
+        self.assertEqual(job["address"], "ann@new.example")
+        self.assertEqual([m.rcpt_tos for m in self.smtp.messages], [["ann@new.example"]])
+        # with no address left, a retry reaches nobody
+        self.smtp.fail_next(550, "5.1.1 no such user")
+        sent = self.send("--to", "ann", "-c", "transactional", "--text", "again", "--channel", "email")
+        job = self.wait_job(sent["jobs"][0]["id"], "dead")
+        self.assertEqual(self.d.cli("user", "set", "ann", "--email", "").returncode, 0)
+        self.assertEqual(self.d.cli("queue", "dead", "retry", "--job", str(job["id"])).returncode, 0)
+        job = wait_until(lambda: (lambda j: j if j["state"] == "dead" and len(j["attempts_made"]) == 2 else None)(
+            self.job(job["id"])), "the retried job to be dead")
+        self.assertEqual(job["attempts_made"][-1]["status"], "gone")
+        self.assertEqual(len(self.smtp.messages), 1)
+
 
 class SmsAndWebhook(NotifyTest):
     def test_twilio_form_auth_segments_and_server_errors(self):

@@ -150,6 +150,71 @@ url = "%s"
         status, _, listed = self.d.http("GET", "/v1/push", token=self.ann)
         self.assertEqual(listed["devices"], [])
 
+    def retry_until_gone(self, job_id):
+        """Retries a dead job; returns it once its new attempt has gone dead too."""
+        r = self.d.cli("queue", "dead", "retry", "--job", str(job_id))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        job = wait_until(lambda: (lambda j: j if j["state"] == "dead" and len(j["attempts_made"]) == 2 else None)(
+            self.job(job_id)), "job %s to be dead again" % job_id)
+        self.assertEqual(job["attempts_made"][-1]["status"], "gone")
+        return job
+
+    def test_a_retried_job_never_reaches_whoever_has_the_address_now(self):
+        self.add_user("bob")
+        bob = self.token("bob")
+        # Web Push: ann's subscription is removed by a 410 and bob subscribes next
+        ann_browser = self.webpush.subscribe()
+        status, _, ann_sub = self.d.http("POST", "/v1/push/subscriptions", token=self.ann, body={
+            "endpoint": ann_browser.endpoint, "p256dh": ann_browser.p256dh, "auth": ann_browser.auth})
+        self.assertEqual(status, 201, ann_sub)
+        self.webpush.respond(self.webpush.path(ann_browser.endpoint.rsplit("/", 1)[1]), 410)
+        sent = self.send("-c", "transactional", "--text", "for ann only", "--channel", "webpush")
+        job = self.wait_job(sent["jobs"][0]["id"], "dead")
+        bob_browser = self.webpush.subscribe()
+        status, _, bob_sub = self.d.http("POST", "/v1/push/subscriptions", token=bob, body={
+            "endpoint": bob_browser.endpoint, "p256dh": bob_browser.p256dh, "auth": bob_browser.auth})
+        self.assertEqual(status, 201, bob_sub)
+        self.assertGreater(bob_sub["id"], ann_sub["id"])
+        mark = self.webpush.mark()
+        self.retry_until_gone(job["id"])
+
+        # the same browser changes hands: bob signs in on ann's second browser
+        shared = self.webpush.subscribe()
+        keys = {"endpoint": shared.endpoint, "p256dh": shared.p256dh, "auth": shared.auth}
+        status, _, ann_sub = self.d.http("POST", "/v1/push/subscriptions", token=self.ann, body=keys)
+        self.webpush.respond(self.webpush.path(shared.endpoint.rsplit("/", 1)[1]), 413)  # permanent, kept
+        sent = self.send("-c", "transactional", "--text", "for ann only", "--channel", "webpush")
+        job = self.wait_job(sent["jobs"][0]["id"], "dead")
+        status, _, bob_sub = self.d.http("POST", "/v1/push/subscriptions", token=bob, body=keys)
+        self.assertEqual(status, 201, bob_sub)
+        self.assertGreater(bob_sub["id"], ann_sub["id"])
+        status, _, listed = self.d.http("GET", "/v1/push", token=self.ann)
+        self.assertEqual(listed["subscriptions"], [])
+        self.retry_until_gone(job["id"])
+        self.assertEqual(self.webpush.requests[mark + 1:], [])  # only the 413; nothing for bob
+
+        # FCM and APNs: ann's device token is unregistered, bob registers his phone next
+        status, _, ann_dev = self.d.http("POST", "/v1/devices", token=self.ann, body={"platform": "fcm", "token": "fcm-ann"})
+        self.fcm.fail_send("UNREGISTERED")
+        sent = self.send("-c", "transactional", "--text", "for ann only", "--channel", "fcm")
+        job = self.wait_job(sent["jobs"][0]["id"], "dead")
+        status, _, bob_dev = self.d.http("POST", "/v1/devices", token=bob, body={"platform": "fcm", "token": "fcm-bob"})
+        self.assertGreater(bob_dev["id"], ann_dev["id"])
+        sends = len(self.fcm.sends)
+        self.retry_until_gone(job["id"])
+        self.assertEqual(len(self.fcm.sends), sends)
+
+        apns_ann, apns_bob = "a2" * 32, "b3" * 32
+        status, _, ann_dev = self.d.http("POST", "/v1/devices", token=self.ann, body={"platform": "apns", "token": apns_ann})
+        self.apns.unregister(apns_ann)
+        sent = self.send("-c", "transactional", "--text", "for ann only", "--channel", "apns")
+        job = self.wait_job(sent["jobs"][0]["id"], "dead")
+        status, _, bob_dev = self.d.http("POST", "/v1/devices", token=bob, body={"platform": "apns", "token": apns_bob})
+        self.assertGreater(bob_dev["id"], ann_dev["id"])
+        mark = self.apns.mark()
+        self.retry_until_gone(job["id"])
+        self.assertEqual(self.apns.requests[mark:], [])
+
 
 if __name__ == "__main__":
     unittest.main()
