@@ -1,5 +1,6 @@
 #include "daemon.hpp"
 
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -98,10 +99,26 @@ class Reloader : public api::Control {
   config::Holder& holder_;
 };
 
+// Raises the open-file soft limit to the hard limit (the common soft limit of 1024 is far too few
+// for a server of many connections) and returns the limit in force.
+std::int64_t raise_fd_limit(spdlog::logger& log) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+  auto before = lim.rlim_cur;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) lim.rlim_cur = before;
+  }
+  auto shown = [](rlim_t v) { return v == RLIM_INFINITY ? std::string("unlimited") : std::to_string(v); };
+  log.info("daemon.fd_limit soft={} hard={} raised_from={}", shown(lim.rlim_cur), shown(lim.rlim_max), shown(before));
+  return lim.rlim_cur == RLIM_INFINITY ? 0 : static_cast<std::int64_t>(lim.rlim_cur);
+}
+
 }  // namespace
 
 int run(const Options& options, config::Config cfg) {
   auto log = logging::get("daemon");
+  auto fd_limit = raise_fd_limit(*log);
   std::error_code ec;
   std::filesystem::create_directories(cfg.state_dir, ec);
   if (ec) {
@@ -137,6 +154,7 @@ int run(const Options& options, config::Config cfg) {
   }
 
   api::Stats stats;
+  stats.fd_limit = fd_limit;
   Reloader reloader(options, holder);
   asio::thread_pool blocking(2);
   realtime::Hub hub;  // outlives the event loop and the sessions registered with it

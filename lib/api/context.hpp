@@ -33,7 +33,9 @@ struct Stats {
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> requests_4xx{0};
   std::atomic<std::uint64_t> requests_5xx{0};
-  std::atomic<std::uint64_t> rejected_connections{0};
+  std::atomic<std::uint64_t> rejected_connections{0};   // server.max_connections or the descriptor reserve
+  std::atomic<std::uint64_t> accept_failures{0};        // accept() failed (EMFILE, ENFILE, ...)
+  std::atomic<std::int64_t> fd_limit{0};                // RLIMIT_NOFILE soft limit in force
   std::atomic<std::int64_t> in_flight{0};
 
   void set_listen_address(std::string a) {

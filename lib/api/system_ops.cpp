@@ -86,8 +86,15 @@ boost::asio::awaitable<Result<Reply>> metrics(Context& ctx, const Caller&, const
   out += fmt::format("tourbus_connections{{transport=\"tcp\"}} {}\n", ctx.stats.tcp_connections.load());
   out += fmt::format("tourbus_connections{{transport=\"unix\"}} {}\n", ctx.stats.unix_connections.load());
   out += fmt::format("tourbus_connections{{transport=\"websocket\"}} {}\n", ctx.stats.websocket_connections.load());
-  metric("tourbus_connections_rejected_total", "counter", "Connections closed at once because server.max_connections was reached.",
+  metric("tourbus_connections_rejected_total", "counter",
+         "TCP connections closed at once: server.max_connections reached, or the open-file limit within server.fd_reserve.",
          ctx.stats.rejected_connections.load());
+  metric("tourbus_accept_failures_total", "counter",
+         "Failed accepts (out of file descriptors: accepting pauses, backing off up to a second).",
+         ctx.stats.accept_failures.load());
+  metric("tourbus_fd_limit", "gauge", "The open-file limit (RLIMIT_NOFILE soft limit) in force.", ctx.stats.fd_limit.load());
+  metric("tourbus_max_connections", "gauge", "TCP connections accepted at most now: server.max_connections, or less under the open-file limit.",
+         config::connection_limit(*ctx.config.get(), ctx.stats.fd_limit.load()));
   out += "# HELP tourbus_http_requests_total HTTP requests answered, by status class.\n# TYPE tourbus_http_requests_total counter\n";
   auto total = ctx.stats.requests.load(), c4 = ctx.stats.requests_4xx.load(), c5 = ctx.stats.requests_5xx.load();
   out += fmt::format("tourbus_http_requests_total{{class=\"2xx\"}} {}\n", total - c4 - c5);

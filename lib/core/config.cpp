@@ -29,6 +29,8 @@ const std::array kKeys{
         "Largest accepted request body in bytes; larger requests get payload_too_large."},
     Key{"server.max_connections", &Config::max_connections, 1, 1'000'000, {}, true,
         "Most simultaneous TCP connections; further ones are closed at once. The control socket is not limited."},
+    Key{"server.fd_reserve", &Config::fd_reserve, 16, 100'000, {}, true,
+        "File descriptors kept free for the control socket, open connections, files and deliveries: TCP connections are refused before the open-file limit is this close."},
     Key{"server.idle_timeout_seconds", &Config::idle_timeout_seconds, 1, 86400, {}, true,
         "An HTTP connection idle (or sending a request) this long is closed."},
     Key{"server.shutdown_grace_seconds", &Config::shutdown_grace_seconds, 0, 3600, {}, true,
@@ -286,6 +288,11 @@ Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text
   if (ec != std::errc{} || ptr != port_text.data() + port_text.size() || port > 65535 || port_text.empty())
     return Error(Code::invalid_argument, "bad port in '" + std::string(text) + "'");
   return std::pair{host, static_cast<std::uint16_t>(port)};
+}
+
+std::int64_t connection_limit(const Config& c, std::int64_t fd_limit) {
+  if (fd_limit <= 0) return c.max_connections;
+  return std::max<std::int64_t>(0, std::min(c.max_connections, fd_limit - c.fd_reserve));
 }
 
 }  // namespace tourbus::config

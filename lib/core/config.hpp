@@ -24,6 +24,7 @@ struct Config {
   std::string tls_certificate, tls_key;  // both empty: plain HTTP on the TCP listener
   std::int64_t max_body_bytes = 1 << 20;
   std::int64_t max_connections = 4096;
+  std::int64_t fd_reserve = 64;
   std::int64_t idle_timeout_seconds = 60;
   std::int64_t shutdown_grace_seconds = 10;
   std::string log_level = "info";
@@ -101,6 +102,10 @@ std::vector<std::string_view> changed_keys(const Config& a, const Config& b);
 
 // Splits "host:port" ("[::1]:3001" for IPv6). Port 0 asks the kernel for a free port.
 Result<std::pair<std::string, std::uint16_t>> parse_listen(std::string_view text);
+
+// TCP connections accepted at most: server.max_connections, but never so many that fewer than
+// server.fd_reserve descriptors of the open-file limit `fd_limit` stay free (0: no limit known).
+std::int64_t connection_limit(const Config& c, std::int64_t fd_limit);
 
 }  // namespace tourbus::config
 

@@ -1,5 +1,6 @@
 #include "net/http_server.hpp"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -11,6 +12,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -313,6 +315,7 @@ HttpServer::HttpServer(asio::io_context& io, api::Context& ctx, realtime::Hub& h
     : io_(io), ctx_(ctx), hub_(hub), tcp_(io), unix_(io) {}
 
 HttpServer::~HttpServer() {
+  if (reserve_fd_ >= 0) ::close(reserve_fd_);
   if (!unix_path_.empty()) {
     std::error_code ec;
     std::filesystem::remove(unix_path_, ec);
@@ -352,21 +355,70 @@ void HttpServer::listen_unix(const std::filesystem::path& path, const std::strin
 }
 
 void HttpServer::start() {
+  reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (tcp_.is_open()) asio::co_spawn(io_, accept_tcp(), asio::detached);
   if (unix_.is_open()) asio::co_spawn(io_, accept_unix(), asio::detached);
 }
 
+namespace {
+
+// Out of file descriptors (or kernel memory): accepting again at once would fail again.
+bool out_of_descriptors(const boost::system::error_code& ec) {
+  return ec == asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system ||
+         ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
+}
+
+}  // namespace
+
+bool HttpServer::Throttle::due(std::chrono::steady_clock::time_point now) {
+  ++count;
+  if (now - last < std::chrono::seconds(10)) return false;
+  last = now;
+  return true;
+}
+
+std::uint64_t HttpServer::Throttle::take() { return std::exchange(count, 0); }
+
+awaitable<void> HttpServer::pause_accepting(std::chrono::milliseconds& backoff) {
+  asio::steady_timer timer(io_, backoff);
+  co_await timer.async_wait(tuple_awaitable);
+  backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+}
+
 awaitable<void> HttpServer::accept_tcp() {
   auto log = logging::get("net");
+  auto backoff = std::chrono::milliseconds(50);
   while (tcp_.is_open()) {
     auto [ec, socket] = co_await tcp_.async_accept(tuple_awaitable);
     if (ec) {
       if (ec == asio::error::operation_aborted || !tcp_.is_open()) break;
-      log->warn("net.accept_failed transport=tcp error=\"{}\"", ec.message());
+      ++ctx_.stats.accept_failures;
+      // Never spin: pause, backing off, and say so once in a while with how often it happened.
+      if (accept_log_.due(std::chrono::steady_clock::now()))
+        log->warn("net.accept_failed transport=tcp error=\"{}\" failures={} paused_ms={}", ec.message(),
+                  accept_log_.take(), backoff.count());
+      if (out_of_descriptors(ec)) {
+        short_of_descriptors_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        co_await pause_accepting(backoff);
+      }
       continue;
     }
-    if (ctx_.stats.tcp_connections.load() >= ctx_.config.get()->max_connections) {
+    backoff = std::chrono::milliseconds(50);
+    auto cfg = ctx_.config.get();
+    auto limit = config::connection_limit(*cfg, ctx_.stats.fd_limit.load());
+    // Lately out of descriptors: a client keeps its connection only if another descriptor is
+    // still free, so the last one is left for the control socket.
+    bool last_fd = false;
+    if (std::chrono::steady_clock::now() < short_of_descriptors_until_) {
+      int probe = ::fcntl(socket.native_handle(), F_DUPFD_CLOEXEC, 0);
+      if (probe >= 0) ::close(probe);
+      last_fd = probe < 0;
+    }
+    if (last_fd || ctx_.stats.tcp_connections.load() >= limit) {
       ++ctx_.stats.rejected_connections;
+      if (refuse_log_.due(std::chrono::steady_clock::now()))
+        log->warn("net.connection_refused limit={} reason={} refused={}", limit,
+                  last_fd || limit < cfg->max_connections ? "fd_limit" : "max_connections", refuse_log_.take());
       beast::error_code ignored;
       socket.close(ignored);
       continue;
@@ -396,13 +448,26 @@ awaitable<void> HttpServer::accept_tcp() {
 
 awaitable<void> HttpServer::accept_unix() {
   auto log = logging::get("net");
+  auto backoff = std::chrono::milliseconds(50);
   while (unix_.is_open()) {
     auto [ec, socket] = co_await unix_.async_accept(tuple_awaitable);
     if (ec) {
       if (ec == asio::error::operation_aborted || !unix_.is_open()) break;
-      log->warn("net.accept_failed transport=unix error=\"{}\"", ec.message());
+      ++ctx_.stats.accept_failures;
+      // Out of descriptors: the one held in reserve goes to the operator; without it, back off.
+      bool reserve = out_of_descriptors(ec) && reserve_fd_ >= 0;
+      if (reserve) {
+        ::close(reserve_fd_);
+        reserve_fd_ = -1;
+      }
+      if (control_log_.due(std::chrono::steady_clock::now()))
+        log->warn("net.accept_failed transport=unix error=\"{}\" failures={} reserve_used={}", ec.message(),
+                  control_log_.take(), reserve);
+      if (!reserve && out_of_descriptors(ec)) co_await pause_accepting(backoff);
       continue;
     }
+    backoff = std::chrono::milliseconds(50);
+    if (reserve_fd_ < 0) reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     auto peer = peer_credentials(socket.native_handle());
     log->info("net.control_connection {}", peer);
     auto session = std::make_shared<Session>();

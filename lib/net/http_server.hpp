@@ -3,6 +3,7 @@
 // not thread-safe.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <list>
@@ -57,8 +58,18 @@ class HttpServer {
   };
 
  private:
+  // Counts events and says when one may be logged: at most once every 10 seconds.
+  struct Throttle {
+    std::chrono::steady_clock::time_point last{};
+    std::uint64_t count = 0;
+    bool due(std::chrono::steady_clock::time_point now);
+    std::uint64_t take();  // events since the last line
+  };
+
   boost::asio::awaitable<void> accept_tcp();
   boost::asio::awaitable<void> accept_unix();
+  // Waits `backoff` (then doubles it, up to a second) before accepting again.
+  boost::asio::awaitable<void> pause_accepting(std::chrono::milliseconds& backoff);
 
   boost::asio::io_context& io_;
   api::Context& ctx_;
@@ -69,6 +80,11 @@ class HttpServer {
   TlsContext tls_;
   std::list<std::shared_ptr<Session>> sessions_;
   bool draining_ = false;
+  // A descriptor held back for the control socket: when accepting an operator fails for want of
+  // descriptors, it is closed so the next accept succeeds.
+  int reserve_fd_ = -1;
+  Throttle accept_log_, refuse_log_, control_log_;
+  std::chrono::steady_clock::time_point short_of_descriptors_until_{};  // an accept failed for want of them
 };
 
 }  // namespace tourbus::net

@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -43,6 +44,7 @@ class Daemon:
             self.write_config(config)
         self.args = list(args)
         self.proc = None
+        self.fd_limit = None  # an RLIMIT_NOFILE (soft and hard) to start the daemon under
         self.lines = []
         self.cond = threading.Condition()
         self.port = None
@@ -65,7 +67,10 @@ class Daemon:
         env = dict(os.environ)
         env.pop("TOURBUS_CONFIG", None)
         self.lines = []
-        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True)
+        limit = self.fd_limit
+        preexec = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))) if limit else None
+        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True,
+                                     preexec_fn=preexec)
         self.reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
         self.reader.start()
         if wait_ready:
