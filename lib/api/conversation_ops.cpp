@@ -351,4 +351,20 @@ boost::asio::awaitable<Result<Reply>> conversation_archive(Context& ctx, const C
   co_return co_await std::move(pending);
 }
 
+namespace {
+const Binding kBindings[] = {
+    {"conversation.create", conversation_create},
+    {"conversation.list", conversation_list},
+    {"conversation.show", conversation_show},
+    {"conversation.update", conversation_update},
+    {"conversation.add", conversation_add},
+    {"conversation.remove", conversation_remove},
+    {"conversation.leave", conversation_leave},
+    {"conversation.mute", conversation_mute},
+    {"conversation.archive", conversation_archive},
+};
+}  // namespace
+
+std::span<const Binding> conversation_handlers() { return kBindings; }
+
 }  // namespace tourbus::api::handlers

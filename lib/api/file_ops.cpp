@@ -107,6 +107,16 @@ boost::asio::awaitable<Result<Reply>> file_download(Context& ctx, const Caller& 
   co_return r;
 }
 
+namespace {
+const Binding kBindings[] = {
+    {"file.upload", file_upload},
+    {"file.show", file_show},
+    {"file.download", file_download},
+};
+}  // namespace
+
+std::span<const Binding> file_handlers() { return kBindings; }
+
 }  // namespace tourbus::api::handlers
 
 namespace tourbus::api {

@@ -121,4 +121,15 @@ boost::asio::awaitable<Result<Reply>> presence_list(Context& ctx, const Caller& 
   co_return Reply::ok(object{{"presence", std::move(*result)}});
 }
 
+namespace {
+const Binding kBindings[] = {
+    {"receipt", receipt},
+    {"typing", typing},
+    {"presence.set", presence_set},
+    {"presence.list", presence_list},
+};
+}  // namespace
+
+std::span<const Binding> live_handlers() { return kBindings; }
+
 }  // namespace tourbus::api::handlers

@@ -204,4 +204,16 @@ boost::asio::awaitable<Result<Reply>> message_delete(Context& ctx, const Caller&
   co_return co_await std::move(pending);
 }
 
+namespace {
+const Binding kBindings[] = {
+    {"message.send", message_send},
+    {"message.history", message_history},
+    {"message.search", message_search},
+    {"message.edit", message_edit},
+    {"message.delete", message_delete},
+};
+}  // namespace
+
+std::span<const Binding> message_handlers() { return kBindings; }
+
 }  // namespace tourbus::api::handlers

@@ -513,4 +513,30 @@ boost::asio::awaitable<Result<Reply>> push_vapid_key(Context& ctx, const Caller&
   co_return Reply::ok(object{{"public_key", cfg->webpush_public_key}});
 }
 
+namespace {
+const Binding kBindings[] = {
+    {"notify.send", notify_send},
+    {"notify.list", notify_list},
+    {"notify.show", notify_show},
+    {"queue.status", queue_status},
+    {"queue.retry", queue_retry},
+    {"queue.purge", queue_purge},
+    {"feed.list", feed_list},
+    {"feed.read", feed_read},
+    {"preference.list", preference_list},
+    {"preference.set", preference_set},
+    {"push.vapid_key", push_vapid_key},
+    {"push.subscribe", push_subscribe},
+    {"push.unsubscribe", push_unsubscribe},
+    {"push.list", push_list},
+    {"device.register", device_register},
+    {"device.unregister", device_unregister},
+    {"template.list", template_list},
+    {"template.show", template_show},
+    {"template.preview", template_preview},
+};
+}  // namespace
+
+std::span<const Binding> notify_handlers() { return kBindings; }
+
 }  // namespace tourbus::api::handlers

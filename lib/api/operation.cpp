@@ -1,6 +1,7 @@
 #include "api/operation.hpp"
 
 #include "api/context.hpp"
+#include "api/handlers.hpp"
 #include "api/schema.hpp"
 #include "core/logging.hpp"
 
@@ -40,8 +41,10 @@ boost::asio::awaitable<Result<Reply>> invoke(Context& ctx, const Operation& op, 
                                                  std::string(role_name(caller.role)));
   }
   if (auto st = check_params(op, params); !st) co_return st.error();
+  auto handler = handler_of(op);
+  if (!handler) co_return Error(Code::internal, std::string(op.name) + " has no handler");
   try {
-    co_return co_await op.handler(ctx, caller, params);
+    co_return co_await handler(ctx, caller, params);
   } catch (const std::exception& e) {
     logging::get("api")->error("api.failed req={} op={} error=\"{}\"", caller.request_id, op.name, e.what());
   }

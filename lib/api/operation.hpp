@@ -60,15 +60,12 @@ struct Reply {
   static Reply created(boost::json::value v) { return Reply{201, std::move(v)}; }
 };
 
-using Handler = boost::asio::awaitable<Result<Reply>> (*)(Context&, const Caller&, const boost::json::object&);
-
 struct Operation {
   std::string_view name;    // "user.create": also the WebSocket event name
   std::string_view method;  // "GET", "POST", "PATCH", "DELETE"
   std::string_view route;   // "/v1/users/{handle}"; {x} segments become parameters
   RoleMask allowed;
   std::span<const Param> params;
-  Handler handler;
   std::string_view summary;
   bool websocket = true;  // also served as a WebSocket event (not for file or text answers)
   // HTTP only: the request body is raw bytes (an upload), passed as the string parameter

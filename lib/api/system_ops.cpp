@@ -147,4 +147,15 @@ boost::asio::awaitable<Result<Reply>> reload(Context& ctx, const Caller&, const 
   co_return Reply::ok(std::move(*r));
 }
 
+namespace {
+const Binding kBindings[] = {
+    {"status", status},
+    {"metrics", metrics},
+    {"backup", backup},
+    {"reload", reload},
+};
+}  // namespace
+
+std::span<const Binding> system_handlers() { return kBindings; }
+
 }  // namespace tourbus::api::handlers

@@ -84,4 +84,14 @@ boost::asio::awaitable<Result<Reply>> token_revoke(Context& ctx, const Caller&, 
   co_return Reply::ok(to_json(*r, now));
 }
 
+namespace {
+const Binding kBindings[] = {
+    {"token.issue", token_issue},
+    {"token.list", token_list},
+    {"token.revoke", token_revoke},
+};
+}  // namespace
+
+std::span<const Binding> token_handlers() { return kBindings; }
+
 }  // namespace tourbus::api::handlers

@@ -273,4 +273,18 @@ boost::asio::awaitable<Result<Reply>> tour_cancel(Context& ctx, const Caller&, c
   co_return co_await std::move(pending);
 }
 
+namespace {
+const Binding kBindings[] = {
+    {"tour.create", tour_create},
+    {"tour.list", tour_list},
+    {"tour.show", tour_show},
+    {"tour.update", tour_update},
+    {"tour.join", tour_join},
+    {"tour.leave", tour_leave},
+    {"tour.cancel", tour_cancel},
+};
+}  // namespace
+
+std::span<const Binding> tour_handlers() { return kBindings; }
+
 }  // namespace tourbus::api::handlers

@@ -179,4 +179,18 @@ boost::asio::awaitable<Result<Reply>> user_enable(Context& ctx, const Caller&, c
   co_return co_await std::move(pending);
 }
 
+namespace {
+const Binding kBindings[] = {
+    {"me", me},
+    {"user.create", user_create},
+    {"user.list", user_list},
+    {"user.show", user_show},
+    {"user.update", user_update},
+    {"user.disable", user_disable},
+    {"user.enable", user_enable},
+};
+}  // namespace
+
+std::span<const Binding> user_handlers() { return kBindings; }
+
 }  // namespace tourbus::api::handlers

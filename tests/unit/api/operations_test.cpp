@@ -6,11 +6,24 @@
 #include <sstream>
 
 #include "../support.hpp"
+#include "api/handlers.hpp"
 #include "api/operation.hpp"
 #include "api/schema.hpp"
 #include "core/error.hpp"
 
 using namespace tourbus;
+
+TEST_CASE("every handler is bound to one operation of the table, once") {
+  std::set<std::string_view> bound;
+  for (auto family : api::handlers::families())
+    for (const auto& b : family) {
+      INFO(b.operation);
+      CHECK(api::find_operation(b.operation) != nullptr);
+      CHECK(bound.insert(b.operation).second);
+      CHECK(b.handler != nullptr);
+    }
+  CHECK(bound.size() == api::operations().size());
+}
 
 TEST_CASE("the operation table is well formed") {
   std::set<std::string> names, routes;
@@ -19,7 +32,7 @@ TEST_CASE("the operation table is well formed") {
     CHECK(names.insert(std::string(op.name)).second);
     CHECK(routes.insert(std::string(op.method) + " " + std::string(op.route)).second);
     CHECK_FALSE(op.summary.empty());
-    CHECK(op.handler != nullptr);
+    CHECK(api::handler_of(op) != nullptr);
     CHECK(op.allowed != 0);
     CHECK(op.route.starts_with("/"));
     // Every {segment} of the route is a required parameter.
