@@ -15,7 +15,7 @@ void add_admin(CLI::App& app, Globals& g, Action& action) {
   backup->callback([&] {
     action = [&] {
       Client client(find_socket(g), g.as);
-      auto r = client.download("POST", Target{"v1", "backup"}, file);
+      auto r = client.download("backup", {}, file);
       if (!r) return fail(g, r.error());
       if (file == "-") return exit_code::ok;  // standard output carries the database itself
       if (g.json) std::cout << boost::json::serialize(boost::json::object{{"file", file}, {"bytes", *r}}) << "\n";
@@ -27,7 +27,7 @@ void add_admin(CLI::App& app, Globals& g, Action& action) {
   auto* reload = app.add_subcommand("reload", summary("reload"));
   reload->callback([&] {
     action = [&] {
-      return run_call(g, [](Client& c) { return c.call("POST", Target{"v1", "reload"}); },
+      return run_call(g, [](Client& c) { return c.call("reload"); },
                       [&](const boost::json::value& v) {
                         return print_object(g, v, [](const boost::json::object& o) {
                           std::cout << "reloaded; applied: " << show(o.at("applied"))

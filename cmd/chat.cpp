@@ -454,8 +454,7 @@ class Chat {
       std::ostringstream bytes;
       bytes << f.rdbuf();
       auto name = std::filesystem::path(path).filename().string();
-      auto call10 = live_->http("POST", Target{"v1", "files"}.query("name", name).str(), bytes.str(),
-                                     "application/octet-stream");
+      auto call10 = live_->upload("file.upload", object{{"name", name}}, bytes.str());
       auto up = co_await std::move(call10);
       if (!up) {
         screen_.line("tourbus: " + up.error().message);

@@ -1,6 +1,6 @@
 #include "client.hpp"
 
-#include "api/auth.hpp"
+#include "api/operation.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -53,16 +53,47 @@ std::filesystem::path find_socket(const Globals& g) {
   return (cfg ? *cfg : config::Config{}).socket_path();
 }
 
-Target::Target(std::initializer_list<std::string> segments) {
-  for (const auto& s : segments) s_ += "/" + boost::urls::encode(s, boost::urls::unreserved_chars);
+namespace {
+
+// A parameter's value as URL text: strings as they are, numbers and booleans as JSON writes them.
+std::string url_text(const boost::json::value& v) {
+  return v.is_string() ? std::string(v.as_string()) : boost::json::serialize(v);
 }
 
-Target& Target::query(std::string_view key, std::string_view value) {
-  s_ += has_query_ ? "&" : "?";
-  has_query_ = true;
-  s_ += boost::urls::encode(key, boost::urls::unreserved_chars) + "=" +
-        boost::urls::encode(value, boost::urls::unreserved_chars);
-  return *this;
+std::string url_encode(std::string_view s) { return boost::urls::encode(s, boost::urls::unreserved_chars); }
+
+}  // namespace
+
+Result<Request> request_for(std::string_view operation, boost::json::object params, bool query) {
+  const auto* op = api::find_operation(operation);
+  if (!op) return Error(Code::internal, "the CLI asked for '" + std::string(operation) + "', which the API does not have");
+  Request r{std::string(op->method), {}, {}};
+  std::string_view route = op->route;
+  while (!route.empty()) {
+    route.remove_prefix(1);  // '/'
+    auto seg = route.substr(0, route.find('/'));
+    route.remove_prefix(seg.size());
+    if (seg.starts_with('{') && seg.ends_with('}')) {
+      auto name = seg.substr(1, seg.size() - 2);
+      auto it = params.find(name);
+      if (it == params.end())
+        return Error(Code::internal, std::string(operation) + ": the CLI left out '" + std::string(name) + "'");
+      r.target += "/" + url_encode(url_text(it->value()));
+      params.erase(it);
+    } else {
+      r.target += "/" + std::string(seg);
+    }
+  }
+  if (query) {
+    char sep = '?';
+    for (const auto& [k, v] : params) {
+      r.target += sep + url_encode(k) + "=" + url_encode(url_text(v));
+      sep = '&';
+    }
+  } else {
+    r.body = std::move(params);
+  }
+  return r;
 }
 
 namespace {
@@ -95,11 +126,11 @@ struct Connection {
 
 // Connects and sends one request (Connection: close); the caller reads the answer.
 Status send(Connection& c, const std::filesystem::path& socket, const std::string& as, std::string_view method,
-            const Target& target, std::string body, std::string_view content_type = "application/json") {
+            const std::string& target, std::string body, std::string_view content_type = "application/json") {
   beast::error_code ec;
   c.stream.socket().connect(local::endpoint(socket.string()), ec);
   if (ec) return unreachable(socket, ec.message());
-  http::request<http::string_body> req{http::string_to_verb(method), target.str(), 11};
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, "localhost");
   req.set(http::field::user_agent, "tourbus/" TOURBUS_VERSION);
   if (!as.empty()) req.set(api::kActAsHeader, as);
@@ -116,7 +147,7 @@ Status send(Connection& c, const std::filesystem::path& socket, const std::strin
 
 template <class Body>
 Result<http::response<Body>> exchange(const std::filesystem::path& socket, const std::string& as, std::string_view method,
-                                      const Target& target, std::string body,
+                                      const std::string& target, std::string body,
                                       std::string_view content_type = "application/json") {
   Connection c;
   if (auto st = send(c, socket, as, method, target, std::move(body), content_type); !st) return st.error();
@@ -139,27 +170,37 @@ Result<boost::json::value> decode_answer(unsigned status, const std::string& bod
   return v;
 }
 
-Result<boost::json::value> Client::call(std::string_view method, const Target& target,
-                                        std::optional<boost::json::object> body) {
-  auto res = exchange<http::string_body>(socket_, as_, method, target, body ? boost::json::serialize(*body) : "");
+Result<boost::json::value> Client::call(std::string_view operation, boost::json::object params) {
+  auto req = request_for(operation, std::move(params));
+  if (!req) return req.error();
+  auto res = exchange<http::string_body>(socket_, as_, req->method, req->target,
+                                         req->body.empty() ? "" : boost::json::serialize(req->body));
   if (!res) return res.error();
   return decode_answer(res->result_int(), res->body());
 }
 
-Result<boost::json::value> Client::upload(const Target& target, std::string bytes) {
-  auto res = exchange<http::string_body>(socket_, as_, "POST", target, std::move(bytes), "application/octet-stream");
+Result<boost::json::value> Client::upload(std::string_view operation, boost::json::object params, std::string bytes) {
+  auto req = request_for(operation, std::move(params), true);
+  if (!req) return req.error();
+  auto res = exchange<http::string_body>(socket_, as_, req->method, req->target, std::move(bytes), "application/octet-stream");
   if (!res) return res.error();
   return decode_answer(res->result_int(), res->body());
 }
 
-Result<std::string> Client::text(std::string_view method, const Target& target) {
-  auto res = exchange<http::string_body>(socket_, as_, method, target, "");
+Result<std::string> Client::text(std::string_view operation) {
+  auto req = request_for(operation, {});
+  if (!req) return req.error();
+  auto res = exchange<http::string_body>(socket_, as_, req->method, req->target, "");
   if (!res) return res.error();
   if (res->result_int() >= 400) return error_from_answer(res->result_int(), res->body());
   return std::move(res->body());
 }
 
-Result<std::uint64_t> Client::download(std::string_view method, const Target& target, const std::string& out) {
+Result<std::uint64_t> Client::download(std::string_view operation, boost::json::object params, const std::string& out) {
+  auto req = request_for(operation, std::move(params), true);
+  if (!req) return req.error();
+  const auto& method = req->method;
+  const auto& target = req->target;
   if (out == "-") {
     auto res = exchange<http::string_body>(socket_, as_, method, target, "");
     if (!res) return res.error();

@@ -26,17 +26,16 @@ struct Globals {
 // config's <state_dir>/tourbusd.sock, then ./tourbus-data/tourbusd.sock.
 std::filesystem::path find_socket(const Globals& g);
 
-// A URL path with percent-encoded segments and an optional query: path({"v1","users",h}).
-class Target {
- public:
-  explicit Target(std::initializer_list<std::string> segments);
-  Target& query(std::string_view key, std::string_view value);
-  const std::string& str() const { return s_; }
-
- private:
-  std::string s_;
-  bool has_query_ = false;
+// The HTTP request for an operation of the API table (lib/api/operations.cpp), by name: its
+// method, its route with each {segment} taken out of `params` (percent-encoded), and the other
+// params as the JSON body, or with `query`, in the query string (uploads, whose body is the file).
+// Fails with `internal` for an operation the table does not have.
+struct Request {
+  std::string method;
+  std::string target;
+  boost::json::object body;
 };
+Result<Request> request_for(std::string_view operation, boost::json::object params, bool query = false);
 
 // An HTTP answer from tourbusd: the JSON document, or the API error it carries (status >= 400).
 Result<boost::json::value> decode_answer(unsigned status, const std::string& body);
@@ -44,15 +43,15 @@ Result<boost::json::value> decode_answer(unsigned status, const std::string& bod
 class Client {
  public:
   explicit Client(std::filesystem::path socket, std::string as = {}) : socket_(std::move(socket)), as_(std::move(as)) {}
-  // Sends one request; the decoded JSON answer, or the API's error (unavailable when unreachable).
-  Result<boost::json::value> call(std::string_view method, const Target& target,
-                                  std::optional<boost::json::object> body = std::nullopt);
-  // Sends one request and writes the answer's body to `out` ("-" is standard output).
-  Result<std::uint64_t> download(std::string_view method, const Target& target, const std::string& out);
-  // Sends raw bytes as the body (an upload); the decoded JSON answer.
-  Result<boost::json::value> upload(const Target& target, std::string bytes);
-  // Plain-text answer (metrics).
-  Result<std::string> text(std::string_view method, const Target& target);
+  // Calls an operation by name (request_for); the decoded JSON answer, or the API's error
+  // (unavailable when tourbusd is unreachable).
+  Result<boost::json::value> call(std::string_view operation, boost::json::object params = {});
+  // Calls an operation whose answer is a file and writes it to `out` ("-" is standard output).
+  Result<std::uint64_t> download(std::string_view operation, boost::json::object params, const std::string& out);
+  // Calls an operation whose request body is raw bytes (an upload); the decoded JSON answer.
+  Result<boost::json::value> upload(std::string_view operation, boost::json::object params, std::string bytes);
+  // Calls an operation whose answer is plain text (metrics).
+  Result<std::string> text(std::string_view operation);
   const std::filesystem::path& socket() const { return socket_; }
 
  private:

@@ -34,7 +34,7 @@ int print_messages(const Globals& g, const boost::json::value& v) {
 Result<std::vector<boost::json::value>> all_messages(Client& c, std::int64_t id, std::int64_t after) {
   std::vector<boost::json::value> out;
   for (;;) {
-    auto page = c.call("GET", Target{"v1", "conversations", std::to_string(id), "messages"}.query("after", std::to_string(after)));
+    auto page = c.call("message.history", {{"conversation", id}, {"after", after}});
     if (!page) return page.error();
     for (const auto& m : page->at("messages").as_array()) {
       out.push_back(m);
@@ -78,7 +78,7 @@ void add_conversations(CLI::App& app, Globals& g, Action& action) {
         for (const auto& m : *members) list.emplace_back(m);
         if (*kind == "direct" && members->size() == 1) body["with"] = members->front();
         else body["members"] = std::move(list);
-        return run_call(g, [&](Client& c) { return c.call("POST", Target{"v1", "conversations"}, body); }, print_conversation);
+        return run_call(g, [&](Client& c) { return c.call("conversation.create", body); }, print_conversation);
       };
     });
   }
@@ -97,12 +97,12 @@ void add_conversations(CLI::App& app, Globals& g, Action& action) {
           boost::json::array all;
           std::string cursor;
           for (;;) {
-            Target t{"v1", "conversations"};
-            if (!kind->empty()) t.query("kind", *kind);
-            if (!user->empty()) t.query("user", *user);
-            if (*archived) t.query("archived", "true");
-            if (!cursor.empty()) t.query("cursor", cursor);
-            auto page = c.call("GET", t);
+            object q;
+            if (!kind->empty()) q["kind"] = *kind;
+            if (!user->empty()) q["user"] = *user;
+            if (*archived) q["archived"] = true;
+            if (!cursor.empty()) q["cursor"] = cursor;
+            auto page = c.call("conversation.list", q);
             if (!page) return page.error();
             for (auto& conv : page->at("conversations").as_array()) all.push_back(std::move(conv));
             const auto& next = page->at("next_cursor");
@@ -129,7 +129,7 @@ void add_conversations(CLI::App& app, Globals& g, Action& action) {
     cmd->add_option("ID", *id, "The conversation")->required();
     cmd->callback([&g, &action, id, print_conversation] {
       action = [&g, id, print_conversation] {
-        return run_call(g, [&](Client& c) { return c.call("GET", Target{"v1", "conversations", std::to_string(*id)}); },
+        return run_call(g, [&](Client& c) { return c.call("conversation.show", {{"id", *id}}); },
                         print_conversation);
       };
     });
@@ -145,8 +145,7 @@ void add_conversations(CLI::App& app, Globals& g, Action& action) {
         boost::json::array list;
         for (const auto& u : *users) list.emplace_back(u);
         return run_call(g, [&](Client& c) {
-          return c.call(add ? "POST" : "DELETE", Target{"v1", "conversations", std::to_string(*id), "members"},
-                        object{{"users", list}});
+          return c.call(add ? "conversation.add" : "conversation.remove", object{{"id", *id}, {"users", list}});
         }, print_conversation);
       };
     });
@@ -163,11 +162,11 @@ void add_conversations(CLI::App& app, Globals& g, Action& action) {
     cmd->add_option("-n,--limit", *limit, "At most this many (default and most: chat.history_page)");
     cmd->callback([&g, &action, id, after, before, limit] {
       action = [&g, id, after, before, limit] {
-        Target t{"v1", "conversations", std::to_string(*id), "messages"};
-        if (*after) t.query("after", std::to_string(**after));
-        if (*before) t.query("before", std::to_string(**before));
-        if (*limit) t.query("limit", std::to_string(**limit));
-        return run_call(g, [&](Client& c) { return c.call("GET", t); },
+        object q{{"conversation", *id}};
+        if (*after) q["after"] = **after;
+        if (*before) q["before"] = **before;
+        if (*limit) q["limit"] = **limit;
+        return run_call(g, [&](Client& c) { return c.call("message.history", q); },
                         [&](const boost::json::value& v) { return print_messages(g, v); });
       };
     });
@@ -183,7 +182,7 @@ void add_conversations(CLI::App& app, Globals& g, Action& action) {
         std::string q;
         for (const auto& w : *words) q += (q.empty() ? "" : " ") + w;
         return run_call(g, [&](Client& c) {
-          return c.call("GET", Target{"v1", "conversations", std::to_string(*id), "search"}.query("q", q));
+          return c.call("message.search", {{"conversation", *id}, {"q", q}});
         }, [&](const boost::json::value& v) { return print_messages(g, v); });
       };
     });
@@ -252,7 +251,7 @@ void add_send(CLI::App& app, Globals& g, Action& action) {
         std::ostringstream bytes;
         bytes << f.rdbuf();
         auto name = std::filesystem::path(*file).filename().string();
-        auto up = c.upload(Target{"v1", "files"}.query("name", name), bytes.str());
+        auto up = c.upload("file.upload", {{"name", name}}, bytes.str());
         if (!up) return fail(g, up.error());
         body["kind"] = "file";
         body["file"] = up->at("id");
@@ -264,7 +263,8 @@ void add_send(CLI::App& app, Globals& g, Action& action) {
       } else if (text->empty()) {
         return fail(g, Error(Code::invalid_argument, "give TEXT, --file or --location"));
       }
-      auto r = c.call("POST", Target{"v1", "conversations", std::to_string(*id), "messages"}, body);
+      body["conversation"] = *id;
+      auto r = c.call("message.send", body);
       if (!r) return fail(g, r.error());
       return print_object(g, *r, [](const object& o) {
         std::cout << "sent " << show(o.at("conversation")) << ":" << show(o.at("seq"))

@@ -17,7 +17,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "api/auth.hpp"
+#include "api/operation.hpp"
 #include "client.hpp"
 
 namespace tourbus::cli {
@@ -125,7 +125,7 @@ awaitable<Status> Live::upgrade(std::unique_ptr<websocket::stream<S>>& ws, S str
   ws->read_message_max(64 << 20);
   websocket::response_type res;
   auto host = endpoint_.socket.empty() ? endpoint_.host : std::string("localhost");
-  auto [ec] = co_await ws->async_handshake(res, host, "/v1/ws", tuple_awaitable);
+  auto [ec] = co_await ws->async_handshake(res, host, api::kWebSocketPath, tuple_awaitable);
   if (ec) {
     if (res.result_int() == 401) co_return Error(Code::unauthenticated, "the token was refused (" + endpoint_.describe() + ")");
     if (res.result_int() == 404 && !endpoint_.as.empty())
@@ -232,8 +232,12 @@ awaitable<Result<boost::json::value>> Live::call(std::string event, boost::json:
   co_return co_await std::move(pending);
 }
 
-awaitable<Result<boost::json::value>> Live::http(std::string method, std::string target, std::string body,
-                                                 std::string content_type) {
+awaitable<Result<boost::json::value>> Live::upload(std::string operation, boost::json::object params,
+                                                   std::string bytes) {
+  auto req = request_for(operation, std::move(params), true);
+  if (!req) co_return req.error();
+  std::string method = std::move(req->method), target = std::move(req->target), body = std::move(bytes);
+  std::string content_type = "application/octet-stream";
   auto dialed = co_await dial();
   if (!dialed) co_return dialed.error();
   if (!endpoint_.tls) {

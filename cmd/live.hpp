@@ -53,9 +53,10 @@ class Live {
   boost::asio::awaitable<void> run();
   // Sends a request and waits for its reply (the data), or its error.
   boost::asio::awaitable<Result<boost::json::value>> call(std::string event, boost::json::object data);
-  // One HTTP request on a fresh connection to the same endpoint (uploads): the JSON answer.
-  boost::asio::awaitable<Result<boost::json::value>> http(std::string method, std::string target, std::string body,
-                                                           std::string content_type);
+  // Calls an operation whose body is raw bytes (file.upload) over HTTP, on a fresh connection to
+  // the same endpoint: the JSON answer.
+  boost::asio::awaitable<Result<boost::json::value>> upload(std::string operation, boost::json::object params,
+                                                             std::string bytes);
   void close();
   bool open() const { return open_; }
 

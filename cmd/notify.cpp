@@ -4,7 +4,7 @@
 
 #include <boost/json/serialize.hpp>
 
-#include "channels/webpush_crypto.hpp"
+#include "core/jwt.hpp"
 #include "commands.hpp"
 #include "output.hpp"
 
@@ -39,15 +39,15 @@ std::vector<std::string> job_row(const object& o) {
 }
 const std::vector<std::string> kJobHeaders = {"JOB", "USER", "CHANNEL", "CATEGORY", "STATE", "TRIES", "NEXT", "LAST ERROR"};
 
-void add_job_filter(CLI::App* cmd, std::shared_ptr<std::map<std::string, std::string>> f, bool with_state) {
+void add_job_filter(CLI::App* cmd, std::shared_ptr<object> f, bool with_state) {
   if (with_state)
     cmd->add_option_function<std::string>("--state", [f](const std::string& v) { (*f)["state"] = v; }, "queued, delivered, dead or cancelled")
         ->check(CLI::IsMember({"queued", "delivered", "dead", "cancelled"}));
   cmd->add_option_function<std::string>("--channel", [f](const std::string& v) { (*f)["channel"] = v; }, "Only this channel");
   cmd->add_option_function<std::string>("-u,--user", [f](const std::string& v) { (*f)["user"] = v; }, "Only jobs for this user");
-  cmd->add_option_function<std::int64_t>("--notification", [f](std::int64_t v) { (*f)["notification"] = std::to_string(v); },
+  cmd->add_option_function<std::int64_t>("--notification", [f](std::int64_t v) { (*f)["notification"] = v; },
                                          "Only the jobs of this notification");
-  cmd->add_option_function<std::int64_t>("--limit", [f](std::int64_t v) { (*f)["limit"] = std::to_string(v); },
+  cmd->add_option_function<std::int64_t>("--limit", [f](std::int64_t v) { (*f)["limit"] = v; },
                                          "At most this many, newest first (default 100)");
 }
 
@@ -103,7 +103,7 @@ void add_notify(CLI::App& app, Globals& g, Action& action) {
         if (!s->channels.empty()) body["channels"] = strings(s->channels);
         if (!s->key.empty()) body["idempotency_key"] = s->key;
         if (s->dry_run) body["dry_run"] = true;
-        return run_call(g, [&](Client& c) { return c.call("POST", Target{"v1", "notifications"}, body); },
+        return run_call(g, [&](Client& c) { return c.call("notify.send", body); },
                         [&](const boost::json::value& v) {
                           return print_object(g, v, [&](const object& o) {
                             const auto& jobs = o.at("jobs").as_array();
@@ -131,14 +131,12 @@ void add_notify(CLI::App& app, Globals& g, Action& action) {
     });
   }
   {
-    auto f = std::make_shared<std::map<std::string, std::string>>();
+    auto f = std::make_shared<object>();
     auto* cmd = notify->add_subcommand("list", summary("notify.list"));
     add_job_filter(cmd, f, true);
     cmd->callback([&g, &action, f] {
       action = [&g, f] {
-        Target t{"v1", "notifications", "jobs"};
-        for (const auto& [k, v] : *f) t.query(k, v);
-        return run_call(g, [&](Client& c) { return c.call("GET", t); },
+        return run_call(g, [&](Client& c) { return c.call("notify.list", *f); },
                         [&](const boost::json::value& v) { return print_list(g, v, "jobs", kJobHeaders, job_row); });
       };
     });
@@ -149,7 +147,7 @@ void add_notify(CLI::App& app, Globals& g, Action& action) {
     cmd->add_option("JOB", *id, "The job")->required();
     cmd->callback([&g, &action, id] {
       action = [&g, id] {
-        return run_call(g, [&](Client& c) { return c.call("GET", Target{"v1", "notifications", "jobs", std::to_string(*id)}); },
+        return run_call(g, [&](Client& c) { return c.call("notify.show", {{"id", *id}}); },
                         [&](const boost::json::value& v) {
                           return print_object(g, v, [](const object& o) {
                             print_fields(o, {"id", "notification", "user", "channel", "address", "category", "lane", "state",
@@ -177,7 +175,7 @@ void add_notify(CLI::App& app, Globals& g, Action& action) {
     auto* cmd = queue->add_subcommand("status", summary("queue.status"));
     cmd->callback([&g, &action] {
       action = [&g] {
-        return run_call(g, [&](Client& c) { return c.call("GET", Target{"v1", "queue"}); }, [&](const boost::json::value& v) {
+        return run_call(g, [&](Client& c) { return c.call("queue.status"); }, [&](const boost::json::value& v) {
           return print_object(g, v, [](const object& o) {
             std::vector<std::vector<std::string>> rows;
             for (const auto& c : o.at("channels").as_array()) {
@@ -199,15 +197,14 @@ void add_notify(CLI::App& app, Globals& g, Action& action) {
     auto* dead = queue->add_subcommand("dead", "Dead letters: jobs that will not be tried again by themselves");
     dead->require_subcommand(1);
     {
-      auto f = std::make_shared<std::map<std::string, std::string>>();
+      auto f = std::make_shared<object>();
       auto* cmd = dead->add_subcommand("list", "List dead jobs, newest first");
       add_job_filter(cmd, f, false);
       cmd->callback([&g, &action, f] {
         action = [&g, f] {
-          Target t{"v1", "notifications", "jobs"};
-          t.query("state", "dead");
-          for (const auto& [k, v] : *f) t.query(k, v);
-          return run_call(g, [&](Client& c) { return c.call("GET", t); },
+          auto q = *f;
+          q["state"] = "dead";
+          return run_call(g, [&](Client& c) { return c.call("notify.list", q); },
                           [&](const boost::json::value& v) { return print_list(g, v, "jobs", kJobHeaders, job_row); });
         };
       });
@@ -230,7 +227,7 @@ void add_notify(CLI::App& app, Globals& g, Action& action) {
           object body;
           if (!channel->empty()) body["channel"] = *channel;
           if (*job) body["job"] = *job;
-          return run_call(g, [&](Client& c) { return c.call("POST", Target{"v1", "queue", "dead", verb}, body); },
+          return run_call(g, [&](Client& c) { return c.call("queue." + verb, body); },
                           [&](const boost::json::value& v) {
                             return print_object(g, v, [&](const object& o) {
                               std::cout << (verb == "retry" ? "retried " + show(o.at("retried")) : "purged " + show(o.at("purged")))
@@ -248,7 +245,7 @@ void add_notify(CLI::App& app, Globals& g, Action& action) {
     auto* cmd = tmpl->add_subcommand("list", summary("template.list"));
     cmd->callback([&g, &action] {
       action = [&g] {
-        return run_call(g, [&](Client& c) { return c.call("GET", Target{"v1", "templates"}); }, [&](const boost::json::value& v) {
+        return run_call(g, [&](Client& c) { return c.call("template.list"); }, [&](const boost::json::value& v) {
           return print_list(g, v, "templates", {"NAME", "LANGUAGE", "CATEGORY", "VARIABLES", "SUBJECT"}, [](const object& o) {
             std::string vars;
             for (const auto& x : o.at("variables").as_array()) vars += (vars.empty() ? "" : ",") + show(x);
@@ -277,16 +274,16 @@ void add_notify(CLI::App& app, Globals& g, Action& action) {
           });
         };
         if (verb == "show") {
-          Target t{"v1", "templates", *name};
-          if (!language->empty()) t.query("language", *language);
-          return run_call(g, [&](Client& c) { return c.call("GET", t); }, print);
+          object q{{"name", *name}};
+          if (!language->empty()) q["language"] = *language;
+          return run_call(g, [&](Client& c) { return c.call("template.show", q); }, print);
         }
-        object body;
+        object body{{"name", *name}};
         if (!language->empty()) body["language"] = *language;
         object v;
         if (!parse_vars(*vars, v)) return exit_code::usage;
         if (!v.empty()) body["vars"] = std::move(v);
-        return run_call(g, [&](Client& c) { return c.call("POST", Target{"v1", "templates", *name, "preview"}, body); }, print);
+        return run_call(g, [&](Client& c) { return c.call("template.preview", body); }, print);
       };
     });
   }
@@ -304,15 +301,15 @@ void add_notify(CLI::App& app, Globals& g, Action& action) {
         if (*mark) {
           object body;
           if (!user->empty()) body["user"] = *user;
-          return run_call(g, [&](Client& c) { return c.call("POST", Target{"v1", "feed", "read"}, body); },
+          return run_call(g, [&](Client& c) { return c.call("feed.read", body); },
                           [&](const boost::json::value& v) {
                             return print_object(g, v, [](const object& o) { std::cout << "marked " << show(o.at("marked")) << " read\n"; });
                           });
         }
-        Target t{"v1", "feed"};
-        if (!user->empty()) t.query("user", *user);
-        if (*unread) t.query("unread", "true");
-        return run_call(g, [&](Client& c) { return c.call("GET", t); }, [&](const boost::json::value& v) {
+        object q;
+        if (!user->empty()) q["user"] = *user;
+        if (*unread) q["unread"] = true;
+        return run_call(g, [&](Client& c) { return c.call("feed.list", q); }, [&](const boost::json::value& v) {
           return print_list(g, v, "items", {"ID", "AT", "CATEGORY", "READ", "TITLE"}, [](const object& o) {
             return std::vector<std::string>{show(o.at("id")), show(o.at("created_at")), show(o.at("category")),
                                             o.at("read_at").is_null() ? "no" : "yes", show(o.at("title"))};
@@ -330,9 +327,9 @@ void add_notify(CLI::App& app, Globals& g, Action& action) {
     cmd->add_option("-u,--user", *user, "The user (default: --as's)");
     cmd->callback([&g, &action, user] {
       action = [&g, user] {
-        Target t{"v1", "preferences"};
-        if (!user->empty()) t.query("user", *user);
-        return run_call(g, [&](Client& c) { return c.call("GET", t); }, [&](const boost::json::value& v) {
+        object q;
+        if (!user->empty()) q["user"] = *user;
+        return run_call(g, [&](Client& c) { return c.call("preference.list", q); }, [&](const boost::json::value& v) {
           return print_object(g, v, [](const object& o) {
             print_fields(o, {"user", "marketing_consent", "quiet_hours", "time_zone"});
             std::vector<std::vector<std::string>> rows;
@@ -361,7 +358,7 @@ void add_notify(CLI::App& app, Globals& g, Action& action) {
       action = [&g, user, category, channel, state] {
         object body{{"category", *category}, {"channel", *channel}, {"enabled", *state == "on"}};
         if (!user->empty()) body["user"] = *user;
-        return run_call(g, [&](Client& c) { return c.call("POST", Target{"v1", "preferences"}, body); },
+        return run_call(g, [&](Client& c) { return c.call("preference.set", body); },
                         [&](const boost::json::value& v) {
                           return print_object(g, v, [](const object& o) {
                             std::cout << show(o.at("category")) << " on " << show(o.at("channel")) << ": "
@@ -378,7 +375,7 @@ void add_notify(CLI::App& app, Globals& g, Action& action) {
     auto* cmd = push->add_subcommand("vapid-keys", "Generate a VAPID key pair (RFC 8292) for webpush.vapid_* in tourbus.toml");
     cmd->callback([&g, &action] {
       action = [&g] {
-        auto keys = webpush::generate_vapid_keys();
+        auto keys = jwt::generate_p256_pair();
         object o{{"public_key", keys.public_key}, {"private_key", keys.private_key}};
         return print_object(g, boost::json::value(o), [&](const object&) {
           std::cout << "# Put these in tourbus.toml; give the public key to browsers (applicationServerKey).\n"

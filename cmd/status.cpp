@@ -10,7 +10,7 @@ void add_status(CLI::App& app, Globals& g, Action& action) {
   auto* cmd = app.add_subcommand("status", summary("status"));
   cmd->callback([&] {
     action = [&] {
-      return run_call(g, [](Client& c) { return c.call("GET", Target{"v1", "status"}); },
+      return run_call(g, [](Client& c) { return c.call("status"); },
                       [&](const boost::json::value& v) {
                         return print_object(g, v, [](const boost::json::object& o) {
                           const auto& s = o.at("store").as_object();

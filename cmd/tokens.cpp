@@ -25,7 +25,7 @@ void add_tokens(CLI::App& app, Globals& g, Action& action) {
         object body{{"user", *handle}};
         if (!label->empty()) body["label"] = *label;
         if (*ttl) body["ttl_days"] = **ttl;
-        return run_call(g, [&](Client& c) { return c.call("POST", Target{"v1", "tokens"}, body); },
+        return run_call(g, [&](Client& c) { return c.call("token.issue", body); },
                         [&](const boost::json::value& v) {
                           // The secret exists only in this answer: print it even with --quiet.
                           const auto& o = v.as_object();
@@ -47,10 +47,10 @@ void add_tokens(CLI::App& app, Globals& g, Action& action) {
     cmd->add_flag("-a,--all", *all, "Include revoked and expired tokens");
     cmd->callback([&g, &action, handle, all] {
       action = [&g, handle, all] {
-        Target t{"v1", "tokens"};
-        if (!handle->empty()) t.query("user", *handle);
-        if (*all) t.query("all", "true");
-        return run_call(g, [&](Client& c) { return c.call("GET", t); },
+        object q;
+        if (!handle->empty()) q["user"] = *handle;
+        if (*all) q["all"] = true;
+        return run_call(g, [&](Client& c) { return c.call("token.list", q); },
                         [&](const boost::json::value& v) {
                           return print_list(g, v, "tokens", {"ID", "USER", "LABEL", "PREFIX", "STATE", "EXPIRES", "LAST USED"},
                                             [](const object& o) {
@@ -69,7 +69,7 @@ void add_tokens(CLI::App& app, Globals& g, Action& action) {
     cmd->add_option("ID", *id, "The token's id (see tourbus token list)")->required();
     cmd->callback([&g, &action, id] {
       action = [&g, id] {
-        return run_call(g, [&](Client& c) { return c.call("DELETE", Target{"v1", "tokens", std::to_string(*id)}); },
+        return run_call(g, [&](Client& c) { return c.call("token.revoke", {{"id", *id}}); },
                         [&](const boost::json::value& v) {
                           return print_object(g, v, [](const object& o) {
                             std::cout << "token " << show(o.at("id")) << " of " << show(o.at("user")) << " revoked\n";

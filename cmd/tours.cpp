@@ -83,7 +83,7 @@ void add_tours(CLI::App& app, Globals& g, Action& action) {
           for (const auto& p : *people) a.emplace_back(p);
           body["participants"] = std::move(a);
         }
-        return run_call(g, [&](Client& c) { return c.call("POST", Target{"v1", "tours"}, body); },
+        return run_call(g, [&](Client& c) { return c.call("tour.create", body); },
                         [&](const boost::json::value& v) { return print_tour(g, v); });
       };
     });
@@ -102,13 +102,13 @@ void add_tours(CLI::App& app, Globals& g, Action& action) {
     cmd->add_option("--to", *to, "Only tours starting before this time");
     cmd->callback([&g, &action, status, guide, participant, from, to] {
       action = [&g, status, guide, participant, from, to] {
-        Target t{"v1", "tours"};
-        if (!status->empty()) t.query("status", *status);
-        if (!guide->empty()) t.query("guide", *guide);
-        if (!participant->empty()) t.query("participant", *participant);
-        if (!from->empty()) t.query("from", *from);
-        if (!to->empty()) t.query("to", *to);
-        return run_call(g, [&](Client& c) { return c.call("GET", t); },
+        object q;
+        if (!status->empty()) q["status"] = *status;
+        if (!guide->empty()) q["guide"] = *guide;
+        if (!participant->empty()) q["participant"] = *participant;
+        if (!from->empty()) q["from"] = *from;
+        if (!to->empty()) q["to"] = *to;
+        return run_call(g, [&](Client& c) { return c.call("tour.list", q); },
                         [&](const boost::json::value& v) {
                           if (v.as_object().at("tours").as_array().size() >= 1000)
                             std::cerr << "tourbus: showing the first 1000 tours; narrow the list with --from and --to\n";
@@ -129,7 +129,7 @@ void add_tours(CLI::App& app, Globals& g, Action& action) {
     cmd->add_option("ID", *id, "The tour")->required();
     cmd->callback([&g, &action, id] {
       action = [&g, id] {
-        return run_call(g, [&](Client& c) { return c.call("GET", Target{"v1", "tours", std::to_string(*id)}); },
+        return run_call(g, [&](Client& c) { return c.call("tour.show", {{"id", *id}}); },
                         [&](const boost::json::value& v) { return print_tour(g, v); });
       };
     });
@@ -148,7 +148,8 @@ void add_tours(CLI::App& app, Globals& g, Action& action) {
         auto body = opts->body(true);
         if (*status) body["status"] = **status;
         if (body.empty()) return fail(g, Error(Code::invalid_argument, "nothing to change: give at least one option (see --help)"));
-        return run_call(g, [&](Client& c) { return c.call("PATCH", Target{"v1", "tours", std::to_string(*id)}, body); },
+        body["id"] = *id;
+        return run_call(g, [&](Client& c) { return c.call("tour.update", body); },
                         [&](const boost::json::value& v) { return print_tour(g, v); });
       };
     });
@@ -159,13 +160,13 @@ void add_tours(CLI::App& app, Globals& g, Action& action) {
     auto people = std::make_shared<std::vector<std::string>>();
     cmd->add_option("ID", *id, "The tour")->required();
     cmd->add_option("HANDLE", *people, "Tourists to add or remove")->required();
-    std::string verb = name;
-    cmd->callback([&g, &action, id, people, verb] {
-      action = [&g, id, people, verb] {
+    std::string operation = op;
+    cmd->callback([&g, &action, id, people, operation] {
+      action = [&g, id, people, operation] {
         boost::json::array a;
         for (const auto& p : *people) a.emplace_back(p);
-        object body{{"users", std::move(a)}};
-        return run_call(g, [&](Client& c) { return c.call("POST", Target{"v1", "tours", std::to_string(*id), verb}, body); },
+        object body{{"id", *id}, {"users", std::move(a)}};
+        return run_call(g, [&](Client& c) { return c.call(operation, body); },
                         [&](const boost::json::value& v) { return print_tour(g, v); });
       };
     });
@@ -178,9 +179,9 @@ void add_tours(CLI::App& app, Globals& g, Action& action) {
     cmd->add_option("-r,--reason", *reason, "Why, shown to participants");
     cmd->callback([&g, &action, id, reason] {
       action = [&g, id, reason] {
-        object body;
+        object body{{"id", *id}};
         if (!reason->empty()) body["reason"] = *reason;
-        return run_call(g, [&](Client& c) { return c.call("POST", Target{"v1", "tours", std::to_string(*id), "cancel"}, body); },
+        return run_call(g, [&](Client& c) { return c.call("tour.cancel", body); },
                         [&](const boost::json::value& v) { return print_tour(g, v); });
       };
     });

@@ -70,7 +70,7 @@ void add_users(CLI::App& app, Globals& g, Action& action) {
         body["handle"] = *handle;
         if (!body.contains("display_name")) body["display_name"] = *handle;
         if (!body.contains("role")) body["role"] = "tourist";
-        return run_call(g, [&](Client& c) { return c.call("POST", Target{"v1", "users"}, body); },
+        return run_call(g, [&](Client& c) { return c.call("user.create", body); },
                         [&](const boost::json::value& v) { return print_user(g, v); });
       };
     });
@@ -90,12 +90,11 @@ void add_users(CLI::App& app, Globals& g, Action& action) {
           boost::json::array all;
           std::int64_t after = 0;
           for (;;) {
-            Target t{"v1", "users"};
-            if (!role->empty()) t.query("role", *role);
-            if (*disabled) t.query("disabled", "true");
-            if (*enabled) t.query("disabled", "false");
-            t.query("after", std::to_string(after)).query("limit", "1000");
-            auto page = c.call("GET", t);
+            object q{{"after", after}, {"limit", 1000}};
+            if (!role->empty()) q["role"] = *role;
+            if (*disabled) q["disabled"] = true;
+            if (*enabled) q["disabled"] = false;
+            auto page = c.call("user.list", q);
             if (!page) return page;
             const auto& users = page->as_object().at("users").as_array();
             for (const auto& u : users) all.push_back(u);
@@ -123,7 +122,7 @@ void add_users(CLI::App& app, Globals& g, Action& action) {
     cmd->add_option("HANDLE", *handle, "The user")->required();
     cmd->callback([&g, &action, handle] {
       action = [&g, handle] {
-        return run_call(g, [&](Client& c) { return c.call("GET", Target{"v1", "users", *handle}); },
+        return run_call(g, [&](Client& c) { return c.call("user.show", {{"handle", *handle}}); },
                         [&](const boost::json::value& v) { return print_user(g, v); });
       };
     });
@@ -138,7 +137,8 @@ void add_users(CLI::App& app, Globals& g, Action& action) {
       action = [&g, handle, opts] {
         auto body = opts->body(true);
         if (body.empty()) return fail(g, Error(Code::invalid_argument, "nothing to change: give at least one option (see --help)"));
-        return run_call(g, [&](Client& c) { return c.call("PATCH", Target{"v1", "users", *handle}, body); },
+        body["handle"] = *handle;
+        return run_call(g, [&](Client& c) { return c.call("user.update", body); },
                         [&](const boost::json::value& v) { return print_user(g, v); });
       };
     });
@@ -147,10 +147,10 @@ void add_users(CLI::App& app, Globals& g, Action& action) {
     auto* cmd = user->add_subcommand(name, summary(op));
     auto handle = std::make_shared<std::string>();
     cmd->add_option("HANDLE", *handle, "The user")->required();
-    std::string verb = name;
-    cmd->callback([&g, &action, handle, verb] {
-      action = [&g, handle, verb] {
-        return run_call(g, [&](Client& c) { return c.call("POST", Target{"v1", "users", *handle, verb}); },
+    std::string operation = op;
+    cmd->callback([&g, &action, handle, operation] {
+      action = [&g, handle, operation] {
+        return run_call(g, [&](Client& c) { return c.call(operation, {{"handle", *handle}}); },
                         [&](const boost::json::value& v) {
                           return print_object(g, v, [&](const object& o) {
                             std::cout << show(o.at("handle")) << " is now " << (o.at("disabled").as_bool() ? "disabled" : "enabled")

@@ -10,14 +10,9 @@
 
 namespace tourbus::api {
 
-inline constexpr std::string_view kTokenPrefix = "tb_";
-
 // Maps a token secret to its user. Fails with `unauthenticated` when the token is unknown,
 // revoked or expired, or its user is disabled. Records last use (at most once a minute).
 boost::asio::awaitable<Result<Caller>> authenticate(Context& ctx, std::string_view secret, std::string peer);
-
-// The header by which an operator on the control socket acts as a user (tourbus --as HANDLE).
-inline constexpr std::string_view kActAsHeader = "Tourbus-As";
 
 // An operator on the control socket acting as the user `handle`, with that user's role and rights.
 Result<Caller> act_as(Context& ctx, const Caller& operator_caller, std::string_view handle);

@@ -21,6 +21,13 @@ struct Context;
 
 enum class Transport { unix_socket, tcp, websocket };
 
+// Every access token's secret starts so.
+inline constexpr std::string_view kTokenPrefix = "tb_";
+// Where the API is served over WebSocket (docs/protocol.md).
+inline constexpr std::string_view kWebSocketPath = "/v1/ws";
+// The header by which an operator on the control socket acts as a user (tourbus --as HANDLE).
+inline constexpr std::string_view kActAsHeader = "Tourbus-As";
+
 // Who is calling. Control-socket callers are operators identified by their peer credentials.
 struct Caller {
   Role role = Role::tourist;

@@ -140,12 +140,6 @@ Result<std::string> endpoint_origin(std::string_view endpoint_url) {
 
 }  // namespace
 
-VapidKeys generate_vapid_keys() {
-  auto key = jwt::Key::generate_p256();
-  Secret d{key.p256_scalar()};
-  return {jwt::base64url_encode(key.p256_public_point()), jwt::base64url_encode(d.data)};
-}
-
 Result<std::string> vapid_authorization(std::string_view endpoint_url, std::string_view subject,
                                         const VapidKeys& keys, std::int64_t expires_at_unix) {
   auto aud = endpoint_origin(endpoint_url);

@@ -12,16 +12,8 @@
 
 namespace tourbus::webpush {
 
-// The application server's VAPID key pair, both base64url without padding: the public key is the
-// 65-byte uncompressed P-256 point browsers take as applicationServerKey, the private key the
-// 32-byte scalar.
-struct VapidKeys {
-  std::string public_key;
-  std::string private_key;
-};
-
-// A fresh key pair. Throws std::runtime_error if OpenSSL fails.
-VapidKeys generate_vapid_keys();
+// The application server's VAPID key pair (jwt::generate_p256_pair makes one).
+using VapidKeys = jwt::P256KeyPair;
 
 // The Authorization header value "vapid t=<JWT>, k=<public key>" for a push to endpoint_url: an
 // ES256 JWT with aud = the endpoint's origin (scheme://host[:port], default port omitted), exp

@@ -204,6 +204,14 @@ Result<Key> Key::from_p256_scalar(std::string_view d_base64url) {
   return Key(std::shared_ptr<EVP_PKEY>(out, EVP_PKEY_free), Type::ec_p256);
 }
 
+P256KeyPair generate_p256_pair() {
+  auto key = Key::generate_p256();
+  auto d = key.p256_scalar();
+  P256KeyPair pair{base64url_encode(key.p256_public_point()), base64url_encode(d)};
+  OPENSSL_cleanse(d.data(), d.size());
+  return pair;
+}
+
 Key Key::generate_p256() {
   EVP_PKEY* pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", SN_X9_62_prime256v1);
   if (!pkey) throw std::runtime_error(openssl_error("EVP_PKEY_Q_keygen").message);

@@ -20,6 +20,16 @@ Result<std::string> base64url_decode(std::string_view text);
 
 // A private signing key: EC P-256 or RSA (2048 bits or more). Immutable once loaded; copies share
 // the key, and one Key may sign from several threads at once.
+// A P-256 key pair, both base64url without padding: the 65-byte uncompressed public point (what
+// browsers take as a VAPID applicationServerKey) and the 32-byte private scalar.
+struct P256KeyPair {
+  std::string public_key;
+  std::string private_key;
+};
+
+// A fresh pair from the OS CSPRNG (tourbus push vapid-keys). Throws std::runtime_error if OpenSSL fails.
+P256KeyPair generate_p256_pair();
+
 class Key {
  public:
   enum class Type { ec_p256, rsa };

@@ -140,7 +140,8 @@ awaitable<Result<api::Caller>> websocket_caller(api::Context& ctx, const http::r
   if (!url) co_return Error(Code::bad_request, "malformed request target");
   api::Caller caller{Role::operator_, 0, {}, api::Transport::websocket, peer, request_id};
   auto where = [&]() -> Status {
-    if (url->path() != "/v1/ws") return Error(Code::not_found, "the WebSocket endpoint is /v1/ws");
+    if (url->path() != api::kWebSocketPath)
+      return Error(Code::not_found, "the WebSocket endpoint is " + std::string(api::kWebSocketPath));
     return {};
   };
   if (transport == api::Transport::unix_socket) {

@@ -238,18 +238,18 @@ TEST_CASE("bad subscription keys are refused") {
 }
 
 TEST_CASE("generated VAPID keys are a 65-byte point and a 32-byte scalar that belong together") {
-  auto keys = webpush::generate_vapid_keys();
+  auto keys = jwt::generate_p256_pair();
   auto pub = b64d(keys.public_key);
   CHECK(pub.size() == 65);
   CHECK(pub[0] == '\x04');
   CHECK(b64d(keys.private_key).size() == 32);
   CHECK(keys.public_key.find('=') == std::string::npos);
   CHECK(jwt::base64url_encode(jwt::Key::from_p256_scalar(keys.private_key)->p256_public_point()) == keys.public_key);
-  CHECK(webpush::generate_vapid_keys().private_key != keys.private_key);
+  CHECK(jwt::generate_p256_pair().private_key != keys.private_key);
 }
 
 TEST_CASE("the VAPID header carries a JWT for the endpoint's origin that verifies with k") {
-  auto keys = webpush::generate_vapid_keys();
+  auto keys = jwt::generate_p256_pair();
   auto header = webpush::vapid_authorization("https://push.example.net:8443/wpush/abc?x=1", "mailto:ops@example.com",
                                              keys, 1700043200);
   REQUIRE(header.ok());
@@ -261,11 +261,11 @@ TEST_CASE("the VAPID header carries a JWT for the endpoint's origin that verifie
   CHECK(v.claims.at("sub") == "mailto:ops@example.com");
   CHECK(v.claims.size() == 3);
   CHECK(verify_es256(v.token, b64d(v.k)));
-  CHECK_FALSE(verify_es256(v.token, b64d(webpush::generate_vapid_keys().public_key)));
+  CHECK_FALSE(verify_es256(v.token, b64d(jwt::generate_p256_pair().public_key)));
 }
 
 TEST_CASE("the VAPID audience is the serialized origin") {
-  auto keys = webpush::generate_vapid_keys();
+  auto keys = jwt::generate_p256_pair();
   auto aud = [&](std::string_view endpoint) {
     auto header = webpush::vapid_authorization(endpoint, "https://tourbus.example.com/", keys, 1);
     REQUIRE(header.ok());
@@ -279,7 +279,7 @@ TEST_CASE("the VAPID audience is the serialized origin") {
 }
 
 TEST_CASE("VAPID refuses bad endpoints, subjects and keys") {
-  auto keys = webpush::generate_vapid_keys();
+  auto keys = jwt::generate_p256_pair();
   for (std::string_view endpoint : {"", "not a url", "/relative/path", "ftp://push.example.net/x", "https:///x",
                                     "https://user@push.example.net/x", "https://push.example.net:99999/x"}) {
     INFO(endpoint);
@@ -291,7 +291,7 @@ TEST_CASE("VAPID refuses bad endpoints, subjects and keys") {
     INFO(subject);
     CHECK_FALSE(webpush::vapid_authorization("https://push.example.net/x", subject, keys, 1).ok());
   }
-  auto other = webpush::generate_vapid_keys();
+  auto other = jwt::generate_p256_pair();
   auto mismatched = webpush::vapid_authorization("https://push.example.net/x", "mailto:a@example.com",
                                                  webpush::VapidKeys{other.public_key, keys.private_key}, 1);
   REQUIRE_FALSE(mismatched.ok());
