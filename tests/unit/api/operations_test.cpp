@@ -140,3 +140,20 @@ TEST_CASE("text values convert to the declared parameter types") {
   api::Param l{"users", api::Type::string_list, false, "x"};
   CHECK(api::from_text(l, "a,b,,c")->as_array().size() == 3);
 }
+
+TEST_CASE("docs/protocol.md lists exactly the operations served as WebSocket events") {
+  auto doc = tourbus::test::source_file("docs/protocol.md");
+  auto start = doc.find("\n## Events\n");
+  REQUIRE(start != std::string::npos);
+  auto end = doc.find("`data` holds", start);
+  REQUIRE(end != std::string::npos);
+  auto list = doc.substr(start, end - start);
+  // The list is the bullets: "- family: `a`, `b`, ..." (the HTTP-only ones are named before it).
+  auto bullets = list.substr(list.find("\n- "));
+  std::regex name("`([a-z._]+)`");
+  std::set<std::string> listed, served;
+  for (std::sregex_iterator it(bullets.begin(), bullets.end(), name), e; it != e; ++it) listed.insert((*it)[1].str());
+  for (const auto& op : api::operations())
+    if (op.websocket && !op.raw_body) served.insert(std::string(op.name));
+  CHECK(listed == served);
+}
