@@ -70,4 +70,24 @@ const std::shared_ptr<spdlog::logger>& get(std::string_view part) {
   return known.emplace_back(std::string(part), make(part)).second;
 }
 
+std::string quoted_field(std::string_view text, std::size_t max) {
+  std::string out;
+  out.reserve(std::min(text.size(), max) + 8);
+  for (char c : text.substr(0, max)) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace tourbus::logging

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include <spdlog/spdlog.h>
@@ -18,5 +19,10 @@ bool set_level(std::string_view level);
 // The logger of a part ("store", "api", "net", "daemon", ...), created on first use. The reference
 // stays valid for the calling thread's lifetime.
 const std::shared_ptr<spdlog::logger>& get(std::string_view part);
+
+// Text from outside (a request target, a client's close reason) made safe inside a log line's
+// double quotes: at most `max` bytes of it, with `"` and `\` escaped by a backslash and control
+// characters written as \xNN, so it cannot end its field or start a new line.
+std::string quoted_field(std::string_view text, std::size_t max = 200);
 
 }  // namespace tourbus::logging

@@ -280,7 +280,7 @@ awaitable<void> serve(S stream, api::Context& ctx, realtime::Hub& hub, api::Tran
     auto target = std::string_view(req.target());
     if (target.find("access_token") != std::string_view::npos) target = target.substr(0, target.find('?'));
     log->debug("net.request req={} method={} target=\"{}\" status={} ms={:.2f} peer=\"{}\"", request_id,
-               std::string_view(req.method_string()), target.substr(0, 200), answer.status, ms, peer);
+               logging::quoted_field(req.method_string(), 20), logging::quoted_field(target), answer.status, ms, peer);
     --ctx.stats.in_flight;
     self->busy = false;
     if (wec || !keep_alive) break;

@@ -55,7 +55,7 @@ bool match(std::string_view route, const std::vector<std::string>& segs, const a
 
 Result<Routed> route(std::string_view method, std::string_view target, std::string_view body) {
   auto url = boost::urls::parse_origin_form(target);
-  if (!url) return Error(Code::not_found, "malformed request target");
+  if (!url) return Error(Code::bad_request, "malformed request target");
   std::vector<std::string> segs;
   for (auto s : url->segments()) segs.push_back(s);
 

@@ -63,3 +63,12 @@ TEST_CASE("routing errors carry stable codes") {
   CHECK(r.error().code == Code::invalid_argument);
   CHECK(r.error().field == "handle");
 }
+
+TEST_CASE("a malformed request target is a bad request, not an unknown route") {
+  for (const char* target : {"/v1/users/%zz", "/v1/users?role=%g1", "v1/users"}) {
+    INFO(target);
+    auto r = net::route("GET", target, "");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == Code::bad_request);
+  }
+}
