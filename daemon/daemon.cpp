@@ -34,10 +34,15 @@ namespace asio = boost::asio;
 
 Result<config::Config> build_config(const Options& options) {
   config::Config c;
+  // Secrets may come as systemd credentials (LoadCredential=), with or without a config file.
+  std::filesystem::path credentials;
+  if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir && *dir) credentials = dir;
   if (options.config_file) {
-    auto loaded = config::load_file(*options.config_file, c);
+    auto loaded = config::load_file(*options.config_file, c, credentials);
     if (!loaded) return loaded.error();
     c = *loaded;
+  } else if (!credentials.empty()) {
+    if (auto st = config::apply_credentials(c, credentials); !st) return st.error();
   }
   if (options.overrides) options.overrides(c);
   if (auto st = config::validate(c); !st) return st.error();

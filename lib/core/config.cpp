@@ -2,6 +2,8 @@
 
 #include <array>
 #include <charconv>
+#include <fstream>
+#include <sstream>
 #include <toml++/toml.h>
 
 namespace tourbus::config {
@@ -24,7 +26,7 @@ const std::array kKeys{
     Key{"server.tls_certificate", &Config::tls_certificate, 0, 0, {}, true,
         "PEM certificate chain for the TCP listener; with server.tls_key it serves HTTPS and wss://. Empty: plain HTTP. Re-read on reload (certificate renewal); new connections use it."},
     Key{"server.tls_key", &Config::tls_key, 0, 0, {}, true,
-        "PEM private key of server.tls_certificate. Keep it readable by the daemon's user only."},
+        "PEM private key of server.tls_certificate. Keep it readable by the daemon's user only.", false, Key::Credential::file},
     Key{"server.max_body_bytes", &Config::max_body_bytes, 1024, 64 << 20, {}, true,
         "Largest accepted request body in bytes; larger requests get payload_too_large."},
     Key{"server.max_connections", &Config::max_connections, 1, 1'000'000, {}, true,
@@ -85,7 +87,7 @@ const std::array kKeys{
         "With smtp://: required (refuse to send without STARTTLS) or off (plain SMTP, for a relay on loopback)."},
     Key{"email.username", &Config::email_username, 0, 0, {}, true,
         "SMTP AUTH user name; empty: no authentication."},
-    Key{"email.password", &Config::email_password, 0, 0, {}, true, "SMTP AUTH password.", true},
+    Key{"email.password", &Config::email_password, 0, 0, {}, true, "SMTP AUTH password.", true, Key::Credential::value},
     Key{"email.from", &Config::email_from, 0, 0, {}, true,
         "Sender of every e-mail, e.g. \"Tours <noreply@example.com>\"; required with email.smtp_url."},
     Key{"email.unsubscribe_url", &Config::email_unsubscribe_url, 0, 0, {}, true,
@@ -97,18 +99,18 @@ const std::array kKeys{
         "twilio: the API base URL (https://api.twilio.com); webhook: the URL to POST to."},
     Key{"sms.account_sid", &Config::sms_account_sid, 0, 0, {}, true, "twilio: the account SID (the Basic auth user)."},
     Key{"sms.auth_token", &Config::sms_auth_token, 0, 0, {}, true,
-        "twilio: the auth token (Basic auth password); webhook: sent as a bearer token when set.", true},
+        "twilio: the auth token (Basic auth password); webhook: sent as a bearer token when set.", true, Key::Credential::value},
     Key{"sms.from", &Config::sms_from, 0, 0, {}, true, "Sender number (E.164) or alphanumeric sender id."},
     Key{"sms.rate_per_second", &Config::sms_rate, 1, 100'000, {}, true, "Most SMS sent per second."},
     Key{"webhook.url", &Config::webhook_url, 0, 0, {}, true,
         "Integration endpoint that receives notifications on the webhook channel as signed JSON POSTs. Empty: no webhook."},
     Key{"webhook.secret", &Config::webhook_secret, 0, 0, {}, true,
-        "Key of the Tourbus-Signature HMAC-SHA256 over each webhook body.", true},
+        "Key of the Tourbus-Signature HMAC-SHA256 over each webhook body.", true, Key::Credential::value},
     Key{"webhook.rate_per_second", &Config::webhook_rate, 1, 100'000, {}, true, "Most webhook calls per second."},
     Key{"webpush.vapid_public_key", &Config::webpush_public_key, 0, 0, {}, true,
         "VAPID public key (base64url, from tourbus push vapid-keys); browsers subscribe with it. Empty: no Web Push."},
     Key{"webpush.vapid_private_key", &Config::webpush_private_key, 0, 0, {}, true,
-        "VAPID private key (base64url) that signs every push (RFC 8292).", true},
+        "VAPID private key (base64url) that signs every push (RFC 8292).", true, Key::Credential::value},
     Key{"webpush.subject", &Config::webpush_subject, 0, 0, {}, true,
         "Contact for push services, a mailto: or https: URL (the VAPID sub claim); required with the keys."},
     Key{"webpush.endpoint_hosts", &Config::webpush_endpoint_hosts, 0, 0, {}, true,
@@ -117,11 +119,11 @@ const std::array kKeys{
         "How long a push service keeps a message for an offline browser (the TTL header)."},
     Key{"webpush.rate_per_second", &Config::webpush_rate, 1, 100'000, {}, true, "Most Web Push requests per second."},
     Key{"fcm.service_account_file", &Config::fcm_service_account_file, 0, 0, {}, true,
-        "Google service-account JSON key file of the Firebase project (FCM HTTP v1). Empty: no FCM."},
+        "Google service-account JSON key file of the Firebase project (FCM HTTP v1). Empty: no FCM.", false, Key::Credential::file},
     Key{"fcm.url", &Config::fcm_url, 0, 0, {}, true, "FCM API base URL."},
     Key{"fcm.rate_per_second", &Config::fcm_rate, 1, 100'000, {}, true, "Most FCM requests per second."},
     Key{"apns.key_file", &Config::apns_key_file, 0, 0, {}, true,
-        "APNs auth key (.p8, ES256) from the Apple developer account. Empty: no APNs."},
+        "APNs auth key (.p8, ES256) from the Apple developer account. Empty: no APNs.", false, Key::Credential::file},
     Key{"apns.key_id", &Config::apns_key_id, 0, 0, {}, true, "The key's id (10 characters, the JWT kid)."},
     Key{"apns.team_id", &Config::apns_team_id, 0, 0, {}, true, "The Apple team id (the JWT iss)."},
     Key{"apns.topic", &Config::apns_topic, 0, 0, {}, true, "The app's bundle id (the apns-topic header)."},
@@ -207,7 +209,7 @@ std::string default_as_toml(const Key& key) {
   return std::to_string(defaults.*std::get<std::int64_t Config::*>(key.member));
 }
 
-Result<Config> load_file(const std::filesystem::path& file, Config base) {
+Result<Config> load_file(const std::filesystem::path& file, Config base, const std::filesystem::path& credentials) {
   toml::table table;
   try {
     table = toml::parse_file(file.string());
@@ -219,9 +221,40 @@ Result<Config> load_file(const std::filesystem::path& file, Config base) {
   std::error_code ec;
   auto absolute = std::filesystem::absolute(file, ec);
   base.config_dir = (ec ? file : absolute).parent_path().string();
+  if (!credentials.empty())
+    if (auto st = apply_credentials(base, credentials); !st)
+      return Error(st.error().code, file.string() + ": " + st.error().message, st.error().field);
   if (auto st = validate(base); !st)
     return Error(st.error().code, file.string() + ": " + st.error().message, st.error().field);
   return base;
+}
+
+Status apply_credentials(Config& c, const std::filesystem::path& dir) {
+  for (const auto& key : keys()) {
+    if (key.credential == Key::Credential::none) continue;
+    auto path = dir / std::string(key.name);
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) continue;
+    auto& field = c.*std::get<std::string Config::*>(key.member);
+    if (!field.empty())
+      return Error(Code::invalid_argument,
+                   std::string(key.name) + " is set in the config and as the systemd credential " + std::string(key.name) +
+                       "; keep one",
+                   std::string(key.name));
+    if (key.credential == Key::Credential::file) {
+      field = path.string();
+      continue;
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (!in && !in.eof())
+      return Error(Code::invalid_argument, "cannot read the systemd credential " + path.string(), std::string(key.name));
+    field = ss.str();
+    if (field.ends_with('\n')) field.pop_back();
+    if (field.ends_with('\r')) field.pop_back();
+  }
+  return {};
 }
 
 Status validate(const Config& c) {

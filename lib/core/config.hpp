@@ -85,6 +85,10 @@ struct Key {
   bool reloadable = false;
   std::string_view help;
   bool secret = false;  // never printed (--check-config shows whether it is set)
+  // May come from a systemd credential of the key's name ($CREDENTIALS_DIRECTORY/<name>): its
+  // contents (value) or its path (file).
+  enum class Credential { none, value, file };
+  Credential credential = Credential::none;
 };
 
 // Every key tourbusd understands, in documentation order.
@@ -93,8 +97,15 @@ const Key* find_key(std::string_view name);
 // The default value of a key, rendered as TOML.
 std::string default_as_toml(const Key& key);
 
-// Parses a TOML file over `base` (defaults or command-line values). Errors name file, line and key.
-Result<Config> load_file(const std::filesystem::path& file, Config base = {});
+// Parses a TOML file over `base` (defaults or command-line values), then takes the keys that have a
+// credential in `credentials` (systemd's $CREDENTIALS_DIRECTORY; empty: none), then validates.
+// Errors name file, line and key.
+Result<Config> load_file(const std::filesystem::path& file, Config base = {},
+                         const std::filesystem::path& credentials = {});
+// Sets each credential key from the file of its name in `dir`, if there is one: its contents
+// (one trailing newline dropped) or, for file keys, its path. A key also set in the config is an
+// error (one place per secret).
+Status apply_credentials(Config& c, const std::filesystem::path& dir);
 // Checks values that need more than a type and range check (listen address syntax, ...).
 Status validate(const Config& config);
 // Names of keys whose values differ between two configs.

@@ -11,11 +11,12 @@ import hmac
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 import unittest
 
-from harness import WAIT, Daemon, DaemonTest, wait_until
+from harness import TOURBUSD, WAIT, Daemon, DaemonTest, wait_until
 import peers
 from wsclient import Client
 
@@ -62,7 +63,11 @@ url = "%s/hook"
 secret = "hook-secret"
 """ % (os.path.abspath(TEMPLATES), self.cert.cert, self.smtp.port, self.http.url, self.sid, self.sms_token,
        self.http.url) + self.extra_config
+        self.config = self.adjust_config(self.config)
         super().setUp()
+
+    def adjust_config(self, config):
+        return config
 
     def send(self, *args):
         return self.d.cli_json("notify", "send", *args)
@@ -178,6 +183,47 @@ class Email(NotifyTest):
             self.job(job["id"])), "the retried job to be dead")
         self.assertEqual(job["attempts_made"][-1]["status"], "gone")
         self.assertEqual(len(self.smtp.messages), 1)
+
+
+class Credentials(NotifyTest):
+    """Secrets as systemd credentials (LoadCredential=): files named after their keys in
+    $CREDENTIALS_DIRECTORY, so the config file itself holds none."""
+
+    def setUp(self):
+        self.creds = tempfile.mkdtemp(prefix="tourbus-creds-")
+        self.addCleanup(shutil.rmtree, self.creds, True)
+        for name, value in (("email.password", "s3cret-pw\n"), ("webhook.secret", "hook-secret")):
+            with open(os.path.join(self.creds, name), "w") as f:
+                f.write(value)
+        self.daemon_env = {"CREDENTIALS_DIRECTORY": self.creds}
+        super().setUp()
+
+    def adjust_config(self, config):
+        self.with_secrets = config
+        return "\n".join(l for l in config.splitlines() if not l.startswith(("password =", "secret ="))) + "\n"
+
+    def test_secrets_come_from_the_credentials_directory(self):
+        self.add_user("ann", email="ann@example.com")
+        sent = self.send("--to", "ann", "-c", "transactional", "--text", "Ticket", "--channel", "email,webhook")
+        for job in sent["jobs"]:
+            self.wait_job(job["id"], "delivered")  # SMTP AUTH took the credential's password
+        hook = self.http.wait_requests(1, where="/hook")[0]
+        expected = hmac.new(b"hook-secret", (hook.headers["tourbus-timestamp"] + "." + hook.body.decode()).encode(),
+                            hashlib.sha256).hexdigest()
+        self.assertEqual(hook.headers["tourbus-signature"], "sha256=" + expected)
+        self.assertNotIn("s3cret-pw", self.d.log_text())
+        self.assertNotIn("hook-secret", self.d.log_text())
+
+    def test_a_secret_in_both_places_is_refused(self):
+        path = os.path.join(self.creds, "both.toml")
+        with open(path, "w") as f:
+            f.write(self.with_secrets)
+        r = subprocess.run([TOURBUSD, "--check-config", "--config", path, "--state-dir", self.d.state],
+                           env=dict(os.environ, CREDENTIALS_DIRECTORY=self.creds), capture_output=True, text=True,
+                           timeout=WAIT)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("email.password is set in the config and as the systemd credential email.password", r.stderr)
+        self.assertNotIn("s3cret-pw", r.stderr + r.stdout)
 
 
 class SmsAndWebhook(NotifyTest):

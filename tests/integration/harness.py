@@ -35,7 +35,7 @@ def wait_until(check, what, timeout=WAIT, describe=lambda: ""):
 
 
 class Daemon:
-    def __init__(self, workdir=None, config=None, args=()):
+    def __init__(self, workdir=None, config=None, args=(), env=None):
         self.dir = workdir or tempfile.mkdtemp(prefix="tourbus-it-")
         self.state = os.path.join(self.dir, "state")
         self.socket = os.path.join(self.state, "tourbusd.sock")
@@ -45,6 +45,7 @@ class Daemon:
         self.args = list(args)
         self.proc = None
         self.fd_limit = None  # an RLIMIT_NOFILE (soft and hard) to start the daemon under
+        self.env = dict(env or {})  # extra environment (CREDENTIALS_DIRECTORY, ...)
         self.lines = []
         self.cond = threading.Condition()
         self.port = None
@@ -66,6 +67,7 @@ class Daemon:
             cmd += ["--config", self.config]
         env = dict(os.environ)
         env.pop("TOURBUS_CONFIG", None)
+        env.update(self.env)
         self.lines = []
         limit = self.fd_limit
         preexec = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))) if limit else None
@@ -215,9 +217,10 @@ class DaemonTest(unittest.TestCase):
     """A test case with one running daemon per test, cleaned up afterwards."""
 
     config = None
+    daemon_env = None
 
     def setUp(self):
-        self.d = Daemon(config=self.config).start()
+        self.d = Daemon(config=self.config, env=self.daemon_env).start()
         self.addCleanup(self.d.cleanup)
 
     def add_user(self, handle, role="tourist", **fields):
