@@ -3,14 +3,30 @@
 #include <array>
 #include <unordered_map>
 
+#include "api/schema.hpp"
+#include "store/users.hpp"
+
 namespace tourbus::api {
 
 namespace handlers {
 std::span<const std::span<const Binding>> families() {
-  static const std::array<std::span<const Binding>, 9> all = {
-      system_handlers(),       user_handlers(),  token_handlers(),  tour_handlers(), conversation_handlers(),
-      message_handlers(),      live_handlers(),  notify_handlers(), file_handlers()};
+  static const std::array<std::span<const Binding>, 12> all = {
+      system_handlers(),  user_handlers(),   token_handlers(), tour_handlers(),     conversation_handlers(),
+      message_handlers(), live_handlers(),   file_handlers(),  notify_handlers(),   feed_handlers(),
+      push_handlers(),    template_handlers()};
   return all;
+}
+
+Result<std::int64_t> subject_user(store::Db& db, const Caller& caller, const boost::json::object& p) {
+  auto user = get_string(p, "user");
+  if (!user) {
+    if (caller.user_id == 0) return Error(Code::invalid_argument, "user: required on the control socket", "user");
+    return caller.user_id;
+  }
+  if (!caller.is_operator()) return Error(Code::permission_denied, "user: only operators act on other users", "user");
+  auto u = store::users::find(db, *user);
+  if (!u) return Error(Code::not_found, "user: no user with handle '" + *user + "'", "user");
+  return u->id;
 }
 }  // namespace handlers
 

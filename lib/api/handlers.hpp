@@ -8,6 +8,7 @@
 
 #include "api/context.hpp"
 #include "api/operation.hpp"
+#include "store/db.hpp"
 
 namespace tourbus::api {
 
@@ -34,8 +35,15 @@ std::span<const Binding> message_handlers();
 std::span<const Binding> live_handlers();
 std::span<const Binding> notify_handlers();
 std::span<const Binding> file_handlers();
+std::span<const Binding> feed_handlers();
+std::span<const Binding> template_handlers();
+std::span<const Binding> push_handlers();
 // Every family's, in this order.
 std::span<const std::span<const Binding>> families();
+
+// For handlers: the user an operation is about, the caller or (operators only) the one named by
+// the parameter `user`.
+Result<std::int64_t> subject_user(store::Db& db, const Caller& caller, const boost::json::object& p);
 }  // namespace handlers
 
 }  // namespace tourbus::api

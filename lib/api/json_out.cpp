@@ -1,5 +1,7 @@
 #include "api/json_out.hpp"
 
+#include <algorithm>
+
 #include <boost/json/parse.hpp>
 
 #include "core/time.hpp"
@@ -148,6 +150,40 @@ boost::json::object to_json(const chat::Conversation& c) {
     o["archived"] = c.me->archived;
   }
   return o;
+}
+
+boost::json::value time_or_null(std::optional<std::int64_t> t) {
+  return t ? boost::json::value(timeutil::format_utc(*t)) : boost::json::value(nullptr);
+}
+
+boost::json::object to_json(const notify::Job& j) {
+  boost::json::object o{{"id", j.id},
+                        {"notification", j.notification_id},
+                        {"user", j.handle},
+                        {"channel", j.channel},
+                        {"address", j.address},
+                        {"category", j.category},
+                        {"lane", notify::kLanes[static_cast<std::size_t>(std::clamp(j.lane, 0, 2))]},
+                        {"state", j.state},
+                        {"attempts", j.attempts},
+                        {"next_at", timeutil::format_utc(j.next_at)},
+                        {"deferred", j.deferred ? boost::json::value(*j.deferred) : boost::json::value(nullptr)},
+                        {"subject", j.subject},
+                        {"last_error", j.last_error ? boost::json::value(*j.last_error) : boost::json::value(nullptr)},
+                        {"created_at", timeutil::format_utc(j.created_at)},
+                        {"delivered_at", time_or_null(j.delivered_at)}};
+  if (j.idempotency_key) o["idempotency_key"] = *j.idempotency_key;
+  return o;
+}
+
+boost::json::object to_json(const notify::FeedItem& f) {
+  return boost::json::object{{"id", f.id},
+                             {"notification", f.notification_id},
+                             {"category", f.category},
+                             {"title", f.title},
+                             {"body", f.body},
+                             {"created_at", timeutil::format_utc(f.created_at)},
+                             {"read_at", time_or_null(f.read_at)}};
 }
 
 }  // namespace tourbus::api

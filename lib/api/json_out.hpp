@@ -5,6 +5,8 @@
 
 #include "chat/conversations.hpp"
 #include "chat/messages.hpp"
+#include "notify/feed.hpp"
+#include "notify/model.hpp"
 #include "store/tokens.hpp"
 #include "store/tours.hpp"
 #include "store/users.hpp"
@@ -19,5 +21,9 @@ boost::json::object to_json(const chat::Message& m);
 boost::json::object to_json(const chat::Member& m);
 // With the viewer's membership (c.me): unread count, receipts, muted, archived.
 boost::json::object to_json(const chat::Conversation& c);
+boost::json::object to_json(const notify::Job& j);
+boost::json::object to_json(const notify::FeedItem& f);
+// A UTC timestamp, or null.
+boost::json::value time_or_null(std::optional<std::int64_t> t);
 
 }  // namespace tourbus::api
