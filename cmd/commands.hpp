@@ -29,5 +29,13 @@ void add_conversations(CLI::App& app, Globals& g, Action& action);
 void add_send(CLI::App& app, Globals& g, Action& action);
 void add_chat(CLI::App& app, Globals& g, Action& action);
 void add_notify(CLI::App& app, Globals& g, Action& action);
+void add_queue(CLI::App& app, Globals& g, Action& action);
+void add_templates(CLI::App& app, Globals& g, Action& action);
+void add_feed(CLI::App& app, Globals& g, Action& action);
+void add_preferences(CLI::App& app, Globals& g, Action& action);
+void add_push(CLI::App& app, Globals& g, Action& action);
+
+// --var NAME=VALUE pairs into an object; false (and a message on stderr) on a malformed one.
+bool parse_vars(const std::vector<std::string>& pairs, boost::json::object& out);
 
 }  // namespace tourbus::cli

@@ -31,6 +31,11 @@ int main(int argc, char** argv) {
   add_send(app, g, action);
   add_chat(app, g, action);
   add_notify(app, g, action);
+  add_queue(app, g, action);
+  add_templates(app, g, action);
+  add_feed(app, g, action);
+  add_preferences(app, g, action);
+  add_push(app, g, action);
   add_admin(app, g, action);
 
   try {

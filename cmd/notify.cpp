@@ -1,10 +1,8 @@
-// tourbus notify send|list|show, queue status|dead, template list|show|preview,
-// feed, pref show|set, push vapid-keys
+// tourbus notify send|list|show and queue status|dead list|retry|purge.
 #include <iostream>
 
 #include <boost/json/serialize.hpp>
 
-#include "core/jwt.hpp"
 #include "commands.hpp"
 #include "output.hpp"
 
@@ -18,19 +16,6 @@ array strings(const std::vector<std::string>& v) {
   array a;
   for (const auto& s : v) a.emplace_back(s);
   return a;
-}
-
-// KEY=VALUE pairs into an object; false (and a message) on a malformed one.
-bool parse_vars(const std::vector<std::string>& pairs, object& out) {
-  for (const auto& p : pairs) {
-    auto eq = p.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      std::cerr << "tourbus: --var " << p << ": expected NAME=VALUE\n";
-      return false;
-    }
-    out[p.substr(0, eq)] = p.substr(eq + 1);
-  }
-  return true;
 }
 
 std::vector<std::string> job_row(const object& o) {
@@ -52,6 +37,18 @@ void add_job_filter(CLI::App* cmd, std::shared_ptr<object> f, bool with_state) {
 }
 
 }  // namespace
+
+bool parse_vars(const std::vector<std::string>& pairs, object& out) {
+  for (const auto& p : pairs) {
+    auto eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "tourbus: --var " << p << ": expected NAME=VALUE\n";
+      return false;
+    }
+    out[p.substr(0, eq)] = p.substr(eq + 1);
+  }
+  return true;
+}
 
 void add_notify(CLI::App& app, Globals& g, Action& action) {
   auto* notify = app.add_subcommand("notify", "Send notifications and look at their delivery");
@@ -168,7 +165,9 @@ void add_notify(CLI::App& app, Globals& g, Action& action) {
       };
     });
   }
+}
 
+void add_queue(CLI::App& app, Globals& g, Action& action) {
   auto* queue = app.add_subcommand("queue", "Watch the notification queue and handle dead letters");
   queue->require_subcommand(1);
   {
@@ -237,153 +236,6 @@ void add_notify(CLI::App& app, Globals& g, Action& action) {
         };
       });
     }
-  }
-
-  auto* tmpl = app.add_subcommand("template", "Look at message templates and render them");
-  tmpl->require_subcommand(1);
-  {
-    auto* cmd = tmpl->add_subcommand("list", summary("template.list"));
-    cmd->callback([&g, &action] {
-      action = [&g] {
-        return run_call(g, [&](Client& c) { return c.call("template.list"); }, [&](const boost::json::value& v) {
-          return print_list(g, v, "templates", {"NAME", "LANGUAGE", "CATEGORY", "VARIABLES", "SUBJECT"}, [](const object& o) {
-            std::string vars;
-            for (const auto& x : o.at("variables").as_array()) vars += (vars.empty() ? "" : ",") + show(x);
-            return std::vector<std::string>{show(o.at("name")), show(o.at("language")), show(o.at("category")), vars,
-                                            show(o.at("subject"))};
-          });
-        });
-      };
-    });
-  }
-  for (auto verb : {"show", "preview"}) {
-    auto name = std::make_shared<std::string>();
-    auto language = std::make_shared<std::string>();
-    auto vars = std::make_shared<std::vector<std::string>>();
-    auto* cmd = tmpl->add_subcommand(verb, summary(std::string("template.") + verb));
-    cmd->add_option("NAME", *name, "The template")->required();
-    cmd->add_option("-l,--language", *language, "Language (default notify.default_language; falls back like a send)");
-    if (std::string_view(verb) == "preview") cmd->add_option("--var", *vars, "Sample value NAME=VALUE (repeatable)");
-    cmd->callback([&g, &action, name, language, vars, verb = std::string(verb)] {
-      action = [&g, name, language, vars, verb] {
-        auto print = [&](const boost::json::value& v) {
-          return print_object(g, v, [&](const object& o) {
-            print_fields(o, {"name", "language", "category", "variables", "sampled"});
-            std::cout << "\nsubject: " << show(o.at("subject")) << "\n\n" << show(o.at("text")) << "\n";
-            if (!o.at("html").as_string().empty()) std::cout << "\n--- html ---\n" << show(o.at("html")) << "\n";
-          });
-        };
-        if (verb == "show") {
-          object q{{"name", *name}};
-          if (!language->empty()) q["language"] = *language;
-          return run_call(g, [&](Client& c) { return c.call("template.show", q); }, print);
-        }
-        object body{{"name", *name}};
-        if (!language->empty()) body["language"] = *language;
-        object v;
-        if (!parse_vars(*vars, v)) return exit_code::usage;
-        if (!v.empty()) body["vars"] = std::move(v);
-        return run_call(g, [&](Client& c) { return c.call("template.preview", body); }, print);
-      };
-    });
-  }
-
-  {
-    auto* cmd = app.add_subcommand("feed", summary("feed.list"));
-    auto user = std::make_shared<std::string>();
-    auto unread = std::make_shared<bool>(false);
-    auto mark = std::make_shared<bool>(false);
-    cmd->add_option("-u,--user", *user, "This user's feed (default: --as's)");
-    cmd->add_flag("--unread", *unread, "Only unread items");
-    cmd->add_flag("--mark-read", *mark, "Mark every item read");
-    cmd->callback([&g, &action, user, unread, mark] {
-      action = [&g, user, unread, mark] {
-        if (*mark) {
-          object body;
-          if (!user->empty()) body["user"] = *user;
-          return run_call(g, [&](Client& c) { return c.call("feed.read", body); },
-                          [&](const boost::json::value& v) {
-                            return print_object(g, v, [](const object& o) { std::cout << "marked " << show(o.at("marked")) << " read\n"; });
-                          });
-        }
-        object q;
-        if (!user->empty()) q["user"] = *user;
-        if (*unread) q["unread"] = true;
-        return run_call(g, [&](Client& c) { return c.call("feed.list", q); }, [&](const boost::json::value& v) {
-          return print_list(g, v, "items", {"ID", "AT", "CATEGORY", "READ", "TITLE"}, [](const object& o) {
-            return std::vector<std::string>{show(o.at("id")), show(o.at("created_at")), show(o.at("category")),
-                                            o.at("read_at").is_null() ? "no" : "yes", show(o.at("title"))};
-          });
-        });
-      };
-    });
-  }
-
-  auto* pref = app.add_subcommand("pref", "Notification preferences of a user");
-  pref->require_subcommand(1);
-  {
-    auto* cmd = pref->add_subcommand("show", summary("preference.list"));
-    auto user = std::make_shared<std::string>();
-    cmd->add_option("-u,--user", *user, "The user (default: --as's)");
-    cmd->callback([&g, &action, user] {
-      action = [&g, user] {
-        object q;
-        if (!user->empty()) q["user"] = *user;
-        return run_call(g, [&](Client& c) { return c.call("preference.list", q); }, [&](const boost::json::value& v) {
-          return print_object(g, v, [](const object& o) {
-            print_fields(o, {"user", "marketing_consent", "quiet_hours", "time_zone"});
-            std::vector<std::vector<std::string>> rows;
-            for (const auto& p : o.at("preferences").as_array()) {
-              const auto& po = p.as_object();
-              rows.push_back({show(po.at("category")), show(po.at("channel")), po.at("enabled").as_bool() ? "on" : "off"});
-            }
-            if (!rows.empty()) print_table({"CATEGORY", "CHANNEL", "SETTING"}, rows);
-            else std::cout << "(every category on every channel: nothing turned off)\n";
-          });
-        });
-      };
-    });
-  }
-  {
-    auto* cmd = pref->add_subcommand("set", summary("preference.set"));
-    auto user = std::make_shared<std::string>();
-    auto category = std::make_shared<std::string>();
-    auto channel = std::make_shared<std::string>();
-    auto state = std::make_shared<std::string>();
-    cmd->add_option("-u,--user", *user, "The user (default: --as's)");
-    cmd->add_option("CATEGORY", *category, "transactional, reminder, review or marketing")->required();
-    cmd->add_option("CHANNEL", *channel, "inapp, webpush, fcm, apns, email, sms or webhook")->required();
-    cmd->add_option("STATE", *state, "on or off")->required()->check(CLI::IsMember({"on", "off"}));
-    cmd->callback([&g, &action, user, category, channel, state] {
-      action = [&g, user, category, channel, state] {
-        object body{{"category", *category}, {"channel", *channel}, {"enabled", *state == "on"}};
-        if (!user->empty()) body["user"] = *user;
-        return run_call(g, [&](Client& c) { return c.call("preference.set", body); },
-                        [&](const boost::json::value& v) {
-                          return print_object(g, v, [](const object& o) {
-                            std::cout << show(o.at("category")) << " on " << show(o.at("channel")) << ": "
-                                      << (o.at("enabled").as_bool() ? "on" : "off") << "\n";
-                          });
-                        });
-      };
-    });
-  }
-
-  auto* push = app.add_subcommand("push", "Web Push set-up");
-  push->require_subcommand(1);
-  {
-    auto* cmd = push->add_subcommand("vapid-keys", "Generate a VAPID key pair (RFC 8292) for webpush.vapid_* in tourbus.toml");
-    cmd->callback([&g, &action] {
-      action = [&g] {
-        auto keys = jwt::generate_p256_pair();
-        object o{{"public_key", keys.public_key}, {"private_key", keys.private_key}};
-        return print_object(g, boost::json::value(o), [&](const object&) {
-          std::cout << "# Put these in tourbus.toml; give the public key to browsers (applicationServerKey).\n"
-                    << "[webpush]\nvapid_public_key = \"" << keys.public_key << "\"\nvapid_private_key = \"" << keys.private_key
-                    << "\"\n";
-        });
-      };
-    });
   }
 }
 
