@@ -13,11 +13,11 @@ namespace tourbus::api {
 
 void announce(Context& ctx, const chat::Posted& posted) {
   if (posted.duplicate || posted.message.id == 0) return;
-  ctx.events.publish(posted.members, events::encode("message", to_json(posted.message)), true);
+  ctx.events.publish(posted.members, events::push("message", to_json(posted.message)), true);
 }
 
 void announce_update(Context& ctx, const chat::Message& m, std::span<const std::int64_t> members) {
-  ctx.events.publish(members, events::encode("message.updated", to_json(m)), true);
+  ctx.events.publish(members, events::push("message.updated", to_json(m)), true);
 }
 
 void announce(Context& ctx, const chat::MembersChanged& change) {
@@ -25,7 +25,7 @@ void announce(Context& ctx, const chat::MembersChanged& change) {
   boost::json::array added, removed;
   for (const auto& h : change.added) added.emplace_back(h);
   for (const auto& h : change.removed) removed.emplace_back(h);
-  auto frame = events::encode("conversation.members", boost::json::object{{"conversation", change.conversation},
+  auto frame = events::push("conversation.members", boost::json::object{{"conversation", change.conversation},
                                                                           {"added", std::move(added)},
                                                                           {"removed", std::move(removed)}});
   auto members = ctx.reads.with([&](store::Db& db) { return chat::conversations::member_ids(db, change.conversation); });
@@ -48,7 +48,7 @@ void announce_presence(Context& ctx, std::int64_t user, events::Presence now_is)
   });
   boost::json::object data{{"user", handle}, {"status", events::presence_name(now_is)}};
   data["last_seen"] = last_seen ? boost::json::value(timeutil::format_utc(*last_seen)) : nullptr;
-  ctx.events.publish(contacts, events::encode("presence", std::move(data)));
+  ctx.events.publish(contacts, events::push("presence", std::move(data)));
 }
 
 }  // namespace tourbus::api

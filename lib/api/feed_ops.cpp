@@ -45,7 +45,7 @@ boost::asio::awaitable<Result<Reply>> feed_read(Context& ctx, const Caller& call
   if (done->first > 0) {
     // The user's other devices clear their badge too.
     std::int64_t uid = *user;
-    ctx.events.publish(std::span(&uid, 1), events::encode("notification.read", object{{"unread", done->second}}));
+    ctx.events.publish(std::span(&uid, 1), events::push("notification.read", object{{"unread", done->second}}));
   }
   co_return Reply::ok(object{{"marked", done->first}, {"unread", done->second}});
 }

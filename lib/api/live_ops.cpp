@@ -45,7 +45,7 @@ boost::asio::awaitable<Result<Reply>> receipt(Context& ctx, const Caller& caller
   if (moved->changed) {
     // Every member, the reader included: their other devices clear the unread count too.
     ctx.events.publish(moved->members,
-                       events::encode("receipt", object{{"conversation", id},
+                       events::push("receipt", object{{"conversation", id},
                                                         {"user", caller.handle},
                                                         {"delivered_seq", moved->delivered},
                                                         {"read_seq", moved->read}}));
@@ -71,7 +71,7 @@ boost::asio::awaitable<Result<Reply>> typing(Context& ctx, const Caller& caller,
   bool forwarded = state == "stopped" || ctx.events.allow_typing(caller.user_id, id);
   if (forwarded) {
     std::erase(*members, caller.user_id);
-    ctx.events.publish(*members, events::encode("typing", object{{"conversation", id},
+    ctx.events.publish(*members, events::push("typing", object{{"conversation", id},
                                                                  {"user", caller.handle},
                                                                  {"state", state},
                                                                  {"expires_in_ms", kTypingExpiresMs}}));

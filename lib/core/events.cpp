@@ -1,18 +1,48 @@
 #include "core/events.hpp"
 
+#include <stdexcept>
+
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "net/ws_frame.hpp"
-
 namespace tourbus::events {
 
-Frame encode(std::string_view event, boost::json::value data, const boost::json::value* ref) {
+namespace {
+
+constexpr PushEvent kPushEvents[] = {
+    {"message", "every session of every member, the sender's own included; control-socket operators",
+     "a message was stored"},
+    {"message.updated", "every session of every member; control-socket operators", "a message was edited or deleted"},
+    {"conversation.members", "the members after the change and those removed; control-socket operators",
+     "people were added to or removed from a conversation, or it was created"},
+    {"receipt", "every member, the reader's own sessions included", "a member's delivered or read position moved"},
+    {"typing", "the other members", "a member is typing, or stopped"},
+    {"presence", "everyone who shares a conversation with the user", "a user came online, went away or went offline"},
+    {"notification", "every session of the user", "an in-app notification was stored in the user's feed"},
+    {"notification.read", "every session of the user", "feed items were marked read"},
+};
+
+EventPtr make(std::string_view name, boost::json::value data, const boost::json::value* ref) {
   boost::json::object o;
-  o["event"] = event;
+  o["event"] = name;
   o["data"] = std::move(data);
   if (ref) o["ref"] = *ref;
-  return std::make_shared<const std::string>(net::ws::server_frame(net::ws::text, boost::json::serialize(o)));
+  return std::make_shared<const Event>(std::string(name), boost::json::serialize(o));
+}
+
+}  // namespace
+
+std::span<const PushEvent> push_events() { return kPushEvents; }
+
+EventPtr push(std::string_view name, boost::json::value data) {
+  bool known = false;
+  for (const auto& e : kPushEvents) known = known || e.name == name;
+  if (!known) throw std::logic_error("'" + std::string(name) + "' is not a declared push event");
+  return make(name, std::move(data), nullptr);
+}
+
+EventPtr answer(std::string_view kind, boost::json::value data, const boost::json::value* ref) {
+  return make(kind, std::move(data), ref);
 }
 
 std::string_view presence_name(Presence p) {

@@ -20,7 +20,13 @@ namespace tourbus::net {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using events::Frame;
+// Bytes queued on a connection: a framed event, shared with the other sessions it goes to.
+using Frame = events::Framed;
+
+// An event as a WebSocket text frame, made once per event.
+const Frame& ws_frame(const events::EventPtr& e) {
+  return e->framed(events::Framing::websocket, [](const std::string& json) { return ws::server_frame(ws::text, json); });
+}
 
 // Events a connection may send: `rate` a second on average, bursts of up to `burst`.
 class TokenBucket {
@@ -43,7 +49,7 @@ class TokenBucket {
 Frame error_frame(const boost::json::value* ref, const Error& e) {
   boost::json::object err{{"code", code_name(e.code)}, {"message", e.message}};
   if (!e.field.empty()) err["field"] = e.field;
-  return events::encode("error", std::move(err), ref);
+  return ws_frame(events::answer("error", std::move(err), ref));
 }
 
 std::uint64_t next_session_id() {
@@ -160,7 +166,7 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
     resume();
   }
 
-  void deliver(const Frame& frame) override { enqueue(frame); }
+  void deliver(const events::EventPtr& event) override { enqueue(ws_frame(event)); }
 
   // Rights taken away (docs/protocol.md, close code 4003): nothing more is carried out; a request
   // being served is answered first, then the session closes.
@@ -432,7 +438,7 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
     auto pending = api::invoke(ctx_, *op, caller, std::move(params));
     auto reply = co_await std::move(pending);
     if (reply) {
-      enqueue(events::encode("reply", std::move(reply->json), ref));
+      enqueue(ws_frame(events::answer("reply", std::move(reply->json), ref)));
       co_return;
     }
     auto status = info(reply.error().code).http_status;

@@ -353,7 +353,7 @@ boost::asio::awaitable<void> Dispatcher::deliver_inapp(Lane& lane, std::vector<J
       if (events_.presence(user) == events::Presence::offline) continue;
       // Came online while the batch was written: count now (the batch is committed).
       auto unread = st.unread ? *st.unread : reads_.with([&](store::Db& db) { return feed::unread(db, user); });
-      events_.publish(std::span(&user, 1), events::encode("notification", boost::json::object{{"id", item.id},
+      events_.publish(std::span(&user, 1), events::push("notification", boost::json::object{{"id", item.id},
                                                                                               {"category", item.category},
                                                                                               {"title", item.title},
                                                                                               {"body", item.body},

@@ -35,15 +35,15 @@ std::optional<Presence> Hub::set_away(std::int64_t user, std::uint64_t session, 
   return after;
 }
 
-void Hub::publish(std::span<const std::int64_t> users, const events::Frame& frame, bool platform) {
+void Hub::publish(std::span<const std::int64_t> users, const events::EventPtr& event, bool platform) {
   for (auto user : users) {
     if (user == 0) continue;
     if (auto it = sessions_.find(user); it != sessions_.end())
-      for (auto& e : it->second) e.client->deliver(frame);
+      for (auto& e : it->second) e.client->deliver(event);
   }
   if (platform)
     if (auto it = sessions_.find(0); it != sessions_.end())
-      for (auto& e : it->second) e.client->deliver(frame);
+      for (auto& e : it->second) e.client->deliver(event);
 }
 
 Presence Hub::presence(std::int64_t user) const {

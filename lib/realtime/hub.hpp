@@ -1,4 +1,4 @@
-// The hub: which sessions are open for which user, fan-out of encoded frames to them, presence
+// The hub: which sessions are open for which user, fan-out of events to them, presence
 // (online while a session is open and not away), the typing throttle, and taking rights away from
 // open sessions (revocation).
 // Lives on the daemon's event loop; not thread-safe.
@@ -16,12 +16,13 @@
 
 namespace tourbus::realtime {
 
-// An open session (a WebSocket connection) that frames can be queued on.
+// An open session (a WebSocket connection) that events can be queued on.
 class Client {
  public:
   virtual ~Client() = default;
-  // Queues the frame; never blocks (a client that cannot keep up is closed by itself).
-  virtual void deliver(const events::Frame& frame) = 0;
+  // Queues the event, framed by the session's transport (once per event, shared by the sessions
+  // of that transport); never blocks (a client that cannot keep up is closed by itself).
+  virtual void deliver(const events::EventPtr& event) = 0;
   // Its rights are gone: it carries out nothing more, answers the request it is serving (if any),
   // then closes with `code`.
   virtual void revoke(std::uint16_t code, std::string_view reason) = 0;
@@ -43,7 +44,7 @@ class Hub : public events::Sink, public sessions::Control {
   Change attach(std::int64_t user, std::uint64_t session, Client* client, std::int64_t token);
   Change detach(std::int64_t user, std::uint64_t session);
 
-  void publish(std::span<const std::int64_t> users, const events::Frame& frame, bool platform) override;
+  void publish(std::span<const std::int64_t> users, const events::EventPtr& event, bool platform) override;
   events::Presence presence(std::int64_t user) const override;
   bool allow_typing(std::int64_t user, std::int64_t conversation) override;
   std::optional<events::Presence> set_away(std::int64_t user, std::uint64_t session, bool away) override;
