@@ -21,7 +21,7 @@
 #include "lock_file.hpp"
 #include "api/maintenance.hpp"
 #include "chat/files.hpp"
-#include "channels/channel.hpp"
+#include "channels/channels.hpp"
 #include "net/http_server.hpp"
 #include "notify/dispatcher.hpp"
 #include "realtime/hub.hpp"

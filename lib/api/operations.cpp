@@ -376,4 +376,28 @@ const Operation kOperations[] = {
 
 std::span<const Operation> operations() { return kOperations; }
 
+std::string_view type_name(Type t) {
+  switch (t) {
+    case Type::string: return "a string";
+    case Type::integer: return "an integer";
+    case Type::number: return "a number";
+    case Type::boolean: return "true or false";
+    case Type::string_list: return "a list of strings";
+    case Type::string_map: return "an object of strings and numbers";
+  }
+  return "?";
+}
+
+const Operation* find_operation(std::string_view name) {
+  for (const auto& op : operations())
+    if (op.name == name) return &op;
+  return nullptr;
+}
+
+const Param* find_param(const Operation& op, std::string_view name) {
+  for (const auto& p : op.params)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
 }  // namespace tourbus::api

@@ -8,7 +8,7 @@
 #include <chrono>
 #include <cstring>
 
-#include "channels/channel.hpp"
+#include "channels/channels.hpp"
 #include "core/crypto.hpp"
 #include "core/time.hpp"
 

@@ -11,7 +11,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "channels/channel.hpp"
+#include "channels/channels.hpp"
 #include "channels/http.hpp"
 #include "channels/webpush_crypto.hpp"
 #include "core/jwt.hpp"

@@ -3,7 +3,7 @@
 // 153 per part; UCS-2: 70 UTF-16 units, 67 per part) are recorded with the attempt.
 #include <boost/json/serialize.hpp>
 
-#include "channels/channel.hpp"
+#include "channels/channels.hpp"
 #include "channels/http.hpp"
 #include "channels/sms_segments.hpp"
 

@@ -4,7 +4,7 @@
 // refuse replays) and the job id in Tourbus-Delivery (delivery is at least once: dedupe on it).
 #include <boost/json/serialize.hpp>
 
-#include "channels/channel.hpp"
+#include "channels/channels.hpp"
 #include "channels/http.hpp"
 #include "core/crypto.hpp"
 #include "core/time.hpp"

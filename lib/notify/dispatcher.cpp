@@ -31,8 +31,8 @@ bool personal_address(std::string_view channel) {
 // Where a job goes now, checked against its recipient: a subscription or device must still be
 // theirs (and of the job's platform), an e-mail address or phone number is the user's current one
 // (a job made before the user changed it goes to the new one). nullopt: the address is gone.
-std::optional<channels::Destination> resolve(store::Db& db, Job& job) {
-  channels::Destination to;
+std::optional<Destination> resolve(store::Db& db, Job& job) {
+  Destination to;
   if (job.channel == "webpush" || job.channel == "fcm" || job.channel == "apns") {
     auto id = addresses::address_id(job.address);
     if (!id) return std::nullopt;
@@ -56,12 +56,12 @@ std::optional<channels::Destination> resolve(store::Db& db, Job& job) {
 }  // namespace
 
 struct Dispatcher::Lane {
-  Lane(asio::io_context& io, std::string n, std::unique_ptr<channels::Channel> ch, std::size_t threads)
+  Lane(asio::io_context& io, std::string n, std::unique_ptr<Channel> ch, std::size_t threads)
       : name(std::move(n)), channel(std::move(ch)), timer(io) {
     if (channel) pool = std::make_unique<asio::thread_pool>(threads);
   }
   std::string name;
-  std::unique_ptr<channels::Channel> channel;  // null: in-app
+  std::unique_ptr<Channel> channel;  // null: in-app
   std::unique_ptr<asio::thread_pool> pool;
   asio::steady_timer timer;
   std::int64_t armed_at = 0;  // when the timer fires (ms), 0: not armed
@@ -93,7 +93,7 @@ Dispatcher::~Dispatcher() {
   join();
 }
 
-void Dispatcher::add(std::unique_ptr<channels::Channel> channel) {
+void Dispatcher::add(std::unique_ptr<Channel> channel) {
   auto threads = static_cast<std::size_t>(config_.get()->notify_workers);
   std::string name(channel->name());
   auto lane = std::make_unique<Lane>(io_, name, std::move(channel), threads);
@@ -202,7 +202,7 @@ void Dispatcher::poll(Lane& lane) {
     }
     // The destination is resolved here, on the loop, and must still be the recipient's; then the
     // job is delivered on the channel's threads.
-    std::optional<channels::Destination> to{std::in_place};
+    std::optional<Destination> to{std::in_place};
     if (personal_address(lane.name)) to = reads_.with([&](store::Db& db) { return resolve(db, job); });
     if (!to) {
       gone.push_back(std::move(job));
@@ -230,7 +230,7 @@ void Dispatcher::poll(Lane& lane) {
   }
 }
 
-void Dispatcher::deliver(Lane& lane, std::vector<Job> jobs, std::vector<channels::Destination> to,
+void Dispatcher::deliver(Lane& lane, std::vector<Job> jobs, std::vector<Destination> to,
                          std::shared_ptr<const config::Config> cfg) {
   asio::post(*lane.pool, [this, &lane, jobs = std::move(jobs), to = std::move(to), cfg]() mutable {
     auto n = static_cast<std::int64_t>(jobs.size());
@@ -239,7 +239,7 @@ void Dispatcher::deliver(Lane& lane, std::vector<Job> jobs, std::vector<channels
     std::vector<Outcome> outcomes;
     try {
       if (jobs.size() == 1) {
-        outcomes.push_back(lane.channel->deliver(jobs[0], to.empty() ? channels::Destination{} : to[0], *cfg));
+        outcomes.push_back(lane.channel->deliver(jobs[0], to.empty() ? Destination{} : to[0], *cfg));
       } else {
         outcomes = lane.channel->deliver_all(jobs, *cfg);
       }

@@ -18,7 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
-#include "channels/channel.hpp"
+#include "notify/channel.hpp"
 #include "core/config.hpp"
 #include "core/events.hpp"
 #include "store/read_pool.hpp"
@@ -41,7 +41,7 @@ class Dispatcher {
   ~Dispatcher();
 
   // Adds a network channel with its own threads (notify.workers of them).
-  void add(std::unique_ptr<channels::Channel> channel);
+  void add(std::unique_ptr<Channel> channel);
   void start();
   // New jobs were committed: look for due work now.
   void wake();
@@ -60,7 +60,7 @@ class Dispatcher {
   void arm(Lane& lane, std::int64_t at_ms);
   // Delivers jobs on the lane's threads: one (to its destination), or several at once (channels
   // with concurrency() > 1), then hands each outcome to finished() on the loop.
-  void deliver(Lane& lane, std::vector<Job> jobs, std::vector<channels::Destination> to,
+  void deliver(Lane& lane, std::vector<Job> jobs, std::vector<Destination> to,
                std::shared_ptr<const config::Config> cfg);
   // A delivery ended (on the loop): its outcome joins the next batch to record.
   void finished(Lane& lane, Job job, Outcome outcome);
