@@ -169,6 +169,7 @@ int run(const Options& options, config::Config cfg) {
   asio::io_context io(1);
   // Notification workers: the in-app feed, and each network channel on its own threads.
   notify::Dispatcher dispatcher(io, *writer, *reads, holder, hub);
+  dispatcher.add(channels::make_inapp());
   dispatcher.add(channels::make_email());
   dispatcher.add(channels::make_sms());
   dispatcher.add(channels::make_webhook());

@@ -83,7 +83,8 @@ boost::asio::awaitable<Result<Reply>> preference_set(Context& ctx, const Caller&
     co_return Error(Code::invalid_argument, "category: transactional, reminder, review, marketing or emergency", "category");
   if (category == "emergency" && !enabled)
     co_return Error(Code::invalid_argument, "category: emergency alerts cannot be turned off (they ignore preferences)", "category");
-  if (!notify::is_channel(channel)) co_return Error(Code::invalid_argument, "channel: '" + channel + "' is not a channel", "channel");
+  if (!channels(ctx).find(channel))
+    co_return Error(Code::invalid_argument, "channel: '" + channel + "' is not one of " + channels(ctx).names(), "channel");
   auto user = ctx.reads.with([&](store::Db& db) { return subject_user(db, caller, p); });
   if (!user) co_return user.error();
   auto now = timeutil::now_ms();

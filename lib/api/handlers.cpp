@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "api/schema.hpp"
+#include "notify/dispatcher.hpp"
 #include "store/users.hpp"
 
 namespace tourbus::api {
@@ -15,6 +16,11 @@ std::span<const std::span<const Binding>> families() {
       message_handlers(), live_handlers(),   file_handlers(),  notify_handlers(),   feed_handlers(),
       push_handlers(),    template_handlers()};
   return all;
+}
+
+const notify::Catalog& channels(Context& ctx) {
+  static const notify::Catalog none;
+  return ctx.notify ? ctx.notify->catalog() : none;
 }
 
 Result<std::int64_t> subject_user(store::Db& db, const Caller& caller, const boost::json::object& p) {

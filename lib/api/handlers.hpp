@@ -8,6 +8,7 @@
 
 #include "api/context.hpp"
 #include "api/operation.hpp"
+#include "notify/channel.hpp"
 #include "store/db.hpp"
 
 namespace tourbus::api {
@@ -44,6 +45,8 @@ std::span<const std::span<const Binding>> families();
 // For handlers: the user an operation is about, the caller or (operators only) the one named by
 // the parameter `user`.
 Result<std::int64_t> subject_user(store::Db& db, const Caller& caller, const boost::json::object& p);
+// The notification channels the daemon runs (none without a dispatcher).
+const notify::Catalog& channels(Context& ctx);
 }  // namespace handlers
 
 }  // namespace tourbus::api

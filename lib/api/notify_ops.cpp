@@ -17,9 +17,8 @@ namespace {
 using boost::json::array;
 using boost::json::object;
 
-notify::PlanContext plan_context(Context& ctx, const notify::Templates& templates) {
-  auto cfg = ctx.config.get();
-  notify::PlanContext pc{templates, {"inapp"}, cfg->webhook_url, timeutil::now_ms()};
+notify::PlanContext plan_context(Context& ctx, const notify::Templates& templates, const config::Config& cfg) {
+  notify::PlanContext pc{templates, channels(ctx), {}, cfg, timeutil::now_ms()};
   if (ctx.notify) pc.configured = ctx.notify->configured();
   return pc;
 }
@@ -35,10 +34,10 @@ notify::JobFilter job_filter(const object& p) {
   return f;
 }
 
-Status check_filter(const notify::JobFilter& f) {
+Status check_filter(Context& ctx, const notify::JobFilter& f) {
   if (f.state && *f.state != "queued" && *f.state != "delivered" && *f.state != "dead" && *f.state != "cancelled")
     return Error(Code::invalid_argument, "state: queued, delivered, dead or cancelled", "state");
-  if (f.channel && !notify::is_channel(*f.channel))
+  if (f.channel && !channels(ctx).find(*f.channel))
     return Error(Code::invalid_argument, "channel: '" + *f.channel + "' is not a channel", "channel");
   return {};
 }
@@ -67,7 +66,7 @@ boost::asio::awaitable<Result<Reply>> notify_send(Context& ctx, const Caller& ca
 
   auto cfg = ctx.config.get();
   auto templates = std::make_shared<notify::Templates>(cfg->templates_dir(), cfg->notify_default_language);
-  auto pc = plan_context(ctx, *templates);
+  auto pc = plan_context(ctx, *templates, *cfg);
   Result<notify::Planned> planned = Error(Code::internal, "");
   if (req.dry_run) {
     // Nothing is written: plan on a read connection.
@@ -106,7 +105,7 @@ boost::asio::awaitable<Result<Reply>> notify_send(Context& ctx, const Caller& ca
 
 boost::asio::awaitable<Result<Reply>> notify_list(Context& ctx, const Caller&, const object& p) {
   auto f = job_filter(p);
-  if (auto st = check_filter(f); !st) co_return st.error();
+  if (auto st = check_filter(ctx, f); !st) co_return st.error();
   auto result = ctx.reads.with([&](store::Db& db) -> Result<array> {
     if (auto u = get_string(p, "user")) {
       auto user = store::users::find(db, *u);
@@ -147,8 +146,9 @@ boost::asio::awaitable<Result<Reply>> queue_status(Context& ctx, const Caller&, 
   auto rows = ctx.reads.with([&](store::Db& db) { return notify::outbox::status(db, now); });
   std::vector<notify::ChannelStats> live;
   if (ctx.notify) live = ctx.notify->stats();
-  array channels;
-  for (auto name : notify::kChannels) {
+  array listed;
+  for (const auto* channel : channels(ctx).all()) {
+    auto name = channel->name;
     object c{{"channel", name}};
     auto it = std::ranges::find_if(live, [&](const notify::ChannelStats& s) { return s.channel == name; });
     c["configured"] = it != live.end() && it->configured;
@@ -173,14 +173,14 @@ boost::asio::awaitable<Result<Reply>> queue_status(Context& ctx, const Caller&, 
     }
     c["lanes"] = std::move(lanes);
     c["dead"] = dead;
-    channels.push_back(std::move(c));
+    listed.push_back(std::move(c));
   }
-  co_return Reply::ok(object{{"channels", std::move(channels)}});
+  co_return Reply::ok(object{{"channels", std::move(listed)}});
 }
 
 boost::asio::awaitable<Result<Reply>> queue_retry(Context& ctx, const Caller&, const object& p) {
   auto f = job_filter(p);
-  if (auto st = check_filter(f); !st) co_return st.error();
+  if (auto st = check_filter(ctx, f); !st) co_return st.error();
   auto now = timeutil::now_ms();
   auto pending = ctx.writer.run<std::int64_t>([f, now](store::Db& db) -> Result<std::int64_t> {
     return notify::outbox::retry_dead(db, f, now);
@@ -194,7 +194,7 @@ boost::asio::awaitable<Result<Reply>> queue_retry(Context& ctx, const Caller&, c
 
 boost::asio::awaitable<Result<Reply>> queue_purge(Context& ctx, const Caller&, const object& p) {
   auto f = job_filter(p);
-  if (auto st = check_filter(f); !st) co_return st.error();
+  if (auto st = check_filter(ctx, f); !st) co_return st.error();
   auto pending = ctx.writer.run<std::int64_t>([f](store::Db& db) -> Result<std::int64_t> {
     return notify::outbox::purge_dead(db, f);
   });

@@ -1,4 +1,4 @@
-// The network delivery channels, one file each; the daemon hands them to the dispatcher.
+// The delivery channels, one file each; the daemon hands them to the dispatcher.
 #pragma once
 
 #include <memory>
@@ -10,6 +10,8 @@ namespace tourbus::channels {
 using notify::Channel;
 using notify::Destination;
 
+// In "auto" order of their descriptors: the in-app feed first.
+std::unique_ptr<notify::Channel> make_inapp();
 std::unique_ptr<notify::Channel> make_email();
 std::unique_ptr<notify::Channel> make_sms();
 std::unique_ptr<notify::Channel> make_webhook();

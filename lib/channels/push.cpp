@@ -49,10 +49,75 @@ object payload(const notify::Job& job) {
                 {"delivery", job.id}};
 }
 
+// Addresses: one job per browser subscription or phone, by id; ids are never reused, and a job's
+// subscription or device must still be its user's (and of its platform) when it is delivered.
+std::vector<std::string> subscription_addresses(store::Db& db, const store::User& u, const config::Config&) {
+  std::vector<std::string> out;
+  for (const auto& s : notify::addresses::subscriptions(db, u.id)) out.push_back(std::to_string(s.id));
+  return out;
+}
+
+std::optional<notify::Destination> subscription_resolve(store::Db& db, notify::Job& job) {
+  auto id = notify::addresses::address_id(job.address);
+  if (!id) return std::nullopt;
+  auto sub = notify::addresses::subscription(db, *id);
+  if (!sub || sub->user_id != job.user_id) return std::nullopt;
+  return notify::Destination{.subscription = std::move(sub)};
+}
+
+void subscription_forget(store::Db& db, const notify::Job& job) {
+  if (auto id = notify::addresses::address_id(job.address)) notify::addresses::unsubscribe(db, job.user_id, *id);
+}
+
+template <const std::string_view& Platform>
+std::vector<std::string> device_addresses(store::Db& db, const store::User& u, const config::Config&) {
+  std::vector<std::string> out;
+  for (const auto& d : notify::addresses::devices(db, u.id))
+    if (d.platform == Platform) out.push_back(std::to_string(d.id));
+  return out;
+}
+
+std::optional<notify::Destination> device_resolve(store::Db& db, notify::Job& job) {
+  auto id = notify::addresses::address_id(job.address);
+  if (!id) return std::nullopt;
+  auto dev = notify::addresses::device(db, *id);
+  if (!dev || dev->user_id != job.user_id || dev->platform != job.channel) return std::nullopt;
+  return notify::Destination{.device = std::move(dev)};
+}
+
+void device_forget(store::Db& db, const notify::Job& job) {
+  if (auto id = notify::addresses::address_id(job.address)) notify::addresses::unregister_device(db, job.user_id, *id);
+}
+
+constexpr std::string_view kWebPushName = "webpush", kFcmName = "fcm", kApnsName = "apns";
+constexpr std::string_view kWebPushKeys[] = {"webpush.vapid_public_key", "webpush.vapid_private_key", "webpush.subject",
+                                             "webpush.endpoint_hosts",   "webpush.ttl_seconds",       "webpush.rate_per_second"};
+constexpr std::string_view kFcmKeys[] = {"fcm.service_account_file", "fcm.url", "fcm.rate_per_second"};
+constexpr std::string_view kApnsKeys[] = {"apns.key_file", "apns.key_id", "apns.team_id",
+                                          "apns.topic",    "apns.url",    "apns.rate_per_second"};
+const notify::Descriptor kWebPush{.name = kWebPushName,
+                                  .auto_rank = 2,
+                                  .addresses = subscription_addresses,
+                                  .resolve = subscription_resolve,
+                                  .forget = subscription_forget,
+                                  .config_keys = kWebPushKeys};
+const notify::Descriptor kFcm{.name = kFcmName,
+                              .auto_rank = 3,
+                              .addresses = device_addresses<kFcmName>,
+                              .resolve = device_resolve,
+                              .forget = device_forget,
+                              .config_keys = kFcmKeys};
+const notify::Descriptor kApns{.name = kApnsName,
+                               .auto_rank = 4,
+                               .addresses = device_addresses<kApnsName>,
+                               .resolve = device_resolve,
+                               .forget = device_forget,
+                               .config_keys = kApnsKeys};
+
 // ---------------------------------------------------------------------------------------------
 class WebPush : public Channel {
  public:
-  std::string_view name() const override { return "webpush"; }
+  const notify::Descriptor& descriptor() const override { return kWebPush; }
   bool configured(const config::Config& c) const override { return !c.webpush_private_key.empty(); }
   double rate(const config::Config& c) const override { return static_cast<double>(c.webpush_rate); }
 
@@ -80,7 +145,7 @@ class WebPush : public Channel {
 // ---------------------------------------------------------------------------------------------
 class Fcm : public Channel {
  public:
-  std::string_view name() const override { return "fcm"; }
+  const notify::Descriptor& descriptor() const override { return kFcm; }
   bool configured(const config::Config& c) const override { return !c.fcm_service_account_file.empty(); }
   double rate(const config::Config& c) const override { return static_cast<double>(c.fcm_rate); }
 
@@ -169,7 +234,7 @@ class Fcm : public Channel {
 // ---------------------------------------------------------------------------------------------
 class Apns : public Channel {
  public:
-  std::string_view name() const override { return "apns"; }
+  const notify::Descriptor& descriptor() const override { return kApns; }
   bool configured(const config::Config& c) const override { return !c.apns_key_file.empty(); }
   double rate(const config::Config& c) const override { return static_cast<double>(c.apns_rate); }
 

@@ -12,9 +12,22 @@
 namespace tourbus::channels {
 namespace {
 
+// One integration endpoint for everyone, never chosen by "auto", never quiet.
+std::vector<std::string> webhook_addresses(store::Db&, const store::User&, const config::Config& c) {
+  if (c.webhook_url.empty()) return {};
+  return {c.webhook_url};
+}
+
+constexpr std::string_view kWebhookKeys[] = {"webhook.url", "webhook.secret", "webhook.rate_per_second"};
+const notify::Descriptor kWebhook{.name = "webhook",
+                                  .interrupts = false,
+                                  .auto_rank = 0,
+                                  .addresses = webhook_addresses,
+                                  .config_keys = kWebhookKeys};
+
 class Webhook : public Channel {
  public:
-  std::string_view name() const override { return "webhook"; }
+  const notify::Descriptor& descriptor() const override { return kWebhook; }
   bool configured(const config::Config& c) const override { return !c.webhook_url.empty(); }
   double rate(const config::Config& c) const override { return static_cast<double>(c.webhook_rate); }
 

@@ -12,7 +12,6 @@
 #include "core/time.hpp"
 #include "notify/feed.hpp"
 #include "notify/outbox.hpp"
-#include "store/users.hpp"
 
 namespace tourbus::notify {
 
@@ -21,47 +20,13 @@ namespace asio = boost::asio;
 constexpr std::size_t kQueuedPerThread = 16;
 constexpr std::size_t kFeedBatch = 256;  // feed items written by one write
 
-namespace {
-
-// Channels whose jobs carry an address of the recipient's own (not the in-app feed or a webhook).
-bool personal_address(std::string_view channel) {
-  return channel == "webpush" || channel == "fcm" || channel == "apns" || channel == "email" || channel == "sms";
-}
-
-// Where a job goes now, checked against its recipient: a subscription or device must still be
-// theirs (and of the job's platform), an e-mail address or phone number is the user's current one
-// (a job made before the user changed it goes to the new one). nullopt: the address is gone.
-std::optional<Destination> resolve(store::Db& db, Job& job) {
-  Destination to;
-  if (job.channel == "webpush" || job.channel == "fcm" || job.channel == "apns") {
-    auto id = addresses::address_id(job.address);
-    if (!id) return std::nullopt;
-    if (job.channel == "webpush") {
-      to.subscription = addresses::subscription(db, *id);
-      if (!to.subscription || to.subscription->user_id != job.user_id) return std::nullopt;
-    } else {
-      to.device = addresses::device(db, *id);
-      if (!to.device || to.device->user_id != job.user_id || to.device->platform != job.channel) return std::nullopt;
-    }
-  } else if (job.channel == "email" || job.channel == "sms") {
-    auto user = store::users::find_id(db, job.user_id);
-    if (!user) return std::nullopt;
-    const auto& current = job.channel == "email" ? user->email : user->phone;
-    if (!current) return std::nullopt;
-    job.address = *current;
-  }
-  return to;
-}
-
-}  // namespace
-
 struct Dispatcher::Lane {
   Lane(asio::io_context& io, std::string n, std::unique_ptr<Channel> ch, std::size_t threads)
       : name(std::move(n)), channel(std::move(ch)), timer(io) {
-    if (channel) pool = std::make_unique<asio::thread_pool>(threads);
+    if (!channel->stored()) pool = std::make_unique<asio::thread_pool>(threads);
   }
   std::string name;
-  std::unique_ptr<Channel> channel;  // null: in-app
+  std::unique_ptr<Channel> channel;
   std::unique_ptr<asio::thread_pool> pool;
   asio::steady_timer timer;
   std::int64_t armed_at = 0;  // when the timer fires (ms), 0: not armed
@@ -82,11 +47,7 @@ struct Dispatcher::Lane {
 
 Dispatcher::Dispatcher(asio::io_context& io, store::Writer& writer, store::ReadPool& reads, config::Holder& config,
                        events::Sink& events)
-    : io_(io), writer_(writer), reads_(reads), config_(config), events_(events) {
-  auto inapp = std::make_unique<Lane>(io, "inapp", nullptr, 0);
-  inapp->capacity = 4 * kFeedBatch;  // feed rows are written in batches; several on their way at once
-  lanes_.emplace("inapp", std::move(inapp));
-}
+    : io_(io), writer_(writer), reads_(reads), config_(config), events_(events) {}
 
 Dispatcher::~Dispatcher() {
   stop();
@@ -96,10 +57,15 @@ Dispatcher::~Dispatcher() {
 void Dispatcher::add(std::unique_ptr<Channel> channel) {
   auto threads = static_cast<std::size_t>(config_.get()->notify_workers);
   std::string name(channel->name());
+  catalog_.add(channel->descriptor());
   auto lane = std::make_unique<Lane>(io_, name, std::move(channel), threads);
-  // Jobs in hand beyond the threads wait for one, so a thread never idles while its last outcome
-  // is being committed (outcomes are recorded in batches, like feed items).
-  lane->capacity = threads * std::max(kQueuedPerThread, 2 * lane->channel->concurrency());
+  if (lane->channel->stored()) {
+    lane->capacity = 4 * kFeedBatch;  // written in batches; several on their way at once
+  } else {
+    // Jobs in hand beyond the threads wait for one, so a thread never idles while its last
+    // outcome is being committed (outcomes are recorded in batches).
+    lane->capacity = threads * std::max(kQueuedPerThread, 2 * lane->channel->concurrency());
+  }
   lanes_.emplace(name, std::move(lane));
 }
 
@@ -128,7 +94,7 @@ std::set<std::string> Dispatcher::configured() const {
   auto cfg = config_.get();
   std::set<std::string> out;
   for (const auto& [name, lane] : lanes_)
-    if (!lane->channel || lane->channel->configured(*cfg)) out.insert(name);
+    if (lane->channel->configured(*cfg)) out.insert(name);
   return out;
 }
 
@@ -138,11 +104,11 @@ std::vector<ChannelStats> Dispatcher::stats() const {
   for (const auto& [name, lane] : lanes_) {
     auto s = lane->stats;
     s.channel = name;
-    s.configured = !lane->channel || lane->channel->configured(*cfg);
-    // Attempts under way: on a thread, or (in-app) being written. Jobs taken but waiting for a
-    // thread are still queued.
-    s.in_flight = lane->channel ? lane->active.load() : static_cast<std::int64_t>(lane->in_flight.size());
-    s.rate = lane->channel ? lane->channel->rate(*cfg) : 0;
+    s.configured = lane->channel->configured(*cfg);
+    // Attempts under way: on a thread, or (stored channels) being written. Jobs taken but waiting
+    // for a thread are still queued.
+    s.in_flight = lane->channel->stored() ? static_cast<std::int64_t>(lane->in_flight.size()) : lane->active.load();
+    s.rate = lane->channel->rate(*cfg);
     out.push_back(std::move(s));
   }
   return out;
@@ -163,9 +129,9 @@ void Dispatcher::arm(Lane& lane, std::int64_t at_ms) {
 void Dispatcher::poll(Lane& lane) {
   if (stopped_ || lane.in_flight.size() >= lane.capacity) return;
   auto cfg = config_.get();
-  if (lane.channel && !lane.channel->configured(*cfg)) return;  // jobs wait for a config that can send them
+  if (!lane.channel->configured(*cfg)) return;  // jobs wait for a config that can send them
   auto now = timeutil::now_ms();
-  double rate = lane.channel ? lane.channel->rate(*cfg) : 0;
+  double rate = lane.channel->rate(*cfg);
   if (rate > 0) {
     lane.tokens = std::min(rate, lane.tokens + static_cast<double>(now - lane.refilled_at) * rate / 1000.0);
     lane.refilled_at = now;
@@ -180,7 +146,8 @@ void Dispatcher::poll(Lane& lane) {
   bool limited = false;
   std::vector<Job> feed_batch;
   // Channels that make several attempts at once on a thread get their jobs in chunks.
-  std::size_t per_thread = lane.channel ? lane.channel->concurrency() : 1;
+  std::size_t per_thread = lane.channel->concurrency();
+  const auto& desc = lane.channel->descriptor();
   std::vector<Job> chunk;
   std::vector<Job> gone;  // their address was removed, or is someone else's now
   for (auto& job : rows) {
@@ -194,16 +161,16 @@ void Dispatcher::poll(Lane& lane) {
     }
     lane.in_flight.insert(job.id);
     ++taken;
-    if (!lane.channel) {
+    if (lane.channel->stored()) {
       feed_batch.push_back(std::move(job));
       if (feed_batch.size() == kFeedBatch)
-        asio::co_spawn(io_, deliver_inapp(lane, std::exchange(feed_batch, {})), asio::detached);
+        asio::co_spawn(io_, deliver_stored(lane, std::exchange(feed_batch, {})), asio::detached);
       continue;
     }
     // The destination is resolved here, on the loop, and must still be the recipient's; then the
     // job is delivered on the channel's threads.
     std::optional<Destination> to{std::in_place};
-    if (personal_address(lane.name)) to = reads_.with([&](store::Db& db) { return resolve(db, job); });
+    if (desc.resolve) to = reads_.with([&](store::Db& db) { return desc.resolve(db, job); });
     if (!to) {
       gone.push_back(std::move(job));
       continue;
@@ -218,7 +185,7 @@ void Dispatcher::poll(Lane& lane) {
     deliver(lane, std::move(one), {std::move(*to)}, cfg);
   }
   for (auto& job : gone) finished(lane, std::move(job), Outcome::permanent("gone", "the address is no longer the recipient's"));
-  if (!feed_batch.empty()) asio::co_spawn(io_, deliver_inapp(lane, std::move(feed_batch)), asio::detached);
+  if (!feed_batch.empty()) asio::co_spawn(io_, deliver_stored(lane, std::move(feed_batch)), asio::detached);
   if (!chunk.empty()) deliver(lane, std::move(chunk), {}, cfg);
   if (limited) {
     arm(lane, now + static_cast<std::int64_t>(1000.0 / rate) + 1);
@@ -282,11 +249,12 @@ boost::asio::awaitable<void> Dispatcher::record(Lane& lane) {
       if (outcome.retry_after_ms) wait = std::max(wait, std::min(*outcome.retry_after_ms, cfg->notify_retry_max_ms));
       retry_at[i] = now + wait;
     }
-    auto pending = writer_.run<bool>([&batch, &retry_at, now](store::Db& db) -> Result<bool> {
+    auto forget = lane.channel->descriptor().forget;
+    auto pending = writer_.run<bool>([&batch, &retry_at, now, forget](store::Db& db) -> Result<bool> {
       for (std::size_t i = 0; i < batch.size(); ++i) {
         const auto& [job, outcome] = batch[i];
         outbox::record(db, job, outcome, now, outcome.duration_ms.value_or(0), retry_at[i]);
-        if (outcome.forget_address) addresses::forget(db, job.channel, job.address, job.user_id);
+        if (outcome.forget_address && forget) forget(db, job);
       }
       return true;
     });
@@ -318,47 +286,26 @@ boost::asio::awaitable<void> Dispatcher::record(Lane& lane) {
   lane.recording = false;
 }
 
-boost::asio::awaitable<void> Dispatcher::deliver_inapp(Lane& lane, std::vector<Job> jobs) {
-  // One write for the batch: the feed rows and the attempts commit together.
-  struct Stored {
-    FeedItem item;
-    std::optional<std::int64_t> unread;  // counted for the users online now, who get a push
-  };
+boost::asio::awaitable<void> Dispatcher::deliver_stored(Lane& lane, std::vector<Job> jobs) {
+  // One write for the batch: what the channel stores and the attempts commit together.
   auto now = timeutil::now_ms();
   std::vector<char> online(jobs.size());
   for (std::size_t i = 0; i < jobs.size(); ++i) online[i] = events_.presence(jobs[i].user_id) != events::Presence::offline;
-  auto pending = writer_.run<std::vector<Stored>>([&jobs, &online, now](store::Db& db) -> Result<std::vector<Stored>> {
-    std::vector<Stored> out;
-    out.reserve(jobs.size());
-    for (std::size_t i = 0; i < jobs.size(); ++i) {
-      const auto& job = jobs[i];
-      FeedItem item{0, job.user_id, job.notification_id, job.category,
-                    job.subject.empty() ? job.body.substr(0, 120) : job.subject, job.body, now, {}};
-      item = feed::insert(db, item);
-      outbox::record(db, job, Outcome::delivered("stored", "feed item " + std::to_string(item.id)), now, 0, std::nullopt);
-      std::optional<std::int64_t> unread;
-      if (online[i]) unread = feed::unread(db, job.user_id);
-      out.push_back({std::move(item), unread});
-    }
-    return out;
+  auto* channel = lane.channel.get();
+  auto pending = writer_.run<std::vector<Stored>>([&jobs, &online, now, channel](store::Db& db) -> Result<std::vector<Stored>> {
+    auto stored = channel->store(db, jobs, online, now);
+    for (std::size_t i = 0; i < jobs.size(); ++i) outbox::record(db, jobs[i], stored[i].outcome, now, 0, std::nullopt);
+    return stored;
   });
   auto stored = co_await std::move(pending);
   for (const auto& job : jobs) lane.in_flight.erase(job.id);
   if (stored) {
     lane.stats.delivered += stored->size();
-    // Pushed only to users who are online.
-    for (const auto& st : *stored) {
-      const auto& item = st.item;
-      std::int64_t user = item.user_id;
-      if (events_.presence(user) == events::Presence::offline) continue;
-      // Came online while the batch was written: count now (the batch is committed).
-      auto unread = st.unread ? *st.unread : reads_.with([&](store::Db& db) { return feed::unread(db, user); });
-      events_.publish(std::span(&user, 1), events::push("notification", boost::json::object{{"id", item.id},
-                                                                                              {"category", item.category},
-                                                                                              {"title", item.title},
-                                                                                              {"body", item.body},
-                                                                                              {"created_at", timeutil::format_utc(item.created_at)},
-                                                                                              {"unread", unread}}));
+    // Pushed once committed, to users still online.
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      std::int64_t user = jobs[i].user_id;
+      if ((*stored)[i].push && events_.presence(user) != events::Presence::offline)
+        events_.publish(std::span(&user, 1), (*stored)[i].push);
     }
   } else {
     logging::get("notify")->error("notify.record_failed jobs={} error=\"{}\"", jobs.size(), stored.error().message);

@@ -40,7 +40,7 @@ class Dispatcher {
              events::Sink& events);
   ~Dispatcher();
 
-  // Adds a network channel with its own threads (notify.workers of them).
+  // Adds a channel: a network one gets its own threads (notify.workers of them).
   void add(std::unique_ptr<Channel> channel);
   void start();
   // New jobs were committed: look for due work now.
@@ -50,7 +50,9 @@ class Dispatcher {
   void stop();
   // Waits for the channels' threads (after the loop has stopped).
   void join();
-  // Channels that can deliver with the current config (inapp always).
+  // The channels added, for the planner and the API.
+  const Catalog& catalog() const { return catalog_; }
+  // Channels that can deliver with the current config.
   std::set<std::string> configured() const;
   std::vector<ChannelStats> stats() const;
 
@@ -66,7 +68,8 @@ class Dispatcher {
   void finished(Lane& lane, Job job, Outcome outcome);
   // Records every outcome waiting, a batch per write, until none is left.
   boost::asio::awaitable<void> record(Lane& lane);
-  boost::asio::awaitable<void> deliver_inapp(Lane& lane, std::vector<Job> jobs);
+  // Channels delivered in the store (the in-app feed): a batch in one write, then their pushes.
+  boost::asio::awaitable<void> deliver_stored(Lane& lane, std::vector<Job> jobs);
 
   boost::asio::io_context& io_;
   store::Writer& writer_;
@@ -74,6 +77,7 @@ class Dispatcher {
   config::Holder& config_;
   events::Sink& events_;
   std::map<std::string, std::unique_ptr<Lane>, std::less<>> lanes_;
+  Catalog catalog_;
   bool stopped_ = false;
 };
 

@@ -187,15 +187,6 @@ bool unregister_device(store::Db& db, std::int64_t user_id, std::int64_t id) {
   return db.changes() > 0;
 }
 
-void forget(store::Db& db, std::string_view channel, std::string_view address, std::int64_t user_id) {
-  auto id = address_id(address);
-  if (!id) return;
-  if (channel == "webpush")
-    db.prepare("DELETE FROM push_subscriptions WHERE id = ? AND user_id = ?").bind(1, *id).bind(2, user_id).run();
-  else if (channel == "fcm" || channel == "apns")
-    db.prepare("DELETE FROM devices WHERE id = ? AND user_id = ?").bind(1, *id).bind(2, user_id).run();
-}
-
 std::optional<std::int64_t> address_id(std::string_view address) {
   std::int64_t id = 0;
   auto [p, ec] = std::from_chars(address.data(), address.data() + address.size(), id);

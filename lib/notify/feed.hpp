@@ -63,8 +63,6 @@ std::optional<Device> device(store::Db& db, std::int64_t id);
 std::vector<Device> devices(store::Db& db, std::int64_t user_id);
 bool unregister_device(store::Db& db, std::int64_t user_id, std::int64_t id);
 // A provider said the address is gone (404/410, unregistered token).
-// Removes a subscription or device the push service declared gone, if it is still the user's.
-void forget(store::Db& db, std::string_view channel, std::string_view address, std::int64_t user_id);
 // The subscription or device id a push job's address holds.
 std::optional<std::int64_t> address_id(std::string_view address);
 }  // namespace addresses

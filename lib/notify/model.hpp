@@ -12,17 +12,11 @@ namespace tourbus::notify {
 // Categories, in documentation order. Each maps to a priority lane.
 inline constexpr std::array<std::string_view, 5> kCategories = {"transactional", "reminder", "review", "marketing",
                                                                 "emergency"};
-// Channels, in the order "auto" considers them.
-inline constexpr std::array<std::string_view, 7> kChannels = {"inapp", "webpush", "fcm", "apns", "email", "sms",
-                                                              "webhook"};
 // Lanes: a lower number is always served first.
 inline constexpr std::array<std::string_view, 3> kLanes = {"emergency", "transactional", "marketing"};
 
 bool is_category(std::string_view c);
-bool is_channel(std::string_view c);
 int lane_of(std::string_view category);
-// Channels that interrupt a person (quiet hours defer them); the in-app feed and webhooks do not.
-bool interrupts(std::string_view channel);
 
 struct Job {
   std::int64_t id = 0;

@@ -6,13 +6,11 @@
 namespace tourbus::notify {
 
 bool is_category(std::string_view c) { return std::ranges::find(kCategories, c) != kCategories.end(); }
-bool is_channel(std::string_view c) { return std::ranges::find(kChannels, c) != kChannels.end(); }
 int lane_of(std::string_view category) {
   if (category == "emergency") return 0;
   if (category == "marketing") return 2;
   return 1;
 }
-bool interrupts(std::string_view channel) { return channel != "inapp" && channel != "webhook"; }
 
 std::int64_t backoff_ms(int attempt, std::int64_t base_ms, std::int64_t max_ms) {
   std::int64_t d = base_ms;

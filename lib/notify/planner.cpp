@@ -46,26 +46,6 @@ Result<std::vector<store::User>> recipients(store::Db& db, const SendRequest& re
   return out;
 }
 
-struct Address {
-  std::string channel, address;
-};
-
-// The addresses of a user on a channel (one per browser or phone for push); empty when none.
-std::vector<Address> addresses_of(store::Db& db, const store::User& u, std::string_view channel, const PlanContext& ctx) {
-  std::vector<Address> out;
-  std::string ch(channel);
-  if (channel == "inapp") out.push_back({ch, ""});
-  else if (channel == "email" && u.email) out.push_back({ch, *u.email});
-  else if (channel == "sms" && u.phone) out.push_back({ch, *u.phone});
-  else if (channel == "webhook") out.push_back({ch, ctx.webhook_url});
-  else if (channel == "webpush")
-    for (const auto& s : addresses::subscriptions(db, u.id)) out.push_back({ch, std::to_string(s.id)});
-  else if (channel == "fcm" || channel == "apns")
-    for (const auto& d : addresses::devices(db, u.id))
-      if (d.platform == channel) out.push_back({ch, std::to_string(d.id)});
-  return out;
-}
-
 }  // namespace
 
 Result<Planned> plan(store::Db& db, const SendRequest& req, const PlanContext& ctx) {
@@ -97,7 +77,7 @@ Result<Planned> plan(store::Db& db, const SendRequest& req, const PlanContext& c
   bool automatic = req.channels.empty() || (req.channels.size() == 1 && req.channels[0] == "auto");
   if (!automatic) {
     for (const auto& ch : req.channels) {
-      if (!is_channel(ch)) return bad("channels", "'" + ch + "' is not auto, inapp, webpush, fcm, apns, email, sms or webhook");
+      if (!ctx.channels.find(ch)) return bad("channels", "'" + ch + "' is not auto, " + ctx.channels.names());
       if (!ctx.configured.contains(ch)) return bad("channels", ch + " is not configured on this daemon (see tourbus.toml(5))");
     }
   }
@@ -161,10 +141,10 @@ Result<Planned> plan(store::Db& db, const SendRequest& req, const PlanContext& c
                      : std::nullopt;
     std::vector<std::string> wanted;
     if (automatic) {
-      for (auto ch : kChannels) {
-        if (ch == "webhook" || !ctx.configured.contains(std::string(ch))) continue;
-        if (ch == "sms" && !emergency) continue;  // SMS costs money: automatic only for emergencies
-        wanted.emplace_back(ch);
+      for (const auto* d : ctx.channels.all()) {
+        if (d->auto_rank == 0 || !ctx.configured.contains(std::string(d->name))) continue;
+        if (d->auto_emergencies_only && !emergency) continue;
+        wanted.emplace_back(d->name);
       }
     } else {
       wanted = req.channels;
@@ -174,7 +154,8 @@ Result<Planned> plan(store::Db& db, const SendRequest& req, const PlanContext& c
         out.skipped.push_back({u.handle, ch, "opted_out"});
         continue;
       }
-      auto where = addresses_of(db, u, ch, ctx);
+      const auto* channel = ctx.channels.find(ch);
+      auto where = channel->addresses ? channel->addresses(db, u, ctx.config) : std::vector<std::string>{};
       if (where.empty()) {
         if (!automatic) out.skipped.push_back({u.handle, ch, "no_address"});
         continue;
@@ -185,11 +166,11 @@ Result<Planned> plan(store::Db& db, const SendRequest& req, const PlanContext& c
         j.handle = u.handle;
         j.display_name = u.display_name;
         j.category = category;
-        j.channel = a.channel;
-        j.address = a.address;
+        j.channel = ch;
+        j.address = a;
         j.lane = lane_of(category);
         j.next_at = ctx.now;
-        if (!emergency && quiet && interrupts(ch)) {
+        if (!emergency && quiet && channel->interrupts) {
           j.next_at = *quiet;
           j.deferred = "quiet_hours";
         }

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/config.hpp"
+#include "notify/channel.hpp"
 #include "notify/outbox.hpp"
 #include "notify/templates.hpp"
 #include "store/db.hpp"
@@ -44,8 +46,9 @@ struct Planned {
 
 struct PlanContext {
   const Templates& templates;
-  std::set<std::string> configured;  // channels that can deliver (inapp always)
-  std::string webhook_url;
+  const Catalog& channels;           // every channel the daemon runs
+  std::set<std::string> configured;  // those that can deliver with the current config
+  const config::Config& config;
   std::int64_t now = 0;
 };
 

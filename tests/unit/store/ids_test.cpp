@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "../support.hpp"
+#include "channels/channels.hpp"
 #include "chat/files.hpp"
 #include "notify/feed.hpp"
 #include "notify/outbox.hpp"
@@ -122,9 +123,19 @@ TEST_CASE("a removed push subscription's id goes to nobody else") {
     CHECK(notify::addresses::subscription(db, first.id)->p256dh == "k2");
   }
   SECTION("a gone subscription is forgotten only if it is still the job's user's") {
-    notify::addresses::forget(db, "webpush", std::to_string(bobs.id), ann);
+    auto webpush = channels::make_webpush();
+    const auto& d = webpush->descriptor();
+    notify::Job job;
+    job.channel = "webpush";
+    job.address = std::to_string(bobs.id);
+    job.user_id = ann;  // a job of ann's naming bob's subscription: neither delivered nor forgotten
+    CHECK_FALSE(d.resolve(db, job));
+    d.forget(db, job);
     CHECK(notify::addresses::subscription(db, bobs.id));
-    notify::addresses::forget(db, "webpush", std::to_string(bobs.id), bob);
+    job.user_id = bob;
+    REQUIRE(d.resolve(db, job));
+    CHECK(d.resolve(db, job)->subscription->endpoint == "https://push.example/b1");
+    d.forget(db, job);
     CHECK_FALSE(notify::addresses::subscription(db, bobs.id));
   }
 }
