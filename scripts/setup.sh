@@ -7,6 +7,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libcli11-dev libsqlite3-dev libcurl4-openssl-dev libtomlplusplus-dev libspdlog-dev
   libssl-dev libsystemd-dev libhowardhinnant-date-dev libmagic-dev tzdata catch2
+  clang libclang-rt-14-dev
   curl sqlite3 procps util-linux openssl python3 python3-websockets python3-aiosmtpd python3-cryptography python3-h2 tmux chromium
 )
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs the whole test suite (unit and integration) through
-# CTest twice: a normal build, then one under AddressSanitizer + UndefinedBehaviorSanitizer.
+# CTest twice: a normal build, then one under AddressSanitizer + UndefinedBehaviorSanitizer; in
+# between, each libFuzzer target runs for 10 seconds over its seed corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -10,6 +11,22 @@ echo "== build (RelWithDebInfo) =="
 bash scripts/build.sh build -DTOURBUS_TESTS=ON  # explicit: run.sh and bench/run build it without tests
 echo "== tests =="
 ctest --test-dir build --output-on-failure -j "$jobs"
+
+echo "== fuzz smoke (libFuzzer + ASan + UBSan, clang; docs/testing.md) =="
+cmake -S . -B build-fuzz -DTOURBUS_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
+  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" >/dev/null
+cmake --build build-fuzz -j "$jobs" --target fuzz
+for target in ws_frame_fuzz http_request_fuzz ws_event_fuzz config_fuzz; do
+  # New inputs go to a scratch corpus; the seeds in tests/fuzz/corpus stay as they are.
+  rm -rf "build-fuzz/corpus/$target" && mkdir -p "build-fuzz/corpus/$target"
+  if ! "build-fuzz/tests/fuzz/$target" "build-fuzz/corpus/$target" "tests/fuzz/corpus/$target" \
+      -max_total_time=10 -rss_limit_mb=2048 -artifact_prefix=build-fuzz/ >"build-fuzz/$target.log" 2>&1; then
+    tail -n 60 "build-fuzz/$target.log"
+    echo "fuzz: $target found a failure (the input is saved as crash-* / leak-* / timeout-*)" >&2
+    exit 1
+  fi
+  echo "$target: $(grep -E 'DONE' "build-fuzz/$target.log")"
+done
 
 echo "== build (ASan + UBSan) =="
 bash scripts/build.sh build-asan -DTOURBUS_TESTS=ON -DTOURBUS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1"

@@ -209,6 +209,18 @@ std::string default_as_toml(const Key& key) {
   return std::to_string(defaults.*std::get<std::int64_t Config::*>(key.member));
 }
 
+Result<Config> parse_text(std::string_view text, const std::filesystem::path& name, Config base) {
+  toml::table table;
+  try {
+    table = toml::parse(text, name.string());
+  } catch (const toml::parse_error& e) {
+    return Error(Code::invalid_argument, where(name, e.source()) + ": " + std::string(e.description()));
+  }
+  if (auto st = walk(base, table, "", name); !st) return st.error();
+  if (auto st = validate(base); !st) return Error(st.error().code, name.string() + ": " + st.error().message, st.error().field);
+  return base;
+}
+
 Result<Config> load_file(const std::filesystem::path& file, Config base, const std::filesystem::path& credentials) {
   toml::table table;
   try {

@@ -102,6 +102,8 @@ std::string default_as_toml(const Key& key);
 // Errors name file, line and key.
 Result<Config> load_file(const std::filesystem::path& file, Config base = {},
                          const std::filesystem::path& credentials = {});
+// The same checks on TOML text (`name` stands for the file in errors), without credentials.
+Result<Config> parse_text(std::string_view text, const std::filesystem::path& name, Config base = {});
 // Sets each credential key from the file of its name in `dir`, if there is one: its contents
 // (one trailing newline dropped) or, for file keys, its path. A key also set in the config is an
 // error (one place per secret).

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -156,4 +157,19 @@ TEST_CASE("docs/protocol.md lists exactly the operations served as WebSocket eve
   for (const auto& op : api::operations())
     if (op.websocket && !op.raw_body) served.insert(std::string(op.name));
   CHECK(listed == served);
+}
+
+TEST_CASE("docs/security.md lists every operation with its roles") {
+  auto doc = tourbus::test::source_file("docs/security.md");
+  std::regex row("^\\| `([a-z._]+)` \\| ([a-z, ]+) \\|$", std::regex::multiline);
+  std::map<std::string, std::string> listed;
+  for (std::sregex_iterator it(doc.begin(), doc.end(), row), end; it != end; ++it) listed[(*it)[1].str()] = (*it)[2].str();
+  CHECK(listed.size() == api::operations().size());
+  for (const auto& op : api::operations()) {
+    INFO(op.name);
+    std::string roles;
+    for (Role r : {Role::tourist, Role::guide, Role::operator_})
+      if (op.allowed & mask(r)) roles += (roles.empty() ? "" : ", ") + std::string(role_name(r));
+    CHECK(listed[std::string(op.name)] == roles);
+  }
 }
