@@ -27,7 +27,7 @@ class InApp : public Channel {
     for (std::size_t i = 0; i < jobs.size(); ++i) {
       const auto& job = jobs[i];
       notify::FeedItem item{0, job.user_id, job.notification_id, job.category,
-                            job.subject.empty() ? job.body.substr(0, 120) : job.subject, job.body, now, {}};
+                            job.subject.empty() ? clip_utf8(job.body, 120) : job.subject, job.body, now, {}};
       item = notify::feed::insert(db, item);
       auto outcome = notify::Outcome::delivered("stored", "feed item " + std::to_string(item.id));
       events::EventPtr push;

@@ -32,18 +32,11 @@ Result<std::string> read_file(const std::string& path, std::string_view key) {
   return ss.str();
 }
 
-// At most n bytes of s, cut at a UTF-8 character boundary ("…" marks a cut).
-std::string clip(const std::string& s, std::size_t n) {
-  if (s.size() <= n) return s;
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  return s.substr(0, n) + "…";
-}
-
 // What the person sees, the same on every push channel; push services take about 4 KB, so the
 // text is cut to fit (the whole text is in the feed and the e-mail).
 object payload(const notify::Job& job) {
-  return object{{"title", clip(job.subject.empty() ? job.body : job.subject, 120)},
-                {"body", clip(job.body, 2000)},
+  return object{{"title", clip_utf8(job.subject.empty() ? job.body : job.subject, 120)},
+                {"body", clip_utf8(job.body, 2000)},
                 {"category", job.category},
                 {"notification", job.notification_id},
                 {"delivery", job.id}};
@@ -297,6 +290,14 @@ class Apns : public Channel {
 };
 
 }  // namespace
+
+std::string clip_utf8(std::string_view s, std::size_t max) {
+  if (s.size() <= max) return std::string(s);
+  constexpr std::string_view kMark = "…";
+  auto n = max - kMark.size();
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;  // not inside a character
+  return std::string(s.substr(0, n)) + std::string(kMark);
+}
 
 std::unique_ptr<Channel> make_webpush() { return std::make_unique<WebPush>(); }
 std::unique_ptr<Channel> make_fcm() { return std::make_unique<Fcm>(); }

@@ -12,6 +12,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -407,13 +408,18 @@ awaitable<void> HttpServer::accept_tcp() {
     backoff = std::chrono::milliseconds(50);
     auto cfg = ctx_.config.get();
     auto limit = config::connection_limit(*cfg, ctx_.stats.fd_limit.load());
-    // Lately out of descriptors: a client keeps its connection only if another descriptor is
-    // still free, so the last one is left for the control socket.
+    // Lately out of descriptors: the control socket's reserve comes first (a client is refused
+    // so that its descriptor becomes the reserve again), and a client keeps its connection only
+    // if another descriptor is still free.
     bool last_fd = false;
     if (std::chrono::steady_clock::now() < short_of_descriptors_until_) {
-      int probe = ::fcntl(socket.native_handle(), F_DUPFD_CLOEXEC, 0);
-      if (probe >= 0) ::close(probe);
-      last_fd = probe < 0;
+      if (reserve_fd_ < 0) {
+        last_fd = true;
+      } else {
+        int probe = ::fcntl(socket.native_handle(), F_DUPFD_CLOEXEC, 0);
+        if (probe >= 0) ::close(probe);
+        last_fd = probe < 0;
+      }
     }
     if (last_fd || ctx_.stats.tcp_connections.load() >= limit) {
       ++ctx_.stats.rejected_connections;
@@ -422,6 +428,7 @@ awaitable<void> HttpServer::accept_tcp() {
                   last_fd || limit < cfg->max_connections ? "fd_limit" : "max_connections", refuse_log_.take());
       beast::error_code ignored;
       socket.close(ignored);
+      if (reserve_fd_ < 0) reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
       continue;
     }
     beast::error_code pec;
@@ -479,6 +486,11 @@ awaitable<void> HttpServer::accept_unix() {
     session->finished = [this, it] {
       --ctx_.stats.unix_connections;
       sessions_.erase(it);
+      // The reserve went to an operator: take it back once this connection's descriptor is free.
+      if (reserve_fd_ < 0)
+        asio::post(io_, [this] {
+          if (reserve_fd_ < 0) reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        });
     };
     asio::co_spawn(io_, serve(std::move(s), ctx_, hub_, api::Transport::unix_socket, peer, session, draining_),
                    [session](std::exception_ptr) {

@@ -129,8 +129,12 @@ Result<Template> Templates::find(std::string_view name, std::string_view languag
     if (!std::filesystem::is_regular_file(file, ec)) continue;
     return load(file, std::string(name), l);
   }
-  return Error(Code::not_found, "template: no template '" + std::string(name) + "' in " + dir_.string() +
-                                    " (for language " + std::string(language) + " or " + default_language_ + ")",
+  // Name the languages looked for, each once: the asked one (if any) and the default.
+  std::string looked;
+  for (const auto& l : tries)
+    if (looked.find("'" + l + "'") == std::string::npos) looked += (looked.empty() ? "" : " or ") + ("'" + l + "'");
+  return Error(Code::not_found,
+               "template: no template '" + std::string(name) + "' in " + dir_.string() + " in language " + looked,
                "template");
 }
 
