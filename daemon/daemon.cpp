@@ -169,13 +169,7 @@ int run(const Options& options, config::Config cfg) {
   asio::io_context io(1);
   // Notification workers: the in-app feed, and each network channel on its own threads.
   notify::Dispatcher dispatcher(io, *writer, *reads, holder, hub);
-  dispatcher.add(channels::make_inapp());
-  dispatcher.add(channels::make_email());
-  dispatcher.add(channels::make_sms());
-  dispatcher.add(channels::make_webhook());
-  dispatcher.add(channels::make_webpush());
-  dispatcher.add(channels::make_fcm());
-  dispatcher.add(channels::make_apns());
+  for (auto& channel : channels::make_all()) dispatcher.add(std::move(channel));
   ctx.notify = &dispatcher;
   net::HttpServer server(io, ctx, hub);
   // TLS files are read at start-up and again on every reload, so a renewed certificate needs no restart.

@@ -103,26 +103,13 @@ std::size_t read_upload(char* buf, std::size_t size, std::size_t n, void* user) 
 
 std::size_t discard(char*, std::size_t size, std::size_t n, void*) { return size * n; }
 
-// The user's address, as it is now: a job made before the user changed it goes to the new one.
-std::vector<std::string> email_addresses(store::Db&, const store::User& u, const config::Config&) {
-  if (!u.email) return {};
-  return {*u.email};
-}
-
-std::optional<notify::Destination> email_resolve(store::Db& db, notify::Job& job) {
-  auto u = store::users::find_id(db, job.user_id);
-  if (!u || !u->email) return std::nullopt;
-  job.address = *u->email;
-  return notify::Destination{};
-}
-
 constexpr std::string_view kEmailKeys[] = {"email.smtp_url", "email.starttls", "email.username", "email.password",
                                            "email.from", "email.unsubscribe_url", "email.rate_per_second"};
 const notify::Descriptor kEmail{.name = "email",
                                 .interrupts = true,
                                 .auto_rank = 5,
-                                .addresses = email_addresses,
-                                .resolve = email_resolve,
+                                .addresses = contact_addresses<&store::User::email>,
+                                .resolve = contact_resolve<&store::User::email>,
                                 .config_keys = kEmailKeys};
 
 class Email : public Channel {

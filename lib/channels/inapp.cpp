@@ -49,4 +49,16 @@ class InApp : public Channel {
 
 std::unique_ptr<Channel> make_inapp() { return std::make_unique<InApp>(); }
 
+std::vector<std::unique_ptr<Channel>> make_all() {
+  std::vector<std::unique_ptr<Channel>> all;
+  all.push_back(make_inapp());
+  all.push_back(make_email());
+  all.push_back(make_sms());
+  all.push_back(make_webhook());
+  all.push_back(make_webpush());
+  all.push_back(make_fcm());
+  all.push_back(make_apns());
+  return all;
+}
+
 }  // namespace tourbus::channels

@@ -17,19 +17,6 @@ bool is_e164(std::string_view n) {
   return true;
 }
 
-// The user's number, as it is now (as for e-mail).
-std::vector<std::string> sms_addresses(store::Db&, const store::User& u, const config::Config&) {
-  if (!u.phone) return {};
-  return {*u.phone};
-}
-
-std::optional<notify::Destination> sms_resolve(store::Db& db, notify::Job& job) {
-  auto u = store::users::find_id(db, job.user_id);
-  if (!u || !u->phone) return std::nullopt;
-  job.address = *u->phone;
-  return notify::Destination{};
-}
-
 constexpr std::string_view kSmsKeys[] = {"sms.provider", "sms.url",  "sms.account_sid", "sms.auth_token",
                                          "sms.from",     "sms.rate_per_second"};
 // SMS costs money: chosen automatically for emergencies only.
@@ -37,8 +24,8 @@ const notify::Descriptor kSms{.name = "sms",
                               .interrupts = true,
                               .auto_rank = 6,
                               .auto_emergencies_only = true,
-                              .addresses = sms_addresses,
-                              .resolve = sms_resolve,
+                              .addresses = contact_addresses<&store::User::phone>,
+                              .resolve = contact_resolve<&store::User::phone>,
                               .config_keys = kSmsKeys};
 
 class Sms : public Channel {

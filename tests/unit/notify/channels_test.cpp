@@ -16,17 +16,7 @@ using namespace tourbus;
 
 namespace {
 
-std::vector<std::unique_ptr<notify::Channel>> all_channels() {
-  std::vector<std::unique_ptr<notify::Channel>> v;
-  v.push_back(channels::make_inapp());
-  v.push_back(channels::make_email());
-  v.push_back(channels::make_sms());
-  v.push_back(channels::make_webhook());
-  v.push_back(channels::make_webpush());
-  v.push_back(channels::make_fcm());
-  v.push_back(channels::make_apns());
-  return v;
-}
+std::vector<std::unique_ptr<notify::Channel>> all_channels() { return channels::make_all(); }
 
 }  // namespace
 
