@@ -1,7 +1,7 @@
 // tourbus backup, tourbus reload
 #include <iostream>
 
-#include <boost/json/serialize.hpp>
+#include "core/json.hpp"
 
 #include "commands.hpp"
 #include "output.hpp"
@@ -18,7 +18,7 @@ void add_admin(CLI::App& app, Globals& g, Action& action) {
       auto r = client.download("backup", {}, file);
       if (!r) return fail(g, r.error());
       if (file == "-") return exit_code::ok;  // standard output carries the database itself
-      if (g.json) std::cout << boost::json::serialize(boost::json::object{{"file", file}, {"bytes", *r}}) << "\n";
+      if (g.json) std::cout << json::dump(boost::json::object{{"file", file}, {"bytes", *r}}) << "\n";
       else if (!g.quiet) std::cout << "backup written to " << file << " (" << *r << " bytes)\n";
       return exit_code::ok;
     };

@@ -17,7 +17,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json/serialize.hpp>
+#include "core/json.hpp"
 
 #include "commands.hpp"
 #include "core/crypto.hpp"
@@ -85,7 +85,7 @@ awaitable<Status> connect_retrying(asio::io_context& io, Live& live, bool retry)
 awaitable<int> follow(asio::io_context& io, const Globals& g, Endpoint endpoint, std::vector<std::int64_t> only,
                       std::optional<std::int64_t> after) {
   std::set<std::int64_t> wanted(only.begin(), only.end());
-  Feed feed([](const object& m) { std::cout << boost::json::serialize(m) << std::endl; });
+  Feed feed([](const object& m) { std::cout << json::dump(m) << std::endl; });
   bool first = true;
   for (;;) {
     Live live(io, endpoint);

@@ -15,7 +15,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
+#include "core/json.hpp"
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/pchars.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
@@ -57,7 +57,7 @@ namespace {
 
 // A parameter's value as URL text: strings as they are, numbers and booleans as JSON writes them.
 std::string url_text(const boost::json::value& v) {
-  return v.is_string() ? std::string(v.as_string()) : boost::json::serialize(v);
+  return v.is_string() ? std::string(v.as_string()) : json::dump(v);
 }
 
 std::string url_encode(std::string_view s) { return boost::urls::encode(s, boost::urls::unreserved_chars); }
@@ -174,7 +174,7 @@ Result<boost::json::value> Client::call(std::string_view operation, boost::json:
   auto req = request_for(operation, std::move(params));
   if (!req) return req.error();
   auto res = exchange<http::string_body>(socket_, as_, req->method, req->target,
-                                         req->body.empty() ? "" : boost::json::serialize(req->body));
+                                         req->body.empty() ? "" : json::dump(req->body));
   if (!res) return res.error();
   return decode_answer(res->result_int(), res->body());
 }

@@ -3,7 +3,7 @@
 #include <iostream>
 #include <sstream>
 
-#include <boost/json/serialize.hpp>
+#include "core/json.hpp"
 
 #include "commands.hpp"
 #include "output.hpp"
@@ -201,7 +201,7 @@ void add_conversations(CLI::App& app, Globals& g, Action& action) {
         auto all = all_messages(c, *id, *after);
         if (!all) return fail(g, all.error());
         std::ostringstream lines;
-        for (const auto& m : *all) lines << boost::json::serialize(m) << "\n";
+        for (const auto& m : *all) lines << json::dump(m) << "\n";
         if (*out == "-") {
           std::cout << lines.str();
         } else {

@@ -15,7 +15,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
+#include "core/json.hpp"
 
 #include "api/operation.hpp"
 #include "client.hpp"
@@ -220,7 +220,7 @@ awaitable<Result<boost::json::value>> Live::call(std::string event, boost::json:
   if (!open_) co_return Error(Code::unavailable, "not connected to tourbusd");
   auto ref = ++next_ref_;
   boost::json::object frame{{"event", event}, {"data", std::move(data)}, {"ref", ref}};
-  send(boost::json::serialize(frame));
+  send(json::dump(frame));
   auto pending = asio::async_initiate<decltype(asio::use_awaitable), void(Result<boost::json::value>)>(
       [this, ref](auto handler) {
         auto h = std::make_shared<decltype(handler)>(std::move(handler));

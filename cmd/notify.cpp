@@ -1,7 +1,6 @@
 // tourbus notify send|list|show and queue status|dead list|retry|purge.
 #include <iostream>
 
-#include <boost/json/serialize.hpp>
 
 #include "commands.hpp"
 #include "output.hpp"

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <iostream>
 
-#include <boost/json/serialize.hpp>
+#include "core/json.hpp"
 #include <fmt/format.h>
 
 namespace tourbus::cli {
@@ -13,7 +13,7 @@ int fail(const Globals& g, const Error& e) {
   if (g.json) {
     boost::json::object err{{"code", code_name(e.code)}, {"message", e.message}};
     if (!e.field.empty()) err["field"] = e.field;
-    std::cout << boost::json::serialize(boost::json::object{{"error", err}}) << "\n";
+    std::cout << json::dump(boost::json::object{{"error", err}}) << "\n";
   }
   return info(e.code).exit_code;
 }
@@ -28,7 +28,7 @@ std::string show(const boost::json::value& v) {
     for (const auto& e : v.as_array()) out += (out.empty() ? "" : ", ") + show(e);
     return out.empty() ? "-" : out;
   }
-  return boost::json::serialize(v);
+  return json::dump(v);
 }
 
 namespace {
@@ -67,7 +67,7 @@ void print_fields(const boost::json::object& o, const std::vector<std::string>& 
 }
 
 int print_object(const Globals& g, const boost::json::value& v, const std::function<void(const boost::json::object&)>& human) {
-  if (g.json) std::cout << boost::json::serialize(v) << "\n";
+  if (g.json) std::cout << json::dump(v) << "\n";
   else if (!g.quiet && v.is_object()) human(v.as_object());
   return exit_code::ok;
 }
@@ -76,7 +76,7 @@ int print_list(const Globals& g, const boost::json::value& v, std::string_view k
                const std::function<std::vector<std::string>(const boost::json::object&)>& row) {
   const auto& items = v.as_object().at(key).as_array();
   if (g.json) {
-    for (const auto& item : items) std::cout << boost::json::serialize(item) << "\n";
+    for (const auto& item : items) std::cout << json::dump(item) << "\n";
     return exit_code::ok;
   }
   if (g.quiet) return exit_code::ok;

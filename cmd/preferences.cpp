@@ -1,7 +1,6 @@
 // tourbus feed and pref show|set: a user's in-app feed and notification preferences.
 #include <iostream>
 
-#include <boost/json/serialize.hpp>
 
 #include "commands.hpp"
 #include "output.hpp"

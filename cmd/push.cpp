@@ -1,7 +1,6 @@
 // tourbus push: Web Push set-up.
 #include <iostream>
 
-#include <boost/json/serialize.hpp>
 
 #include "commands.hpp"
 #include "output.hpp"

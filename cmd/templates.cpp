@@ -1,7 +1,6 @@
 // tourbus template list|show|preview.
 #include <iostream>
 
-#include <boost/json/serialize.hpp>
 
 #include "commands.hpp"
 #include "output.hpp"

@@ -16,6 +16,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/json.hpp>
 
+#include "core/json.hpp"
 #include "core/logging.hpp"
 #include "core/time.hpp"
 #include "lock_file.hpp"
@@ -92,8 +93,8 @@ class Reloader : public api::Control {
     }
     holder_.set(merged);
     logging::set_level(merged.log_level);
-    log->info("daemon.reloaded applied={} needs_restart={}", boost::json::serialize(applied),
-              boost::json::serialize(restart));
+    log->info("daemon.reloaded applied={} needs_restart={}", json::dump(applied),
+              json::dump(restart));
     sd_notify(0, "READY=1\nSTATUS=running");
     if (after_reload) after_reload();
     return boost::json::value(boost::json::object{{"applied", applied}, {"needs_restart", restart}});

@@ -2,7 +2,7 @@
 // sync after a reconnect, full-text search, edit and delete (a tombstone keeps the seq).
 #include <cmath>
 
-#include <boost/json/serialize.hpp>
+#include "core/json.hpp"
 
 #include "api/chat_access.hpp"
 #include "api/fanout.hpp"
@@ -62,7 +62,7 @@ Result<chat::Message> draft_from(const Caller& caller, const object& p, std::siz
     } else {
       loc["label"] = nullptr;
     }
-    m.data = boost::json::serialize(loc);
+    m.data = json::dump(loc);
   } else if (m.kind == "file") {
     if (!file) return Error(Code::invalid_argument, "file: required for a file message (the id from POST /v1/files)", "file");
     m.file_id = *file;

@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include <boost/json/serialize.hpp>
+#include "core/json.hpp"
 
 namespace tourbus::api {
 namespace {
@@ -148,7 +148,7 @@ std::map<std::string, std::string> get_string_map(const boost::json::object& p, 
   auto it = p.find(key);
   if (it == p.end() || !it->value().is_object()) return out;
   for (const auto& [k, v] : it->value().as_object())
-    out.emplace(std::string(k), v.is_string() ? std::string(v.as_string()) : boost::json::serialize(v));
+    out.emplace(std::string(k), v.is_string() ? std::string(v.as_string()) : json::dump(v));
   return out;
 }
 

@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
+#include "core/json.hpp"
 
 #include "channels/channels.hpp"
 #include "channels/http.hpp"
@@ -116,7 +116,7 @@ class WebPush : public Channel {
 
   notify::Outcome deliver(const notify::Job& job, const Destination& to, const config::Config& c) override {
     const auto& sub = *to.subscription;
-    auto body = webpush::encrypt(boost::json::serialize(payload(job)), sub.p256dh, sub.auth);
+    auto body = webpush::encrypt(json::dump(payload(job)), sub.p256dh, sub.auth);
     if (!body) return notify::Outcome::permanent("bad_subscription", body.error().message);
     webpush::VapidKeys keys{c.webpush_public_key, c.webpush_private_key};
     auto auth = webpush::vapid_authorization(sub.endpoint, c.webpush_subject, keys, unix_now() + 12 * 3600);
@@ -157,7 +157,7 @@ class Fcm : public Channel {
     while (!base.empty() && base.back() == '/') base.pop_back();
     req.url = base + "/v1/projects/" + url_encode(project_) + "/messages:send";
     req.headers = {"Content-Type: application/json", "Authorization: Bearer " + *token};
-    req.body = boost::json::serialize(object{{"message", std::move(message)}});
+    req.body = json::dump(object{{"message", std::move(message)}});
     auto res = perform(req, c);
     if (res.status == 401) {  // the token was revoked or expired early: get a new one next time
       std::lock_guard lock(mutex_);
@@ -199,7 +199,7 @@ class Fcm : public Channel {
     if (auto kid = field("private_key_id"); !kid.empty()) header["kid"] = kid;
     object claims{{"iss", email}, {"scope", "https://www.googleapis.com/auth/firebase.messaging"},
                   {"aud", token_uri}, {"iat", now}, {"exp", now + 3600}};
-    auto assertion = jwt::sign_rs256(boost::json::serialize(header), boost::json::serialize(claims), *key);
+    auto assertion = jwt::sign_rs256(json::dump(header), json::dump(claims), *key);
     if (!assertion) return assertion.error();
     HttpRequest req;
     req.url = token_uri;
@@ -245,7 +245,7 @@ class Apns : public Channel {
     while (!base.empty() && base.back() == '/') base.pop_back();
     req.url = base + "/3/device/" + url_encode(to.device->token);
     req.http2 = true;
-    req.body = boost::json::serialize(body);
+    req.body = json::dump(body);
     req.headers = {"authorization: bearer " + *jwt, "apns-topic: " + c.apns_topic, "apns-push-type: alert",
                    std::string("apns-priority: ") + (job.category == "marketing" ? "5" : "10"),
                    "apns-expiration: " + std::to_string(unix_now() + 86400), "content-type: application/json"};
@@ -275,8 +275,8 @@ class Apns : public Channel {
     if (!pem) return pem.error();
     auto key = jwt::Key::from_pem(*pem);
     if (!key) return key.error();
-    auto signed_jwt = jwt::sign_es256(boost::json::serialize(object{{"alg", "ES256"}, {"kid", c.apns_key_id}}),
-                                      boost::json::serialize(object{{"iss", c.apns_team_id}, {"iat", now}}), *key);
+    auto signed_jwt = jwt::sign_es256(json::dump(object{{"alg", "ES256"}, {"kid", c.apns_key_id}}),
+                                      json::dump(object{{"iss", c.apns_team_id}, {"iat", now}}), *key);
     if (!signed_jwt) return signed_jwt.error();
     jwt_ = *signed_jwt;
     issued_ = now;

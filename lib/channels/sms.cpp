@@ -1,7 +1,7 @@
 // The SMS channel: a Twilio-compatible Messages API (form POST with Basic auth) or a generic JSON
 // webhook. Numbers must be E.164. Each message's encoding and segment count (GSM-7: 160 septets,
 // 153 per part; UCS-2: 70 UTF-16 units, 67 per part) are recorded with the attempt.
-#include <boost/json/serialize.hpp>
+#include "core/json.hpp"
 
 #include "channels/channels.hpp"
 #include "channels/http.hpp"
@@ -51,7 +51,7 @@ class Sms : public Channel {
       req.url = c.sms_url;
       req.headers = {"Content-Type: application/json"};
       if (!c.sms_auth_token.empty()) req.headers.push_back("Authorization: Bearer " + c.sms_auth_token);
-      req.body = boost::json::serialize(boost::json::object{{"to", job.address},
+      req.body = json::dump(boost::json::object{{"to", job.address},
                                                             {"from", c.sms_from},
                                                             {"text", job.body},
                                                             {"encoding", seg.ucs2 ? "UCS-2" : "GSM-7"},

@@ -2,7 +2,7 @@
 // tell it came from this daemon: Tourbus-Signature = "sha256=" HMAC-SHA256(webhook.secret,
 // TIMESTAMP "." BODY) in hex, with TIMESTAMP in Tourbus-Timestamp (Unix seconds, so receivers can
 // refuse replays) and the job id in Tourbus-Delivery (delivery is at least once: dedupe on it).
-#include <boost/json/serialize.hpp>
+#include "core/json.hpp"
 
 #include "channels/channels.hpp"
 #include "channels/http.hpp"
@@ -61,7 +61,7 @@ class Webhook : public Channel {
     if (job.idempotency_key) o["idempotency_key"] = *job.idempotency_key;
     HttpRequest req;
     req.url = c.webhook_url;
-    req.body = boost::json::serialize(o);
+    req.body = json::dump(o);
     auto ts = std::to_string(timeutil::now_ms() / 1000);
     req.headers = {"Content-Type: application/json", "Tourbus-Delivery: " + std::to_string(job.id),
                    "Tourbus-Timestamp: " + ts,

@@ -6,7 +6,7 @@
 #include <climits>
 #include <stdexcept>
 
-#include <boost/json/serialize.hpp>
+#include "core/json.hpp"
 #include <boost/json/value.hpp>
 #include <boost/url/parse.hpp>
 #include "core/openssl.hpp"
@@ -154,7 +154,7 @@ Result<std::string> vapid_authorization(std::string_view endpoint_url, std::stri
     return Error(Code::invalid_argument, "the VAPID public key does not belong to the private key");
 
   boost::json::object claims{{"aud", *aud}, {"exp", expires_at_unix}, {"sub", subject}};
-  auto token = jwt::sign_es256(R"({"typ":"JWT","alg":"ES256"})", boost::json::serialize(claims), *key);
+  auto token = jwt::sign_es256(R"({"typ":"JWT","alg":"ES256"})", json::dump(claims), *key);
   if (!token) return token.error();
   return "vapid t=" + *token + ", k=" + jwt::base64url_encode(public_point);
 }

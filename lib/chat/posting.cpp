@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include <boost/json/serialize.hpp>
+#include "core/json.hpp"
 
 #include "store/users.hpp"
 
@@ -31,7 +31,7 @@ Posted post_system(store::Db& db, std::int64_t conversation, const std::string& 
   m.conversation_id = conversation;
   m.kind = "system";
   m.body = text;
-  m.data = boost::json::serialize(details);
+  m.data = json::dump(details);
   m.created_at = now;
   return std::move(*post(db, std::move(m)));
 }

@@ -3,7 +3,7 @@
 #include <stdexcept>
 
 #include <boost/json/object.hpp>
-#include <boost/json/serialize.hpp>
+#include "core/json.hpp"
 
 namespace tourbus::events {
 
@@ -27,7 +27,7 @@ EventPtr make(std::string_view name, boost::json::value data, const boost::json:
   o["event"] = name;
   o["data"] = std::move(data);
   if (ref) o["ref"] = *ref;
-  return std::make_shared<const Event>(std::string(name), boost::json::serialize(o));
+  return std::make_shared<const Event>(std::string(name), json::dump(o));
 }
 
 }  // namespace

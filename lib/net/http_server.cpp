@@ -20,7 +20,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/url/parse.hpp>
-#include <boost/json/serialize.hpp>
+#include "core/json.hpp"
 
 #include "api/auth.hpp"
 #include "core/logging.hpp"
@@ -38,7 +38,7 @@ namespace {
 std::string error_body(const Error& e) {
   boost::json::object err{{"code", code_name(e.code)}, {"message", e.message}};
   if (!e.field.empty()) err["field"] = e.field;
-  return boost::json::serialize(boost::json::object{{"error", std::move(err)}}) + "\n";
+  return json::dump(boost::json::object{{"error", std::move(err)}}) + "\n";
 }
 
 struct Answer {
@@ -127,7 +127,7 @@ awaitable<Answer> handle(api::Context& ctx, const http::request<http::string_bod
   answer.keep_file = reply->keep_file;
   answer.disposition = std::move(reply->disposition);
   answer.body = reply->file.empty() && reply->content_type == "application/json"
-                    ? boost::json::serialize(reply->json) + "\n"
+                    ? json::dump(reply->json) + "\n"
                     : std::move(reply->text);
   co_return answer;
 }

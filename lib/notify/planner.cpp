@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <unordered_set>
 
-#include <boost/json/serialize.hpp>
+#include "core/json.hpp"
 
 #include "core/time.hpp"
 #include "notify/feed.hpp"
@@ -92,7 +92,7 @@ Result<Planned> plan(store::Db& db, const SendRequest& req, const PlanContext& c
   n.template_name = req.template_name;
   boost::json::object vars;
   for (const auto& [k, v] : req.vars) vars[k] = v;
-  n.vars = boost::json::serialize(vars);
+  n.vars = json::dump(vars);
   boost::json::object target;
   if (!req.users.empty()) {
     boost::json::array a;
@@ -103,12 +103,12 @@ Result<Planned> plan(store::Db& db, const SendRequest& req, const PlanContext& c
   } else {
     target["role"] = *req.role;
   }
-  n.target = boost::json::serialize(target);
+  n.target = json::dump(target);
   boost::json::array chans;
   if (automatic) chans.emplace_back("auto");
   for (const auto& ch : req.channels)
     if (ch != "auto") chans.emplace_back(ch);
-  n.channels = boost::json::serialize(chans);
+  n.channels = json::dump(chans);
   n.created_by = req.created_by;
   n.created_at = ctx.now;
 

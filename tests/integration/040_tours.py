@@ -27,6 +27,7 @@ class Tours(DaemonTest):
         self.assertEqual(t["status"], "scheduled")
         self.assertEqual(t["meeting_point"], {"label": "Arch of Constantine", "lat": 41.8898, "lon": 12.4906})
         tid = str(t["id"])
+        self.assertIn('"lat":41.8898,"lon":12.4906', self.d.cli("--json", "tour", "show", tid).stdout)
 
         self.assertEqual(self.d.cli_json("tour", "join", tid, "bob")["participants"], ["anna", "bob"])
         self.assertEqual(self.d.cli_json("tour", "leave", tid, "anna")["participants"], ["bob"])

@@ -236,6 +236,9 @@ class Chat(DaemonTest):
                                                    "lon": 12.4539, "accuracy": 12.5, "label": "St. Peter's Square"})
             self.assertEqual(loc["location"], {"lat": 41.9022, "lon": 12.4539, "accuracy": 12.5,
                                                "label": "St. Peter's Square"})
+            # numbers come out as people and JSON tools write them, not in exponent form (4.19022E1)
+            _, text = self.d.curl("GET", "/v1/conversations/%d/messages" % conv, raw=True)
+            self.assertIn('"location":{"lat":41.9022,"lon":12.4539,"accuracy":12.5', text)
             found = await bob.call("message.search", {"conversation": conv, "q": "cafe"})
             self.assertEqual(sorted(m["seq"] for m in found["messages"]), sorted([m1["seq"], m2["seq"]]))
             self.assertEqual(len((await bob.call("message.search", {"conversation": conv, "q": "café buonissimo"}))["messages"]), 1)

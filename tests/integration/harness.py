@@ -148,8 +148,8 @@ class Daemon:
             raise AssertionError("tourbus %s failed (%d): %s %s" % (" ".join(args), r.returncode, r.stdout, r.stderr))
         return json.loads(r.stdout)
 
-    def curl(self, method, path, body=None, extra=()):
-        """curl --unix-socket: returns (status, parsed JSON or text)."""
+    def curl(self, method, path, body=None, extra=(), raw=False):
+        """curl --unix-socket: returns (status, parsed JSON or text; the text itself when raw)."""
         cmd = ["curl", "-sS", "--unix-socket", self.socket, "-X", method, "-w", "\n%{http_code}"]
         if body is not None:
             if not any(str(x).lower().startswith("content-type:") for x in extra):
@@ -160,6 +160,8 @@ class Daemon:
         if r.returncode != 0:
             raise AssertionError("curl failed: %s" % r.stderr)
         text, _, status = r.stdout.rpartition("\n")
+        if raw:
+            return int(status), text
         try:
             return int(status), json.loads(text)
         except ValueError:
