@@ -368,18 +368,18 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
   }
 
   void closed_by_client(std::string_view payload) {
-    close_code_ = payload.size() >= 2 ? static_cast<std::uint16_t>((static_cast<unsigned char>(payload[0]) << 8) |
-                                                                   static_cast<unsigned char>(payload[1]))
-                                      : 1005;
+    auto close = ws::read_close(payload);
+    if (close.error) return protocol_error(close.error, close.why);
+    close_code_ = close.code;
     // The client chose the close reason: keep quotes and control characters out of the log.
-    close_reason_.assign(payload.size() > 2 ? payload.substr(2) : std::string_view());
+    close_reason_.assign(close.reason);
     for (auto& c : close_reason_)
       if (c == '"' || static_cast<unsigned char>(c) < 0x20) c = '_';
     fatal_ = true;
     if (closing_) return close_now();  // it answered our close
     closing_ = true;
     pending_.clear();
-    std::uint16_t echo = payload.size() >= 2 ? close_code_ : ws::kNormal;
+    std::uint16_t echo = payload.empty() ? ws::kNormal : close_code_;
     pending_.push_back(std::make_shared<const std::string>(ws::close_frame(echo, "")));
     close_after_write_ = true;
     schedule_write();

@@ -149,4 +149,17 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
+Close read_close(std::string_view payload) {
+  Close c;
+  if (payload.empty()) return c;
+  if (payload.size() == 1) return {.error = kProtocolError, .why = "a close frame with a one-byte payload"};
+  c.code = static_cast<std::uint16_t>((static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1]));
+  c.reason = payload.substr(2);
+  bool sendable = (c.code >= 1000 && c.code <= 1003) || (c.code >= 1007 && c.code <= 1014) ||
+                  (c.code >= 3000 && c.code <= 4999);
+  if (!sendable) return {.code = c.code, .error = kProtocolError, .why = "a close code that may not be sent"};
+  if (!valid_utf8(c.reason)) return {.code = c.code, .error = kInvalidData, .why = "a close reason that is not UTF-8"};
+  return c;
+}
+
 }  // namespace tourbus::net::ws

@@ -43,6 +43,17 @@ struct Parsed {
 // bytes; a payload longer than max_payload is an error with code 1009.
 Parsed parse_client_frame(std::span<char> buf, std::size_t max_payload);
 
+// A client's close frame read (RFC 6455 sections 5.5.1 and 7.4): its code (1005 when it has none)
+// and reason, or, when it breaks the protocol, the code to close with (1002: one byte, a code
+// below 1000, 1004-1006, 1015-2999 or above 4999; 1007: a reason that is not UTF-8) and why.
+struct Close {
+  std::uint16_t code = 1005;
+  std::string_view reason;
+  std::uint16_t error = 0;  // non-zero: the close frame is invalid; close with this code
+  const char* why = "";
+};
+Close read_close(std::string_view payload);
+
 // True when the bytes are well-formed UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF).
 bool valid_utf8(std::string_view s);
 

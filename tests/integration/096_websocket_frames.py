@@ -202,6 +202,26 @@ class Frames(DaemonTest):
         c.send(frame(b"stray", opcode=0))
         self.assertClosedWith(c, 1002)
 
+    def test_close_frames_are_checked_and_good_ones_echoed(self):
+        bad = [(b"\x03", 1002),                         # one byte
+               (struct.pack(">H", 999), 1002),           # below 1000
+               (struct.pack(">H", 1005), 1002),          # reserved: never sent on the wire
+               (struct.pack(">H", 1006), 1002),
+               (struct.pack(">H", 2000), 1002),          # unassigned
+               (struct.pack(">H", 5000), 1002),
+               (struct.pack(">H", 1000) + b"\xff", 1007)]  # reason not UTF-8
+        for payload, code in bad:
+            with self.subTest(payload=payload):
+                c = self.raw(self.d.port, self.anna)
+                c.send(frame(payload, opcode=8))
+                self.assertClosedWith(c, code)
+        for payload, echoed in [(b"", 1000), (struct.pack(">H", 1001) + "au revoir é".encode(), 1001),
+                                (struct.pack(">H", 4001), 4001)]:
+            with self.subTest(payload=payload):
+                c = self.raw(self.d.port, self.anna)
+                c.send(frame(payload, opcode=8))
+                self.assertClosedWith(c, echoed)
+
     def test_a_silent_client_is_pinged_then_dropped(self):
         c = self.raw(self.d.port, self.anna)
         started = time.monotonic()

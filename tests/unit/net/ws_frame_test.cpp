@@ -219,6 +219,27 @@ TEST_CASE("close_frame cuts long reasons so the payload fits a control frame", "
 // ---------------------------------------------------------------------------------------------
 // accept_key / valid_key
 
+TEST_CASE("read_close reads a client's close code and reason and refuses what RFC 6455 forbids", "[ws]") {
+  auto code = [](std::uint16_t c, std::string_view reason = "") {
+    return std::string{static_cast<char>(c >> 8), static_cast<char>(c & 0xff)} + std::string(reason);
+  };
+  CHECK(ws::read_close("").code == 1005);
+  CHECK(ws::read_close("").error == 0);
+  auto payload = code(1001, "bye");
+  auto bye = ws::read_close(payload);
+  CHECK((bye.code == 1001 && bye.reason == "bye" && bye.error == 0));
+  for (std::uint16_t ok : {1000, 1003, 1007, 1011, 1014, 3000, 4999}) {
+    CAPTURE(ok);
+    CHECK(ws::read_close(code(ok)).error == 0);
+  }
+  CHECK(ws::read_close("\x03").error == ws::kProtocolError);
+  for (std::uint16_t bad : {0, 999, 1004, 1005, 1006, 1015, 2999, 5000, 65535}) {
+    CAPTURE(bad);
+    CHECK(ws::read_close(code(bad)).error == ws::kProtocolError);
+  }
+  CHECK(ws::read_close(code(1000, "\xc0\xaf")).error == ws::kInvalidData);
+}
+
 TEST_CASE("accept_key follows RFC 6455 section 1.3", "[ws]") {
   CHECK(ws::accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
   // Further vectors, computed independently as base64(SHA-1(key + GUID)).
