@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "channels/channels.hpp"
 #include "core/crypto.hpp"
@@ -103,6 +105,32 @@ std::size_t read_upload(char* buf, std::size_t size, std::size_t n, void* user) 
 
 std::size_t discard(char*, std::size_t size, std::size_t n, void*) { return size * n; }
 
+// The server's reply lines ("451 4.3.0 Try again later"); the one with the final reply code is
+// kept as the attempt's response: it says more than libcurl's error text. Only what the server
+// sent is read (never our AUTH lines).
+struct Replies {
+  std::vector<std::string> lines;  // the last few
+  std::string with_code(long code) const {
+    auto prefix = std::to_string(code);
+    for (auto it = lines.rbegin(); it != lines.rend(); ++it)
+      if (it->starts_with(prefix)) return *it;
+    return {};
+  }
+};
+
+int on_reply(CURL*, curl_infotype type, char* data, std::size_t size, void* user) {
+  if (type != CURLINFO_HEADER_IN) return 0;
+  std::string_view line(data, size);
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  if (line.empty()) return 0;
+  auto& lines = static_cast<Replies*>(user)->lines;
+  if (lines.size() == 8) lines.erase(lines.begin());
+  auto& out = lines.emplace_back(line.substr(0, 200));
+  for (auto& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  return 0;
+}
+
 constexpr std::string_view kEmailKeys[] = {"email.smtp_url", "email.starttls", "email.username", "email.password",
                                            "email.from", "email.unsubscribe_url", "email.rate_per_second"};
 const notify::Descriptor kEmail{.name = "email",
@@ -148,18 +176,29 @@ class Email : public Channel {
     curl_easy_setopt(h, CURLOPT_READDATA, &msg);
     curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(msg.data.size()));
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    Replies replies;
+    curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, on_reply);
+    curl_easy_setopt(h, CURLOPT_DEBUGDATA, &replies);
+    curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
     auto rc = curl_easy_perform(h);
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     curl_slist_free_all(rcpt);
     curl_easy_cleanup(h);
+    auto reply = replies.with_code(code);
 
-    if (rc == CURLE_OK) return notify::Outcome::delivered(code ? std::to_string(code) : "250");
+    if (rc == CURLE_OK) return notify::Outcome::delivered(code ? std::to_string(code) : "250", reply);
+    // The server refused STARTTLS (or does not offer it) while email.starttls is "required": its
+    // last reply is a 2xx (to EHLO) or a 4xx/5xx to STARTTLS; either way the mail was not sent.
+    if (rc == CURLE_USE_SSL_FAILED)
+      return notify::Outcome::retry("starttls_refused", "the server refused STARTTLS" + (code >= 400 && !reply.empty() ? ": " + reply : std::string(" (not offered)")));
     std::string why = rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : curl_easy_strerror(rc);
+    bool refused = code >= 400 && code < 600;  // a server reply refused the mail: it says why
+    if (refused && !reply.empty()) why = reply;
     // 5xx from the server (no such mailbox, refused): permanent. Login, TLS and connection
     // problems and 4xx replies: try again later (an operator may be fixing the config).
     if (code >= 500 && code < 600 && rc != CURLE_LOGIN_DENIED) return notify::Outcome::permanent(std::to_string(code), why);
-    return notify::Outcome::retry(code ? std::to_string(code) : why == "timeout" ? "timeout" : "no answer", why);
+    return notify::Outcome::retry(refused ? std::to_string(code) : why == "timeout" ? "timeout" : "no answer", why);
   }
 
  private:

@@ -140,6 +140,9 @@ class Email(NotifyTest):
         job = self.wait_job(sent["jobs"][0]["id"], "delivered")
         self.assertEqual([(a["outcome"], a["status"]) for a in job["attempts_made"]],
                          [("retry", "451"), ("retry", "451"), ("delivered", "250")])
+        # the attempt keeps the server's own words, not libcurl's
+        self.assertEqual(job["attempts_made"][0]["response"], "451 4.3.0 try again later")
+        self.assertTrue(job["attempts_made"][2]["response"].startswith("250 2.0.0 OK: queued as"), job["attempts_made"])
         at = [datetime.datetime.fromisoformat(a["at"].replace("Z", "+00:00")) for a in job["attempts_made"]]
         self.assertGreaterEqual((at[1] - at[0]).total_seconds(), 0.019)  # at least half the 40 ms base
         self.assertEqual(len(self.smtp.messages), 1)
@@ -183,6 +186,25 @@ class Email(NotifyTest):
             self.job(job["id"])), "the retried job to be dead")
         self.assertEqual(job["attempts_made"][-1]["status"], "gone")
         self.assertEqual(len(self.smtp.messages), 1)
+
+
+class RefusedStarttls(NotifyTest):
+    """The SMTP server offers no STARTTLS while email.starttls is "required" (the default)."""
+
+    def adjust_config(self, config):
+        self.plain = peers.SmtpPeer(tls=None)
+        self.addCleanup(self.plain.close)
+        return config.replace("smtp://127.0.0.1:%d" % self.smtp.port, "smtp://127.0.0.1:%d" % self.plain.port)
+
+    def test_the_mail_is_not_sent_in_clear_and_the_attempt_says_why(self):
+        self.add_user("ann", email="ann@example.com")
+        sent = self.send("--to", "ann", "-c", "transactional", "--text", "your ticket", "--channel", "email")
+        job = wait_until(lambda: (lambda j: j if j["attempts_made"] else None)(self.job(sent["jobs"][0]["id"])),
+                         "a first attempt")
+        first = job["attempts_made"][0]
+        self.assertEqual((first["outcome"], first["status"]), ("retry", "starttls_refused"))
+        self.assertIn("refused STARTTLS", first["response"])
+        self.assertEqual(self.plain.messages, [])
 
 
 class Credentials(NotifyTest):
