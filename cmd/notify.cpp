@@ -178,11 +178,16 @@ void add_queue(CLI::App& app, Globals& g, Action& action) {
             std::vector<std::vector<std::string>> rows;
             for (const auto& c : o.at("channels").as_array()) {
               const auto& co = c.as_object();
+              // The channel's own figures (sending, dead, delivered, rate) on its first lane row only.
+              bool first = true;
               for (const auto& l : co.at("lanes").as_array()) {
                 const auto& lo = l.as_object();
-                rows.push_back({show(co.at("channel")), co.at("configured").as_bool() ? "yes" : "no", show(lo.at("lane")),
-                                show(lo.at("queued")), show(lo.at("due")), show(lo.at("oldest_due_at")), show(co.at("in_flight")),
-                                show(co.at("dead")), show(co.at("delivered")), show(co.at("rate_per_second"))});
+                auto channel_wide = [&](const char* key) { return first ? show(co.at(key)) : std::string(); };
+                rows.push_back({first ? show(co.at("channel")) : "", first ? (co.at("configured").as_bool() ? "yes" : "no") : "",
+                                show(lo.at("lane")), show(lo.at("queued")), show(lo.at("due")), show(lo.at("oldest_due_at")),
+                                channel_wide("in_flight"), channel_wide("dead"), channel_wide("delivered"),
+                                channel_wide("rate_per_second")});
+                first = false;
               }
             }
             print_table({"CHANNEL", "ON", "LANE", "QUEUED", "DUE", "OLDEST DUE", "SENDING", "DEAD", "DELIVERED", "RATE/S"}, rows);

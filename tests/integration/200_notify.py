@@ -157,6 +157,12 @@ class Email(NotifyTest):
         status = self.d.cli_json("queue", "status")
         email_row = next(c for c in status["channels"] if c["channel"] == "email")
         self.assertEqual((email_row["configured"], email_row["dead"]), (True, 1))
+        # the text table gives the channel-wide figures once, on the channel's first lane row
+        table = self.d.cli("queue", "status").stdout.splitlines()
+        at = next(i for i, l in enumerate(table) if l.startswith("email "))
+        self.assertEqual(table[at].split()[:3], ["email", "yes", "emergency"])
+        self.assertEqual([l.split() for l in table[at + 1:at + 3]],
+                         [["transactional", "0", "0", "-"], ["marketing", "0", "0", "-"]])
         # an operator fixes the cause and retries the dead letter: it is delivered
         r = self.d.cli("queue", "dead", "retry", "--job", str(job["id"]))
         self.assertEqual((r.returncode, r.stdout.strip()), (0, "retried 1 dead job(s)"))
