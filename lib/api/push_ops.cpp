@@ -50,6 +50,10 @@ boost::asio::awaitable<Result<Reply>> push_subscribe(Context& ctx, const Caller&
   s.auth = *get_string(p, "auth");
   if (!s.endpoint.starts_with("https://") || s.endpoint.size() > 2048 || s.endpoint.find_first_of(" \r\n") != std::string::npos)
     co_return Error(Code::invalid_argument, "endpoint: the push service's https:// URL from PushSubscription.endpoint", "endpoint");
+  if (auto url = boost::urls::parse_uri(s.endpoint); !url)
+    co_return Error(Code::invalid_argument, "endpoint: not a URL", "endpoint");
+  else if (url->has_userinfo())
+    co_return Error(Code::invalid_argument, "endpoint: a push service URL carries no user name or password", "endpoint");
   if (!known_push_service(s.endpoint, ctx.config.get()->webpush_endpoint_hosts))
     co_return Error(Code::invalid_argument, "endpoint: not a known push service (webpush.endpoint_hosts)", "endpoint");
   auto key = jwt::base64url_decode(s.p256dh);

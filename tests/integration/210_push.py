@@ -98,14 +98,37 @@ url = "%s"
         status, _, err = self.d.http("POST", "/v1/push/subscriptions", token=self.ann,
                                      body={"endpoint": browser.endpoint, "p256dh": "AAAA", "auth": browser.auth})
         self.assertEqual((status, err["error"]["field"]), (400, "p256dh"))
-        for endpoint in ("http://evil.example/x", "https://169.254.169.254/latest", "https://evilpush.example.net/x",
-                         "https://u@127.0.0.1/x"):
+        for endpoint, says in (("http://evil.example/x", "https://"), ("https://169.254.169.254/latest", "known push service"),
+                               ("https://evilpush.example.net/x", "known push service"),
+                               ("https://u@127.0.0.1/x", "no user name or password"), ("https://a b", "https://")):
             status, _, err = self.d.http("POST", "/v1/push/subscriptions", token=self.ann,
                                          body={"endpoint": endpoint, "p256dh": browser.p256dh, "auth": browser.auth})
             self.assertEqual((status, err["error"]["field"]), (400, "endpoint"), endpoint)
+            self.assertIn(says, err["error"]["message"], endpoint)
         status, _, ok = self.d.http("POST", "/v1/push/subscriptions", token=self.ann,
                                     body={"endpoint": "https://eu.push.example.net/x", "p256dh": browser.p256dh, "auth": browser.auth})
         self.assertEqual(status, 201, ok)  # a subdomain of a listed host
+
+    def test_an_operator_manages_a_users_browsers_and_phones_from_the_cli(self):
+        browser = self.webpush.subscribe()
+        sub = self.d.cli_json("push", "subscribe", "-u", "ann", "--endpoint", browser.endpoint, "--p256dh", browser.p256dh,
+                              "--auth", browser.auth)
+        dev = self.d.cli_json("push", "device", "register", "-u", "ann", "--platform", "fcm", "--token", "fcm-token-ann-9")
+        self.assertEqual(dev["platform"], "fcm")
+        listed = self.d.cli_json("push", "list", "-u", "ann")
+        self.assertEqual(([s["id"] for s in listed["subscriptions"]], [d["id"] for d in listed["devices"]]), ([sub["id"]], [dev["id"]]))
+        self.assertEqual(listed["devices"][0]["token"], "fcm-toke…")  # never the whole token
+        table = self.d.cli("push", "list", "-u", "ann").stdout.splitlines()
+        self.assertEqual([l.split()[:3] for l in table[1:]], [["browser", str(sub["id"]), "webpush"], ["phone", str(dev["id"]), "fcm"]])
+        # the same as a web page or an app would: ann sees her own
+        status, _, own = self.d.http("GET", "/v1/push", token=self.ann)
+        self.assertEqual(own, listed)
+        bad = self.d.cli("--json", "push", "device", "register", "-u", "ann", "--platform", "pager", "--token", "x")
+        self.assertCliError(bad, 4, "invalid_argument")
+        self.assertEqual(self.d.cli("push", "device", "unregister", str(dev["id"]), "-u", "ann").stdout.strip(), "removed %d" % dev["id"])
+        self.assertEqual(self.d.cli("push", "unsubscribe", str(sub["id"]), "-u", "ann").stdout.strip(), "removed %d" % sub["id"])
+        self.assertCliError(self.d.cli("--json", "push", "unsubscribe", str(sub["id"]), "-u", "ann"), 3, "not_found")
+        self.assertEqual(self.d.cli_json("push", "list", "-u", "ann"), {"subscriptions": [], "devices": []})
 
     def test_fcm_oauth_exchange_v1_body_retry_and_unregistered_token(self):
         status, _, dev = self.d.http("POST", "/v1/devices", token=self.ann, body={"platform": "fcm", "token": "fcm-token-ann-1"})
