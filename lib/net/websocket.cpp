@@ -13,6 +13,7 @@
 #include "core/logging.hpp"
 #include "core/time.hpp"
 #include "net/ws_frame.hpp"
+#include "net/ws_request.hpp"
 
 namespace tourbus::net {
 
@@ -387,62 +388,36 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
 
   awaitable<void> handle(std::string text) {
     auto self = shared_from_this();  // alive until the answer is queued
-    boost::system::error_code ec;
-    auto v = boost::json::parse(text, ec);
-    if (ec || !v.is_object()) {
-      enqueue(error_frame(nullptr, Error(Code::invalid_json, "a frame is a JSON object {\"event\", \"data\", \"ref\"}")));
-      co_return;
-    }
-    const auto& o = v.as_object();
-    const boost::json::value* ref = o.if_contains("ref");
-    if (ref && !(ref->is_string() || ref->is_int64() || ref->is_uint64())) {
-      enqueue(error_frame(nullptr, Error(Code::invalid_argument, "ref: a string or an integer", "ref")));
-      co_return;
-    }
-    for (const auto& [key, value] : o) {
-      if (key != "event" && key != "data" && key != "ref") {
-        enqueue(error_frame(ref, Error(Code::unknown_field, "'" + std::string(key) + "' is not a frame field (event, data, ref)",
-                                       std::string(key))));
-        co_return;
-      }
-    }
-    const auto* event = o.if_contains("event");
-    if (!event || !event->is_string()) {
-      enqueue(error_frame(ref, Error(Code::invalid_argument, "event: required, a string", "event")));
-      co_return;
-    }
-    const auto* data = o.if_contains("data");
-    if (data && !data->is_object() && !data->is_null()) {
-      enqueue(error_frame(ref, Error(Code::invalid_argument, "data: an object", "data")));
+    std::optional<boost::json::value> ref;
+    auto req = decode_request(text, ref);
+    const boost::json::value* r = ref ? &*ref : nullptr;
+    if (!req) {
+      enqueue(error_frame(r, req.error()));
       co_return;
     }
     if (!bucket_.take()) {
-      enqueue(error_frame(ref, Error(Code::rate_limited, "too many events; at most " +
-                                                             std::to_string(ctx_.config.get()->ws_events_per_second) +
-                                                             " a second")));
+      enqueue(error_frame(r, Error(Code::rate_limited, "too many events; at most " +
+                                                           std::to_string(ctx_.config.get()->ws_events_per_second) +
+                                                           " a second")));
       co_return;
     }
-    const auto* op = api::find_operation(std::string_view(event->as_string()));
+    auto op = ws_operation(req->event);
     if (!op) {
-      enqueue(error_frame(ref, Error(Code::not_found, "no such event: '" + std::string(event->as_string()) + "'", "event")));
+      enqueue(error_frame(r, op.error()));
       co_return;
     }
-    if (!op->websocket) {
-      enqueue(error_frame(ref, Error(Code::bad_request, std::string(op->name) + " is served over HTTP only", "event")));
-      co_return;
-    }
-    boost::json::object params = data && data->is_object() ? data->as_object() : boost::json::object{};
+    boost::json::object params = std::move(req->params);
     api::Caller caller = caller_;
     caller.request_id = ++ctx_.stats.requests;
-    auto pending = api::invoke(ctx_, *op, caller, std::move(params));
+    auto pending = api::invoke(ctx_, **op, caller, std::move(params));
     auto reply = co_await std::move(pending);
     if (reply) {
-      enqueue(ws_frame(events::answer("reply", std::move(reply->json), ref)));
+      enqueue(ws_frame(events::answer("reply", std::move(reply->json), r)));
       co_return;
     }
     auto status = info(reply.error().code).http_status;
     ++(status >= 500 ? ctx_.stats.requests_5xx : ctx_.stats.requests_4xx);
-    enqueue(error_frame(ref, reply.error()));
+    enqueue(error_frame(r, reply.error()));
   }
 
   // --- writing ---------------------------------------------------------------------------------
