@@ -25,6 +25,42 @@ class Dispatcher;
 
 namespace tourbus::api {
 
+// The abuse limits (docs/config.md): each refusal is counted under its name in /metrics.
+enum class Limit {
+  connections_per_ip,    // server.max_connections_per_ip
+  requests_per_ip,       // server.requests_per_second_per_ip
+  requests_per_token,    // server.requests_per_second_per_token
+  websockets_per_token,  // server.max_websockets_per_token
+  auth_failures,         // server.auth_failures_per_minute
+  header_timeout,        // server.header_timeout_seconds (slow or half-open requests)
+  ws_events,             // websocket.events_per_second
+  ws_send_queue,         // websocket.send_queue_frames, websocket.send_queue_bytes
+  uploads_per_user,      // files.max_uploads_per_user
+  uploads_total,         // files.max_uploads
+  upload_bytes_per_day,  // files.max_bytes_per_user_per_day
+  uploads_per_hour,      // files.uploads_per_user_per_hour
+  group_members,         // chat.max_group_members
+};
+// Each limit's name in /metrics and the config key that sets it.
+struct LimitInfo {
+  std::string_view name, key;
+};
+inline constexpr LimitInfo kLimits[] = {
+    {"connections_per_ip", "server.max_connections_per_ip"},
+    {"requests_per_ip", "server.requests_per_second_per_ip"},
+    {"requests_per_token", "server.requests_per_second_per_token"},
+    {"websockets_per_token", "server.max_websockets_per_token"},
+    {"auth_failures", "server.auth_failures_per_minute"},
+    {"header_timeout", "server.header_timeout_seconds"},
+    {"ws_events", "websocket.events_per_second"},
+    {"ws_send_queue", "websocket.send_queue_bytes"},
+    {"uploads_per_user", "files.max_uploads_per_user"},
+    {"uploads_total", "files.max_uploads"},
+    {"upload_bytes_per_day", "files.max_bytes_per_user_per_day"},
+    {"uploads_per_hour", "files.uploads_per_user_per_hour"},
+    {"group_members", "chat.max_group_members"},
+};
+
 // Counters the transports update and status/metrics read.
 struct Stats {
   std::atomic<std::int64_t> tcp_connections{0};
@@ -37,6 +73,10 @@ struct Stats {
   std::atomic<std::uint64_t> accept_failures{0};        // accept() failed (EMFILE, ENFILE, ...)
   std::atomic<std::int64_t> fd_limit{0};                // RLIMIT_NOFILE soft limit in force
   std::atomic<std::int64_t> in_flight{0};
+  std::atomic<std::int64_t> uploads{0};                 // uploads being received
+  std::atomic<std::uint64_t> limited[std::size(kLimits)]{};
+
+  void count(Limit l) { ++limited[static_cast<std::size_t>(l)]; }
 
   void set_listen_address(std::string a) {
     std::lock_guard lock(mutex);

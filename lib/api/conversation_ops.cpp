@@ -18,6 +18,10 @@ namespace {
 
 using boost::json::object;
 
+Error too_many_members(std::int64_t max) {
+  return Error(Code::conflict, "a group has at most " + std::to_string(max) + " members (chat.max_group_members)", "users");
+}
+
 // The conversation as the caller sees it, with the last message.
 object describe(store::Db& db, const chat::Conversation& c, bool with_members) {
   auto o = to_json(c);
@@ -87,6 +91,8 @@ boost::asio::awaitable<Result<Reply>> conversation_create(Context& ctx, const Ca
     if (caller.user_id != 0) names.push_back(caller.handle);
   }
   auto now = timeutil::now_ms();
+  auto max_members = ctx.config.get()->chat_max_group_members;
+  auto* stats = &ctx.stats;
   struct Made {
     chat::Conversation conversation;
     bool created = false;
@@ -95,6 +101,10 @@ boost::asio::awaitable<Result<Reply>> conversation_create(Context& ctx, const Ca
   auto pending = ctx.writer.run<Made>([=](store::Db& db) -> Result<Made> {
     auto people = resolve_people(db, caller, names, kind == "direct" ? (with ? "with" : "members") : "members");
     if (!people) return people.error();
+    if (kind == "group" && static_cast<std::int64_t>(people->size()) > max_members) {
+      stats->count(Limit::group_members);
+      return too_many_members(max_members);
+    }
     std::optional<std::string> key;
     if (kind == "direct") {
       if (people->size() != 2)
@@ -238,6 +248,8 @@ boost::asio::awaitable<Result<Reply>> change_members(Context& ctx, const Caller&
   auto handles = get_strings(p, "users");
   if (handles.empty()) co_return Error(Code::invalid_argument, "users: name at least one user", "users");
   auto now = timeutil::now_ms();
+  auto max_members = ctx.config.get()->chat_max_group_members;
+  auto* stats = &ctx.stats;
   auto pending = ctx.writer.run<chat::MembersChanged>([=](store::Db& db) -> Result<chat::MembersChanged> {
     auto c = visible_conversation(db, caller, id, "id");
     if (!c) return c.error();
@@ -252,6 +264,16 @@ boost::asio::awaitable<Result<Reply>> change_members(Context& ctx, const Caller&
     if (!people) return people.error();
     chat::MembersChanged change;
     change.conversation = id;
+    if constexpr (Add) {
+      auto have = chat::conversations::member_ids(db, id);
+      auto after = static_cast<std::int64_t>(have.size());
+      for (const auto& u : *people)
+        if (std::find(have.begin(), have.end(), u.id) == have.end()) ++after;
+      if (after > max_members) {
+        stats->count(Limit::group_members);
+        return too_many_members(max_members);
+      }
+    }
     for (const auto& u : *people) {
       if constexpr (Add) {
         if (chat::conversations::add_member(db, id, u.id, now)) change.added.push_back(u.handle);

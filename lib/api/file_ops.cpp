@@ -50,30 +50,30 @@ std::string disposition(const std::string& name) {
 }  // namespace
 
 boost::asio::awaitable<Result<Reply>> file_upload(Context& ctx, const Caller& caller, const object& p) {
-  auto content = get_string(p, "content").value_or("");
-  auto max = ctx.config.get()->files_max_bytes;
-  if (content.empty()) co_return Error(Code::invalid_argument, "send the file's bytes as the request body", "content");
-  if (static_cast<std::int64_t>(content.size()) > max)
-    co_return Error(Code::payload_too_large, "the file is larger than " + std::to_string(max) + " bytes (files.max_bytes)");
+  std::error_code ec;
+  auto size = caller.body_file ? std::filesystem::file_size(*caller.body_file, ec) : 0;
+  if (size == 0 || ec) co_return Error(Code::invalid_argument, "send the file's bytes as the request body", "content");
   chat::FileInfo f;
   f.name = chat::display_name(get_string(p, "name").value_or("file"));
-  f.size = static_cast<std::int64_t>(content.size());
+  f.size = static_cast<std::int64_t>(size);
   f.uploader_id = caller.user_id;
   f.created_at = timeutil::now_ms();
-  // Sniffing, hashing and the durable write run on the blocking pool.
-  auto prepare = [&ctx, &f, &content]() -> boost::asio::awaitable<Status> {
-    f.content_type = ctx.sniffer.content_type(content);
+  // Sniffing (the first MiB is enough for libmagic and image headers), hashing and the durable
+  // move into the blob store run on the blocking pool; the body never sits in memory whole.
+  auto prepare = [&ctx, &f, body = *caller.body_file]() -> boost::asio::awaitable<Status> {
+    auto head = chat::read_prefix(body, 1 << 20);
+    f.content_type = ctx.sniffer.content_type(head);
     auto allowed = chat::allowed_types();
     if (std::find(allowed.begin(), allowed.end(), f.content_type) == allowed.end())
       co_return Error(Code::unsupported_media_type,
                       "the file's content is " + f.content_type +
                           ", which is not accepted (images, PDF, text and office documents are; see docs/api.md)");
-    if (auto size = chat::image_size(content, f.content_type)) {
-      f.width = size->first;
-      f.height = size->second;
+    if (auto dims = chat::image_size(head, f.content_type)) {
+      f.width = dims->first;
+      f.height = dims->second;
     }
-    f.sha256 = crypto::sha256_hex(content);
-    chat::store_blob(ctx.files_dir, f.sha256, content);
+    f.sha256 = crypto::sha256_file_hex(body.string());
+    chat::store_blob_file(ctx.files_dir, f.sha256, body);
     co_return Status{};
   };
   auto pending = boost::asio::co_spawn(ctx.blocking, prepare, boost::asio::use_awaitable);

@@ -39,6 +39,9 @@ struct Caller {
   std::uint64_t session = 0;     // the WebSocket session the request came on (0: HTTP)
   std::int64_t token_id = 0;     // the bearer token it authenticated with (0: the control socket)
   std::optional<std::int64_t> token_expires_at;  // ms since the epoch; a session ends then
+  // An upload's body, received into this file by the transport (file.upload); valid during the
+  // call. The handler moves it into the blob store or leaves it for the transport to remove.
+  const std::filesystem::path* body_file = nullptr;
   bool is_operator() const { return role == Role::operator_; }
 };
 

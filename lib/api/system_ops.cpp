@@ -74,6 +74,7 @@ boost::asio::awaitable<Result<Reply>> status(Context& ctx, const Caller&, const 
 
 boost::asio::awaitable<Result<Reply>> metrics(Context& ctx, const Caller&, const object&) {
   auto s = snapshot(ctx);
+  auto cfg = ctx.config.get();
   auto now = timeutil::now_ms();
   std::string out;
   auto metric = [&](std::string_view name, std::string_view type, std::string_view help, auto value,
@@ -95,6 +96,14 @@ boost::asio::awaitable<Result<Reply>> metrics(Context& ctx, const Caller&, const
   metric("tourbus_fd_limit", "gauge", "The open-file limit (RLIMIT_NOFILE soft limit) in force.", ctx.stats.fd_limit.load());
   metric("tourbus_max_connections", "gauge", "TCP connections accepted at most now: server.max_connections, or less under the open-file limit.",
          config::connection_limit(*ctx.config.get(), ctx.stats.fd_limit.load()));
+  out += "# HELP tourbus_limited_total Requests, connections and frames refused by an abuse limit, by limit.\n"
+         "# TYPE tourbus_limited_total counter\n";
+  for (std::size_t i = 0; i < std::size(kLimits); ++i)
+    out += fmt::format("tourbus_limited_total{{limit=\"{}\"}} {}\n", kLimits[i].name, ctx.stats.limited[i].load());
+  out += "# HELP tourbus_limit The abuse limits in force (0: none), by limit; the key sets it.\n# TYPE tourbus_limit gauge\n";
+  for (const auto& l : kLimits)
+    out += fmt::format("tourbus_limit{{limit=\"{}\",key=\"{}\"}} {}\n", l.name, l.key, config::int_value(*cfg, l.key));
+  metric("tourbus_uploads", "gauge", "Uploads being received now.", ctx.stats.uploads.load());
   out += "# HELP tourbus_http_requests_total HTTP requests answered, by status class.\n# TYPE tourbus_http_requests_total counter\n";
   auto total = ctx.stats.requests.load(), c4 = ctx.stats.requests_4xx.load(), c5 = ctx.stats.requests_5xx.load();
   out += fmt::format("tourbus_http_requests_total{{class=\"2xx\"}} {}\n", total - c4 - c5);

@@ -160,6 +160,37 @@ void store_blob(const std::filesystem::path& dir, const std::string& sha256, std
   fsync_path(dir, O_RDONLY | O_DIRECTORY);
 }
 
+void store_blob_file(const std::filesystem::path& dir, const std::string& sha256, const std::filesystem::path& received) {
+  auto path = blob_path(dir, sha256);
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {  // same bytes, same name: already durable
+    std::filesystem::remove(received, ec);
+    return;
+  }
+  std::filesystem::create_directories(path.parent_path(), ec);
+  if (ec) throw std::runtime_error("cannot create " + path.parent_path().string() + ": " + ec.message());
+  fsync_path(received, O_RDONLY);
+  std::filesystem::rename(received, path);
+  fsync_path(path.parent_path(), O_RDONLY | O_DIRECTORY);
+  fsync_path(dir, O_RDONLY | O_DIRECTORY);
+}
+
+std::string read_prefix(const std::filesystem::path& file, std::size_t max) {
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("cannot open " + file.string());
+  std::string out(max, '\0');
+  std::size_t got = 0;
+  while (got < max) {
+    auto n = ::read(fd, out.data() + got, max - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  out.resize(got);
+  return out;
+}
+
 std::string display_name(std::string_view client_name) {
   auto slash = client_name.find_last_of("/\\");
   if (slash != std::string_view::npos) client_name.remove_prefix(slash + 1);
@@ -192,6 +223,13 @@ std::optional<FileInfo> find(store::Db& db, std::int64_t id) {
   s.bind(1, id);
   if (!s.step()) return std::nullopt;
   return read_file(s);
+}
+
+std::int64_t uploaded_since(store::Db& db, std::int64_t uploader, std::int64_t since) {
+  auto s = db.prepare("SELECT COALESCE(SUM(size), 0) FROM files WHERE uploader_id = ? AND created_at >= ?");
+  s.bind(1, uploader).bind(2, since);
+  s.step();
+  return s.i64(0);
 }
 
 std::vector<std::string> expire(store::Db& db, std::int64_t cutoff) {

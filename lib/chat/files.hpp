@@ -41,6 +41,11 @@ std::filesystem::path blob_path(const std::filesystem::path& dir, const std::str
 // Writes the blob (temporary file, fsync, rename, fsync of the directory) unless it is there.
 // Throws std::runtime_error on I/O failure.
 void store_blob(const std::filesystem::path& dir, const std::string& sha256, std::string_view bytes);
+// The same for a blob received into `received` (a file under `dir`): it is made durable and
+// renamed into place, or removed when the blob is there already. Throws on I/O failure.
+void store_blob_file(const std::filesystem::path& dir, const std::string& sha256, const std::filesystem::path& received);
+// The first `max` bytes of a file, for sniffing. Throws on I/O failure.
+std::string read_prefix(const std::filesystem::path& file, std::size_t max);
 
 // A file name fit for display: the last path component, valid UTF-8 without control characters,
 // at most 200 characters; "file" when nothing usable is left.
@@ -49,6 +54,8 @@ std::string display_name(std::string_view client_name);
 namespace files {
 std::int64_t insert(store::Db& db, const FileInfo& f);
 std::optional<FileInfo> find(store::Db& db, std::int64_t id);
+// Bytes `uploader` uploaded at or after `since` (ms since the epoch).
+std::int64_t uploaded_since(store::Db& db, std::int64_t uploader, std::int64_t since);
 // Deletes files uploaded before `cutoff` and returns the blobs no longer referenced by any file.
 std::vector<std::string> expire(store::Db& db, std::int64_t cutoff);
 }  // namespace files

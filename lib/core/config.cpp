@@ -35,6 +35,18 @@ const std::array kKeys{
         "File descriptors kept free for the control socket, open connections, files and deliveries: TCP connections are refused before the open-file limit is this close."},
     Key{"server.idle_timeout_seconds", &Config::idle_timeout_seconds, 1, 86400, {}, true,
         "An HTTP connection idle (or sending a request) this long is closed."},
+    Key{"server.header_timeout_seconds", &Config::header_timeout_seconds, 1, 3600, {}, true,
+        "A request's headers must arrive within this many seconds of its first byte (of the connection, for the first request): slow or half-open requests cannot hold connections."},
+    Key{"server.max_connections_per_ip", &Config::max_connections_per_ip, 0, 1'000'000, {}, true,
+        "Most simultaneous TCP connections from one client address; further ones are closed at once. 0: no limit (behind a reverse proxy every client has its address)."},
+    Key{"server.max_websockets_per_token", &Config::max_websockets_per_token, 0, 100'000, {}, true,
+        "Most WebSocket sessions open at once on one token; a further upgrade gets rate_limited. 0: no limit."},
+    Key{"server.requests_per_second_per_ip", &Config::requests_per_second_per_ip, 0, 1'000'000, {}, true,
+        "Sustained HTTP requests a second from one client address (bursts of twice as many); faster ones get rate_limited before any token is looked at. 0: no limit."},
+    Key{"server.requests_per_second_per_token", &Config::requests_per_second_per_token, 0, 1'000'000, {}, true,
+        "Sustained HTTP requests a second on one token (bursts of twice as many); faster ones get rate_limited. 0: no limit."},
+    Key{"server.auth_failures_per_minute", &Config::auth_failures_per_minute, 0, 1'000'000, {}, true,
+        "Failed authentications one client address may make a minute (all at once, then one every 60/N seconds); beyond, its requests get rate_limited until it may try again. 0: no limit."},
     Key{"server.shutdown_grace_seconds", &Config::shutdown_grace_seconds, 0, 3600, {}, true,
         "On SIGTERM, how long in-flight requests may run before the daemon stops anyway."},
     Key{"log.level", &Config::log_level, 0, 0, kLevels, true,
@@ -49,6 +61,8 @@ const std::array kKeys{
         "Largest WebSocket message a client may send; a larger one closes the connection with code 1009. New connections."},
     Key{"websocket.send_queue_frames", &Config::ws_send_queue_frames, 16, 1'000'000, {}, true,
         "Frames queued for one WebSocket client; a client that falls further behind is closed with code 4001. New connections."},
+    Key{"websocket.send_queue_bytes", &Config::ws_send_queue_bytes, 64 << 10, 1LL << 30, {}, true,
+        "Bytes queued for one WebSocket client; a client that falls further behind is closed with code 4001. New connections."},
     Key{"websocket.idle_timeout_seconds", &Config::ws_idle_timeout_seconds, 2, 3600, {}, true,
         "The server pings at half this interval; a WebSocket peer silent this long is dropped. New connections."},
     Key{"websocket.events_per_second", &Config::ws_events_per_second, 1, 100000, {}, true,
@@ -59,10 +73,20 @@ const std::array kKeys{
         "Longest message text in bytes (UTF-8); longer messages get payload_too_large."},
     Key{"chat.history_page", &Config::chat_history_page, 10, 10000, {}, true,
         "Most messages one history or search request returns; clients page for more."},
+    Key{"chat.max_group_members", &Config::chat_max_group_members, 2, 1'000'000, {}, true,
+        "Most members of one group conversation; creating or adding beyond it gets conflict."},
     Key{"files.max_bytes", &Config::files_max_bytes, 1024, 1LL << 30, {}, true,
         "Largest file or photo upload in bytes; larger uploads get payload_too_large."},
     Key{"files.retention_days", &Config::files_retention_days, 0, 36500, {}, true,
         "Uploads older than this are deleted (daily, and at start-up); messages then show the file as expired. 0 keeps files forever."},
+    Key{"files.max_uploads", &Config::files_max_uploads, 1, 100'000, {}, true,
+        "Uploads received at once in all; a further one gets rate_limited before its body is read."},
+    Key{"files.max_uploads_per_user", &Config::files_max_uploads_per_user, 1, 10'000, {}, true,
+        "Uploads one user may send at once; a further one gets rate_limited before its body is read."},
+    Key{"files.max_bytes_per_user_per_day", &Config::files_max_bytes_per_user_per_day, 0, 1LL << 40, {}, true,
+        "Bytes one user may upload in 24 hours; an upload beyond gets rate_limited. 0: no limit."},
+    Key{"files.uploads_per_user_per_hour", &Config::files_uploads_per_user_per_hour, 0, 1'000'000, {}, true,
+        "Uploads one user may make in an hour; more get rate_limited. 0: no limit."},
     Key{"tokens.default_ttl_days", &Config::token_ttl_days, 0, 3650, {}, true,
         "Lifetime of an issued access token when none is given; 0 means tokens do not expire."},
     Key{"notify.templates_dir", &Config::notify_templates_dir, 0, 0, {}, true,
@@ -201,6 +225,13 @@ const Key* find_key(std::string_view name) {
   for (const auto& k : kKeys)
     if (k.name == name) return &k;
   return nullptr;
+}
+
+std::int64_t int_value(const Config& c, std::string_view name) {
+  auto* key = find_key(name);
+  if (!key) return 0;
+  auto* member = std::get_if<std::int64_t Config::*>(&key->member);
+  return member ? c.*(*member) : 0;
 }
 
 std::string default_as_toml(const Key& key) {

@@ -26,6 +26,13 @@ struct Config {
   std::int64_t max_connections = 4096;
   std::int64_t fd_reserve = 64;
   std::int64_t idle_timeout_seconds = 60;
+  std::int64_t header_timeout_seconds = 10;
+  // Abuse limits (0: none).
+  std::int64_t max_connections_per_ip = 512;
+  std::int64_t max_websockets_per_token = 32;
+  std::int64_t requests_per_second_per_ip = 200;
+  std::int64_t requests_per_second_per_token = 50;
+  std::int64_t auth_failures_per_minute = 30;
   std::int64_t shutdown_grace_seconds = 10;
   std::string log_level = "info";
   std::string synchronous = "full";
@@ -34,13 +41,19 @@ struct Config {
   std::int64_t token_ttl_days = 90;
   std::int64_t ws_max_frame_bytes = 64 * 1024;
   std::int64_t ws_send_queue_frames = 1024;
+  std::int64_t ws_send_queue_bytes = 8 << 20;
   std::int64_t ws_idle_timeout_seconds = 60;
   std::int64_t ws_events_per_second = 20;
   std::int64_t ws_event_burst = 40;
   std::int64_t chat_max_text_bytes = 4096;
   std::int64_t chat_history_page = 200;
+  std::int64_t chat_max_group_members = 1000;
   std::int64_t files_max_bytes = 20 << 20;
   std::int64_t files_retention_days = 365;
+  std::int64_t files_max_uploads = 64;
+  std::int64_t files_max_uploads_per_user = 4;
+  std::int64_t files_max_bytes_per_user_per_day = 1LL << 30;
+  std::int64_t files_uploads_per_user_per_hour = 240;
   // Notifications.
   std::string notify_templates_dir;  // empty: templates/ beside the config file, or under state_dir
   std::string notify_default_language = "en";
@@ -94,6 +107,8 @@ struct Key {
 // Every key tourbusd understands, in documentation order.
 std::span<const Key> keys();
 const Key* find_key(std::string_view name);
+// The value of an integer key in `c` (0 for a key that is not an integer).
+std::int64_t int_value(const Config& c, std::string_view name);
 // The default value of a key, rendered as TOML.
 std::string default_as_toml(const Key& key);
 

@@ -1,6 +1,9 @@
 #include "core/crypto.hpp"
 
+#include <cstdio>
+#include <memory>
 #include <stdexcept>
+#include <vector>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -34,6 +37,21 @@ std::string sha256_hex(std::string_view data) {
   if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1)
     throw std::runtime_error("EVP_Digest failed");
   return hex(std::string_view(reinterpret_cast<const char*>(md), len));
+}
+
+std::string sha256_file_hex(const std::string& path) {
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rbe"), &std::fclose);
+  if (!f) throw std::runtime_error("cannot open " + path);
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> md(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (!md || EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) != 1) throw std::runtime_error("EVP_DigestInit failed");
+  std::vector<char> chunk(1 << 16);
+  while (auto n = std::fread(chunk.data(), 1, chunk.size(), f.get()))
+    if (EVP_DigestUpdate(md.get(), chunk.data(), n) != 1) throw std::runtime_error("EVP_DigestUpdate failed");
+  if (std::ferror(f.get())) throw std::runtime_error("cannot read " + path);
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  if (EVP_DigestFinal_ex(md.get(), out, &len) != 1) throw std::runtime_error("EVP_DigestFinal failed");
+  return hex(std::string_view(reinterpret_cast<const char*>(out), len));
 }
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {

@@ -10,6 +10,8 @@ namespace tourbus::crypto {
 std::string random_token(std::size_t n);
 // Lower-case hex SHA-256 of the input.
 std::string sha256_hex(std::string_view data);
+// Lower-case hex SHA-256 of a file's contents, read in pieces. Throws std::runtime_error.
+std::string sha256_file_hex(const std::string& path);
 // Lower-case hex HMAC-SHA256 of data under key.
 std::string hmac_sha256_hex(std::string_view key, std::string_view data);
 // Lower-case hex of bytes.

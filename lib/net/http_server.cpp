@@ -19,15 +19,12 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
-#include <boost/url/parse.hpp>
-#include "core/json.hpp"
 
-#include "api/auth.hpp"
 #include "core/logging.hpp"
-#include "net/router.hpp"
+#include "net/http_request.hpp"
+#include "net/limits.hpp"
 #include "net/stream.hpp"
 #include "net/websocket.hpp"
-#include "net/ws_frame.hpp"
 
 namespace tourbus::net {
 
@@ -35,253 +32,250 @@ namespace websocket = beast::websocket;
 
 namespace {
 
-std::string error_body(const Error& e) {
-  boost::json::object err{{"code", code_name(e.code)}, {"message", e.message}};
-  if (!e.field.empty()) err["field"] = e.field;
-  return json::dump(boost::json::object{{"error", std::move(err)}}) + "\n";
-}
-
-struct Answer {
-  int status = 200;
-  std::string content_type;
-  std::string body;
-  std::filesystem::path file;
-  bool keep_file = false;
-  std::string disposition;
+// What a connection's coroutine needs besides its stream.
+struct Conn {
+  api::Context& ctx;
+  realtime::Hub& hub;
+  Limits& limits;
+  api::Uploads& uploads;
+  api::Transport transport;
+  std::string peer;  // for logs
+  std::string ip;    // TCP: the client's address, for the limits
+  const bool& draining;
+  std::filesystem::path incoming;  // where upload bodies are received
 };
 
-Answer from_error(const Error& e) { return {info(e.code).http_status, "application/json", error_body(e), {}}; }
+bool is_parse_error(const beast::error_code& ec) {
+  return ec.category() == http::make_error_code(http::error::end_of_stream).category() &&
+         ec != http::error::end_of_stream && ec != http::error::partial_message;
+}
 
-// The upgrade's own fields, checked after the token (nothing is revealed before it): version 13
-// (else 426, answered with Sec-WebSocket-Version: 13) and a well-formed key (else 400).
-std::optional<Answer> upgrade_refusal(const http::request<http::string_body>& req) {
-  if (req[http::field::sec_websocket_version] != "13") {
-    auto a = from_error(Error(Code::bad_request, "WebSocket version 13 is required"));
-    a.status = 426;
-    return a;
+// A unique file under `dir` for one upload's body.
+std::filesystem::path incoming_file(const std::filesystem::path& dir, std::uint64_t request_id) {
+  static std::uint64_t n = 0;  // the event loop is single-threaded
+  return dir / ("upload-" + std::to_string(::getpid()) + "-" + std::to_string(request_id) + "-" + std::to_string(++n));
+}
+
+// An upload: its sender is known and admitted before a byte of the body is read, then the body
+// goes to a file under `incoming` (never into memory whole) and the operation runs on it. A
+// refused upload's body is not read: the connection closes after the answer (`close`).
+template <class S>
+awaitable<Answer> receive_upload(S& stream, beast::flat_buffer& buffer, http::request_parser<http::string_body>& parser,
+                                 Conn& c, std::uint64_t request_id, bool& close) {
+  close = true;
+  auto cfg = c.ctx.config.get();
+  const auto& head = parser.get();
+  auto pending = identify(c.ctx, c.limits, head, {c.transport, c.peer, c.ip, request_id}, false);
+  auto caller = co_await std::move(pending);
+  if (!caller) co_return from_error(caller.error());
+  std::optional<std::uint64_t> length;
+  if (auto l = parser.content_length()) length = *l;
+  auto ticket = c.uploads.admit(*caller, length);
+  if (!ticket) co_return ticket.error().code == Code::rate_limited ? too_many(ticket.error(), 60) : from_error(ticket.error());
+  auto path = incoming_file(c.incoming, request_id);
+  http::request_parser<http::file_body> body(std::move(parser));
+  body.body_limit(static_cast<std::uint64_t>(ticket->max_bytes()));
+  beast::error_code ec;
+  body.get().body().open(path.c_str(), beast::file_mode::write_new, ec);
+  if (ec) {
+    logging::get("net")->error("net.upload_file_failed req={} error=\"{}\"", request_id, ec.message());
+    co_return from_error(Error(Code::internal, "the upload could not be received; see the daemon log"));
   }
-  auto key = req[http::field::sec_websocket_key];
-  if (!ws::valid_key(std::string_view(key.data(), key.size())))
-    return from_error(Error(Code::bad_request, "Sec-WebSocket-Key: missing or malformed"));
-  return std::nullopt;
-}
-
-// Credentials of the process at the other end of a Unix socket.
-std::string peer_credentials(int fd) {
-  ucred cred{};
-  socklen_t len = sizeof cred;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return "uid=? pid=?";
-  return "uid=" + std::to_string(cred.uid) + " pid=" + std::to_string(cred.pid);
-}
-
-// The secret of an "Authorization: Bearer ..." header, or empty.
-std::string_view bearer_token(const http::request<http::string_body>& req) {
-  auto auth = std::string_view(req[http::field::authorization]);
-  if (auth.size() <= 7 || !(auth.starts_with("Bearer ") || auth.starts_with("bearer "))) return {};
-  return auth.substr(7);
-}
-
-// A request for an operation whose body is raw bytes (an upload): its body limit is
-// files.max_bytes and its body is not JSON.
-bool is_upload(const http::request<http::string_body>& req) {
-  auto target = std::string_view(req.target());
-  auto path = target.substr(0, target.find('?'));
-  for (const auto& op : api::operations())
-    if (op.raw_body && op.route == path && op.method == std::string_view(req.method_string())) return true;
-  return false;
-}
-
-// Authenticates, routes and runs one request. The control socket grants operator rights; on TCP
-// nothing is looked at before the token is valid.
-awaitable<Answer> handle(api::Context& ctx, const http::request<http::string_body>& req, api::Transport transport,
-                         const std::string& peer, std::uint64_t request_id) {
-  api::Caller caller{Role::operator_, 0, {}, transport, peer, request_id};
-  if (transport == api::Transport::unix_socket) {
-    if (auto as = std::string_view(req[api::kActAsHeader]); !as.empty()) {
-      auto acting = api::act_as(ctx, caller, as);
-      if (!acting) co_return from_error(acting.error());
-      caller = *acting;
+  struct Remove {
+    std::filesystem::path path;
+    ~Remove() {
+      std::error_code ignored;
+      std::filesystem::remove(path, ignored);
     }
-  } else {
-    auto token = bearer_token(req);
-    if (token.empty()) co_return from_error(Error(Code::unauthenticated, "send a token: Authorization: Bearer tb_..."));
-    auto pending = api::authenticate(ctx, token, peer);
-    auto authenticated = co_await std::move(pending);
-    if (!authenticated) co_return from_error(authenticated.error());
-    caller = *authenticated;
-    caller.request_id = request_id;
+  } remove{path};
+  // A slow phone on a bus may take long for a big photo, but not stall: each piece of the body
+  // must arrive within the idle timeout.
+  while (!body.is_done()) {
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(cfg->idle_timeout_seconds));
+    std::tie(ec, std::ignore) = co_await http::async_read_some(stream, buffer, body, tuple_awaitable);
+    if (ec == http::error::body_limit) co_return from_error(c.uploads.too_large(*ticket));
+    if (ec && is_parse_error(ec)) co_return from_error(Error(Code::bad_request, "malformed HTTP request: " + ec.message()));
+    if (ec) co_return Answer{0};  // closed or timed out: nobody to answer
   }
-  auto ctype = std::string_view(req[http::field::content_type]);
-  if (!is_upload(req) && !req.body().empty() && !ctype.empty() && !ctype.starts_with("application/json"))
-    co_return from_error(Error(Code::unsupported_media_type, "send the body as application/json"));
-  auto routed = route(std::string_view(req.method_string()), std::string_view(req.target()), req.body());
-  if (!routed) co_return from_error(routed.error());
-
-  auto pending = api::invoke(ctx, *routed->op, caller, std::move(routed->params));
-  auto reply = co_await std::move(pending);
-  if (!reply) co_return from_error(reply.error());
-  Answer answer;
-  answer.status = reply->status;
-  answer.content_type = reply->content_type;
-  answer.file = reply->file;
-  answer.keep_file = reply->keep_file;
-  answer.disposition = std::move(reply->disposition);
-  answer.body = reply->file.empty() && reply->content_type == "application/json"
-                    ? json::dump(reply->json) + "\n"
-                    : std::move(reply->text);
-  co_return answer;
+  body.get().body().close();
+  close = false;
+  auto running = run(c.ctx, *caller, body.get(), {}, &path);
+  co_return co_await std::move(running);
 }
 
-// Who opens a WebSocket: on TCP a token from the Authorization header or, for browsers, the
-// access_token query parameter; on the control socket an operator.
-awaitable<Result<api::Caller>> websocket_caller(api::Context& ctx, const http::request<http::string_body>& req,
-                                                api::Transport transport, const std::string& peer,
-                                                std::uint64_t request_id) {
-  auto url = boost::urls::parse_origin_form(std::string_view(req.target()));
-  if (!url) co_return Error(Code::bad_request, "malformed request target");
-  api::Caller caller{Role::operator_, 0, {}, api::Transport::websocket, peer, request_id};
-  auto where = [&]() -> Status {
-    if (url->path() != api::kWebSocketPath)
-      return Error(Code::not_found, "the WebSocket endpoint is " + std::string(api::kWebSocketPath));
-    return {};
-  };
-  if (transport == api::Transport::unix_socket) {
-    if (auto st = where(); !st) co_return st.error();
-    if (auto as = std::string_view(req[api::kActAsHeader]); !as.empty()) co_return api::act_as(ctx, caller, as);
-    co_return caller;
+// The answer to a request, or to one that could not be read.
+template <class S>
+awaitable<beast::error_code> send(S& stream, Conn& c, Answer& answer, unsigned version, bool keep_alive,
+                                  std::uint64_t request_id) {
+  auto log = logging::get("net");
+  beast::error_code wec;
+  http::file_body::value_type file;
+  if (!answer.file.empty()) {
+    file.open(answer.file.c_str(), beast::file_mode::scan, wec);
+    std::error_code rm;
+    if (!answer.keep_file) std::filesystem::remove(answer.file, rm);  // the open descriptor keeps the data readable
+    if (wec) {
+      log->error("net.file_unreadable req={} error=\"{}\"", request_id, wec.message());
+      answer = from_error(Error(Code::internal, "the file to send could not be read; see the daemon log"));
+      wec = {};
+    }
   }
-  std::string token(bearer_token(req));  // the header wins over the query parameter
-  if (auto it = url->params().find("access_token"); token.empty() && it != url->params().end()) token = (*it).value;
-  if (token.empty())
-    co_return Error(Code::unauthenticated, "send a token: Authorization: Bearer tb_... or ?access_token=tb_...");
-  auto pending = api::authenticate(ctx, token, peer);
-  auto authenticated = co_await std::move(pending);
-  if (!authenticated) co_return authenticated.error();
-  if (auto st = where(); !st) co_return st.error();  // as on HTTP: nothing is revealed before the token
-  caller = *authenticated;
-  caller.transport = api::Transport::websocket;
-  caller.request_id = request_id;
-  co_return caller;
+  if (answer.status >= 500) ++c.ctx.stats.requests_5xx;
+  else if (answer.status >= 400) ++c.ctx.stats.requests_4xx;
+  if (file.is_open()) {
+    http::response<http::file_body> res{static_cast<http::status>(answer.status), version};
+    res.set(http::field::content_type, answer.content_type);
+    if (!answer.disposition.empty()) res.set(http::field::content_disposition, answer.disposition);
+    res.set("X-Content-Type-Options", "nosniff");
+    res.body() = std::move(file);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    // A backup may be large and the operator's disk slow: no deadline on streaming it.
+    beast::get_lowest_layer(stream).expires_never();
+    std::tie(wec, std::ignore) = co_await http::async_write(stream, res, tuple_awaitable);
+  } else {
+    http::response<http::string_body> res{static_cast<http::status>(answer.status), version};
+    res.set(http::field::content_type, answer.content_type);
+    if (answer.status == 401) res.set(http::field::www_authenticate, "Bearer");
+    if (answer.status == 426) res.set(http::field::sec_websocket_version, "13");
+    if (answer.retry_after > 0) res.set(http::field::retry_after, std::to_string(answer.retry_after));
+    res.keep_alive(keep_alive);
+    res.body() = std::move(answer.body);
+    res.prepare_payload();
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(c.ctx.config.get()->idle_timeout_seconds));
+    std::tie(wec, std::ignore) = co_await http::async_write(stream, res, tuple_awaitable);
+  }
+  co_return wec;
 }
 
 template <class S>
-awaitable<void> serve(S stream, api::Context& ctx, realtime::Hub& hub, api::Transport transport, std::string peer,
-                      std::shared_ptr<HttpServer::Session> self, const bool& draining) {
+awaitable<void> serve(S stream, Conn c, std::shared_ptr<HttpServer::Session> self) {
   auto log = logging::get("net");
+  auto& ctx = c.ctx;
+  bool tcp = c.transport == api::Transport::tcp;
   // `stream` lives in this coroutine's frame, so its address is stable until we return.
   self->close = [&stream] {
     beast::error_code ignored;
     beast::get_lowest_layer(stream).socket().close(ignored);
   };
   beast::flat_buffer buffer;
-  for (;;) {
+  for (bool first = true;; first = false) {
     auto cfg = ctx.config.get();
+    auto header_timeout = std::chrono::seconds(std::min(cfg->header_timeout_seconds, cfg->idle_timeout_seconds));
+    // Between requests a connection may sit idle; once a request's first byte is in, its headers
+    // must follow within server.header_timeout_seconds, and a new connection's first request
+    // must arrive that soon: slow or half-open requests cannot hold connections for long.
+    if (buffer.size() == 0) {
+      beast::get_lowest_layer(stream).expires_after(first ? header_timeout : std::chrono::seconds(cfg->idle_timeout_seconds));
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), tuple_awaitable);
+      if (ec) {
+        if (first && ec == beast::error::timeout && tcp) ctx.stats.count(api::Limit::header_timeout);
+        break;
+      }
+      buffer.commit(n);
+    }
     http::request_parser<http::string_body> parser;
-    // Uploads may be larger than other requests: the limit is chosen once the target is known.
+    // Uploads may be larger than other requests: the limit is chosen once the target is known
+    // (the parser checks Content-Length against it with the headers already).
     parser.body_limit(static_cast<std::uint64_t>(std::max(cfg->max_body_bytes, cfg->files_max_bytes)));
     parser.header_limit(16 * 1024);
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(cfg->idle_timeout_seconds));
-    // A request is in flight from the moment its headers are in: drain() lets it finish.
+    beast::get_lowest_layer(stream).expires_after(header_timeout);
     auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, tuple_awaitable);
-    if (!ec) {
-      self->busy = true;
-      log->debug("net.request_headers method={} peer=\"{}\"", std::string_view(parser.get().method_string()), peer);
-      auto limit = is_upload(parser.get()) ? cfg->files_max_bytes : cfg->max_body_bytes;
-      if (parser.content_length() && *parser.content_length() > static_cast<std::uint64_t>(limit)) ec = http::error::body_limit;
-      else parser.body_limit(static_cast<std::uint64_t>(limit));
-      if (!ec && !parser.is_done()) std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
-    }
-    if (ec) {
-      self->busy = false;
-      Answer bad;
-      if (ec == http::error::body_limit)
-        bad = from_error(Error(Code::payload_too_large,
-                               is_upload(parser.get())
-                                   ? "the file is larger than " + std::to_string(cfg->files_max_bytes) + " bytes (files.max_bytes)"
-                                   : "the request body is larger than " + std::to_string(cfg->max_body_bytes) + " bytes"));
-      else if (ec == http::error::header_limit)
-        bad = from_error(Error(Code::payload_too_large, "the request headers are larger than 16 KiB"));
-      else if (ec.category() == http::make_error_code(http::error::end_of_stream).category() && ec != http::error::end_of_stream &&
-               ec != http::error::partial_message)
-        bad = from_error(Error(Code::bad_request, "malformed HTTP request: " + ec.message()));
-      else
-        break;  // closed, timed out or cancelled
-      http::response<http::string_body> res{static_cast<http::status>(bad.status), 11};
-      res.set(http::field::content_type, bad.content_type);
-      res.set(http::field::connection, "close");
-      res.body() = bad.body;
-      res.prepare_payload();
-      co_await http::async_write(stream, res, tuple_awaitable);
-      ++ctx.stats.requests;
-      ++ctx.stats.requests_4xx;
-      break;
-    }
-    ++ctx.stats.in_flight;
+    if (ec == beast::error::timeout && tcp) ctx.stats.count(api::Limit::header_timeout);
     auto request_id = ++ctx.stats.requests;
-    auto& req = parser.get();
-    auto started = std::chrono::steady_clock::now();
     Answer answer;
-    if (websocket::is_upgrade(req)) {
-      auto pending = websocket_caller(ctx, req, transport, peer, request_id);
-      auto caller = co_await std::move(pending);
-      auto refused = caller ? upgrade_refusal(req) : std::optional<Answer>(from_error(caller.error()));
-      if (!refused) {
+    bool close = false;
+    if (ec == http::error::header_limit) {
+      answer = from_error(Error(Code::payload_too_large, "the request headers are larger than 16 KiB"));
+      close = true;
+    } else if (ec && is_parse_error(ec)) {
+      answer = from_error(Error(Code::bad_request, "malformed HTTP request: " + ec.message()));
+      close = true;
+    } else if (ec) {
+      --ctx.stats.requests;
+      break;  // closed, timed out or cancelled
+    }
+    // A request is in flight from the moment its headers are in: drain() lets it finish.
+    self->busy = true;
+    ++ctx.stats.in_flight;
+    // An upload's parser gives its header away with the body: keep what the answer needs.
+    const auto& head = parser.get();
+    auto version = head.version() ? head.version() : 11;
+    bool wants_keep_alive = head.keep_alive();
+    std::string method(head.method_string()), target(head.target());
+    auto started = std::chrono::steady_clock::now();
+    if (close) {
+    } else if (tcp && !c.limits.request_from(c.ip)) {
+      answer = too_many(Error(Code::rate_limited, "too many requests from your address (server.requests_per_second_per_ip)"), 1);
+      close = true;
+    } else if (auto wait = tcp ? c.limits.auth_wait(c.ip) : 0; wait > 0) {
+      answer = too_many(Error(Code::rate_limited, "too many failed authentications from your address; try again in " +
+                                                      std::to_string(wait) + " seconds"),
+                        wait);
+      close = true;
+    } else if (is_upload(head)) {
+      auto receiving = receive_upload(stream, buffer, parser, c, request_id, close);
+      answer = co_await std::move(receiving);
+      if (answer.status == 0) {
         --ctx.stats.in_flight;
         self->busy = false;
-        std::string early(static_cast<const char*>(buffer.data().data()), buffer.size());
-        serve_websocket(std::move(stream), req, std::move(early), ctx, hub, *caller, self);
-        co_return;
+        break;
       }
-      answer = std::move(*refused);
     } else {
-      auto pending = handle(ctx, req, transport, peer, request_id);
-      answer = co_await std::move(pending);
+      log->debug("net.request_headers method={} peer=\"{}\"", std::string_view(head.method_string()), c.peer);
+      if (parser.content_length() && *parser.content_length() > static_cast<std::uint64_t>(cfg->max_body_bytes))
+        ec = http::error::body_limit;
+      parser.body_limit(static_cast<std::uint64_t>(cfg->max_body_bytes));
+      if (!ec && !parser.is_done()) std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
+      if (ec == http::error::body_limit) {
+        answer = from_error(Error(Code::payload_too_large,
+                                  "the request body is larger than " + std::to_string(cfg->max_body_bytes) + " bytes"));
+        close = true;
+      } else if (ec && is_parse_error(ec)) {
+        answer = from_error(Error(Code::bad_request, "malformed HTTP request: " + ec.message()));
+        close = true;
+      } else if (ec) {
+        --ctx.stats.in_flight;
+        self->busy = false;
+        break;
+      } else if (websocket::is_upgrade(parser.get())) {
+        auto& req = parser.get();
+        auto pending = identify(ctx, c.limits, req, {c.transport, c.peer, c.ip, request_id}, true);
+        auto caller = co_await std::move(pending);
+        auto refused = caller ? upgrade_refusal(req) : std::optional<Answer>(from_error(caller.error()));
+        if (!refused && !c.limits.open_websocket(caller->token_id))
+          refused = too_many(Error(Code::rate_limited, "too many WebSocket sessions on this token (server.max_websockets_per_token)"), 1);
+        if (!refused) {
+          --ctx.stats.in_flight;
+          self->busy = false;
+          self->websocket_token = caller->token_id;
+          std::string early(static_cast<const char*>(buffer.data().data()), buffer.size());
+          serve_websocket(std::move(stream), req, std::move(early), ctx, c.hub, *caller, self);
+          co_return;
+        }
+        answer = std::move(*refused);
+      } else {
+        auto pending = identify(ctx, c.limits, parser.get(), {c.transport, c.peer, c.ip, request_id}, false);
+        auto caller = co_await std::move(pending);
+        if (!caller) {
+          answer = from_error(caller.error());
+        } else if (tcp && !c.limits.request_by_token(caller->token_id)) {
+          answer = too_many(Error(Code::rate_limited, "too many requests on this token (server.requests_per_second_per_token)"), 1);
+        } else {
+          auto running = run(ctx, *caller, parser.get(), parser.get().body());
+          answer = co_await std::move(running);
+        }
+      }
     }
 
-    bool keep_alive = req.keep_alive() && !draining;
-
-    beast::error_code wec;
-    http::file_body::value_type file;
-    if (!answer.file.empty()) {
-      file.open(answer.file.c_str(), beast::file_mode::scan, wec);
-      std::error_code rm;
-      if (!answer.keep_file) std::filesystem::remove(answer.file, rm);  // the open descriptor keeps the data readable
-      if (wec) {
-        log->error("net.file_unreadable req={} error=\"{}\"", request_id, wec.message());
-        answer = from_error(Error(Code::internal, "the file to send could not be read; see the daemon log"));
-        wec = {};
-      }
-    }
-    if (answer.status >= 500) ++ctx.stats.requests_5xx;
-    else if (answer.status >= 400) ++ctx.stats.requests_4xx;
-    if (file.is_open()) {
-      http::response<http::file_body> res{static_cast<http::status>(answer.status), req.version()};
-      res.set(http::field::content_type, answer.content_type);
-      if (!answer.disposition.empty()) res.set(http::field::content_disposition, answer.disposition);
-      res.set("X-Content-Type-Options", "nosniff");
-      res.body() = std::move(file);
-      res.keep_alive(keep_alive);
-      res.prepare_payload();
-      // A backup may be large and the operator's disk slow: no deadline on streaming it.
-      beast::get_lowest_layer(stream).expires_never();
-      std::tie(wec, std::ignore) = co_await http::async_write(stream, res, tuple_awaitable);
-    } else {
-      http::response<http::string_body> res{static_cast<http::status>(answer.status), req.version()};
-      res.set(http::field::content_type, answer.content_type);
-      if (answer.status == 401) res.set(http::field::www_authenticate, "Bearer");
-      if (answer.status == 426) res.set(http::field::sec_websocket_version, "13");
-      res.keep_alive(keep_alive);
-      res.body() = std::move(answer.body);
-      res.prepare_payload();
-      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(ctx.config.get()->idle_timeout_seconds));
-      std::tie(wec, std::ignore) = co_await http::async_write(stream, res, tuple_awaitable);
-    }
+    bool keep_alive = !close && wants_keep_alive && !c.draining;
+    auto sending = send(stream, c, answer, version, keep_alive, request_id);
+    auto wec = co_await std::move(sending);
     auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
     // A browser's WebSocket token travels in the query string: tokens never reach the log.
-    auto target = std::string_view(req.target());
-    if (target.find("access_token") != std::string_view::npos) target = target.substr(0, target.find('?'));
+    if (target.find("access_token") != std::string::npos) target.resize(target.find('?'));
     log->debug("net.request req={} method={} target=\"{}\" status={} ms={:.2f} peer=\"{}\"", request_id,
-               logging::quoted_field(req.method_string(), 20), logging::quoted_field(target), answer.status, ms, peer);
+               logging::quoted_field(method, 20), logging::quoted_field(target), answer.status, ms, c.peer);
     --ctx.stats.in_flight;
     self->busy = false;
     if (wec || !keep_alive) break;
@@ -293,28 +287,29 @@ awaitable<void> serve(S stream, api::Context& ctx, realtime::Hub& hub, api::Tran
 
 // A TLS connection: the handshake must finish within the idle timeout, then it is served like
 // any other. `tls` stays alive as long as the connection uses it, across reloads.
-awaitable<void> serve_tls(Stream plain, TlsContext tls, api::Context& ctx, realtime::Hub& hub, std::string peer,
-                          std::shared_ptr<HttpServer::Session> self, const bool& draining) {
+awaitable<void> serve_tls(Stream plain, TlsContext tls, Conn c, std::shared_ptr<HttpServer::Session> self) {
   TlsStream stream(std::move(plain), *tls);
   self->close = [&stream] {
     beast::error_code ignored;
     beast::get_lowest_layer(stream).socket().close(ignored);
   };
-  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(ctx.config.get()->idle_timeout_seconds));
+  auto cfg = c.ctx.config.get();
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(std::min(cfg->header_timeout_seconds, cfg->idle_timeout_seconds)));
   auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, tuple_awaitable);
   self->close = nullptr;
   if (ec) {
-    logging::get("net")->info("net.tls_handshake_failed peer=\"{}\" error=\"{}\"", peer, ec.message());
+    if (ec == beast::error::timeout) c.ctx.stats.count(api::Limit::header_timeout);
+    logging::get("net")->info("net.tls_handshake_failed peer=\"{}\" error=\"{}\"", c.peer, ec.message());
     co_return;
   }
-  auto session = serve(std::move(stream), ctx, hub, api::Transport::tcp, std::move(peer), std::move(self), draining);
+  auto session = serve(std::move(stream), std::move(c), std::move(self));
   co_await std::move(session);
 }
 
 }  // namespace
 
 HttpServer::HttpServer(asio::io_context& io, api::Context& ctx, realtime::Hub& hub)
-    : io_(io), ctx_(ctx), hub_(hub), tcp_(io), unix_(io) {}
+    : io_(io), ctx_(ctx), hub_(hub), limits_(ctx), uploads_(ctx), incoming_(ctx.files_dir / "incoming"), tcp_(io), unix_(io) {}
 
 HttpServer::~HttpServer() {
   if (reserve_fd_ >= 0) ::close(reserve_fd_);
@@ -358,6 +353,11 @@ void HttpServer::listen_unix(const std::filesystem::path& path, const std::strin
 
 void HttpServer::start() {
   reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  // Bodies of uploads cut short by a crash are of no use: start with an empty directory.
+  std::error_code ec;
+  std::filesystem::remove_all(incoming_, ec);
+  std::filesystem::create_directories(incoming_, ec);
+  if (ec) throw std::runtime_error("cannot create " + incoming_.string() + ": " + ec.message());
   if (tcp_.is_open()) asio::co_spawn(io_, accept_tcp(), asio::detached);
   if (unix_.is_open()) asio::co_spawn(io_, accept_unix(), asio::detached);
 }
@@ -433,24 +433,36 @@ awaitable<void> HttpServer::accept_tcp() {
     }
     beast::error_code pec;
     auto remote = socket.remote_endpoint(pec);
-    std::string peer = pec ? "?" : remote.address().to_string() + ":" + std::to_string(remote.port());
+    std::string ip = pec ? "?" : remote.address().to_string();
+    if (!limits_.open_connection(ip)) {
+      if (ip_refuse_log_.due(std::chrono::steady_clock::now()))
+        log->warn("net.connection_refused limit={} reason=max_connections_per_ip ip={} refused={}",
+                  cfg->max_connections_per_ip, ip, ip_refuse_log_.take());
+      beast::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    std::string peer = pec ? "?" : ip + ":" + std::to_string(remote.port());
     auto session = std::make_shared<Session>();
     sessions_.push_back(session);
     auto it = std::prev(sessions_.end());
     ++ctx_.stats.tcp_connections;
     socket.set_option(asio::ip::tcp::no_delay(true), pec);
     Stream s(asio::generic::stream_protocol::socket(std::move(socket)));
-    session->finished = [this, it] {
+    session->finished = [this, it, ip, self = session.get()] {
       --ctx_.stats.tcp_connections;
+      limits_.close_connection(ip);
+      if (self->websocket_token) limits_.close_websocket(self->websocket_token);
       sessions_.erase(it);
     };
     auto done = [session](std::exception_ptr) {
       if (!session->handed_off) session->finish();
     };
+    Conn c{ctx_, hub_, limits_, uploads_, api::Transport::tcp, peer, ip, draining_, incoming_};
     if (tls_)
-      asio::co_spawn(io_, serve_tls(std::move(s), tls_, ctx_, hub_, peer, session, draining_), std::move(done));
+      asio::co_spawn(io_, serve_tls(std::move(s), tls_, std::move(c), session), std::move(done));
     else
-      asio::co_spawn(io_, serve(std::move(s), ctx_, hub_, api::Transport::tcp, peer, session, draining_), std::move(done));
+      asio::co_spawn(io_, serve(std::move(s), std::move(c), session), std::move(done));
   }
 }
 
@@ -492,7 +504,7 @@ awaitable<void> HttpServer::accept_unix() {
           if (reserve_fd_ < 0) reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
         });
     };
-    asio::co_spawn(io_, serve(std::move(s), ctx_, hub_, api::Transport::unix_socket, peer, session, draining_),
+    asio::co_spawn(io_, serve(std::move(s), Conn{ctx_, hub_, limits_, uploads_, api::Transport::unix_socket, peer, {}, draining_, incoming_}, session),
                    [session](std::exception_ptr) {
                      if (!session->handed_off) session->finish();
                    });

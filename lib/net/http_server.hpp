@@ -15,6 +15,8 @@
 #include <boost/asio/local/stream_protocol.hpp>
 
 #include "api/context.hpp"
+#include "api/uploads.hpp"
+#include "net/limits.hpp"
 #include "net/tls.hpp"
 #include "realtime/hub.hpp"
 
@@ -48,6 +50,7 @@ class HttpServer {
     std::function<void()> going_away;  // end it politely on shutdown (WebSocket: close code 1001)
     bool busy = false;
     bool handed_off = false;           // a WebSocket session took the connection over
+    std::int64_t websocket_token = 0;  // the token its WebSocket session counts against
     std::function<void()> finished;    // the server forgets the connection
     void finish() {
       if (auto f = std::move(finished)) {
@@ -74,6 +77,9 @@ class HttpServer {
   boost::asio::io_context& io_;
   api::Context& ctx_;
   realtime::Hub& hub_;
+  Limits limits_;
+  api::Uploads uploads_;
+  std::filesystem::path incoming_;  // upload bodies being received
   boost::asio::ip::tcp::acceptor tcp_;
   boost::asio::local::stream_protocol::acceptor unix_;
   std::filesystem::path unix_path_;
@@ -83,7 +89,7 @@ class HttpServer {
   // A descriptor held back for the control socket: when accepting an operator fails for want of
   // descriptors, it is closed so the next accept succeeds.
   int reserve_fd_ = -1;
-  Throttle accept_log_, refuse_log_, control_log_;
+  Throttle accept_log_, refuse_log_, ip_refuse_log_, control_log_;
   std::chrono::steady_clock::time_point short_of_descriptors_until_{};  // an accept failed for want of them
 };
 

@@ -12,6 +12,7 @@
 #include "api/fanout.hpp"
 #include "core/logging.hpp"
 #include "core/time.hpp"
+#include "net/limits.hpp"
 #include "net/ws_frame.hpp"
 #include "net/ws_request.hpp"
 
@@ -27,24 +28,6 @@ using Frame = events::Framed;
 const Frame& ws_frame(const events::EventPtr& e) {
   return e->framed(events::Framing::websocket, [](const std::string& json) { return ws::server_frame(ws::text, json); });
 }
-
-// Events a connection may send: `rate` a second on average, bursts of up to `burst`.
-class TokenBucket {
- public:
-  TokenBucket(double rate, double burst) : tokens_(burst), rate_(rate), burst_(burst) {}
-  bool take() {
-    auto now = Clock::now();
-    tokens_ = std::min(burst_, tokens_ + std::chrono::duration<double>(now - last_).count() * rate_);
-    last_ = now;
-    if (tokens_ < 1) return false;
-    tokens_ -= 1;
-    return true;
-  }
-
- private:
-  double tokens_, rate_, burst_;
-  Clock::time_point last_ = Clock::now();
-};
 
 Frame error_frame(const boost::json::value* ref, const Error& e) {
   boost::json::object err{{"code", code_name(e.code)}, {"message", e.message}};
@@ -120,10 +103,12 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
         hub_(hub),
         caller_(std::move(caller)),
         http_(std::move(http)),
-        bucket_(static_cast<double>(ctx.config.get()->ws_events_per_second),
-                static_cast<double>(ctx.config.get()->ws_event_burst)) {
+        bucket_(static_cast<double>(ctx.config.get()->ws_event_burst)) {
     auto cfg = ctx.config.get();
+    rate_ = static_cast<double>(cfg->ws_events_per_second);
+    burst_ = static_cast<double>(cfg->ws_event_burst);
     max_queue_ = static_cast<std::uint32_t>(cfg->ws_send_queue_frames);
+    max_queue_bytes_ = static_cast<std::size_t>(cfg->ws_send_queue_bytes);
     max_message_ = static_cast<std::size_t>(cfg->ws_max_frame_bytes);
     idle_timeout_ = std::chrono::seconds(cfg->ws_idle_timeout_seconds);
   }
@@ -144,10 +129,9 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
     caller_.session = next_session_id();
     ++ctx_.stats.websocket_connections;
     last_read_ = Clock::now();
-    pending_.push_back(std::make_shared<const std::string>(
+    push(std::make_shared<const std::string>(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
         accept + "\r\nServer: tourbusd/" TOURBUS_VERSION "\r\n\r\n"));
-    schedule_write();
     Sweeper::get().add(this, stream_.get_executor());
     logging::get("net")->info("net.ws_opened user={} role={} session={} peer=\"{}\"", caller_.handle,
                               role_name(caller_.role), caller_.session, caller_.peer);
@@ -199,8 +183,7 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
       close_now();
     } else if (quiet >= idle_timeout_ / 2 && !ping_sent_ && !closing_) {
       ping_sent_ = true;
-      pending_.push_back(ping_frame());
-      schedule_write();
+      push(ping_frame());
     }
   }
 
@@ -210,9 +193,8 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
   void close_with(std::uint16_t code, std::string_view reason, bool drop_queued = true) {
     if (closing_ || ended_) return;
     closing_ = true;
-    if (drop_queued) pending_.clear();
-    pending_.push_back(std::make_shared<const std::string>(ws::close_frame(code, reason)));
-    schedule_write();
+    if (drop_queued) drop_pending();
+    push(std::make_shared<const std::string>(ws::close_frame(code, reason)));
     deadline_ = std::make_unique<asio::steady_timer>(stream_.get_executor());
     deadline_->expires_after(std::chrono::seconds(5));
     deadline_->async_wait([weak = std::weak_ptr<Session>(shared_from_this())](boost::system::error_code e) {
@@ -299,10 +281,7 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
       pos += f.consumed;
       switch (f.opcode) {
         case ws::ping:
-          if (!closing_) {
-            pending_.push_back(std::make_shared<const std::string>(ws::server_frame(ws::pong, f.payload)));
-            schedule_write();
-          }
+          if (!closing_) enqueue(std::make_shared<const std::string>(ws::server_frame(ws::pong, f.payload)));
           break;
         case ws::pong: break;
         case ws::close: closed_by_client(f.payload); return buf.size();
@@ -344,13 +323,16 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
 
   void message(ws::Opcode op, std::string_view payload) {
     if (closing_ || revoked_) return;  // closing (too slow, revoked): nothing more is done for this client
+    // Every message counts against the rate, binary and malformed ones included.
+    bool allowed = bucket_.take(rate_, burst_);
+    if (!allowed) ctx_.stats.count(api::Limit::ws_events);
     if (op != ws::text) {
-      enqueue(error_frame(nullptr, Error(Code::bad_request, "send text frames holding JSON objects")));
+      enqueue(error_frame(nullptr, allowed ? Error(Code::bad_request, "send text frames holding JSON objects") : too_fast()));
       return;
     }
     if (!ws::valid_utf8(payload)) return protocol_error(ws::kInvalidData, "a text frame that is not UTF-8");
     paused_ = true;
-    asio::co_spawn(stream_.get_executor(), handle(std::string(payload)),
+    asio::co_spawn(stream_.get_executor(), handle(std::string(payload), allowed),
                    [self = shared_from_this()](std::exception_ptr) {
                      self->paused_ = false;
                      if (self->revoked_) return self->close_with(self->revoke_code_, self->revoke_reason_, false);
@@ -379,26 +361,24 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
     fatal_ = true;
     if (closing_) return close_now();  // it answered our close
     closing_ = true;
-    pending_.clear();
+    drop_pending();
     std::uint16_t echo = payload.empty() ? ws::kNormal : close_code_;
-    pending_.push_back(std::make_shared<const std::string>(ws::close_frame(echo, "")));
     close_after_write_ = true;
-    schedule_write();
+    push(std::make_shared<const std::string>(ws::close_frame(echo, "")));
   }
 
-  awaitable<void> handle(std::string text) {
+  Error too_fast() const {
+    return Error(Code::rate_limited, "too many events; at most " + std::to_string(static_cast<std::int64_t>(rate_)) + " a second");
+  }
+
+  // `allowed`: within the rate; if not, only the request's ref is read, for the answer.
+  awaitable<void> handle(std::string text, bool allowed) {
     auto self = shared_from_this();  // alive until the answer is queued
     std::optional<boost::json::value> ref;
     auto req = decode_request(text, ref);
     const boost::json::value* r = ref ? &*ref : nullptr;
-    if (!req) {
-      enqueue(error_frame(r, req.error()));
-      co_return;
-    }
-    if (!bucket_.take()) {
-      enqueue(error_frame(r, Error(Code::rate_limited, "too many events; at most " +
-                                                           std::to_string(ctx_.config.get()->ws_events_per_second) +
-                                                           " a second")));
+    if (!allowed || !req) {
+      enqueue(error_frame(r, allowed ? req.error() : too_fast()));
       co_return;
     }
     auto op = ws_operation(req->event);
@@ -425,14 +405,26 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
   // Queues a frame. A full queue means the client does not keep up: it is closed, not waited for.
   void enqueue(const Frame& frame) {
     if (closing_ || ended_) return;
-    if (pending_.size() + writing_.size() >= max_queue_) {
-      logging::get("net")->warn("net.ws_too_slow user={} queued={} peer=\"{}\"", caller_.handle,
-                                pending_.size() + writing_.size(), caller_.peer);
+    if (pending_.size() + writing_.size() >= max_queue_ ||
+        pending_bytes_ + writing_bytes_ + frame->size() > max_queue_bytes_) {
+      logging::get("net")->warn("net.ws_too_slow user={} queued={} queued_bytes={} peer=\"{}\"", caller_.handle,
+                                pending_.size() + writing_.size(), pending_bytes_ + writing_bytes_, caller_.peer);
+      ctx_.stats.count(api::Limit::ws_send_queue);
       close_with(kCloseTooSlow, "send queue full: the client reads too slowly");
       return;
     }
-    pending_.push_back(frame);
+    push(frame);
+  }
+
+  // Queues a frame without the checks (the upgrade's answer, pings, the close frame).
+  void push(Frame frame) {
+    pending_bytes_ += frame->size();
+    pending_.push_back(std::move(frame));
     schedule_write();
+  }
+  void drop_pending() {
+    pending_.clear();
+    pending_bytes_ = 0;
   }
 
   // Everything queued during one turn of the event loop goes out in one write (writev).
@@ -448,12 +440,14 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
   void write() {
     if (pending_.empty() || ended_) return;
     writing_.swap(pending_);
+    writing_bytes_ = std::exchange(pending_bytes_, 0);
     buffers_.clear();
     for (const auto& f : writing_) buffers_.emplace_back(f->data(), f->size());
     writing_now_ = true;
     auto done = [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
       self->writing_now_ = false;
       self->writing_.clear();
+      self->writing_bytes_ = 0;
       if (ec) return self->close_now();
       if (self->close_after_write_ && self->pending_.empty()) return self->close_now();
       if (!self->pending_.empty()) return self->write();
@@ -478,7 +472,7 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
     std::string why = close_code_ ? close_reason_ : ec.message();
     logging::get("net")->info("net.ws_closed user={} code={} reason=\"{}\"", caller_.handle, close_code_, why);
     close_now();
-    pending_.clear();
+    drop_pending();
     --ctx_.stats.websocket_connections;
     attached_ = false;
     http_->close = nullptr;
@@ -499,6 +493,9 @@ class Session : public std::enable_shared_from_this<Session<S>>, public realtime
   std::vector<asio::const_buffer> buffers_;
   std::unique_ptr<asio::steady_timer> deadline_;  // only while closing
   TokenBucket bucket_;
+  double rate_, burst_;
+  std::size_t max_queue_bytes_;
+  std::size_t pending_bytes_ = 0, writing_bytes_ = 0;  // of the frames in pending_ and writing_
   Clock::time_point last_read_;
   Clock::duration idle_timeout_;
   std::size_t max_message_;

@@ -40,7 +40,7 @@ class Status(DaemonTest):
         self.assertRegex(text, r"tourbus_store_commits_total [1-9]")
         for line in text.splitlines():
             if line and not line.startswith("#"):
-                self.assertRegex(line, r'^[a-z_]+(\{[a-z_]+="[^"]*"\})? -?[0-9.e+]+$')
+                self.assertRegex(line, r'^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+]+$')
 
     def test_control_socket_is_0660_and_peers_are_logged(self):
         mode = stat.S_IMODE(os.stat(self.d.socket).st_mode)
