@@ -121,8 +121,11 @@ class Tourbus:
     def config(self, state, extra=""):
         path = os.path.join(self.work, "tourbus.toml")
         with open(path, "w") as f:
+            # The generator is a crowd of clients on 8 loopback addresses: the per-address and
+            # per-token abuse limits are off, as behind a load balancer.
             f.write('state_dir = "%s"\n[server]\nlisten = "127.0.0.1:0"\nmax_connections = 20000\n'
-                    'idle_timeout_seconds = 600\n'
+                    'idle_timeout_seconds = 600\nmax_connections_per_ip = 0\nrequests_per_second_per_ip = 0\n'
+                    'requests_per_second_per_token = 0\nmax_websockets_per_token = 0\n'
                     '[websocket]\nevents_per_second = 100000\nevent_burst = 100000\nidle_timeout_seconds = 600\n'
                     'send_queue_frames = 100000\n%s' % (state, extra))
         return path
