@@ -164,6 +164,19 @@ class SlowConsumer(DaemonTest):
     config = "[websocket]\nevents_per_second = 100000\nevent_burst = 100000\nsend_queue_frames = 16\n"
 
     def test_a_client_that_stops_reading_is_closed_with_4001_and_others_keep_going(self):
+        self.slow_consumer()
+
+    def test_the_send_queue_is_bounded_in_bytes_too(self):
+        # many frames fit, but not their bytes: each user.list answer is some kilobytes
+        self.d.write_config("[websocket]\nevents_per_second = 100000\nevent_burst = 100000\n"
+                            "send_queue_frames = 1000000\nsend_queue_bytes = 65536\n")
+        self.assertIn("websocket.send_queue_bytes", self.d.cli_json("reload")["applied"])
+        self.slow_consumer()
+        status, text = self.d.curl("GET", "/metrics", raw=True)
+        self.assertRegex(text, r'tourbus_limited_total\{limit="ws_send_queue"\} [1-9]')
+        self.assertIn('tourbus_limit{limit="ws_send_queue",key="websocket.send_queue_bytes"} 65536', text)
+
+    def slow_consumer(self):
         for i in range(30):  # so that every user.list answer is some kilobytes
             self.add_user("user%02d" % i, name="A rather long display name number %d" % i)
         token = self.token("user00")
