@@ -15,8 +15,9 @@ LIMIT = 256
 
 
 class FdTest(DaemonTest):
-    """A daemon under a hard limit of LIMIT open files (no tests of its own)."""
-    config = None
+    """A daemon under a hard limit of LIMIT open files (no tests of its own). The flood's idle
+    connections must stay open for as long as the test takes: no header timeout."""
+    config = "[server]\nheader_timeout_seconds = 600\n"
 
     def setUp(self):
         # started by hand: the daemon runs under a hard limit of LIMIT open files
@@ -83,7 +84,7 @@ class FdLimit(FdTest):
 @unittest.skipIf("build-asan" in os.environ.get("TOURBUS_BUILD_DIR", ""), "control socket starvation under ASan: issue 12")
 class FdExhausted(FdTest):
     # The smallest reserve: accepting runs out of descriptors before the limit is reached.
-    config = "[server]\nfd_reserve = 16\n"
+    config = "[server]\nheader_timeout_seconds = 600\nfd_reserve = 16\n"
 
     def test_out_of_descriptors_pauses_accepting_without_spinning(self):
         def failures():
