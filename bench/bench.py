@@ -117,23 +117,31 @@ class Tourbus:
         self.sizes = sizes
         self.state = os.path.join(work, "state")
         self.tokens = {}
+        self.binary = os.path.join(ROOT, "build", "daemon", "tourbusd")
 
-    def config(self, state, extra=""):
+    def config(self, state, extra="", binary=None):
+        """The config file; `extra` adds tables other than [server], [websocket] and [chat]."""
         path = os.path.join(self.work, "tourbus.toml")
-        with open(path, "w") as f:
-            # The generator is a crowd of clients on 8 loopback addresses: the per-address and
-            # per-token abuse limits are off, as behind a load balancer.
-            f.write('state_dir = "%s"\n[server]\nlisten = "127.0.0.1:0"\nmax_connections = 20000\n'
-                    'idle_timeout_seconds = 600\nmax_connections_per_ip = 0\nrequests_per_second_per_ip = 0\n'
-                    'requests_per_second_per_token = 0\nmax_websockets_per_token = 0\n'
-                    '[websocket]\nevents_per_second = 100000\nevent_burst = 100000\nidle_timeout_seconds = 600\n'
-                    'send_queue_frames = 100000\n%s' % (state, extra))
+        server = 'state_dir = "%s"\n[server]\nlisten = "127.0.0.1:0"\nmax_connections = 20000\nidle_timeout_seconds = 600\n' % state
+        # The generator is a crowd of clients on 8 loopback addresses: the per-address and
+        # per-token abuse limits are off, as behind a load balancer, and the burst group may be
+        # large. A baseline from before these keys existed gets the config without them.
+        limits = ('max_connections_per_ip = 0\nrequests_per_second_per_ip = 0\nrequests_per_second_per_token = 0\n'
+                  'max_websockets_per_token = 0\n')
+        rest = ('[websocket]\nevents_per_second = 100000\nevent_burst = 100000\nidle_timeout_seconds = 600\n'
+                'send_queue_frames = 100000\n')
+        for text in (server + limits + rest + "[chat]\nmax_group_members = 1000000\n" + extra, server + rest + extra):
+            with open(path, "w") as f:
+                f.write(text)
+            check = subprocess.run([binary or self.binary, "--config", path, "--check-config"], capture_output=True)
+            if check.returncode == 0:
+                break
         return path
 
-    def start(self, state=None, extra="", name="tourbus"):
+    def start(self, state=None, extra="", name="tourbus", binary=None):
         state = state or self.state
-        cfg = self.config(state, extra)
-        self.server = Server(name, [os.path.join(ROOT, "build", "daemon", "tourbusd"), "--config", cfg],
+        cfg = self.config(state, extra, binary)
+        self.server = Server(name, [binary or self.binary, "--config", cfg],
                              ready=r"daemon\.ready .*listen=\S*:(\d+)", on_stderr=True)
         self.sock = os.path.join(state, "tourbusd.sock")
         return self.server
@@ -238,6 +246,8 @@ class Bench:
     def start(self, kind, extra=""):
         if kind == "tourbus":
             return self.tb.start(extra=extra)
+        if kind == "baseline":
+            return self.tb.start(state=self.baseline_state, extra=extra, name="baseline", binary=self.args.baseline)
         if kind == "ws":
             return Server("ws", ["node", os.path.join(self.peers, "ws_server.js"), "--port", "0"])
         if kind == "socketio":
@@ -246,11 +256,11 @@ class Bench:
         return Server(kind, [os.path.join(ROOT, "build", "bench", "ceiling"), "--port", "0", "--mode", mode])
 
     def proto(self, kind):
-        return {"tourbus": "tourbus", "ws": "ws", "socketio": "socketio"}.get(kind, "raw")
+        return {"tourbus": "tourbus", "baseline": "tourbus", "ws": "ws", "socketio": "socketio"}.get(kind, "raw")
 
     def conns(self, kind, name, pairs):
         path = os.path.join(self.work, "%s-%s.conns" % (name, kind))
-        return write_conns(path, pairs, self.tb.tokens if kind == "tourbus" else None)
+        return write_conns(path, pairs, self.tb.tokens if self.proto(kind) == "tourbus" else None)
 
     # --- scenarios -----------------------------------------------------------------------------
     def idle(self):
@@ -286,8 +296,12 @@ class Bench:
         minutes, so each server keeps its best round and every round is reported."""
         out = {}
         s = self.sizes
+        kinds = ["tourbus"] + (["baseline"] if self.args.baseline else []) + ["ws", "socketio", "ceiling-send",
+                                                                               "ceiling-coalesce"]
+        if self.args.servers:
+            kinds = [k for k in kinds if k in self.args.servers.split(",") or k == "tourbus"]
         for round_ in range(s["fanout_rounds"]):
-            for kind in ("tourbus", "ws", "socketio", "ceiling-send", "ceiling-coalesce"):
+            for kind in kinds:
                 server = self.start(kind)
                 try:
                     cpu0 = server.cpu_seconds()
@@ -390,11 +404,16 @@ class Bench:
     # --- the run -------------------------------------------------------------------------------
     def run(self):
         t0 = time.monotonic()
-        server = self.tb.start()
+        # With a baseline, it makes the state (its schema may be older) and gets a copy of it;
+        # tourbus then migrates the original forward when it starts.
+        server = self.tb.start(binary=self.args.baseline)
         try:
             self.tb.setup()
         finally:
             server.stop()
+        if self.args.baseline:
+            self.baseline_state = os.path.join(self.work, "baseline-state")
+            shutil.copytree(self.tb.state, self.baseline_state, ignore=shutil.ignore_patterns("*.sock", "*.lock", "*.pid"))
         only = set(self.args.only.split(",")) if self.args.only else None
         for name in ("idle", "fanout", "durable", "burst", "queue"):
             if only and name not in only:
@@ -432,6 +451,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"), help="the report (default BENCHMARKS.md)")
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--command", default="bench/run", help="the command line to print in the report")
+    ap.add_argument("--baseline", metavar="TOURBUSD",
+                    help="a tourbusd built from another commit: it takes its turn in every fan-out round as 'baseline'")
+    ap.add_argument("--servers", help="fan-out: only these besides tourbus (baseline,ws,socketio,ceiling-send,ceiling-coalesce)")
     args = ap.parse_args()
     bench = Bench(args)
     try:

@@ -1,6 +1,6 @@
 """BENCHMARKS.md from the results of bench/bench.py: a table per scenario, ratios, targets."""
 
-NAMES = {"tourbus": "tourbus", "ws": "ws (Node)", "socketio": "socket.io (Node)",
+NAMES = {"tourbus": "tourbus", "baseline": "tourbus at the baseline commit (--baseline)", "ws": "ws (Node)", "socketio": "socket.io (Node)",
          "ceiling-send": "raw ceiling, one send per delivery", "ceiling-coalesce": "raw ceiling, coalesced writes"}
 
 
