@@ -1,5 +1,7 @@
 """BENCHMARKS.md from the results of bench/bench.py: a table per scenario, ratios, targets."""
 
+import os
+
 NAMES = {"tourbus": "tourbus", "baseline": "tourbus at the baseline commit (--baseline)", "ws": "ws (Node)", "socketio": "socket.io (Node)",
          "ceiling-send": "raw ceiling, one send per delivery", "ceiling-coalesce": "raw ceiling, coalesced writes"}
 
@@ -146,4 +148,10 @@ def render(r, command):
             shown = "%.2f" % value if value < 100 else fmt(value)
             w("| %s | %s | %s |" % (name, shown, "yes" if ok else "**no**"))
         w("")
+    # The soak takes an hour, so it is not part of this run: its last table (bench/soak.md,
+    # written by tests/integration/310_soak.py) is carried over with its own date and commit.
+    soak = os.path.join(os.path.dirname(os.path.abspath(__file__)), "soak.md")
+    if os.path.exists(soak):
+        with open(soak) as f:
+            w(f.read().rstrip() + "\n")
     return "\n".join(out) + "\n"

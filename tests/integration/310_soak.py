@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import re
+import subprocess
 import threading
 import time
 import unittest
@@ -231,16 +232,23 @@ class Soak(unittest.TestCase):
         self.assertGreater(self.counts["uploads"], 0)
 
     def report(self, samples):
+        """A BENCHMARKS.md section (bench/report.py carries bench/soak.md over into every report)."""
         if not REPORT:
             return
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
         with open(REPORT, "w") as f:
+            f.write("## Soak\n\n%d minutes of `tests/integration/310_soak.py` (`TOURBUS_SOAK_SECONDS=%d`), commit `%s`, "
+                    "%s, on this machine with other work beside it: chat senders on 8 addresses, WebSocket clients "
+                    "churning on tokens issued and revoked (a third while connected), 250 KB uploads shared in the chat, "
+                    "notifications on the feed and a webhook; the default limits. Samples of tourbusd:\n\n"
+                    % (SECONDS // 60, SECONDS, commit, time.strftime("%Y-%m-%d", time.gmtime())))
             f.write("| minute | RSS MiB | fds | WAL MiB | queued writes | queued notifications | WebSockets |\n"
                     "|---|---|---|---|---|---|---|\n")
             for s in samples:
                 f.write("| %.1f | %.1f | %d | %.1f | %d | %d | %d |\n" % (s["t"] / 60, s["rss"] / 2**20, s["fds"],
                                                                       s["wal"] / 2**20, s["writes"], s["queued"], s["ws"]))
             f.write("\nDone: %s.\n" % ", ".join("%s %d" % kv for kv in self.counts.items()))
-
 
 if __name__ == "__main__":
     unittest.main()
