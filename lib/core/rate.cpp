@@ -5,8 +5,12 @@
 namespace tourbus {
 
 bool TokenBucket::take(double rate, double burst, Clock::time_point now) {
-  tokens_ = std::min(burst, tokens_ + std::chrono::duration<double>(now - last_).count() * rate);
-  last_ = now;
+  // A `now` from before the last call (clocks read on different threads) adds nothing.
+  if (now > last_) {
+    tokens_ = std::min(burst, tokens_ + std::chrono::duration<double>(now - last_).count() * rate);
+    last_ = now;
+  }
+  tokens_ = std::min(burst, tokens_);
   if (tokens_ < 1) return false;
   tokens_ -= 1;
   return true;

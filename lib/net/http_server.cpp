@@ -433,7 +433,7 @@ awaitable<void> HttpServer::accept_tcp() {
     }
     beast::error_code pec;
     auto remote = socket.remote_endpoint(pec);
-    std::string ip = pec ? "?" : remote.address().to_string();
+    std::string ip = pec ? "?" : address_key(remote.address());
     if (!limits_.open_connection(ip)) {
       if (ip_refuse_log_.due(std::chrono::steady_clock::now()))
         log->warn("net.connection_refused limit={} reason=max_connections_per_ip ip={} refused={}",
@@ -442,7 +442,7 @@ awaitable<void> HttpServer::accept_tcp() {
       socket.close(ignored);
       continue;
     }
-    std::string peer = pec ? "?" : ip + ":" + std::to_string(remote.port());
+    std::string peer = pec ? "?" : remote.address().to_string() + ":" + std::to_string(remote.port());
     auto session = std::make_shared<Session>();
     sessions_.push_back(session);
     auto it = std::prev(sessions_.end());

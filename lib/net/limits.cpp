@@ -12,6 +12,15 @@ double burst_of(std::int64_t per_second) { return std::max<double>(2.0 * static_
 
 }  // namespace
 
+std::string address_key(const boost::asio::ip::address& a) {
+  if (a.is_v4()) return a.to_string();
+  auto v6 = a.to_v6();
+  if (v6.is_v4_mapped()) return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, v6).to_string();
+  auto bytes = v6.to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return boost::asio::ip::address_v6(bytes).to_string() + "/64";
+}
+
 Limits::PerIp& Limits::ip_entry(const std::string& ip) {
   if (++calls_ % 4096 == 0) prune();
   auto cfg = ctx_.config.get();

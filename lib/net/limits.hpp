@@ -9,10 +9,17 @@
 #include <string>
 #include <unordered_map>
 
+#include <boost/asio/ip/address.hpp>
+
 #include "api/context.hpp"
 #include "core/rate.hpp"
 
 namespace tourbus::net {
+
+// The key a client address is limited under: an IPv4 address as it is (also when it arrives
+// IPv4-mapped, ::ffff:a.b.c.d), an IPv6 address by its /64, since one host or home usually holds
+// a whole /64 and could otherwise take a new address for every connection.
+std::string address_key(const boost::asio::ip::address& a);
 
 class Limits {
  public:
