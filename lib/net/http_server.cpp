@@ -408,18 +408,18 @@ awaitable<void> HttpServer::accept_tcp() {
     backoff = std::chrono::milliseconds(50);
     auto cfg = ctx_.config.get();
     auto limit = config::connection_limit(*cfg, ctx_.stats.fd_limit.load());
-    // Lately out of descriptors: the control socket's reserve comes first (a client is refused
-    // so that its descriptor becomes the reserve again), and a client keeps its connection only
-    // if another descriptor is still free.
+    // The control socket's reserve comes first: when an operator used it, it is taken back
+    // before any client (if it cannot be, the client is refused so that its descriptor becomes
+    // the reserve again). Lately out of descriptors, a client keeps its connection only if
+    // another descriptor is still free.
     bool last_fd = false;
-    if (std::chrono::steady_clock::now() < short_of_descriptors_until_) {
-      if (reserve_fd_ < 0) {
-        last_fd = true;
-      } else {
-        int probe = ::fcntl(socket.native_handle(), F_DUPFD_CLOEXEC, 0);
-        if (probe >= 0) ::close(probe);
-        last_fd = probe < 0;
-      }
+    if (reserve_fd_ < 0) reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (reserve_fd_ < 0) {
+      last_fd = true;
+    } else if (std::chrono::steady_clock::now() < short_of_descriptors_until_) {
+      int probe = ::fcntl(socket.native_handle(), F_DUPFD_CLOEXEC, 0);
+      if (probe >= 0) ::close(probe);
+      last_fd = probe < 0;
     }
     if (last_fd || ctx_.stats.tcp_connections.load() >= limit) {
       ++ctx_.stats.rejected_connections;
