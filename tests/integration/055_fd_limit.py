@@ -78,6 +78,14 @@ class FdLimit(FdTest):
         self.assertEqual([l for l in self.d.lines if "accept_failed" in l], [])
 
 
+# Not under the sanitizer build: the sanitizer runtime itself needs descriptors. Out of them,
+# UBSan's vptr check cannot probe memory (it uses a pipe) and reports valid objects as having an
+# invalid vptr ("memory cannot be printed"), then stops the daemon (halt_on_error) or, when it tries
+# to symbolize the report, exits with status 1; a suppression cannot name it. Seen on 2026-12-05
+# with the ASan build: that was the "starved control socket" of issue 12. The normal build runs it;
+# the proactive limit above runs under both.
+@unittest.skipIf("build-asan" in os.environ.get("TOURBUS_BUILD_DIR", ""),
+                 "the sanitizer runtime cannot work without free descriptors (see the comment)")
 class FdExhausted(FdTest):
     # The smallest reserve, and more descriptors than that held by the daemon itself (16 read
     # connections, besides the database, its WAL, the listeners and the logs): accepting runs out
