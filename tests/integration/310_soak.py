@@ -124,6 +124,9 @@ class Soak(unittest.TestCase):
         return step
 
     def uploader(self):
+        """An upload every 2 s, the 12 users taking turns: 150 an hour each, within the default
+        files.uploads_per_user_per_hour (240), as a steady client stays (a faster pace is refused,
+        as the first one-hour run found out after 43 minutes)."""
         n = itertools.count()
 
         def step():
@@ -189,7 +192,7 @@ class Soak(unittest.TestCase):
 
     def test_memory_descriptors_wal_and_queues_stay_flat(self):
         stop = threading.Event()
-        steps = [(0.1, self.sender(i)) for i in range(8)] + [(0.05, self.websocket_churn()), (0.5, self.uploader()),
+        steps = [(0.1, self.sender(i)) for i in range(8)] + [(0.05, self.websocket_churn()), (2.0, self.uploader()),
                                                               (0.1, self.notifier())]
         threads = [threading.Thread(target=self.loop, args=(stop, pace, step), daemon=True) for pace, step in steps]
         started = time.monotonic()
