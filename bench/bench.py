@@ -235,7 +235,9 @@ def results(proc, timeout=900):
 class Bench:
     def __init__(self, args):
         self.args = args
-        self.sizes = SIZES["quick" if args.quick else "default"]
+        self.sizes = dict(SIZES["quick" if args.quick else "default"])
+        if args.rounds:
+            self.sizes["fanout_rounds"] = args.rounds
         self.work = tempfile.mkdtemp(prefix="tourbus-bench-")
         self.shm = tempfile.mkdtemp(prefix="tourbus-bench-", dir="/dev/shm") if os.path.isdir("/dev/shm") else None
         self.peers = os.path.join(ROOT, "bench", "peers")
@@ -453,6 +455,7 @@ def main():
     ap.add_argument("--command", default="bench/run", help="the command line to print in the report")
     ap.add_argument("--baseline", metavar="TOURBUSD",
                     help="a tourbusd built from another commit: it takes its turn in every fan-out round as 'baseline'")
+    ap.add_argument("--rounds", type=int, help="fan-out rounds (default 2; 1 with --quick)")
     ap.add_argument("--servers", help="fan-out: only these besides tourbus (baseline,ws,socketio,ceiling-send,ceiling-coalesce)")
     args = ap.parse_args()
     bench = Bench(args)
