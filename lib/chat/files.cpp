@@ -41,17 +41,6 @@ std::uint32_t le16(std::string_view b, std::size_t at) {
 }
 std::uint32_t le24(std::string_view b, std::size_t at) { return le16(b, at) | (static_cast<std::uint8_t>(b[at + 2]) << 16); }
 
-void write_all(int fd, std::string_view bytes, const std::filesystem::path& path) {
-  while (!bytes.empty()) {
-    auto n = ::write(fd, bytes.data(), bytes.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw std::runtime_error("cannot write " + path.string());
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
-
 void fsync_path(const std::filesystem::path& p, int flags) {
   int fd = ::open(p.c_str(), flags | O_CLOEXEC);
   if (fd < 0) throw std::runtime_error("cannot open " + p.string());
@@ -134,30 +123,6 @@ std::optional<std::pair<std::int64_t, std::int64_t>> image_size(std::string_view
 
 std::filesystem::path blob_path(const std::filesystem::path& dir, const std::string& sha256) {
   return dir / sha256.substr(0, 2) / sha256;
-}
-
-void store_blob(const std::filesystem::path& dir, const std::string& sha256, std::string_view bytes) {
-  auto path = blob_path(dir, sha256);
-  std::error_code ec;
-  if (std::filesystem::exists(path, ec)) return;  // same bytes, same name: already durable
-  std::filesystem::create_directories(path.parent_path(), ec);
-  if (ec) throw std::runtime_error("cannot create " + path.parent_path().string() + ": " + ec.message());
-  auto tmp = path;
-  tmp += ".partial";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error("cannot create " + tmp.string());
-  try {
-    write_all(fd, bytes, tmp);
-    if (::fsync(fd) != 0) throw std::runtime_error("cannot fsync " + tmp.string());
-  } catch (...) {
-    ::close(fd);
-    std::filesystem::remove(tmp, ec);
-    throw;
-  }
-  ::close(fd);
-  std::filesystem::rename(tmp, path);
-  fsync_path(path.parent_path(), O_RDONLY | O_DIRECTORY);
-  fsync_path(dir, O_RDONLY | O_DIRECTORY);
 }
 
 void store_blob_file(const std::filesystem::path& dir, const std::string& sha256, const std::filesystem::path& received) {

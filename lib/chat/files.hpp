@@ -38,11 +38,9 @@ std::optional<std::pair<std::int64_t, std::int64_t>> image_size(std::string_view
 
 // "ab/abcdef...": where a blob lives under the files directory.
 std::filesystem::path blob_path(const std::filesystem::path& dir, const std::string& sha256);
-// Writes the blob (temporary file, fsync, rename, fsync of the directory) unless it is there.
-// Throws std::runtime_error on I/O failure.
-void store_blob(const std::filesystem::path& dir, const std::string& sha256, std::string_view bytes);
-// The same for a blob received into `received` (a file under `dir`): it is made durable and
-// renamed into place, or removed when the blob is there already. Throws on I/O failure.
+// Stores a blob received into `received` (a file under `dir`): made durable (fsync), renamed
+// into place and the directories synced, or removed when the blob is there already. Throws
+// std::runtime_error on I/O failure.
 void store_blob_file(const std::filesystem::path& dir, const std::string& sha256, const std::filesystem::path& received);
 // The first `max` bytes of a file, for sniffing. Throws on I/O failure.
 std::string read_prefix(const std::filesystem::path& file, std::size_t max);

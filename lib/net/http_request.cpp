@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <boost/beast/http/error.hpp>
 #include <boost/url/parse.hpp>
 
 #include "api/auth.hpp"
@@ -34,6 +35,16 @@ Answer too_many(const Error& e, std::int64_t retry_after_seconds) {
   auto a = from_error(e);
   a.retry_after = std::max<std::int64_t>(retry_after_seconds, 1);
   return a;
+}
+
+std::optional<Answer> unreadable(const beast::error_code& ec, const Error& too_large) {
+  if (ec == http::error::header_limit)
+    return from_error(Error(Code::payload_too_large, "the request headers are larger than 16 KiB"));
+  if (ec == http::error::body_limit) return from_error(too_large);
+  bool parse = ec.category() == http::make_error_code(http::error::end_of_stream).category() &&
+               ec != http::error::end_of_stream && ec != http::error::partial_message;
+  if (parse) return from_error(Error(Code::bad_request, "malformed HTTP request: " + ec.message()));
+  return std::nullopt;
 }
 
 std::optional<Answer> upgrade_refusal(const RequestHeader& req) {

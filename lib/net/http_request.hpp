@@ -17,7 +17,6 @@ namespace tourbus::net {
 
 class Limits;
 
-using Request = http::request<http::string_body>;
 using RequestHeader = http::request_header<>;
 
 struct Answer {
@@ -33,6 +32,11 @@ struct Answer {
 Answer from_error(const Error& e);
 // A 429 answer with Retry-After.
 Answer too_many(const Error& e, std::int64_t retry_after_seconds);
+
+// The answer to a request that could not be read (`ec` from reading it): headers over 16 KiB,
+// a body over its limit (`too_large`), malformed HTTP; nothing when the connection closed, timed
+// out or was cancelled (nobody to answer).
+std::optional<Answer> unreadable(const beast::error_code& ec, const Error& too_large);
 
 // The upgrade's own fields, checked after the token (nothing is revealed before it): version 13
 // (else 426) and a well-formed key (else 400).

@@ -22,6 +22,7 @@
 
 #include "core/logging.hpp"
 #include "net/http_request.hpp"
+#include "net/http_upload.hpp"
 #include "net/limits.hpp"
 #include "net/stream.hpp"
 #include "net/websocket.hpp"
@@ -31,77 +32,6 @@ namespace tourbus::net {
 namespace websocket = beast::websocket;
 
 namespace {
-
-// What a connection's coroutine needs besides its stream.
-struct Conn {
-  api::Context& ctx;
-  realtime::Hub& hub;
-  Limits& limits;
-  api::Uploads& uploads;
-  api::Transport transport;
-  std::string peer;  // for logs
-  std::string ip;    // TCP: the client's address, for the limits
-  const bool& draining;
-  std::filesystem::path incoming;  // where upload bodies are received
-};
-
-bool is_parse_error(const beast::error_code& ec) {
-  return ec.category() == http::make_error_code(http::error::end_of_stream).category() &&
-         ec != http::error::end_of_stream && ec != http::error::partial_message;
-}
-
-// A unique file under `dir` for one upload's body.
-std::filesystem::path incoming_file(const std::filesystem::path& dir, std::uint64_t request_id) {
-  static std::uint64_t n = 0;  // the event loop is single-threaded
-  return dir / ("upload-" + std::to_string(::getpid()) + "-" + std::to_string(request_id) + "-" + std::to_string(++n));
-}
-
-// An upload: its sender is known and admitted before a byte of the body is read, then the body
-// goes to a file under `incoming` (never into memory whole) and the operation runs on it. A
-// refused upload's body is not read: the connection closes after the answer (`close`).
-template <class S>
-awaitable<Answer> receive_upload(S& stream, beast::flat_buffer& buffer, http::request_parser<http::string_body>& parser,
-                                 Conn& c, std::uint64_t request_id, bool& close) {
-  close = true;
-  auto cfg = c.ctx.config.get();
-  const auto& head = parser.get();
-  auto pending = identify(c.ctx, c.limits, head, {c.transport, c.peer, c.ip, request_id}, false);
-  auto caller = co_await std::move(pending);
-  if (!caller) co_return from_error(caller.error());
-  std::optional<std::uint64_t> length;
-  if (auto l = parser.content_length()) length = *l;
-  auto ticket = c.uploads.admit(*caller, length);
-  if (!ticket) co_return ticket.error().code == Code::rate_limited ? too_many(ticket.error(), 60) : from_error(ticket.error());
-  auto path = incoming_file(c.incoming, request_id);
-  http::request_parser<http::file_body> body(std::move(parser));
-  body.body_limit(static_cast<std::uint64_t>(ticket->max_bytes()));
-  beast::error_code ec;
-  body.get().body().open(path.c_str(), beast::file_mode::write_new, ec);
-  if (ec) {
-    logging::get("net")->error("net.upload_file_failed req={} error=\"{}\"", request_id, ec.message());
-    co_return from_error(Error(Code::internal, "the upload could not be received; see the daemon log"));
-  }
-  struct Remove {
-    std::filesystem::path path;
-    ~Remove() {
-      std::error_code ignored;
-      std::filesystem::remove(path, ignored);
-    }
-  } remove{path};
-  // A slow phone on a bus may take long for a big photo, but not stall: each piece of the body
-  // must arrive within the idle timeout.
-  while (!body.is_done()) {
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(cfg->idle_timeout_seconds));
-    std::tie(ec, std::ignore) = co_await http::async_read_some(stream, buffer, body, tuple_awaitable);
-    if (ec == http::error::body_limit) co_return from_error(c.uploads.too_large(*ticket));
-    if (ec && is_parse_error(ec)) co_return from_error(Error(Code::bad_request, "malformed HTTP request: " + ec.message()));
-    if (ec) co_return Answer{0};  // closed or timed out: nobody to answer
-  }
-  body.get().body().close();
-  close = false;
-  auto running = run(c.ctx, *caller, body.get(), {}, &path);
-  co_return co_await std::move(running);
-}
 
 // The answer to a request, or to one that could not be read.
 template <class S>
@@ -185,15 +115,16 @@ awaitable<void> serve(S stream, Conn c, std::shared_ptr<HttpServer::Session> sel
     auto request_id = ++ctx.stats.requests;
     Answer answer;
     bool close = false;
-    if (ec == http::error::header_limit) {
-      answer = from_error(Error(Code::payload_too_large, "the request headers are larger than 16 KiB"));
+    if (ec) {
+      auto largest = std::max(cfg->max_body_bytes, cfg->files_max_bytes);
+      auto unread = unreadable(ec, Error(Code::payload_too_large,
+                                         "the request body is larger than " + std::to_string(largest) + " bytes"));
+      if (!unread) {
+        --ctx.stats.requests;
+        break;  // closed, timed out or cancelled
+      }
+      answer = std::move(*unread);
       close = true;
-    } else if (ec && is_parse_error(ec)) {
-      answer = from_error(Error(Code::bad_request, "malformed HTTP request: " + ec.message()));
-      close = true;
-    } else if (ec) {
-      --ctx.stats.requests;
-      break;  // closed, timed out or cancelled
     }
     // A request is in flight from the moment its headers are in: drain() lets it finish.
     self->busy = true;
@@ -227,17 +158,17 @@ awaitable<void> serve(S stream, Conn c, std::shared_ptr<HttpServer::Session> sel
         ec = http::error::body_limit;
       parser.body_limit(static_cast<std::uint64_t>(cfg->max_body_bytes));
       if (!ec && !parser.is_done()) std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, tuple_awaitable);
-      if (ec == http::error::body_limit) {
-        answer = from_error(Error(Code::payload_too_large,
-                                  "the request body is larger than " + std::to_string(cfg->max_body_bytes) + " bytes"));
-        close = true;
-      } else if (ec && is_parse_error(ec)) {
-        answer = from_error(Error(Code::bad_request, "malformed HTTP request: " + ec.message()));
-        close = true;
-      } else if (ec) {
+      auto unread = ec ? unreadable(ec, Error(Code::payload_too_large, "the request body is larger than " +
+                                                                           std::to_string(cfg->max_body_bytes) + " bytes"))
+                       : std::nullopt;
+      if (ec && !unread) {
         --ctx.stats.in_flight;
         self->busy = false;
         break;
+      }
+      if (unread) {
+        answer = std::move(*unread);
+        close = true;
       } else if (websocket::is_upgrade(parser.get())) {
         auto& req = parser.get();
         auto pending = identify(ctx, c.limits, req, {c.transport, c.peer, c.ip, request_id}, true);

@@ -40,8 +40,6 @@ class Limits {
   bool open_websocket(std::int64_t token_id);
   void close_websocket(std::int64_t token_id);
 
-  std::size_t tracked() const { return ips_.size() + tokens_.size(); }
-
  private:
   struct PerIp {
     std::int64_t connections = 0;

@@ -6,7 +6,6 @@ group sizes; every refusal is an error with a stable code, clients elsewhere kee
 and /metrics counts each limit."""
 
 import asyncio
-import http.client
 import json
 import os
 import re
@@ -23,21 +22,7 @@ from wsclient import Client
 
 def request(d, src, method, path, token=None, body=None, headers=None):
     """One HTTP request over TCP from the loopback address `src`: (status, headers, JSON)."""
-    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=WAIT, source_address=(src, 0))
-    h = dict(headers or {})
-    if token:
-        h["Authorization"] = "Bearer " + token
-    if body is not None and isinstance(body, (dict, list, str)):
-        body = json.dumps(body)
-        h.setdefault("Content-Type", "application/json")
-    conn.request(method, path, body=body, headers=h)
-    res = conn.getresponse()
-    raw = res.read()
-    conn.close()
-    try:
-        return res.status, dict(res.getheaders()), json.loads(raw)
-    except ValueError:
-        return res.status, dict(res.getheaders()), raw
+    return d.http(method, path, body, token=token, headers=headers, source=src)
 
 
 def connect(d, src):

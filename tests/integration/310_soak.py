@@ -8,7 +8,6 @@ once the load stops the queues drain and the descriptors return to where they st
 TOURBUS_SOAK_REPORT=FILE writes the samples as a Markdown table."""
 
 import asyncio
-import http.client
 import itertools
 import json
 import os
@@ -26,16 +25,6 @@ from wsclient import Client
 
 SECONDS = float(os.environ.get("TOURBUS_SOAK_SECONDS", "90"))
 REPORT = os.environ.get("TOURBUS_SOAK_REPORT")
-
-
-def call(port, src, method, path, token, body=None, ctype="application/json"):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT, source_address=(src, 0))
-    data = body if isinstance(body, bytes) else (json.dumps(body) if body is not None else None)
-    conn.request(method, path, body=data, headers={"Authorization": "Bearer " + token, "Content-Type": ctype})
-    res = conn.getresponse()
-    raw = res.read()
-    conn.close()
-    return res.status, json.loads(raw) if raw else None
 
 
 class Soak(unittest.TestCase):
@@ -60,6 +49,10 @@ class Soak(unittest.TestCase):
         self.changed = threading.Condition(self.lock)
         self.paused, self.resumed = threading.Event(), threading.Event()
         self.idle = 0
+
+    def call(self, src, method, path, token, body=None, ctype="application/json"):
+        status, _, answer = self.d.http(method, path, body, token=token, headers={"Content-Type": ctype}, source=src)
+        return status, answer
 
     # -- load -----------------------------------------------------------------------------------
     def loop(self, stop, pace, step):
@@ -90,7 +83,7 @@ class Soak(unittest.TestCase):
 
         def step():
             cid = "%s-%d" % (handle, next(n))
-            status, body = call(self.port, "127.0.1.%d" % (i + 1), "POST", "/v1/conversations/%d/messages" % self.conv,
+            status, body = self.call("127.0.1.%d" % (i + 1), "POST", "/v1/conversations/%d/messages" % self.conv,
                                 self.tokens[handle], {"client_id": cid, "text": "soak " + cid})
             assert status in (200, 201), (status, body)
             self.count("messages")
@@ -133,10 +126,10 @@ class Soak(unittest.TestCase):
             k = next(n)
             handle = self.users[k % len(self.users)]
             data = (b"soak file %d\n" % k) * 20000  # about 250 KB of text
-            status, f = call(self.port, "127.0.2.1", "POST", "/v1/files?name=notes.txt", self.tokens[handle], data,
+            status, f = self.call("127.0.2.1", "POST", "/v1/files?name=notes.txt", self.tokens[handle], data,
                              ctype="text/plain")
             assert status == 201, (status, f)
-            status, body = call(self.port, "127.0.2.1", "POST", "/v1/conversations/%d/messages" % self.conv,
+            status, body = self.call("127.0.2.1", "POST", "/v1/conversations/%d/messages" % self.conv,
                                 self.tokens[handle], {"kind": "file", "file": f["id"], "client_id": "f-%d" % k})
             assert status in (200, 201), (status, body)
             self.count("uploads")
@@ -147,7 +140,7 @@ class Soak(unittest.TestCase):
 
         def step():
             k = next(n)
-            status, body = call(self.port, "127.0.3.1", "POST", "/v1/notifications", self.operator,
+            status, body = self.call("127.0.3.1", "POST", "/v1/notifications", self.operator,
                                 {"users": [self.users[k % len(self.users)]], "category": "transactional",
                                  "subject": "Soak", "text": "notice %d" % k, "channels": ["inapp", "webhook"],
                                  "idempotency_key": "soak-%d" % k})

@@ -167,15 +167,18 @@ class Daemon:
         except ValueError:
             return int(status), text
 
-    def http(self, method, path, body=None, token=None, headers=None):
-        """HTTP over the TCP listener: returns (status, headers, parsed JSON)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=WAIT)
+    def http(self, method, path, body=None, token=None, headers=None, source=None):
+        """HTTP over the TCP listener, from the loopback address `source` when given: returns
+        (status, headers, parsed JSON). A dict or list body is sent as JSON, other bodies (text,
+        bytes, an iterator of chunks) as they are."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=WAIT,
+                                          source_address=(source, 0) if source else None)
         h = dict(headers or {})
         if token:
             h["Authorization"] = "Bearer " + token
         data = None
         if body is not None:
-            data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+            data = json.dumps(body) if isinstance(body, (dict, list)) else body
             h.setdefault("Content-Type", "application/json")
         conn.request(method, path, body=data, headers=h)
         res = conn.getresponse()
