@@ -1,6 +1,7 @@
 // Small cryptographic helpers over OpenSSL.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,5 +17,9 @@ std::string sha256_file_hex(const std::string& path);
 std::string hmac_sha256_hex(std::string_view key, std::string_view data);
 // Lower-case hex of bytes.
 std::string hex(std::string_view bytes);
+// Standard base64 (RFC 4648 section 4) with padding.
+std::string base64_encode(std::string_view bytes);
+// Its inverse; nothing for text that is not padded base64.
+std::optional<std::string> base64_decode(std::string_view text);
 
 }  // namespace tourbus::crypto
