@@ -189,7 +189,10 @@ int run(const Options& options, config::Config cfg) {
     return 1;
   }
   reloader.prepare = use_tls;
-  reloader.after_reload = [&] { dispatcher.wake(); };  // a channel configured by the reload starts on its queue
+  reloader.after_reload = [&] {
+    dispatcher.wake();   // a channel configured by the reload starts on its queue
+    server.configure();  // Socket.IO sessions opened from now on use the new settings
+  };
   try {
     auto [host, port] = *config::parse_listen(cfg.listen);
     auto bound = server.listen_tcp(host, port);

@@ -66,6 +66,7 @@ struct Stats {
   std::atomic<std::int64_t> tcp_connections{0};
   std::atomic<std::int64_t> unix_connections{0};
   std::atomic<std::int64_t> websocket_connections{0};
+  std::atomic<std::int64_t> socketio_connections{0};  // clients in the Socket.IO default namespace
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> requests_4xx{0};
   std::atomic<std::uint64_t> requests_5xx{0};

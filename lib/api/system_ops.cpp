@@ -52,6 +52,7 @@ boost::asio::awaitable<Result<Reply>> status(Context& ctx, const Caller&, const 
       {"tcp", ctx.stats.tcp_connections.load()},
       {"unix", ctx.stats.unix_connections.load()},
       {"websocket", ctx.stats.websocket_connections.load()},
+      {"socketio", ctx.stats.socketio_connections.load()},
   };
   object requests{
       {"total", ctx.stats.requests.load()},
@@ -87,6 +88,7 @@ boost::asio::awaitable<Result<Reply>> metrics(Context& ctx, const Caller&, const
   out += fmt::format("tourbus_connections{{transport=\"tcp\"}} {}\n", ctx.stats.tcp_connections.load());
   out += fmt::format("tourbus_connections{{transport=\"unix\"}} {}\n", ctx.stats.unix_connections.load());
   out += fmt::format("tourbus_connections{{transport=\"websocket\"}} {}\n", ctx.stats.websocket_connections.load());
+  out += fmt::format("tourbus_connections{{transport=\"socketio\"}} {}\n", ctx.stats.socketio_connections.load());
   metric("tourbus_connections_rejected_total", "counter",
          "TCP connections closed at once: server.max_connections reached, or the open-file limit within server.fd_reserve.",
          ctx.stats.rejected_connections.load());

@@ -69,6 +69,20 @@ const std::array kKeys{
         "Sustained rate of events one WebSocket connection may send; faster ones get rate_limited. New connections."},
     Key{"websocket.event_burst", &Config::ws_event_burst, 1, 1'000'000, {}, true,
         "Events one WebSocket connection may send at once before the rate applies. New connections."},
+    Key{"socketio.transports", &Config::sio_transports, 0, 0, {}, true,
+        "Socket.IO at /socket.io/: the Engine.IO transports offered, \"polling,websocket\", \"websocket\" or \"polling\"; empty turns Socket.IO off. New sessions."},
+    Key{"socketio.ping_interval_ms", &Config::sio_ping_interval_ms, 50, 3'600'000, {}, true,
+        "Socket.IO clients are pinged this often (Engine.IO pingInterval). New sessions."},
+    Key{"socketio.ping_timeout_ms", &Config::sio_ping_timeout_ms, 50, 3'600'000, {}, true,
+        "A Socket.IO client that has not answered a ping this long is disconnected (Engine.IO pingTimeout). New sessions."},
+    Key{"socketio.max_payload_bytes", &Config::sio_max_payload_bytes, 1024, 64 << 20, {}, true,
+        "Largest polling request body or WebSocket message a Socket.IO client may send (Engine.IO maxPayload); a larger one ends its session (413 on polling). New sessions."},
+    Key{"socketio.connect_timeout_ms", &Config::sio_connect_timeout_ms, 100, 3'600'000, {}, true,
+        "An Engine.IO session that joins no Socket.IO namespace this soon is closed. New sessions."},
+    Key{"socketio.cors_origins", &Config::sio_cors_origins, 0, 0, {}, true,
+        "Comma-separated origins (https://app.example.com) whose pages may use Socket.IO long-polling across origins (CORS); \"*\": any. Empty: same origin only (WebSockets are not subject to CORS)."},
+    Key{"socketio.recovery_seconds", &Config::sio_recovery_seconds, 0, 86400, {}, true,
+        "Socket.IO connection state recovery: a client that reconnects within this many seconds gets the messages and notifications it missed, in order. 0: off."},
     Key{"chat.max_text_bytes", &Config::chat_max_text_bytes, 16, 1 << 20, {}, true,
         "Longest message text in bytes (UTF-8); longer messages get payload_too_large."},
     Key{"chat.history_page", &Config::chat_history_page, 10, 10000, {}, true,
@@ -300,6 +314,20 @@ Status apply_credentials(Config& c, const std::filesystem::path& dir) {
   return {};
 }
 
+std::vector<std::string_view> split_list(std::string_view list) {
+  std::vector<std::string_view> items;
+  while (!list.empty()) {
+    auto comma = list.find(',');
+    auto item = list.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) items.push_back(item);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return items;
+}
+
 Status validate(const Config& c) {
   if (auto l = parse_listen(c.listen); !l)
     return Error(Code::invalid_argument, "server.listen: " + l.error().message, "server.listen");
@@ -323,6 +351,11 @@ Status validate(const Config& c) {
                   "required with sms.provider = \"twilio\"");
   }
   if (!c.webhook_url.empty() && !is_http(c.webhook_url)) return need("webhook.url", "expected an http(s):// URL");
+  for (auto t : split_list(c.sio_transports))
+    if (t != "polling" && t != "websocket")
+      return need("socketio.transports", "unknown transport '" + std::string(t) + "': expected polling and/or websocket");
+  for (auto o : split_list(c.sio_cors_origins))
+    if (o != "*" && !is_http(o)) return need("socketio.cors_origins", "'" + std::string(o) + "' is not an origin (https://host[:port]) or *");
   if (!c.webpush_public_key.empty() || !c.webpush_private_key.empty()) {
     if (c.webpush_public_key.empty() || c.webpush_private_key.empty())
       return need(c.webpush_public_key.empty() ? "webpush.vapid_public_key" : "webpush.vapid_private_key",

@@ -45,6 +45,13 @@ struct Config {
   std::int64_t ws_idle_timeout_seconds = 60;
   std::int64_t ws_events_per_second = 20;
   std::int64_t ws_event_burst = 40;
+  std::string sio_transports = "polling,websocket";  // empty: no Socket.IO
+  std::int64_t sio_ping_interval_ms = 25000;
+  std::int64_t sio_ping_timeout_ms = 20000;
+  std::int64_t sio_max_payload_bytes = 1000000;
+  std::int64_t sio_connect_timeout_ms = 45000;
+  std::string sio_cors_origins;
+  std::int64_t sio_recovery_seconds = 120;
   std::int64_t chat_max_text_bytes = 4096;
   std::int64_t chat_history_page = 200;
   std::int64_t chat_max_group_members = 1000;
@@ -125,6 +132,8 @@ Result<Config> parse_text(std::string_view text, const std::filesystem::path& na
 Status apply_credentials(Config& c, const std::filesystem::path& dir);
 // Checks values that need more than a type and range check (listen address syntax, ...).
 Status validate(const Config& config);
+// The items of a comma-separated list value, trimmed, empty ones left out.
+std::vector<std::string_view> split_list(std::string_view list);
 // Names of keys whose values differ between two configs.
 std::vector<std::string_view> changed_keys(const Config& a, const Config& b);
 

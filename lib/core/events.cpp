@@ -23,11 +23,13 @@ constexpr PushEvent kPushEvents[] = {
 };
 
 EventPtr make(std::string_view name, boost::json::value data, const boost::json::value* ref) {
-  boost::json::object o;
-  o["event"] = name;
-  o["data"] = std::move(data);
-  if (ref) o["ref"] = *ref;
-  return std::make_shared<const Event>(std::string(name), json::dump(o));
+  std::string json = "{\"event\":" + json::dump(boost::json::string(name)) + ",\"data\":";
+  auto at = json.size();
+  json += json::dump(data);
+  auto length = json.size() - at;
+  if (ref) json += ",\"ref\":" + json::dump(*ref);
+  json += '}';
+  return std::make_shared<const Event>(std::string(name), std::move(json), std::pair(at, length));
 }
 
 }  // namespace

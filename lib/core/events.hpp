@@ -12,14 +12,16 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <boost/json/value.hpp>
 
 namespace tourbus::events {
 
 // The framings of events that transports make: one slot each on every event.
-enum class Framing : std::uint8_t { websocket, socketio };
-inline constexpr std::size_t kFramings = 2;
+// socketio: the Engine.IO packet ("42[NAME,DATA]"); socketio_ws: the same in a WebSocket frame.
+enum class Framing : std::uint8_t { websocket, socketio, socketio_ws };
+inline constexpr std::size_t kFramings = 3;
 
 // A transport's bytes for one event, shared by every session of that transport it goes to.
 using Framed = std::shared_ptr<const std::string>;
@@ -28,9 +30,13 @@ using Framed = std::shared_ptr<const std::string>;
 // answers a request) as JSON text, shared by every session it goes to.
 class Event {
  public:
-  Event(std::string name, std::string json) : name_(std::move(name)), json_(std::move(json)) {}
+  // `data`: where the data's JSON text lies in `json` (offset, length).
+  Event(std::string name, std::string json, std::pair<std::size_t, std::size_t> data)
+      : name_(std::move(name)), json_(std::move(json)), data_(data) {}
   const std::string& name() const { return name_; }
   const std::string& json() const { return json_; }
+  // The data alone, as JSON text.
+  std::string_view data() const { return std::string_view(json_).substr(data_.first, data_.second); }
   // This event as a transport frames it: `make(json())` the first time, then the same bytes for
   // every other session of the transport. On the event loop only.
   template <class Make>
@@ -43,6 +49,7 @@ class Event {
  private:
   std::string name_;
   std::string json_;
+  std::pair<std::size_t, std::size_t> data_;
   mutable std::array<Framed, kFramings> framed_;
 };
 using EventPtr = std::shared_ptr<const Event>;

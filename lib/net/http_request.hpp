@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <boost/beast/http/string_body.hpp>
 
@@ -27,6 +29,7 @@ struct Answer {
   bool keep_file = false;       // else it is removed once open
   std::string disposition;
   std::int64_t retry_after = 0;  // seconds, for 429
+  std::vector<std::pair<std::string, std::string>> headers;  // more header fields (CORS)
 };
 
 Answer from_error(const Error& e);

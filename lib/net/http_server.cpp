@@ -25,6 +25,7 @@
 #include "net/http_upload.hpp"
 #include "net/limits.hpp"
 #include "net/stream.hpp"
+#include "net/engineio_ws.hpp"
 #include "net/websocket.hpp"
 
 namespace tourbus::net {
@@ -65,10 +66,11 @@ awaitable<beast::error_code> send(S& stream, Conn& c, Answer& answer, unsigned v
     std::tie(wec, std::ignore) = co_await http::async_write(stream, res, tuple_awaitable);
   } else {
     http::response<http::string_body> res{static_cast<http::status>(answer.status), version};
-    res.set(http::field::content_type, answer.content_type);
+    if (!answer.content_type.empty()) res.set(http::field::content_type, answer.content_type);
     if (answer.status == 401) res.set(http::field::www_authenticate, "Bearer");
     if (answer.status == 426) res.set(http::field::sec_websocket_version, "13");
     if (answer.retry_after > 0) res.set(http::field::retry_after, std::to_string(answer.retry_after));
+    for (const auto& [name, value] : answer.headers) res.set(name, value);
     res.keep_alive(keep_alive);
     res.body() = std::move(answer.body);
     res.prepare_payload();
@@ -76,6 +78,15 @@ awaitable<beast::error_code> send(S& stream, Conn& c, Answer& answer, unsigned v
     std::tie(wec, std::ignore) = co_await http::async_write(stream, res, tuple_awaitable);
   }
   co_return wec;
+}
+
+Answer eio_answer(eio::HttpReply r) {
+  Answer a;
+  a.status = r.status;
+  a.content_type = std::move(r.content_type);
+  a.body = std::move(r.body);
+  a.headers = std::move(r.headers);
+  return a;
 }
 
 template <class S>
@@ -169,6 +180,27 @@ awaitable<void> serve(S stream, Conn c, std::shared_ptr<HttpServer::Session> sel
       if (unread) {
         answer = std::move(*unread);
         close = true;
+      } else if (c.sio.enabled() && SocketIoApi::is_path(target)) {
+        auto& req = parser.get();
+        auto origin = req[http::field::origin];
+        eio::HttpRequest r{method, target, req.body(), std::string_view(origin.data(), origin.size())};
+        eio::Peer from{c.peer, c.ip, !tcp};
+        if (websocket::is_upgrade(req)) {
+          auto refused = upgrade_refusal(req);
+          if (!refused)
+            if (auto no = c.sio.engine().check_websocket(r)) refused = eio_answer(std::move(*no));
+          if (!refused) {
+            --ctx.stats.in_flight;
+            self->busy = false;
+            std::string early(static_cast<const char*>(buffer.data().data()), buffer.size());
+            serve_engineio(std::move(stream), req, std::move(early), c.sio.engine(), c.sio.ws_settings(), std::move(from), self);
+            co_return;
+          }
+          answer = std::move(*refused);
+        } else {
+          auto polled = c.sio.engine().polling(r, std::move(from));
+          answer = eio_answer(co_await std::move(polled));
+        }
       } else if (websocket::is_upgrade(parser.get())) {
         auto& req = parser.get();
         auto pending = identify(ctx, c.limits, req, {c.transport, c.peer, c.ip, request_id}, true);
@@ -240,7 +272,15 @@ awaitable<void> serve_tls(Stream plain, TlsContext tls, Conn c, std::shared_ptr<
 }  // namespace
 
 HttpServer::HttpServer(asio::io_context& io, api::Context& ctx, realtime::Hub& hub)
-    : io_(io), ctx_(ctx), hub_(hub), limits_(ctx), uploads_(ctx), incoming_(ctx.files_dir / "incoming"), tcp_(io), unix_(io) {}
+    : io_(io),
+      ctx_(ctx),
+      hub_(hub),
+      limits_(ctx),
+      uploads_(ctx),
+      sio_(io.get_executor(), ctx, hub, limits_),
+      incoming_(ctx.files_dir / "incoming"),
+      tcp_(io),
+      unix_(io) {}
 
 HttpServer::~HttpServer() {
   if (reserve_fd_ >= 0) ::close(reserve_fd_);
@@ -389,7 +429,7 @@ awaitable<void> HttpServer::accept_tcp() {
     auto done = [session](std::exception_ptr) {
       if (!session->handed_off) session->finish();
     };
-    Conn c{ctx_, hub_, limits_, uploads_, api::Transport::tcp, peer, ip, draining_, incoming_};
+    Conn c{ctx_, hub_, limits_, uploads_, api::Transport::tcp, peer, ip, draining_, incoming_, sio_};
     if (tls_)
       asio::co_spawn(io_, serve_tls(std::move(s), tls_, std::move(c), session), std::move(done));
     else
@@ -435,7 +475,7 @@ awaitable<void> HttpServer::accept_unix() {
           if (reserve_fd_ < 0) reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
         });
     };
-    asio::co_spawn(io_, serve(std::move(s), Conn{ctx_, hub_, limits_, uploads_, api::Transport::unix_socket, peer, {}, draining_, incoming_}, session),
+    asio::co_spawn(io_, serve(std::move(s), Conn{ctx_, hub_, limits_, uploads_, api::Transport::unix_socket, peer, {}, draining_, incoming_, sio_}, session),
                    [session](std::exception_ptr) {
                      if (!session->handed_off) session->finish();
                    });
@@ -444,6 +484,7 @@ awaitable<void> HttpServer::accept_unix() {
 
 void HttpServer::drain() {
   draining_ = true;
+  sio_.close_all();  // waiting polls are answered, Socket.IO WebSockets closed
   beast::error_code ignored;
   tcp_.close(ignored);
   unix_.close(ignored);

@@ -17,6 +17,7 @@
 #include "api/context.hpp"
 #include "api/uploads.hpp"
 #include "net/limits.hpp"
+#include "net/socketio_api.hpp"
 #include "net/tls.hpp"
 #include "realtime/hub.hpp"
 
@@ -43,6 +44,8 @@ class HttpServer {
   bool drained() const { return sessions_.empty(); }
   // Closes every connection now.
   void close_all();
+  // Takes a reloaded config (for what is not read from it per request).
+  void configure() { sio_.configure(); }
 
   // One connection's state, so drain() can close connections that sit idle between requests.
   struct Session {
@@ -79,6 +82,7 @@ class HttpServer {
   realtime::Hub& hub_;
   Limits limits_;
   api::Uploads uploads_;
+  SocketIoApi sio_;
   std::filesystem::path incoming_;  // upload bodies being received
   boost::asio::ip::tcp::acceptor tcp_;
   boost::asio::local::stream_protocol::acceptor unix_;

@@ -18,6 +18,7 @@
 #include "core/logging.hpp"
 #include "net/http_request.hpp"
 #include "net/limits.hpp"
+#include "net/socketio_api.hpp"
 #include "net/stream.hpp"
 #include "realtime/hub.hpp"
 
@@ -34,6 +35,7 @@ struct Conn {
   std::string ip;    // TCP: the client's address, for the limits
   const bool& draining;
   std::filesystem::path incoming;  // where upload bodies are received
+  SocketIoApi& sio;
 };
 
 // A unique file under `dir` for one upload's body.

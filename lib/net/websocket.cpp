@@ -32,10 +32,6 @@ Frame error_frame(const boost::json::value* ref, const Error& e) {
   return ws_frame(events::answer("error", std::move(err), ref));
 }
 
-std::uint64_t next_session_id() {
-  static std::uint64_t last = 0;  // the event loop is single-threaded
-  return ++last;
-}
 
 template <class S>
 class Session : public WsConnection<S>, public realtime::Client {
@@ -66,7 +62,7 @@ class Session : public WsConnection<S>, public realtime::Client {
   // Sends the 101 answer, joins the hub and starts reading (bytes the client sent right after
   // the upgrade request are in `early`).
   void start(std::string accept, std::string early) {
-    caller_.session = next_session_id();
+    caller_.session = hub_.new_session();
     ++ctx_.stats.websocket_connections;
     this->open(accept, std::move(early));
     logging::get("net")->info("net.ws_opened user={} role={} session={} peer=\"{}\"", caller_.handle,

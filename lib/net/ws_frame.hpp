@@ -14,7 +14,7 @@ enum Opcode : std::uint8_t { continuation = 0x0, text = 0x1, binary = 0x2, close
 
 // Close codes (RFC 6455 section 7.4.1).
 inline constexpr std::uint16_t kNormal = 1000, kGoingAway = 1001, kProtocolError = 1002, kInvalidData = 1007,
-                               kTooBig = 1009;
+                               kPolicyViolation = 1008, kTooBig = 1009;
 
 // A complete unmasked server frame (FIN set) holding `payload`.
 std::string server_frame(Opcode op, std::string_view payload);

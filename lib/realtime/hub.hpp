@@ -53,6 +53,9 @@ class Hub : public events::Sink, public sessions::Control {
   std::size_t end_user(std::int64_t user, std::string_view reason) override;
   std::size_t set_role(std::int64_t user, Role role) override;
 
+  // A new session's number, unique among the sessions of every transport.
+  std::uint64_t new_session() { return ++last_session_; }
+
   std::size_t sessions() const { return count_; }
   std::size_t users_online() const { return sessions_.size() - (sessions_.contains(0) ? 1 : 0); }
 
@@ -69,6 +72,7 @@ class Hub : public events::Sink, public sessions::Control {
   std::unordered_map<std::int64_t, std::vector<Entry>> sessions_;
   std::map<std::pair<std::int64_t, std::int64_t>, std::chrono::steady_clock::time_point> typing_;
   std::size_t count_ = 0;
+  std::uint64_t last_session_ = 0;
 };
 
 }  // namespace tourbus::realtime

@@ -149,7 +149,7 @@ asio::awaitable<HttpReply> Session::poll() {
     close("duplicate poll");
     co_return bad_request(kBadRequest, "Bad request");
   }
-  if (!closed_ && (queue_.empty() || upgrading_)) {
+  if (!closed_ && queue_.empty() && !upgrading_) {
     polling_ = true;
     wake_.expires_at(asio::steady_timer::time_point::max());
     co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -331,7 +331,7 @@ HttpReply Server::cors(HttpReply reply, std::string_view origin) const {
   return reply;
 }
 
-asio::awaitable<HttpReply> Server::polling(HttpRequest req, std::string peer, std::string ip) {
+asio::awaitable<HttpReply> Server::polling(HttpRequest req, Peer from) {
   if (req.method == "OPTIONS") {
     // A browser's preflight for a cross-origin POST.
     HttpReply r;
@@ -349,7 +349,11 @@ asio::awaitable<HttpReply> Server::polling(HttpRequest req, std::string peer, st
   auto sid = q.get("sid");
   if (!sid) {
     if (req.method != "GET") co_return cors(bad_request(kBadHandshakeMethod, "Bad handshake method"), req.origin);
-    auto s = open({std::move(q.params), std::move(peer), std::move(ip)});
+    // A named object: g++ 12 destroys braced temporaries in coroutines twice.
+    Handshake hs;
+    hs.query = std::move(q.params);
+    hs.from = std::move(from);
+    auto s = open(std::move(hs));
     HttpReply r;
     r.body = open_packet(*s);
     co_return cors(std::move(r), req.origin);
@@ -368,24 +372,23 @@ asio::awaitable<HttpReply> Server::polling(HttpRequest req, std::string peer, st
 
 std::optional<HttpReply> Server::check_websocket(const HttpRequest& req) const {
   auto q = parse_query(req.target);
-  if (auto refused = check_query(q, "websocket", options_.websocket)) return refused;
-  if (auto sid = q.get("sid")) {
-    auto it = sessions_.find(*sid);
-    if (it == sessions_.end() || it->second->websocket() || it->second->probe_)
-      return bad_request(kSessionUnknown, "Session ID unknown");
-  }
-  return std::nullopt;
+  return check_query(q, "websocket", options_.websocket);
 }
 
-std::shared_ptr<Session> Server::open_websocket(WsLink& link, const HttpRequest& req, std::string peer, std::string ip) {
+std::shared_ptr<Session> Server::open_websocket(WsLink& link, const HttpRequest& req, Peer from) {
   if (check_websocket(req)) return nullptr;
   auto q = parse_query(req.target);
   if (auto sid = q.get("sid")) {
-    auto s = sessions_.at(*sid);
-    s->probe_ = &link;
-    return s;
+    // An upgrade: only of a polling session that is not upgrading already.
+    auto it = sessions_.find(*sid);
+    if (it == sessions_.end() || it->second->websocket() || it->second->probe_) return nullptr;
+    it->second->probe_ = &link;
+    return it->second;
   }
-  auto s = open({std::move(q.params), std::move(peer), std::move(ip)});
+  Handshake hs;
+  hs.query = std::move(q.params);
+  hs.from = std::move(from);
+  auto s = open(std::move(hs));
   s->transport_ = Session::Transport::websocket;
   s->ws_ = &link;
   link.send({std::make_shared<const std::string>(open_packet(*s))});

@@ -92,11 +92,17 @@ class Handler {
   virtual void on_heartbeat() {}
 };
 
+// Who opened a session, as the host knows it.
+struct Peer {
+  std::string name;      // for logs
+  std::string ip;        // the client's address (TCP)
+  bool control = false;  // it came on the host's control socket (trusted)
+};
+
 // The opening request of a session: its query parameters and who sent it.
 struct Handshake {
   std::vector<std::pair<std::string, std::string>> query;
-  std::string peer;  // for logs
-  std::string ip;    // the client's address
+  Peer from;
   const std::string* param(std::string_view name) const;
 };
 
@@ -172,13 +178,14 @@ class Server {
   void set_options(Options options) { options_ = std::move(options); }
   const Options& options() const { return options_; }
 
-  // A request at the path that is not a WebSocket upgrade (`peer`, `ip`: for the handshake).
-  asio::awaitable<HttpReply> polling(HttpRequest req, std::string peer, std::string ip);
-  // A WebSocket upgrade at the path: a refusal (400) or nothing when it may go ahead.
+  // A request at the path that is not a WebSocket upgrade.
+  asio::awaitable<HttpReply> polling(HttpRequest req, Peer from);
+  // A WebSocket upgrade at the path: a refusal (400, a bad EIO or transport) or nothing when it
+  // may go ahead.
   std::optional<HttpReply> check_websocket(const HttpRequest& req) const;
   // After the upgrade: the session the link carries from now on (a new one, or the one it
-  // upgrades), or null when it may not (close the link).
-  std::shared_ptr<Session> open_websocket(WsLink& link, const HttpRequest& req, std::string peer, std::string ip);
+  // upgrades), or null when it may not (an unknown sid, or one upgraded already: close the link).
+  std::shared_ptr<Session> open_websocket(WsLink& link, const HttpRequest& req, Peer from);
 
   std::size_t sessions() const { return sessions_.size(); }
   // Closes every session (shutdown).

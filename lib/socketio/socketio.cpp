@@ -147,7 +147,12 @@ class Connection : public eio::Handler {
     boost::asio::post(timer_.get_executor(), [links] {});
   }
 
-  void on_heartbeat() override {}
+  void on_heartbeat() override {
+    std::vector<Socket*> sockets;  // a socket may leave meanwhile
+    for (auto& [nsp, entry] : links_)
+      if (entry.socket) sockets.push_back(entry.socket.get());
+    for (auto* socket : sockets) socket->on_heartbeat();
+  }
 
   void joined(Link& link, std::unique_ptr<Socket> socket) {
     auto it = links_.find(link.nsp());

@@ -52,6 +52,8 @@ class Socket {
                         std::vector<std::string> attachments) = 0;
   // The client left the namespace, or its connection ended.
   virtual void on_disconnect(std::string_view reason) = 0;
+  // Once a ping interval, for periodic checks.
+  virtual void on_heartbeat() {}
 };
 
 // A namespace's application: decides on each CONNECT.
