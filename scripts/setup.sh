@@ -9,7 +9,12 @@ packages=(
   libssl-dev libsystemd-dev libhowardhinnant-date-dev libmagic-dev tzdata catch2
   clang libclang-rt-14-dev
   curl sqlite3 procps util-linux openssl python3 python3-websockets python3-aiosmtpd python3-cryptography python3-h2 tmux chromium
+  # Socket.IO clients for the tests: socket.io-client in Node (its packages from the npm registry,
+  # by lock file), python3-socketio (v5) with its transports (requests, websocket-client)
+  nodejs python3-socketio python3-engineio python3-requests python3-websocket
 )
+# Debian's npm comes apart from its nodejs; a Node.js of another origin (NodeSource) brings its own.
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
