@@ -132,6 +132,9 @@ void Session::end(std::string_view reason, std::string_view last_poll) {
   queued_bytes_ = 0;
   auto self = shared_from_this();  // the server lets go of it now
   server_.sessions_.erase(id_);
+  // The client closed it while no poll was waiting, but may have sent that poll at the same time
+  // on another connection: it still gets its noop.
+  if (last_poll == "6" && !polling_ && transport_ == Transport::polling) server_.closed_by_client(id_);
   wake();
   static const Bytes close_packet = std::make_shared<const std::string>("1");
   if (ws_) {
@@ -359,6 +362,11 @@ asio::awaitable<HttpReply> Server::polling(HttpRequest req, Peer from) {
     co_return cors(std::move(r), req.origin);
   }
   auto it = sessions_.find(*sid);
+  if (it == sessions_.end() && req.method == "GET" && last_poll(*sid)) {
+    HttpReply r;
+    r.body = "6";
+    co_return cors(std::move(r), req.origin);
+  }
   if (it == sessions_.end() || it->second->websocket())
     co_return cors(bad_request(kSessionUnknown, "Session ID unknown"), req.origin);
   auto s = it->second;
@@ -368,6 +376,23 @@ asio::awaitable<HttpReply> Server::polling(HttpRequest req, Peer from) {
   }
   if (req.method == "POST") co_return cors(s->post(req.body), req.origin);
   co_return cors(bad_request(kBadRequest, "Bad request"), req.origin);
+}
+
+void Server::closed_by_client(const std::string& sid) {
+  auto now = std::chrono::steady_clock::now();
+  std::erase_if(closed_, [&](const auto& c) { return c.second < now; });
+  if (closed_.size() < 1024) closed_.emplace_back(sid, now + options_.ping_interval);
+}
+
+bool Server::last_poll(const std::string& sid) {
+  auto now = std::chrono::steady_clock::now();
+  for (auto it = closed_.begin(); it != closed_.end(); ++it)
+    if (it->first == sid) {
+      bool fresh = it->second >= now;
+      closed_.erase(it);
+      return fresh;
+    }
+  return false;
 }
 
 std::optional<HttpReply> Server::check_websocket(const HttpRequest& req) const {

@@ -197,11 +197,16 @@ class Server {
   std::shared_ptr<Session> open(Handshake handshake);
   std::string open_packet(const Session& s) const;
   HttpReply cors(HttpReply reply, std::string_view origin) const;
+  // A session the client closed with no poll waiting: one more poll within a ping interval gets
+  // the noop it would have got had it come first (its poll and its close raced).
+  void closed_by_client(const std::string& sid);
+  bool last_poll(const std::string& sid);
 
   asio::any_io_executor executor_;
   Options options_;
   Accept accept_;
   std::unordered_map<std::string, std::shared_ptr<Session>> sessions_;
+  std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> closed_;
 };
 
 // Engine.IO's error answers to bad requests: {"code": N, "message": ...} with HTTP 400.

@@ -165,17 +165,25 @@ int main(int argc, char** argv) {
   sio.add("/", main_ns);
   sio.add("/custom", custom_ns);
   eio::Server socketio(io.get_executor(), options(), [&](eio::Session& s) { return sio.accept(s); });
-  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), port});
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    for (;;) {
-      auto [ec, socket] = co_await acceptor.async_accept(net::tuple_awaitable);
-      if (ec) continue;
-      socket.set_option(asio::ip::tcp::no_delay(true));
-      net::Stream s(asio::generic::stream_protocol::socket(std::move(socket)));
-      asio::co_spawn(io, serve(std::move(s), engine, socketio), asio::detached);
-    }
-  }, asio::detached);
-  std::printf("listening %u\n", static_cast<unsigned>(acceptor.local_endpoint().port()));
+  // The suites call "localhost": 127.0.0.1 and, where the host has IPv6, ::1.
+  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors;
+  acceptors.push_back(std::make_unique<asio::ip::tcp::acceptor>(io, asio::ip::tcp::endpoint{asio::ip::make_address("127.0.0.1"), port}));
+  try {
+    acceptors.push_back(std::make_unique<asio::ip::tcp::acceptor>(io, asio::ip::tcp::endpoint{asio::ip::make_address("::1"), port}));
+  } catch (const std::exception&) {
+  }
+  for (auto& a : acceptors)
+    asio::co_spawn(io, [&io, &acceptor = *a, &engine, &socketio]() -> asio::awaitable<void> {
+      for (;;) {
+        auto [ec, socket] = co_await acceptor.async_accept(net::tuple_awaitable);
+        if (ec) continue;
+        boost::system::error_code ignored;
+        socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+        net::Stream s(asio::generic::stream_protocol::socket(std::move(socket)));
+        asio::co_spawn(io, serve(std::move(s), engine, socketio), asio::detached);
+      }
+    }, asio::detached);
+  std::printf("listening %u\n", static_cast<unsigned>(port));
   std::fflush(stdout);
   io.run();
 }
