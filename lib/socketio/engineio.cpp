@@ -101,7 +101,8 @@ void Session::heartbeat() {
   static const Bytes ping = std::make_shared<const std::string>("2");
   send({ping});
   if (closed_) return;
-  heartbeat_.expires_after(options_.ping_timeout);
+  // From when the ping was due, not from when this ran: the deadline the client can count on.
+  heartbeat_.expires_at(heartbeat_.expiry() + options_.ping_timeout);
   heartbeat_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
     if (auto s = weak.lock(); s && !ec) s->heartbeat();
   });
@@ -370,6 +371,11 @@ asio::awaitable<HttpReply> Server::polling(HttpRequest req, Peer from) {
   if (it == sessions_.end() || it->second->websocket())
     co_return cors(bad_request(kSessionUnknown, "Session ID unknown"), req.origin);
   auto s = it->second;
+  if (s->pong_overdue()) {
+    // Its timer may not have run yet: the client is late all the same.
+    s->close("ping timeout");
+    co_return cors(bad_request(kSessionUnknown, "Session ID unknown"), req.origin);
+  }
   if (req.method == "GET") {
     auto r = co_await s->poll();
     co_return cors(std::move(r), req.origin);

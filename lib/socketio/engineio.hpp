@@ -145,6 +145,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool receive(std::string_view packet, bool binary);
   void start(std::unique_ptr<Handler> handler);
   void heartbeat();
+  bool pong_overdue() const { return awaiting_pong_ && asio::steady_timer::clock_type::now() >= heartbeat_.expiry(); }
   void wake();
   void end(std::string_view reason, std::string_view last_poll);
 
