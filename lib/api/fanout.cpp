@@ -7,6 +7,8 @@
 
 #include "core/logging.hpp"
 #include "core/time.hpp"
+#include "chat/messages.hpp"
+#include "notify/feed.hpp"
 #include "store/users.hpp"
 
 namespace tourbus::api {
@@ -49,6 +51,28 @@ void announce_presence(Context& ctx, std::int64_t user, events::Presence now_is)
   boost::json::object data{{"user", handle}, {"status", events::presence_name(now_is)}};
   data["last_seen"] = last_seen ? boost::json::value(timeutil::format_utc(*last_seen)) : nullptr;
   ctx.events.publish(contacts, events::push("presence", std::move(data)));
+}
+
+std::optional<std::vector<events::EventPtr>> missed(Context& ctx, std::int64_t user, std::int64_t after_message,
+                                                    std::int64_t after_feed, std::size_t limit) {
+  auto max = static_cast<std::int64_t>(limit) + 1;
+  auto [messages, items, unread] = ctx.reads.with([&](store::Db& db) {
+    auto m = chat::messages::after_id(db, user, after_message, max);
+    auto f = user ? notify::feed::after_id(db, user, after_feed, max) : std::vector<notify::FeedItem>{};
+    auto u = user && !f.empty() ? notify::feed::unread(db, user) : 0;
+    return std::tuple{std::move(m), std::move(f), u};
+  });
+  if (messages.size() + items.size() > limit) return std::nullopt;
+  std::vector<events::EventPtr> out;
+  out.reserve(messages.size() + items.size());
+  for (const auto& m : messages) out.push_back(events::push("message", to_json(m)));
+  for (const auto& item : items) out.push_back(events::push("notification", notify::feed::push_data(item, unread)));
+  return out;
+}
+
+std::pair<std::int64_t, std::int64_t> last_pushed_ids(Context& ctx) {
+  return ctx.reads.with(
+      [](store::Db& db) { return std::pair{chat::messages::last_id(db), notify::feed::last_id(db)}; });
 }
 
 }  // namespace tourbus::api

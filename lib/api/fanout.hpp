@@ -17,4 +17,12 @@ void announce(Context& ctx, const chat::MembersChanged& change);
 // the time as the user's last_seen (in the background).
 void announce_presence(Context& ctx, std::int64_t user, events::Presence now_is);
 
+// The "message" and "notification" pushes the user's sessions got after message `after_message`
+// and feed item `after_feed` (connection state recovery): the messages in id order, then the
+// notifications; nothing when there are more than `limit` in all (the client must sync instead).
+std::optional<std::vector<events::EventPtr>> missed(Context& ctx, std::int64_t user, std::int64_t after_message,
+                                                    std::int64_t after_feed, std::size_t limit);
+// The highest message and feed item ids so far.
+std::pair<std::int64_t, std::int64_t> last_pushed_ids(Context& ctx);
+
 }  // namespace tourbus::api

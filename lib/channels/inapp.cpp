@@ -3,6 +3,7 @@
 // `notification` event to the user's open sessions. It needs no thread and no provider.
 #include "channels/channels.hpp"
 #include "core/time.hpp"
+#include "notify/feed.hpp"
 #include "notify/outbox.hpp"
 
 namespace tourbus::channels {
@@ -33,12 +34,7 @@ class InApp : public Channel {
       events::EventPtr push;
       // Only users online get a push, with their unread count as this transaction leaves it.
       if (online[i])
-        push = events::push("notification", boost::json::object{{"id", item.id},
-                                                                  {"category", item.category},
-                                                                  {"title", item.title},
-                                                                  {"body", item.body},
-                                                                  {"created_at", timeutil::format_utc(item.created_at)},
-                                                                  {"unread", notify::feed::unread(db, job.user_id)}});
+        push = events::push("notification", notify::feed::push_data(item, notify::feed::unread(db, job.user_id)));
       out.push_back({std::move(outcome), std::move(push)});
     }
     return out;

@@ -122,6 +122,25 @@ std::vector<Message> page(store::Db& db, std::int64_t conversation_id, const Pag
   return out;
 }
 
+std::vector<Message> after_id(store::Db& db, std::int64_t user_id, std::int64_t after, std::int64_t limit) {
+  if (user_id == 0) {
+    auto s = db.prepare(std::string(kSelect) + "WHERE m.id > ? ORDER BY m.id LIMIT ?");
+    s.bind(1, after).bind(2, limit);
+    return read_all(s);
+  }
+  auto s = db.prepare(std::string(kSelect) +
+                      "JOIN conversation_members c ON c.conversation_id = m.conversation_id AND c.user_id = ? "
+                      "WHERE m.id > ? ORDER BY m.id LIMIT ?");
+  s.bind(1, user_id).bind(2, after).bind(3, limit);
+  return read_all(s);
+}
+
+std::int64_t last_id(store::Db& db) {
+  auto s = db.prepare("SELECT coalesce(max(id), 0) FROM messages");
+  s.step();
+  return s.i64(0);
+}
+
 std::vector<Message> search(store::Db& db, std::int64_t conversation_id, const std::string& query, std::int64_t limit) {
   auto q = fts_query(query);
   if (q.empty()) return {};

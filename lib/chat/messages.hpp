@@ -53,6 +53,11 @@ std::optional<Message> find(store::Db& db, std::int64_t conversation_id, std::in
 // Oldest first. Without after/before: the newest `limit` messages.
 std::vector<Message> page(store::Db& db, std::int64_t conversation_id, const Page& p);
 // Newest first; `query` is plain words (all must match), never FTS5 syntax.
+// Messages with an id above `after` in the user's conversations (every conversation for user 0,
+// the control socket), in id order: what the user's sessions were pushed since (state recovery).
+std::vector<Message> after_id(store::Db& db, std::int64_t user_id, std::int64_t after, std::int64_t limit);
+// The highest message id so far (0: none).
+std::int64_t last_id(store::Db& db);
 std::vector<Message> search(store::Db& db, std::int64_t conversation_id, const std::string& query, std::int64_t limit);
 void edit(store::Db& db, std::int64_t id, const std::string& body, std::int64_t now);
 // Keeps the row (and its seq) as a tombstone without content.

@@ -1,12 +1,17 @@
 #include "net/socketio_api.hpp"
 
+#include <charconv>
 #include <deque>
+#include <unordered_map>
+
+#include <boost/json/parse.hpp>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 
 #include "api/auth.hpp"
 #include "api/fanout.hpp"
+#include "core/crypto.hpp"
 #include "core/logging.hpp"
 #include "core/rate.hpp"
 #include "core/time.hpp"
@@ -35,15 +40,108 @@ sio::Options sio_options(const config::Config& c) {
   return {std::chrono::milliseconds(c.sio_connect_timeout_ms), 10};
 }
 
-// A push as Socket.IO frames it, once per event for every Socket.IO client: the Engine.IO packet
-// 42["NAME",DATA] and the same in a WebSocket frame.
-eio::Packet push_packet(const events::EventPtr& e) {
-  const auto& text = e->framed(events::Framing::socketio,
-                               [&](const std::string&) { return sio::event_message(e->name(), {e->data()}); });
-  const auto& frame = e->framed(events::Framing::socketio_ws,
-                                [&](const std::string&) { return ws::server_frame(ws::text, *text); });
-  return {text, false, frame};
-}
+// Connection state recovery (docs/socketio.md): `message` and `notification` pushes carry an
+// offset, "M-N": the highest message and feed item ids pushed so far. A client that comes back
+// within socketio.recovery_seconds with its pid and the last offset it saw gets what was pushed
+// to its user after that, read from the store. The offset is the same for every client, so a push
+// is still framed once for all of them.
+class Recovery {
+ public:
+  explicit Recovery(api::Context& ctx) : ctx_(ctx) {}
+
+  std::chrono::seconds window() const { return std::chrono::seconds(ctx_.config.get()->sio_recovery_seconds); }
+
+  // A push as Socket.IO frames it, once per event for every Socket.IO client: the Engine.IO packet
+  // 42["NAME",DATA] (with the offset, while recovery is on) and the same in a WebSocket frame.
+  eio::Packet packet(const events::EventPtr& e) {
+    const auto& text = e->framed(events::Framing::socketio, [&](const std::string&) {
+      if (window().count() > 0 && advance(marks(), *e)) return with_offset(*e, marks_);
+      return sio::event_message(e->name(), {e->data()});
+    });
+    const auto& frame = e->framed(events::Framing::socketio_ws,
+                                  [&](const std::string&) { return ws::server_frame(ws::text, *text); });
+    return {text, false, frame};
+  }
+
+  // A client left without saying so (its connection dropped): it may come back for what it misses.
+  void keep(const std::string& pid, std::int64_t user) {
+    auto now = Clock::now();
+    if (++kept_ % 256 == 0) std::erase_if(saved_, [&](const auto& s) { return s.second.until < now; });
+    if (saved_.size() < 100'000) saved_[pid] = {user, now + window()};
+  }
+
+  // A client back with its pid and offset: what it missed, or nothing (it starts afresh).
+  std::optional<std::vector<eio::Packet>> recover(const std::string& pid, const std::string& offset, std::int64_t user) {
+    auto it = saved_.find(pid);
+    if (it == saved_.end()) return std::nullopt;
+    auto saved = it->second;
+    saved_.erase(it);
+    auto from = parse(offset);
+    if (saved.user != user || saved.until < Clock::now() || !from) return std::nullopt;
+    auto events = api::missed(ctx_, user, from->message, from->feed, kMostReplayed);
+    if (!events) return std::nullopt;
+    std::vector<eio::Packet> out;
+    for (const auto& e : *events) {
+      advance(*from, *e);
+      out.push_back({std::make_shared<const std::string>(with_offset(*e, *from))});
+    }
+    return out;
+  }
+
+ private:
+  static constexpr std::size_t kMostReplayed = 1000;  // beyond, the client syncs by itself
+  struct Marks {
+    std::int64_t message = 0, feed = 0;
+  };
+
+  Marks& marks() {
+    if (!loaded_) {
+      auto [m, n] = api::last_pushed_ids(ctx_);
+      marks_ = {m, n};
+      loaded_ = true;
+    }
+    return marks_;
+  }
+
+  // Moves the marks past a message or notification; false for other events (no offset).
+  static bool advance(Marks& m, const events::Event& e) {
+    bool message = e.name() == "message";
+    if (!message && e.name() != "notification") return false;
+    boost::system::error_code ec;
+    auto data = boost::json::parse(e.data(), ec);
+    const auto* id = ec || !data.is_object() ? nullptr : data.as_object().if_contains("id");
+    if (id && id->is_int64()) {
+      auto& mark = message ? m.message : m.feed;
+      mark = std::max(mark, id->as_int64());
+    }
+    return true;
+  }
+
+  static std::string with_offset(const events::Event& e, const Marks& m) {
+    auto offset = "\"" + std::to_string(m.message) + "-" + std::to_string(m.feed) + "\"";
+    return sio::event_message(e.name(), {e.data(), offset});
+  }
+
+  static std::optional<Marks> parse(std::string_view offset) {
+    Marks m;
+    auto dash = offset.find('-');
+    if (dash == std::string_view::npos) return std::nullopt;
+    auto a = offset.substr(0, dash), b = offset.substr(dash + 1);
+    if (std::from_chars(a.data(), a.data() + a.size(), m.message).ptr != a.data() + a.size() || a.empty()) return std::nullopt;
+    if (std::from_chars(b.data(), b.data() + b.size(), m.feed).ptr != b.data() + b.size() || b.empty()) return std::nullopt;
+    return m;
+  }
+
+  struct Saved {
+    std::int64_t user;
+    Clock::time_point until;
+  };
+  api::Context& ctx_;
+  Marks marks_;
+  bool loaded_ = false;
+  std::unordered_map<std::string, Saved> saved_;
+  std::uint64_t kept_ = 0;
+};
 
 // What a refused CONNECT carries: socket.io-client makes err.message of "message" and err.data of
 // "data".
@@ -61,9 +159,9 @@ boost::json::object error_data(const Error& e) {
 // One client in the default namespace: a hub session like a WebSocket's.
 class ApiSocket : public std::enable_shared_from_this<ApiSocket>, public realtime::Client {
  public:
-  ApiSocket(asio::any_io_executor ex, api::Context& ctx, realtime::Hub& hub, Limits& limits, std::shared_ptr<sio::Link> link,
-            api::Caller caller)
-      : ex_(std::move(ex)), ctx_(ctx), hub_(hub), limits_(limits), link_(std::move(link)), caller_(std::move(caller)),
+  ApiSocket(asio::any_io_executor ex, api::Context& ctx, realtime::Hub& hub, Limits& limits, Recovery& recovery,
+            std::shared_ptr<sio::Link> link, api::Caller caller, std::string pid)
+      : ex_(std::move(ex)), ctx_(ctx), hub_(hub), recovery_(recovery), pid_(std::move(pid)), limits_(limits), link_(std::move(link)), caller_(std::move(caller)),
         bucket_(static_cast<double>(ctx.config.get()->ws_event_burst)) {
     auto cfg = ctx.config.get();
     rate_ = static_cast<double>(cfg->ws_events_per_second);
@@ -88,13 +186,16 @@ class ApiSocket : public std::enable_shared_from_this<ApiSocket>, public realtim
   void end(std::string_view reason) {
     if (!attached_) return;
     attached_ = false;
+    // Lost, not left: it may come back for what it misses meanwhile.
+    if (!revoked_ && !pid_.empty() && (reason == "transport close" || reason == "ping timeout" || reason == "too slow"))
+      recovery_.keep(pid_, caller_.user_id);
     logging::get("net")->info("net.sio_disconnected user={} session={} reason=\"{}\"", caller_.handle, caller_.session,
                               reason);
     if (auto change = hub_.detach(caller_.user_id, caller_.session); change.changed())
       api::announce_presence(ctx_, caller_.user_id, change.after);
   }
 
-  void deliver(const events::EventPtr& event) override { link_->send(push_packet(event)); }
+  void deliver(const events::EventPtr& event) override { link_->send(recovery_.packet(event)); }
 
   // Rights taken away: the request in hand is answered, then the client hears why and is
   // disconnected from the server's side (it does not reconnect by itself).
@@ -197,6 +298,8 @@ class ApiSocket : public std::enable_shared_from_this<ApiSocket>, public realtim
   asio::any_io_executor ex_;
   api::Context& ctx_;
   realtime::Hub& hub_;
+  Recovery& recovery_;
+  std::string pid_;  // for state recovery (empty: off)
   Limits& limits_;
   std::shared_ptr<sio::Link> link_;
   api::Caller caller_;
@@ -229,17 +332,30 @@ class Handle : public sio::Socket {
 class SocketIoApi::Default : public sio::Namespace {
  public:
   Default(asio::any_io_executor ex, api::Context& ctx, realtime::Hub& hub, Limits& limits)
-      : ex_(std::move(ex)), ctx_(ctx), hub_(hub), limits_(limits) {}
+      : ex_(std::move(ex)), ctx_(ctx), hub_(hub), limits_(limits), recovery_(ctx) {}
 
   void connect(std::shared_ptr<sio::Link> link, const boost::json::value& auth) override {
-    std::string token;
-    if (auth.is_object())
-      if (auto t = auth.as_object().if_contains("token"); t && t->is_string()) token = t->as_string();
-    asio::co_spawn(ex_, authenticate(std::move(link), std::move(token)), asio::detached);
+    // {token} from the application; {pid, offset} added by a client coming back (recovery).
+    Claim claim;
+    if (auth.is_object()) {
+      auto text = [&](const char* key) {
+        auto v = auth.as_object().if_contains(key);
+        return v && v->is_string() ? std::string(v->as_string()) : std::string();
+      };
+      claim.token = text("token");
+      claim.pid = text("pid");
+      claim.offset = text("offset");
+    }
+    asio::co_spawn(ex_, authenticate(std::move(link), std::move(claim)), asio::detached);
   }
 
  private:
-  asio::awaitable<void> authenticate(std::shared_ptr<sio::Link> link, std::string token) {
+  struct Claim {
+    std::string token, pid, offset;
+  };
+
+  asio::awaitable<void> authenticate(std::shared_ptr<sio::Link> link, Claim claim) {
+    auto& token = claim.token;
     auto session = link->session();
     if (!session) co_return;
     const auto& hs = session->handshake();
@@ -272,15 +388,32 @@ class SocketIoApi::Default : public sio::Namespace {
       caller.transport = api::Transport::websocket;
     }
     caller.session = hub_.new_session();
-    auto socket = std::make_shared<ApiSocket>(ex_, ctx_, hub_, limits_, link, std::move(caller));
-    link->accept(std::make_unique<Handle>(socket));
-    if (link->connected()) socket->joined();
+    // Back within the window with its pid: the same pid, then what it missed, before anything new
+    // (all on this turn of the event loop, so no push can come between).
+    std::optional<std::vector<eio::Packet>> missed;
+    std::string pid;
+    boost::json::object extra;
+    if (recovery_.window().count() > 0) {
+      if (!claim.pid.empty()) missed = recovery_.recover(claim.pid, claim.offset, caller.user_id);
+      pid = missed ? claim.pid : crypto::random_token(15);
+      extra["pid"] = pid;
+    }
+    auto user = caller.user_id;
+    auto socket = std::make_shared<ApiSocket>(ex_, ctx_, hub_, limits_, recovery_, link, std::move(caller), pid);
+    link->accept(std::make_unique<Handle>(socket), std::move(extra));
+    if (!link->connected()) co_return;
+    if (missed) {
+      logging::get("net")->info("net.sio_recovered user={} missed={}", user, missed->size());
+      for (const auto& p : *missed) link->send(p);
+    }
+    socket->joined();
   }
 
   asio::any_io_executor ex_;
   api::Context& ctx_;
   realtime::Hub& hub_;
   Limits& limits_;
+  Recovery recovery_;
 };
 
 SocketIoApi::SocketIoApi(asio::any_io_executor executor, api::Context& ctx, realtime::Hub& hub, Limits& limits)

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "core/time.hpp"
+
 namespace tourbus::notify {
 namespace feed {
 
@@ -11,6 +13,15 @@ FeedItem read_item(store::Stmt& s) {
 }
 constexpr const char* kSelect = "SELECT id, user_id, notification_id, category, title, body, created_at, read_at FROM feed";
 }  // namespace
+
+boost::json::object push_data(const FeedItem& item, std::int64_t unread) {
+  return {{"id", item.id},
+          {"category", item.category},
+          {"title", item.title},
+          {"body", item.body},
+          {"created_at", timeutil::format_utc(item.created_at)},
+          {"unread", unread}};
+}
 
 FeedItem insert(store::Db& db, const FeedItem& item) {
   db.prepare("INSERT INTO feed (user_id, notification_id, category, title, body, created_at) VALUES (?, ?, ?, ?, ?, ?)")
@@ -34,6 +45,20 @@ std::vector<FeedItem> list(store::Db& db, std::int64_t user_id, std::int64_t bef
   std::vector<FeedItem> out;
   while (s.step()) out.push_back(read_item(s));
   return out;
+}
+
+std::vector<FeedItem> after_id(store::Db& db, std::int64_t user_id, std::int64_t after, std::int64_t limit) {
+  auto s = db.prepare(std::string(kSelect) + " WHERE user_id = ? AND id > ? ORDER BY id LIMIT ?");
+  s.bind(1, user_id).bind(2, after).bind(3, limit);
+  std::vector<FeedItem> out;
+  while (s.step()) out.push_back(read_item(s));
+  return out;
+}
+
+std::int64_t last_id(store::Db& db) {
+  auto s = db.prepare("SELECT coalesce(max(id), 0) FROM feed");
+  s.step();
+  return s.i64(0);
 }
 
 std::int64_t unread(store::Db& db, std::int64_t user_id) {

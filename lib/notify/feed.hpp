@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/json/object.hpp>
+
 #include "store/db.hpp"
 
 namespace tourbus::notify {
@@ -18,9 +20,15 @@ struct FeedItem {
 };
 
 namespace feed {
+// The "notification" push of an item (docs/protocol.md), with the user's unread count.
+boost::json::object push_data(const FeedItem& item, std::int64_t unread);
 FeedItem insert(store::Db& db, const FeedItem& item);
 // Newest first: items with an id below `before_id` (0: from the newest).
 std::vector<FeedItem> list(store::Db& db, std::int64_t user_id, std::int64_t before_id, std::int64_t limit, bool unread_only);
+// The user's items with an id above `after`, oldest first (state recovery).
+std::vector<FeedItem> after_id(store::Db& db, std::int64_t user_id, std::int64_t after, std::int64_t limit);
+// The highest feed item id so far (0: none).
+std::int64_t last_id(store::Db& db);
 std::int64_t unread(store::Db& db, std::int64_t user_id);
 // Marks the user's items read (all of them when `ids` is empty); returns how many changed.
 std::int64_t mark_read(store::Db& db, std::int64_t user_id, const std::vector<std::int64_t>& ids, std::int64_t at);
