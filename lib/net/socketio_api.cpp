@@ -73,11 +73,11 @@ class Recovery {
   // A client back with its pid and offset: what it missed, or nothing (it starts afresh).
   std::optional<std::vector<eio::Packet>> recover(const std::string& pid, const std::string& offset, std::int64_t user) {
     auto it = saved_.find(pid);
-    if (it == saved_.end()) return std::nullopt;
+    if (it == saved_.end() || it->second.user != user) return std::nullopt;  // not this user's to claim
     auto saved = it->second;
-    saved_.erase(it);
+    saved_.erase(it);  // one recovery per pid
     auto from = parse(offset);
-    if (saved.user != user || saved.until < Clock::now() || !from) return std::nullopt;
+    if (saved.until < Clock::now() || !from) return std::nullopt;
     auto events = api::missed(ctx_, user, from->message, from->feed, kMostReplayed);
     if (!events) return std::nullopt;
     std::vector<eio::Packet> out;
