@@ -3,7 +3,8 @@
 // per line: "drop" cuts its TCP connection under it (as a network change does), "connect" connects
 // it again (with the pid and last offset the client keeps: state recovery), "exit". Reports on
 // stdout, one JSON object per line: {type: "connect", recovered, pid, transport}, {type: "disconnect",
-// reason}, {type: "message", conversation, seq, text, offset}, {type: "notification", id, offset}.
+// reason}, {type: "message", conversation, seq, text, offset}, {type: "notification", id, offset},
+// {type: "error", code, message} (the `error` event).
 import { createRequire } from "node:module";
 import path from "node:path";
 import readline from "node:readline";
@@ -20,6 +21,7 @@ socket.on("connect_error", (err) => report({ type: "connect_error", message: err
 socket.on("disconnect", (reason) => report({ type: "disconnect", reason }));
 socket.on("message", (m, offset) => report({ type: "message", conversation: m.conversation, seq: m.seq, text: m.text, offset }));
 socket.on("notification", (n, offset) => report({ type: "notification", id: n.id, offset }));
+socket.on("error", (e) => report({ type: "error", code: e.code, message: e.message }));
 
 readline.createInterface({ input: process.stdin }).on("line", (line) => {
   if (line === "drop") socket.io.engine.transport.ws._socket.destroy();
