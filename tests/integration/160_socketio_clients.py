@@ -369,15 +369,29 @@ class PythonClient(SocketIOTest):
                     c.close()
 
     def test_python_socketio_bad_token(self):
-        for auth, token in ((True, "tb_wrong"), (False, None)):
-            with self.assertRaises(socketio.exceptions.ConnectionError):
-                c = socketio.Client(reconnection=False)
-                errors = []
-                c.on("connect_error", lambda *data: errors.append(data[0] if data else None))
-                c.connect(self.url, auth={"token": token} if auth else None, transports=["websocket"],
-                          wait_timeout=WAIT)
-            # python-socketio hands over the CONNECT_ERROR payload as it is: {message, data}
-            self.assertEqual([(e["data"]["code"], bool(e["message"])) for e in errors], [("unauthenticated", True)], errors)
+        for auth in ({"token": "tb_wrong"}, None):
+            c = socketio.Client(reconnection=False)
+            seen, cond = [], threading.Condition()
+
+            def record(name):
+                def handler(*data):
+                    with cond:
+                        seen.append((name, data[0] if data else None))
+                        cond.notify_all()
+                return handler
+            c.on("connect", record("connect"))
+            c.on("connect_error", record("connect_error"))
+            # wait=False: connect() itself would wait out wait_timeout whenever a namespace is refused
+            c.connect(self.url, auth=auth, transports=["websocket"], wait=False)
+            try:
+                with cond:
+                    self.assertTrue(cond.wait_for(lambda: seen, WAIT), "no answer to CONNECT")
+                # python-socketio hands over the CONNECT_ERROR payload as it is: {message, data}
+                name, error = seen[0]
+                self.assertEqual((name, error["data"]["code"], bool(error["message"])),
+                                 ("connect_error", "unauthenticated", True), seen)
+            finally:
+                c.disconnect()
 
 
 class Mixed(SocketIOTest):
@@ -567,11 +581,32 @@ max_text_bytes = 65536
 
     def test_a_socketio_client_that_stops_reading_is_dropped_and_others_keep_receiving(self):
         raw, data = self.raw_socketio(self.tok["fay"])
+        # fay's connection by her user name, or by her address (a session not yet bound to a user)
+        too_slow = r"net\.ws_too_slow user=(fay|127\.0\.0\.1:%d) " % raw.getsockname()[1]
         mark = self.d.log_mark()
         node = self.node()
         self.assertEqual(node.open("b", self.url, auth={"token": self.tok["bob"]}, transports=["websocket"])["type"],
                          "connect")
         count, text = 200, "x" * 30000
+
+        # Once dropped, fay reads at last (before the daemon gives up waiting for the close handshake,
+        # however long the others take): what fitted in the buffers, then the end.
+        drained = []
+
+        def drain():
+            try:
+                self.d.wait_for(too_slow, start=mark, timeout=4 * WAIT)
+                chunks = [data]
+                while True:
+                    chunk = raw.recv(1 << 20)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                drained.append(b"".join(chunks))
+            except Exception as e:  # reported by the assertion below
+                drained.append(e)
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
 
         async def go():
             alice, gina = await Client.connect(self.ws_url, self.tok["alice"]), await Client.connect(self.ws_url, self.tok["gina"])
@@ -588,18 +623,17 @@ max_text_bytes = 65536
         wait_until(lambda: len(node.pushes("b")) >= count, "bob's Socket.IO client to get every message",
                    describe=node.describe)
         self.assertEqual([int(m["text"].split()[0]) for m in node.pushes("b")], list(range(count)))
-        self.d.wait_for(r"net\.ws_too_slow ", start=mark)  # fay's is the only connection that fell behind
 
-        # Reading at last (before the daemon gives up waiting for the close handshake), fay finds what
-        # fitted in the buffers, then the end: a close with 4001.
-        while True:
-            chunk = raw.recv(1 << 20)
-            if not chunk:
-                break
-            data += chunk
+        reader.join(timeout=4 * WAIT)
         raw.close()
-        closes = [p for opcode, p in frames(data)[0] if opcode == 8]
-        self.assertEqual([int.from_bytes(p[:2], "big") for p in closes], [4001])
+        self.assertEqual(len(drained), 1, "fay's connection did not end")
+        if isinstance(drained[0], Exception):
+            raise drained[0]
+        got, rest = frames(drained[0])
+        self.assertLess(len([p for _, p in got if p.startswith(b'42["message"')]), count)  # she missed some
+        closes = [p for opcode, p in got if opcode == 8]
+        self.assertEqual([int.from_bytes(p[:2], "big") for p in closes], [4001],
+                         "the end of fay's stream: %r" % ([(o, p[:20]) for o, p in got[-3:]] + [rest[:20]],))
         self.d.wait_for(r"net\.sio_disconnected user=fay ", start=mark)
         self.assertEqual([r for r in node.reports if r.get("type") == "disconnect"], [])
 
