@@ -27,7 +27,9 @@ void add_status(CLI::App& app, Globals& g, Action& action) {
                                     << "writes:      " << show(s.at("writes")) << " in " << show(s.at("commits"))
                                     << " commits, " << show(s.at("queued_writes")) << " queued\n"
                                     << "connections: " << show(c.at("tcp")) << " tcp, " << show(c.at("unix")) << " unix, "
-                                    << show(c.at("websocket")) << " websocket\n";
+                                    << show(c.at("websocket")) << " websocket"
+                                    << (c.contains("socketio") ? ", " + show(c.at("socketio")) + " socket.io" : std::string())
+                                    << "\n";
                         });
                       });
     };
