@@ -11,6 +11,11 @@ class EioConnection : public WsConnection<S>, public eio::WsLink {
  public:
   EioConnection(S stream, WsSettings settings, std::shared_ptr<HttpServer::Session> http)
       : Base(std::move(stream), settings), http_(std::move(http)) {}
+  ~EioConnection() override {
+    // Gone without its end having run (the event loop destroyed at exit): the session must not
+    // keep a pointer to it.
+    if (auto s = std::exchange(session_, nullptr)) s->ws_closed(*this);
+  }
 
   void start(eio::Server& server, const http::request<http::string_body>& req, std::string early, eio::Peer from) {
     auto key = req[http::field::sec_websocket_key];
@@ -28,8 +33,8 @@ class EioConnection : public WsConnection<S>, public eio::WsLink {
     asio::post(this->stream().get_executor(), [self, &server, target = std::string(req.target()), from]() mutable {
       eio::HttpRequest r{"GET", target, {}, {}};
       self->session_ = server.open_websocket(*self, r, std::move(from));
-      if (!self->session_) return self->close_with(ws::kPolicyViolation, "Session ID unknown");
-      self->start_reading();
+      if (!self->session_) self->close_with(ws::kPolicyViolation, "Session ID unknown");
+      self->start_reading();  // refused, only to see the client's close: the connection ends as any
     });
   }
 
