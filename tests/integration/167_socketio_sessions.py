@@ -1,7 +1,7 @@
 """Socket.IO sessions with the rights they were opened with: a revoked token's Socket.IO client is
 told why and disconnected from the server's side (it does not reconnect by itself) while another
 token's client goes on; on the control socket a Socket.IO client needs no token and acts as an
-operator; with Socket.IO off (socketio.transports = "") /socket.io/ is a path like any unknown one."""
+operator; CORS for the configured origins only; with Socket.IO off (socketio.transports = "") /socket.io/ is a path like any unknown one."""
 
 import json
 import unittest
@@ -61,6 +61,24 @@ class ControlSocket(DaemonTest):
         reply = json.loads(answer[3:])[0]
         self.assertEqual(reply["event"], "reply")
         self.assertEqual([u["handle"] for u in reply["data"]["users"]], ["anna"])
+
+
+class Cors(DaemonTest):
+    config = '[socketio]\ncors_origins = "https://app.example.com"\n'
+
+    def test_listed_origins_may_long_poll_across_origins(self):
+        path = "/socket.io/?EIO=4&transport=polling"
+        status, headers, _ = self.d.http("GET", path, headers={"Origin": "https://app.example.com"})
+        self.assertEqual(status, 200)
+        self.assertEqual(headers.get("Access-Control-Allow-Origin"), "https://app.example.com")
+        self.assertEqual(headers.get("Access-Control-Allow-Credentials"), "true")
+        status, headers, _ = self.d.http("OPTIONS", path, headers={"Origin": "https://app.example.com",
+                                                                   "Access-Control-Request-Method": "POST"})
+        self.assertEqual(status, 204)
+        self.assertIn("POST", headers.get("Access-Control-Allow-Methods", ""))
+        # Another origin gets no CORS header: its page cannot read the answer.
+        status, headers, _ = self.d.http("GET", path, headers={"Origin": "https://evil.example.net"})
+        self.assertNotIn("Access-Control-Allow-Origin", headers)
 
 
 class Off(DaemonTest):
