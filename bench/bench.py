@@ -26,6 +26,8 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The build directory (bench/run's TOURBUS_BENCH_BUILD, relative to ROOT unless absolute).
+BUILD = os.path.join(ROOT, os.environ.get("TOURBUS_BENCH_BUILD") or "build")
 
 SIZES = {
     # idle connections; fan-out groups x members; durable pairs; burst members; queue jobs
@@ -72,7 +74,7 @@ class Server:
     def __init__(self, name, argv, ready=r"ready port=(\d+)", on_stderr=False):
         self.name = name
         env = dict(os.environ)
-        env["LD_PRELOAD"] = os.path.join(ROOT, "build", "bench", "cubic_preload.so")
+        env["LD_PRELOAD"] = os.path.join(BUILD, "bench", "cubic_preload.so")
         self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + argv, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=env, preexec_fn=raise_nofile)
         self.port = None
@@ -117,7 +119,7 @@ class Tourbus:
         self.sizes = sizes
         self.state = os.path.join(work, "state")
         self.tokens = {}
-        self.binary = os.path.join(ROOT, "build", "daemon", "tourbusd")
+        self.binary = os.path.join(BUILD, "daemon", "tourbusd")
 
     def config(self, state, extra="", binary=None):
         """The config file; `extra` adds tables other than [server], [websocket] and [chat]."""
@@ -221,7 +223,7 @@ def write_conns(path, pairs, tokens=None):
 
 
 def loadgen(args, stdin=None):
-    argv = ["taskset", "-c", LOADGEN_CPU, os.path.join(ROOT, "build", "bench", "loadgen")] + [str(a) for a in args]
+    argv = ["taskset", "-c", LOADGEN_CPU, os.path.join(BUILD, "bench", "loadgen")] + [str(a) for a in args]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=stdin, text=True, preexec_fn=raise_nofile)
 
 
@@ -255,7 +257,7 @@ class Bench:
         if kind == "socketio":
             return Server("socketio", ["node", os.path.join(self.peers, "socketio_server.js"), "--port", "0"])
         mode = "send" if kind == "ceiling-send" else "coalesce"
-        return Server(kind, [os.path.join(ROOT, "build", "bench", "ceiling"), "--port", "0", "--mode", mode])
+        return Server(kind, [os.path.join(BUILD, "bench", "ceiling"), "--port", "0", "--mode", mode])
 
     def proto(self, kind):
         return {"tourbus": "tourbus", "baseline": "tourbus", "ws": "ws", "socketio": "socketio"}.get(kind, "raw")
@@ -366,7 +368,7 @@ class Bench:
 
     def queue(self):
         out = {}
-        sink = subprocess.Popen(["taskset", "-c", LOADGEN_CPU, os.path.join(ROOT, "build", "bench", "loadgen"), "sink",
+        sink = subprocess.Popen(["taskset", "-c", LOADGEN_CPU, os.path.join(BUILD, "bench", "loadgen"), "sink",
                                  "--port", "0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         port = json.loads(sink.stdout.readline())["port"]
         extra = ('[webhook]\nurl = "http://127.0.0.1:%d/hook"\nsecret = "bench"\n'
