@@ -7,11 +7,15 @@
 // frames are parsed in place and only scanned for the timestamp, so a delivery costs the
 // generator far less than it costs any server it loads.
 //
-// The same load is offered to four kinds of server (--proto):
-//   tourbus   /v1/ws, Authorization: Bearer TOKEN; "message.send" → "message" push + "reply"
-//   ws        the Node peer bench/peers/ws_server.js, same frames, group from ?g=
-//   socketio  the Node peer bench/peers/socketio_server.js, Engine.IO v4 over WebSocket
-//   raw       bench/ceiling: frames forwarded unchanged, no reply
+// The same load is offered to five kinds of server (--proto):
+//   tourbus           /v1/ws, Authorization: Bearer TOKEN; "message.send" → "message" push + "reply"
+//   tourbus-socketio  tourbusd's Socket.IO (docs/socketio.md): /socket.io/?EIO=4&transport=websocket,
+//                     the token in the CONNECT packet 40{"token":...}; 421["message.send",{...}] →
+//                     42["message",{...}(,"M-N")] at every member + 431[{"event":"reply",...}]
+//   ws                the Node peer bench/peers/ws_server.js, same frames as tourbus, group from ?g=
+//   socketio          the Node peer bench/peers/socketio_server.js, Engine.IO v4 over WebSocket
+//   raw               bench/ceiling: frames forwarded unchanged, no reply
+// Both Socket.IO modes answer the server's Engine.IO pings (text frame "2") with "3".
 // Each message text starts with "@T" and the send time in microseconds (16 digits); a delivery is
 // a frame holding it that is not the sender's reply; its latency is receive time − send time.
 //
@@ -62,7 +66,10 @@ std::uint64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - kEpoch).count();
 }
 
-enum class Proto { tourbus, ws, socketio, raw };
+enum class Proto { tourbus, tourbus_socketio, ws, socketio, raw };
+
+// Engine.IO v4 over a WebSocket: the tourbusd Socket.IO mode and the socket.io peer.
+bool engineio(Proto p) { return p == Proto::socketio || p == Proto::tourbus_socketio; }
 
 struct Options {
   std::string scenario;
@@ -408,6 +415,7 @@ class Generator {
     auto g = std::to_string(c.group);
     switch (o_.proto) {
       case Proto::socketio:
+      case Proto::tourbus_socketio:  // ack id 1 on every request: the answer is told apart by its stamp
         payload = "421[\"message.send\",{\"conversation\":" + g + ",\"text\":\"" + text + "\"}]";
         break;
       default:
@@ -476,12 +484,13 @@ class Generator {
       switch (o_.proto) {
         case Proto::tourbus: path = "/v1/ws?g=" + g; break;
         case Proto::socketio: path = "/socket.io/?EIO=4&transport=websocket&g=" + g; break;
+        case Proto::tourbus_socketio: path = "/socket.io/?EIO=4&transport=websocket"; break;
         default: path = "/ws?g=" + g;
       }
       std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + o_.host + ":" + std::to_string(o_.port) +
                         "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                         "Sec-WebSocket-Version: 13\r\n";
-      if (!c.token.empty()) req += "Authorization: Bearer " + c.token + "\r\n";
+      if (!c.token.empty() && o_.proto == Proto::tourbus) req += "Authorization: Bearer " + c.token + "\r\n";
       req += "\r\n";
       send_raw(c, req);
       flush_dirty();
@@ -537,7 +546,7 @@ class Generator {
       }
       c.upgraded = true;
       pos = end + 4;
-      if (o_.proto != Proto::socketio) became_ready(c);
+      if (!engineio(o_.proto)) became_ready(c);  // Engine.IO: once the namespace is joined
     }
     while (c.in_len - pos >= 2) {
       auto b0 = static_cast<unsigned char>(d[pos]), b1 = static_cast<unsigned char>(d[pos + 1]);
@@ -561,7 +570,10 @@ class Generator {
       pos += hdr + len;
       switch (b0 & 0x0f) {
         case 0x1:
-        case 0x2: on_text(c, payload); break;
+        case 0x2:
+          on_text(c, payload);
+          if (c.dead) return false;
+          break;
         case 0x9: {  // ping: pong with the same payload
           std::string pong = client_frame(payload);
           pong[0] = static_cast<char>(0x8a);
@@ -579,12 +591,27 @@ class Generator {
 
   void on_text(Conn& c, std::string_view p) {
     bool reply = false;
-    if (o_.proto == Proto::socketio) {
-      if (p.starts_with("0{")) return send_raw(c, client_frame("40"));
-      if (p.starts_with("40")) return became_ready(c);
-      if (p == "2") return send_raw(c, client_frame("3"));
-      if (p.starts_with("43")) reply = true;
-      else if (!p.starts_with("42[\"message\"")) return count_error(p);
+    if (engineio(o_.proto)) {
+      static const std::string pong = client_frame("3");
+      if (p == "2") return send_raw(c, pong);
+      if (p.starts_with("42[\"message\",")) {
+        // a push: a delivery, below
+      } else if (p.starts_with("43")) {
+        // an ack: 43N[{"event":"reply",...}] from tourbusd (or {"event":"error",...}), 43N[{...}] from the peer
+        auto args = p.find('[');
+        if (args != std::string_view::npos && p.substr(args).starts_with("[{\"event\":\"error\"")) return count_error(p);
+        reply = true;
+      } else if (p.starts_with("0{")) {  // the open packet: join the default namespace
+        return send_raw(c, c.token.empty() ? client_frame("40") : client_frame("40{\"token\":\"" + c.token + "\"}"));
+      } else if (p.starts_with("40")) {
+        return became_ready(c);
+      } else if (p.starts_with("44")) {
+        return fail(c, "connect refused: " + std::string(p.substr(0, 300)));
+      } else if (o_.proto == Proto::tourbus_socketio && p.starts_with("42[\"") && !p.starts_with("42[\"error\"")) {
+        return;  // another push (presence, ...): not a delivery
+      } else {
+        return count_error(p);
+      }
     } else {
       if (p.starts_with("{\"event\":\"reply\"")) reply = true;
       else if (p.starts_with("{\"event\":\"error\"")) return count_error(p);
@@ -717,7 +744,7 @@ class Sink {
 
 [[noreturn]] void usage() {
   std::fprintf(stderr,
-               "usage: loadgen idle|fanout|durable|burst --proto tourbus|ws|socketio|raw --port P --conns FILE\n"
+               "usage: loadgen idle|fanout|durable|burst --proto tourbus|tourbus-socketio|ws|socketio|raw --port P --conns FILE\n"
                "               [--host 127.0.0.1] [--sources 8] [--rate 1000] [--factor 1.5] [--seconds 3]\n"
                "               [--max-steps 14] [--window 4] [--repeat 5] [--text-bytes 64]\n"
                "       loadgen sink --port P [--host 127.0.0.1]\n"
@@ -737,6 +764,7 @@ int main(int argc, char** argv) {
     std::string v = argv[++i];
     if (k == "--proto") {
       if (v == "tourbus") o.proto = Proto::tourbus;
+      else if (v == "tourbus-socketio") o.proto = Proto::tourbus_socketio;
       else if (v == "ws") o.proto = Proto::ws;
       else if (v == "socketio") o.proto = Proto::socketio;
       else if (v == "raw") o.proto = Proto::raw;
