@@ -1,6 +1,10 @@
 #!/usr/bin/python3
 """The tourbus benchmarks, side by side with the ws and socket.io peers and the raw ceiling.
 
+tourbusd is measured over its plain WebSocket (/v1/ws, "tourbus") and over its Socket.IO
+(/socket.io/, "tourbus-socketio", connection state recovery on as by default; in the fan-out also
+"tourbus-socketio-norecovery", recovery off).
+
 Run through bench/run, which installs and builds what is needed first. Every server listens on
 127.0.0.1, is pinned to CPU 0 and loaded by bench/loadgen pinned to CPU 1; every TCP socket uses
 congestion control cubic (the servers through bench/cubic_preload.so). Writes BENCHMARKS.md.
@@ -35,6 +39,13 @@ SIZES = {
                     burst=10000, burst_repeat=5, queue=19000, rate=1000, factor=1.4, fanout_rounds=2),
     "quick": dict(idle=2000, groups=20, members=10, step_seconds=1.0, pairs=50, durable_seconds=1.5,
                   burst=1000, burst_repeat=3, queue=2000, rate=1000, factor=2.0, fanout_rounds=1),
+}
+
+# tourbusd's Socket.IO variants: the [socketio] table each runs with. Recovery on is what an
+# operator gets by default (120 s); the fan-out also measures it off, to show what it costs.
+SOCKETIO = {
+    "tourbus-socketio": "[socketio]\nrecovery_seconds = 120\n",
+    "tourbus-socketio-norecovery": "[socketio]\nrecovery_seconds = 0\n",
 }
 
 SERVER_CPU = "0"
@@ -250,6 +261,8 @@ class Bench:
     def start(self, kind, extra=""):
         if kind == "tourbus":
             return self.tb.start(extra=extra)
+        if kind in SOCKETIO:
+            return self.tb.start(extra=SOCKETIO[kind] + extra, name=kind)
         if kind == "baseline":
             return self.tb.start(state=self.baseline_state, extra=extra, name="baseline", binary=self.args.baseline)
         if kind == "ws":
@@ -260,16 +273,18 @@ class Bench:
         return Server(kind, [os.path.join(BUILD, "bench", "ceiling"), "--port", "0", "--mode", mode])
 
     def proto(self, kind):
+        if kind in SOCKETIO:
+            return "tourbus-socketio"
         return {"tourbus": "tourbus", "baseline": "tourbus", "ws": "ws", "socketio": "socketio"}.get(kind, "raw")
 
     def conns(self, kind, name, pairs):
         path = os.path.join(self.work, "%s-%s.conns" % (name, kind))
-        return write_conns(path, pairs, self.tb.tokens if self.proto(kind) == "tourbus" else None)
+        return write_conns(path, pairs, self.tb.tokens if self.proto(kind).startswith("tourbus") else None)
 
     # --- scenarios -----------------------------------------------------------------------------
     def idle(self):
         out = {}
-        for kind in ("tourbus", "ws", "socketio", "ceiling-coalesce"):
+        for kind in ("tourbus", "tourbus-socketio", "ws", "socketio", "ceiling-coalesce"):
             server = self.start(kind)
             try:
                 before = server.rss()
@@ -300,8 +315,8 @@ class Bench:
         minutes, so each server keeps its best round and every round is reported."""
         out = {}
         s = self.sizes
-        kinds = ["tourbus"] + (["baseline"] if self.args.baseline else []) + ["ws", "socketio", "ceiling-send",
-                                                                               "ceiling-coalesce"]
+        kinds = (["tourbus"] + (["baseline"] if self.args.baseline else []) +
+                 ["tourbus-socketio", "tourbus-socketio-norecovery", "ws", "socketio", "ceiling-send", "ceiling-coalesce"])
         if self.args.servers:
             kinds = [k for k in kinds if k in self.args.servers.split(",") or k == "tourbus"]
         for round_ in range(s["fanout_rounds"]):
@@ -354,7 +369,7 @@ class Bench:
     def burst(self):
         out = {}
         s = self.sizes
-        for kind in ("tourbus", "ws", "socketio", "ceiling-coalesce"):
+        for kind in ("tourbus", "tourbus-socketio", "ws", "socketio", "ceiling-coalesce"):
             server = self.start(kind)
             try:
                 lg = loadgen(["burst", "--proto", self.proto(kind), "--port", server.port,
@@ -458,7 +473,8 @@ def main():
     ap.add_argument("--baseline", metavar="TOURBUSD",
                     help="a tourbusd built from another commit: it takes its turn in every fan-out round as 'baseline'")
     ap.add_argument("--rounds", type=int, help="fan-out rounds (default 2; 1 with --quick)")
-    ap.add_argument("--servers", help="fan-out: only these besides tourbus (baseline,ws,socketio,ceiling-send,ceiling-coalesce)")
+    ap.add_argument("--servers", help="fan-out: only these besides tourbus (baseline,tourbus-socketio,"
+                    "tourbus-socketio-norecovery,ws,socketio,ceiling-send,ceiling-coalesce)")
     args = ap.parse_args()
     bench = Bench(args)
     try:

@@ -2,8 +2,29 @@
 
 import os
 
-NAMES = {"tourbus": "tourbus", "baseline": "tourbus at the baseline commit (--baseline)", "ws": "ws (Node)", "socketio": "socket.io (Node)",
+NAMES = {"tourbus": "tourbus (WebSocket)", "baseline": "tourbus at the baseline commit (--baseline)",
+         "tourbus-socketio": "tourbus (Socket.IO)", "tourbus-socketio-norecovery": "tourbus (Socket.IO, recovery off)",
+         "ws": "ws (Node)", "socketio": "socket.io (Node)",
          "ceiling-send": "raw ceiling, one send per delivery", "ceiling-coalesce": "raw ceiling, coalesced writes"}
+SIO = "tourbus-socketio"
+SIO_NOTE = ("*tourbus (Socket.IO)* is the same tourbusd over its Socket.IO endpoint (`/socket.io/`, Engine.IO 4 "
+            "over WebSocket, the token in the CONNECT packet, every `message.send` an event with an ack, every "
+            "push `42[\"message\",...]`), with connection state recovery **on** (`socketio.recovery_seconds = "
+            "120`, the default: every message push carries its offset and the CONNECT answer a pid) and the "
+            "default Engine.IO pings (25 s, answered by the generator).")
+
+
+def sio_ratios(table, value, lower_is_better=False):
+    """The line under a table: tourbus Socket.IO ÷ tourbus WebSocket and ÷ the socket.io peer."""
+    sio, ws, peer = value(table.get(SIO)), value(table.get("tourbus")), value(table.get("socketio"))
+    if not sio:
+        return ""
+    parts = []
+    if ws:
+        parts.append("tourbus (Socket.IO) ÷ tourbus (WebSocket): **%.2f**" % (sio / ws))
+    if peer:
+        parts.append("tourbus (Socket.IO) ÷ socket.io (Node): **%.2f**" % (sio / peer))
+    return "; ".join(parts) + (" (lower is better)" if lower_is_better else "") + ".\n"
 
 
 def ratio(a, b):
@@ -46,15 +67,25 @@ def render(r, command):
           "The servers take turns, %d round(s) over: each keeps its best round (its figures below), and every "
           "round's maximum is listed, since this machine's speed drifts from one minute to the next.\n"
           % (s["groups"], s["members"], s["factor"], s["step_seconds"], s.get("fanout_rounds", 1)))
-        w("| server | max deliveries/s | tourbus ÷ this | p50 at half rate | p99 at half rate | p99.9 at half rate | "
-          "server CPU s | every round |")
-        w("|---|---|---|---|---|---|---|---|")
+        if SIO in f:
+            w(SIO_NOTE + " The p50/p99/p99.9 are each server's own, at half of its own maximum.\n")
+        ts = f.get(SIO, {}).get("summary", {}).get("max_deliveries_per_second")
+        w("| server | max deliveries/s | tourbus (WebSocket) ÷ this | tourbus (Socket.IO) ÷ this | p50 at half rate | "
+          "p99 at half rate | p99.9 at half rate | server CPU s | every round |")
+        w("|---|---|---|---|---|---|---|---|---|")
         for k, v in f.items():
             sm = v["summary"]
-            w("| %s | %s | %s | %.2f ms | %.2f ms | %.2f ms | %.1f | %s |" % (
+            w("| %s | %s | %s | %s | %.2f ms | %.2f ms | %.2f ms | %.1f | %s |" % (
                 NAMES[k], fmt(sm["max_deliveries_per_second"]), ratio(t, sm["max_deliveries_per_second"]) if k != "tourbus" else "",
+                ratio(ts, sm["max_deliveries_per_second"]) if k != SIO else "",
                 sm["half_p50_ms"], sm["half_p99_ms"], sm["half_p999_ms"], v["server_cpu_seconds"],
                 ", ".join(fmt(x) for x in v.get("rounds", [sm["max_deliveries_per_second"]]))))
+        w("")
+        w(sio_ratios(f, lambda v: v and v["summary"]["max_deliveries_per_second"]))
+        if SIO in f and "tourbus-socketio-norecovery" in f:
+            off = f["tourbus-socketio-norecovery"]["summary"]["max_deliveries_per_second"]
+            w("Recovery on ÷ recovery off: **%.2f** (what the offsets on every push cost, within this machine's "
+              "drift).\n" % (ts / off))
         w("\nSteps (offered messages/s → deliveries/s, p99):\n")
         for k, v in f.items():
             steps = ", ".join("%s→%s (%.1f ms)%s" % (fmt(x["offered_msgs_per_second"]), fmt(x["deliveries_per_second"]),
@@ -68,6 +99,10 @@ def render(r, command):
         targets.append(("fan-out ≥ 60% of the coalescing ceiling", t / get("ceiling-coalesce") if get("ceiling-coalesce") else 0, 0.6))
         half = f["tourbus"]["summary"]["half_p99_ms"]
         targets.append(("p99 at half saturation ≤ 5 ms", half, 5, True))
+        if ts:
+            targets.append(("Socket.IO framing costs ≤ 15%: tourbus Socket.IO fan-out ≥ 0.85× tourbus WebSocket's",
+                            ts / t, 0.85))
+            targets.append(("tourbus Socket.IO fan-out ≥ 3× socket.io (Node)", ts / get("socketio") if get("socketio") else 0, 3))
 
     i = r.get("idle")
     if i:
@@ -75,14 +110,21 @@ def render(r, command):
         w("Open connections held by one server: resident memory (VmRSS) after they are all open, less before, "
           "per connection; and how fast the generator could open them (upgrade included; tourbus checks a token "
           "on each).\n")
-        w("| server | connections | bytes per connection | tourbus ÷ this | connects/s |")
-        w("|---|---|---|---|---|")
+        if SIO in i:
+            w("tourbus (Socket.IO) connections have joined the namespace (token checked, pid issued: recovery "
+              "on, the default) before they count as open.\n")
+        w("| server | connections | bytes per connection | tourbus (WebSocket) ÷ this | tourbus (Socket.IO) ÷ this | "
+          "connects/s |")
+        w("|---|---|---|---|---|---|")
         t = i["tourbus"]["per_conn_bytes"]
+        ts = i.get(SIO, {}).get("per_conn_bytes")
         for k, v in i.items():
-            w("| %s | %s | %s | %s | %s |" % (NAMES[k], fmt(v["connections"]), fmt(v["per_conn_bytes"]),
-                                           ratio(t, v["per_conn_bytes"]) if k != "tourbus" else "",
-                                           fmt(v["connects_per_second"])))
+            w("| %s | %s | %s | %s | %s | %s |" % (NAMES[k], fmt(v["connections"]), fmt(v["per_conn_bytes"]),
+                                                ratio(t, v["per_conn_bytes"]) if k != "tourbus" else "",
+                                                ratio(ts, v["per_conn_bytes"]) if k != SIO else "",
+                                                fmt(v["connects_per_second"])))
         w("")
+        w(sio_ratios(i, lambda v: v and v["per_conn_bytes"], lower_is_better=True))
         if "ws" in i:
             targets.append(("memory per idle connection below ws's", t / i["ws"]["per_conn_bytes"], 1, True))
         targets.append(("memory per idle connection ≤ 4 KiB", t, 4096, True))
@@ -111,14 +153,18 @@ def render(r, command):
         w("One message to a group of %s members, all connected: time from the send until the last member has "
           "it (median and worst of %d, after one warm-up), and the median member's wait.\n"
           % (fmt(b["tourbus"]["members"]), b["tourbus"]["repeats"]))
-        w("| server | last member (median) | last member (worst) | median member | tourbus ÷ this (time) |")
-        w("|---|---|---|---|---|")
+        w("| server | last member (median) | last member (worst) | median member | tourbus (WebSocket) ÷ this (time) | "
+          "tourbus (Socket.IO) ÷ this (time) |")
+        w("|---|---|---|---|---|---|")
         t = b["tourbus"]["last_member_ms_median"]
+        ts = b.get(SIO, {}).get("last_member_ms_median")
         for k, v in b.items():
-            w("| %s | %.2f ms | %.2f ms | %.2f ms | %s |" % (NAMES[k], v["last_member_ms_median"], v["last_member_ms_max"],
-                                                           v["member_p50_ms_median"],
-                                                           ratio(t, v["last_member_ms_median"]) if k != "tourbus" else ""))
+            w("| %s | %.2f ms | %.2f ms | %.2f ms | %s | %s |" % (
+                NAMES[k], v["last_member_ms_median"], v["last_member_ms_max"], v["member_p50_ms_median"],
+                ratio(t, v["last_member_ms_median"]) if k != "tourbus" else "",
+                ratio(ts, v["last_member_ms_median"]) if k != SIO else ""))
         w("")
+        w(sio_ratios(b, lambda v: v and v["last_member_ms_median"], lower_is_better=True))
 
     q = r.get("queue")
     if q:
