@@ -1,5 +1,5 @@
 """Node packages for the scenarios: a folder's package.json and package-lock.json are installed
-with `npm ci` once per lock file, in a cache under the build dir, never in the source tree. Used
+with `npm ci` once per lock file, in a cache outside the source tree (cache_root()). Used
 for the Socket.IO clients of tests/socketio/ and examples/, and for the official Engine.IO and
 Socket.IO suites in shared/conformance/ (beside the clone: see shared_dir())."""
 
@@ -9,7 +9,6 @@ import os
 import pathlib
 import shutil
 import subprocess
-import tempfile
 
 REPO = pathlib.Path(__file__).resolve().parent.parent.parent
 INSTALL_TIMEOUT = 600  # seconds for one `npm ci`; the packages come from the npm registry
@@ -21,11 +20,12 @@ def shared_dir():
 
 
 def cache_root():
-    """Where installs are kept: the build dir that CTest names, else a temp dir of this user."""
-    build = os.environ.get("TOURBUS_BUILD_DIR")
-    if build:
-        return pathlib.Path(build).resolve() / "node"
-    return pathlib.Path(tempfile.gettempdir()) / ("tourbus-node-%d" % os.getuid())
+    """Where installs are kept: $TOURBUS_NODE_CACHE, else ~/.cache/tourbus/node, shared by every
+    build dir of every clone (installs are keyed by their lock file, so they never go stale; the
+    normal and the sanitizer build of one test run install each lock file once between them)."""
+    if os.environ.get("TOURBUS_NODE_CACHE"):
+        return pathlib.Path(os.environ["TOURBUS_NODE_CACHE"]).resolve()
+    return pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache") / "tourbus" / "node"
 
 
 def node():
