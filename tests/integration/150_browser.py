@@ -54,12 +54,7 @@ class BrowserChat(DaemonTest):
         return self.browser.evaluate(PAGE_STATE)
 
     def describe(self):
-        try:
-            state = json.dumps(self.state(), indent=1)
-        except Exception as e:  # the page itself is gone
-            state = repr(e)
-        return "\npage: %s\npage console:\n%s\ndaemon log (tail):\n%s" % (
-            state, "\n".join(self.browser.console[-30:]), "\n".join(self.d.log_text().splitlines()[-30:]))
+        return self.browser.report(PAGE_STATE) + "\ndaemon log (tail):\n" + "\n".join(self.d.log_text().splitlines()[-30:])
 
     def wait_page(self, check, what):
         """Waits until check(page state) is true; returns that state."""

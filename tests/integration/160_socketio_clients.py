@@ -700,11 +700,7 @@ class ExamplePage(SocketIOTest):
         return self.browser.evaluate(PAGE_STATE)
 
     def describe(self):
-        try:
-            state = json.dumps(self.state(), indent=1)
-        except Exception as e:  # the page itself is gone
-            state = repr(e)
-        return "\npage: %s\npage console:\n%s%s" % (state, "\n".join(self.browser.console[-30:]), super().describe())
+        return self.browser.report(PAGE_STATE) + super().describe()
 
     def wait_page(self, check, what):
         def ready():

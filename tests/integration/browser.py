@@ -104,6 +104,14 @@ class Browser:
             raise AssertionError("%s: %s" % (expression, d.get("exception", {}).get("description", d.get("text"))))
         return r["result"].get("value")
 
+    def report(self, state_expression):
+        """For a failure: the page's state (what the expression gives, as JSON) and its console."""
+        try:
+            state = json.dumps(self.evaluate(state_expression), indent=1)
+        except Exception as e:  # the page itself is gone
+            state = repr(e)
+        return "\npage: %s\npage console:\n%s" % (state, "\n".join(self.console[-30:]))
+
     def click(self, selector, containing=""):
         """A real mouse click in the middle of the first element matching the selector (and text)."""
         box = self.evaluate("""(() => {
