@@ -35,6 +35,15 @@ def fmt(x, digits=0):
     return ("{:,.%df}" % digits).format(x) if x is not None else "–"
 
 
+def rounds(v):
+    """A fan-out server's every round: its maximum, and others' CPU meanwhile where measured."""
+    best = v.get("rounds", [v["summary"]["max_deliveries_per_second"]])
+    others = v.get("others_rounds")
+    if not others:
+        return ", ".join(fmt(x) for x in best)
+    return ", ".join("%s (%.2f)" % (fmt(x), o) for x, o in zip(best, others))
+
+
 def render(r, command):
     m = r["machine"]
     out = []
@@ -79,8 +88,12 @@ def render(r, command):
                 NAMES[k], fmt(sm["max_deliveries_per_second"]), ratio(t, sm["max_deliveries_per_second"]) if k != "tourbus" else "",
                 ratio(ts, sm["max_deliveries_per_second"]) if k != SIO else "",
                 sm["half_p50_ms"], sm["half_p99_ms"], sm["half_p999_ms"], v["server_cpu_seconds"],
-                ", ".join(fmt(x) for x in v.get("rounds", [sm["max_deliveries_per_second"]]))))
+                rounds(v)))
         w("")
+        if any("others_rounds" in v for v in f.values()):
+            w("In brackets after each round: other processes' user CPU on the two benchmark cores during it, in "
+              "cores (anything else running on the machine, which the harness waits out before each turn but "
+              "cannot keep away once it has begun).\n")
         w(sio_ratios(f, lambda v: v and v["summary"]["max_deliveries_per_second"]))
         if SIO in f and "tourbus-socketio-norecovery" in f:
             off = f["tourbus-socketio-norecovery"]["summary"]["max_deliveries_per_second"]
