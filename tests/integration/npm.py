@@ -60,7 +60,12 @@ def node_modules(src_dir):
         for name, data in files.items():
             (dest / name).write_bytes(data)
         try:
-            r = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=dest,
+            # As bench/run: the machine's CA store is trusted too (a company's TLS-inspecting proxy
+            # added with update-ca-certificates); an explicit NODE_EXTRA_CA_CERTS wins.
+            env = dict(os.environ)
+            if not env.get("NODE_EXTRA_CA_CERTS") and os.path.exists("/etc/ssl/certs/ca-certificates.crt"):
+                env["NODE_EXTRA_CA_CERTS"] = "/etc/ssl/certs/ca-certificates.crt"
+            r = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=dest, env=env,
                                capture_output=True, text=True, timeout=INSTALL_TIMEOUT, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise AssertionError("npm ci of %s took more than %d s" % (src, INSTALL_TIMEOUT))
