@@ -34,11 +34,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, os.environ.get("TOURBUS_BENCH_BUILD") or "build")
 
 SIZES = {
-    # idle connections; fan-out groups x members; durable pairs; burst members; queue jobs
+    # idle connections; fan-out groups x members; durable pairs; burst members; queue jobs;
+    # equal_rate: the fan-out's last step, messages/s, the same for every server (its CPU per delivery)
     "default": dict(idle=19000, groups=100, members=20, step_seconds=3.0, pairs=500, durable_seconds=5.0,
-                    burst=10000, burst_repeat=5, queue=19000, rate=1000, factor=1.4, fanout_rounds=2),
+                    burst=10000, burst_repeat=5, queue=19000, rate=1000, factor=1.4, fanout_rounds=2,
+                    equal_rate=2500),
     "quick": dict(idle=2000, groups=20, members=10, step_seconds=1.0, pairs=50, durable_seconds=1.5,
-                  burst=1000, burst_repeat=3, queue=2000, rate=1000, factor=2.0, fanout_rounds=1),
+                  burst=1000, burst_repeat=3, queue=2000, rate=1000, factor=2.0, fanout_rounds=1,
+                  equal_rate=2000),
 }
 
 # tourbusd's Socket.IO variants: the [socketio] table each runs with. Recovery on is what an
@@ -363,7 +366,8 @@ class Bench:
                     children0, jiffies0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime, cpu_jiffies(), time.monotonic()
                     lg = loadgen(["fanout", "--proto", self.proto(kind), "--port", server.port,
                                   "--conns", self.conns(kind, "fanout", self.tb.fanout_conns),
-                                  "--rate", s["rate"], "--factor", s["factor"], "--seconds", s["step_seconds"]])
+                                  "--rate", s["rate"], "--factor", s["factor"], "--seconds", s["step_seconds"],
+                                  "--server-pid", server.proc.pid, "--equal-rate", s["equal_rate"]])
                     res = results(lg)
                     # Other processes' user time on the two benchmark CPUs meanwhile, in cores: the
                     # CPUs' user time less the server's and the generator's (the one child reaped).

@@ -22,7 +22,9 @@
 // Scenarios (one JSON object per result line on stdout, progress on stderr):
 //   idle     open every connection, report the connect rate, hold them until stdin closes
 //   fanout   members publish at a fixed total rate, stepped up until the server saturates, then
-//            once more at half the saturation rate: deliveries/s and latency percentiles
+//            once more at half the saturation rate: deliveries/s and latency percentiles; with
+//            --equal-rate, one more step at that rate (the same for every server), and with
+//            --server-pid, the server's CPU time per delivery in every step
 //   durable  every connection keeps --window messages unacknowledged: acknowledged messages/s
 //            and send→acknowledgement latency
 //   burst    one message to a group of all the connections: time until the last member has it
@@ -35,6 +37,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
@@ -44,6 +47,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <iterator>
 #include <optional>
 #include <memory>
 #include <sstream>
@@ -82,6 +86,8 @@ struct Options {
   double factor = 1.5;       // fanout: each step offers this much more
   double seconds = 3;        // length of a fanout step or of the durable run
   int max_steps = 14;
+  int server_pid = 0;        // fanout: whose CPU time (/proc/PID/stat) each step reports, if any
+  double equal_rate = 0;     // fanout: one last step at this rate, the same for every server (0: none)
   int window = 4;            // durable: unacknowledged messages per connection
   int repeat = 5;            // burst
   std::size_t text_bytes = 64;
@@ -112,6 +118,22 @@ std::string client_frame(std::string_view payload) {
   f.append(4, '\0');  // masking key 0
   f.append(payload);
   return f;
+}
+
+// User + system CPU seconds of a process, all its threads (/proc/PID/stat); -1 if unreadable.
+double cpu_seconds(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto paren = all.rfind(')');
+  if (paren == std::string::npos) return -1;
+  std::istringstream rest(all.substr(paren + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {  // fields 14 and 15: utime, stime (clock ticks)
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) stime = std::stod(field);
+  }
+  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 void write_digits(char* at, std::uint64_t v) {
@@ -245,9 +267,15 @@ class Generator {
     }
     // Half of the saturation rate: the latency an operator would see with headroom to spare.
     auto half = run_step(best_rate / 2, o_.seconds, true, "half");
+    // The same load for every server: what a delivery costs each (its CPU time depends on the rate).
+    StepResult equal;
+    if (o_.equal_rate > 0) equal = run_step(o_.equal_rate, o_.seconds, true, "equal");
     std::printf("{\"scenario\":\"fanout\",\"summary\":true,\"max_deliveries_per_second\":%.0f,"
-                "\"half_rate_msgs\":%.0f,\"half_p50_ms\":%.3f,\"half_p99_ms\":%.3f,\"half_p999_ms\":%.3f}\n",
-                best, best_rate / 2, half.lat.p50, half.lat.p99, half.lat.p999);
+                "\"half_rate_msgs\":%.0f,\"half_p50_ms\":%.3f,\"half_p99_ms\":%.3f,\"half_p999_ms\":%.3f,"
+                "\"half_server_us_per_delivery\":%.3f,\"equal_rate_msgs\":%.0f,\"equal_saturated\":%s,"
+                "\"equal_p99_ms\":%.3f,\"equal_server_us_per_delivery\":%.3f}\n",
+                best, best_rate / 2, half.lat.p50, half.lat.p99, half.lat.p999, half.server_us_per_delivery,
+                o_.equal_rate, equal.saturated ? "true" : "false", equal.lat.p99, equal.server_us_per_delivery);
     return 0;
   }
 
@@ -327,10 +355,12 @@ class Generator {
     double achieved = 0;
     bool saturated = false;
     Percentiles lat;
+    double server_us_per_delivery = -1;  // the server's CPU time per delivery, with --server-pid
   };
 
   // Offers `rate` messages/s for `secs`, waits for the deliveries (up to a deadline) and reports.
   StepResult run_step(double rate, double secs, bool report, const char* label = "step") {
+    auto cpu0 = o_.server_pid ? cpu_seconds(o_.server_pid) : -1;
     step_start_ = now_us();
     deliveries_ = 0;
     expected_ = 0;
@@ -371,6 +401,9 @@ class Generator {
     bool drained = deliveries_ >= expected_;
     r.saturated = r.achieved < 0.9 * offered || !drained;
     r.lat = percentiles(delivery_lat_);
+    // The server's CPU for the step's messages: from the first send until all were delivered.
+    if (cpu0 >= 0 && drained && deliveries_ > 0)
+      r.server_us_per_delivery = (cpu_seconds(o_.server_pid) - cpu0) * 1e6 / static_cast<double>(deliveries_);
     if (!drained) {
       // Let the backlog go before anything else is measured; the latency above stays as measured.
       auto deadline = now_us() + 60'000'000;
@@ -380,9 +413,9 @@ class Generator {
       std::printf("{\"scenario\":\"fanout\",\"label\":\"%s\",\"offered_msgs_per_second\":%.0f,"
                   "\"offered_deliveries_per_second\":%.0f,\"deliveries_per_second\":%.0f,\"expected\":%zu,"
                   "\"delivered\":%zu,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,\"max_ms\":%.3f,"
-                  "\"saturated\":%s,\"errors\":%zu}\n",
+                  "\"saturated\":%s,\"errors\":%zu,\"server_us_per_delivery\":%.3f}\n",
                   label, rate, offered, r.achieved, expected_, deliveries_, r.lat.p50, r.lat.p99, r.lat.p999,
-                  r.lat.max, r.saturated ? "true" : "false", errors_);
+                  r.lat.max, r.saturated ? "true" : "false", errors_, r.server_us_per_delivery);
       std::fflush(stdout);
       std::fprintf(stderr, "loadgen: %s %.0f msgs/s offered → %.0f deliveries/s, p99 %.2f ms%s\n", label, rate,
                    r.achieved, r.lat.p99, r.saturated ? " (saturated)" : "");
@@ -747,6 +780,7 @@ class Sink {
                "usage: loadgen idle|fanout|durable|burst --proto tourbus|tourbus-socketio|ws|socketio|raw --port P --conns FILE\n"
                "               [--host 127.0.0.1] [--sources 8] [--rate 1000] [--factor 1.5] [--seconds 3]\n"
                "               [--max-steps 14] [--window 4] [--repeat 5] [--text-bytes 64]\n"
+               "               [--server-pid PID] [--equal-rate MSGS]\n"
                "       loadgen sink --port P [--host 127.0.0.1]\n"
                "See bench/README.md.\n");
   std::exit(64);
@@ -777,6 +811,8 @@ int main(int argc, char** argv) {
     else if (k == "--factor") o.factor = std::stod(v);
     else if (k == "--seconds") o.seconds = std::stod(v);
     else if (k == "--max-steps") o.max_steps = std::stoi(v);
+    else if (k == "--server-pid") o.server_pid = std::stoi(v);
+    else if (k == "--equal-rate") o.equal_rate = std::stod(v);
     else if (k == "--window") o.window = std::stoi(v);
     else if (k == "--repeat") o.repeat = std::max(1, std::stoi(v));
     else if (k == "--text-bytes") o.text_bytes = static_cast<std::size_t>(std::stoul(v));

@@ -79,22 +79,33 @@ def render(r, command):
         if SIO in f:
             w(SIO_NOTE + " The p50/p99/p99.9 are each server's own, at half of its own maximum.\n")
         ts = f.get(SIO, {}).get("summary", {}).get("max_deliveries_per_second")
+        equal_label = fmt(s.get("equal_rate", 0) * s["members"])
         w("| server | max deliveries/s | tourbus (WebSocket) ÷ this | tourbus (Socket.IO) ÷ this | p50 at half rate | "
-          "p99 at half rate | p99.9 at half rate | server CPU s | every round |")
-        w("|---|---|---|---|---|---|---|---|---|")
+          "p99 at half rate | p99.9 at half rate | server CPU per delivery at %s/s | server CPU s | every round |" % equal_label)
+        w("|---|---|---|---|---|---|---|---|---|---|")
         for k, v in f.items():
             sm = v["summary"]
-            w("| %s | %s | %s | %s | %.2f ms | %.2f ms | %.2f ms | %.1f | %s |" % (
+            us = sm.get("equal_server_us_per_delivery", -1)
+            w("| %s | %s | %s | %s | %.2f ms | %.2f ms | %.2f ms | %s | %.1f | %s |" % (
                 NAMES[k], fmt(sm["max_deliveries_per_second"]), ratio(t, sm["max_deliveries_per_second"]) if k != "tourbus" else "",
                 ratio(ts, sm["max_deliveries_per_second"]) if k != SIO else "",
-                sm["half_p50_ms"], sm["half_p99_ms"], sm["half_p999_ms"], v["server_cpu_seconds"],
-                rounds(v)))
+                sm["half_p50_ms"], sm["half_p99_ms"], sm["half_p999_ms"],
+                ("%.2f µs" % us + (" (sat.)" if sm.get("equal_saturated") else "")) if us >= 0 else "–",
+                v["server_cpu_seconds"], rounds(v)))
         w("")
         if any("others_rounds" in v for v in f.values()):
             w("In brackets after each round: other processes' user CPU on the two benchmark cores during it, in "
               "cores (anything else running on the machine, which the harness waits out before each turn but "
               "cannot keep away once it has begun).\n")
         w(sio_ratios(f, lambda v: v and v["summary"]["max_deliveries_per_second"]))
+        cpu = lambda k: f.get(k, {}).get("summary", {}).get("equal_server_us_per_delivery", -1)
+        if cpu(SIO) > 0 and cpu("tourbus") > 0:
+            w("Server CPU per delivery: every server's last step offers the same %s deliveries/s; its CPU time (all "
+              "threads, from the step's first send until its last delivery) over its deliveries. tourbus "
+              "(Socket.IO) ÷ tourbus (WebSocket): **%.2f**%s.\n" % (equal_label,
+                  cpu(SIO) / cpu("tourbus"),
+                  "; recovery off ÷ WebSocket %.2f" % (cpu("tourbus-socketio-norecovery") / cpu("tourbus"))
+                  if cpu("tourbus-socketio-norecovery") > 0 else ""))
         if SIO in f and "tourbus-socketio-norecovery" in f:
             off = f["tourbus-socketio-norecovery"]["summary"]["max_deliveries_per_second"]
             w("Recovery on ÷ recovery off: **%.2f** (what the offsets on every push cost, within this machine's "
