@@ -9,7 +9,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -158,7 +157,7 @@ class Session : public std::enable_shared_from_this<Session> {
   WsLink* ws_ = nullptr;     // the WebSocket carrying the session
   WsLink* probe_ = nullptr;  // a WebSocket upgrading it
   bool upgrading_ = false;   // probed: polls get a noop until the upgrade completes
-  std::deque<Packet> queue_;  // for the next poll
+  std::vector<Packet> queue_;  // for the next poll (a vector: nothing allocated for a WebSocket session)
   std::size_t queued_bytes_ = 0;
   bool polling_ = false;    // a GET is waiting
   std::string last_poll_;   // what the waiting GET answers once the session is over
