@@ -34,7 +34,13 @@ void add_templates(CLI::App& app, Globals& g, Action& action);
 void add_feed(CLI::App& app, Globals& g, Action& action);
 void add_preferences(CLI::App& app, Globals& g, Action& action);
 void add_push(CLI::App& app, Globals& g, Action& action);
+void add_reminders(CLI::App& app, Globals& g, Action& action);
+void add_rules(CLI::App& app, Globals& g, Action& action);
+void add_events(CLI::App& app, Globals& g, Action& action);
+void add_reviews(CLI::App& app, Globals& g, Action& action);
 
+// A JSON array of strings.
+boost::json::array strings(const std::vector<std::string>& v);
 // --var NAME=VALUE pairs into an object; false (and a message on stderr) on a malformed one.
 bool parse_vars(const std::vector<std::string>& pairs, boost::json::object& out);
 

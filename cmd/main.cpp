@@ -7,7 +7,7 @@
 int main(int argc, char** argv) {
   using namespace tourbus;
   using namespace tourbus::cli;
-  CLI::App app{"tourbus: control tourbusd (users, tokens, tours, conversations, chat, backups) over its control socket.\n"
+  CLI::App app{"tourbus: control tourbusd (users, tokens, tours, conversations, chat, notifications, reminders, backups) over its control socket.\n"
                "Exit codes: 0 ok, 1 internal error, 2 usage, 3 not found, 4 invalid input or conflict,\n"
                "5 permission denied, 6 daemon unreachable. See tourbus(1).",
                "tourbus"};
@@ -36,6 +36,10 @@ int main(int argc, char** argv) {
   add_feed(app, g, action);
   add_preferences(app, g, action);
   add_push(app, g, action);
+  add_reminders(app, g, action);
+  add_rules(app, g, action);
+  add_events(app, g, action);
+  add_reviews(app, g, action);
   add_admin(app, g, action);
 
   try {

@@ -11,12 +11,6 @@ namespace {
 using boost::json::array;
 using boost::json::object;
 
-array strings(const std::vector<std::string>& v) {
-  array a;
-  for (const auto& s : v) a.emplace_back(s);
-  return a;
-}
-
 std::vector<std::string> job_row(const object& o) {
   return {show(o.at("id")),      show(o.at("user")),    show(o.at("channel")), show(o.at("category")),
           show(o.at("state")),   show(o.at("attempts")), show(o.at("next_at")), show(o.at("last_error"))};
@@ -36,6 +30,12 @@ void add_job_filter(CLI::App* cmd, std::shared_ptr<object> f, bool with_state) {
 }
 
 }  // namespace
+
+array strings(const std::vector<std::string>& v) {
+  array a;
+  for (const auto& s : v) a.emplace_back(s);
+  return a;
+}
 
 bool parse_vars(const std::vector<std::string>& pairs, object& out) {
   for (const auto& p : pairs) {
@@ -167,7 +167,7 @@ void add_notify(CLI::App& app, Globals& g, Action& action) {
 }
 
 void add_queue(CLI::App& app, Globals& g, Action& action) {
-  auto* queue = app.add_subcommand("queue", "Watch the notification queue and handle dead letters");
+  auto* queue = app.add_subcommand("queue", "Watch the notification queue, cancel queued jobs and handle dead letters");
   queue->require_subcommand(1);
   {
     auto* cmd = queue->add_subcommand("status", summary("queue.status"));
@@ -192,6 +192,29 @@ void add_queue(CLI::App& app, Globals& g, Action& action) {
             }
             print_table({"CHANNEL", "ON", "LANE", "QUEUED", "DUE", "OLDEST DUE", "SENDING", "DEAD", "DELIVERED", "RATE/S"}, rows);
           });
+        });
+      };
+    });
+  }
+  {
+    auto f = std::make_shared<object>();
+    auto* cmd = queue->add_subcommand("cancel", summary("queue.cancel"));
+    cmd->add_option_function<std::int64_t>("--notification", [f](std::int64_t v) { (*f)["notification"] = v; },
+                                           "The queued jobs of this notification");
+    cmd->add_option_function<std::int64_t>("--job", [f](std::int64_t v) { (*f)["job"] = v; }, "This queued job");
+    cmd->add_option_function<std::string>("-u,--user", [f](const std::string& v) { (*f)["user"] = v; }, "The queued jobs for this user");
+    cmd->add_option_function<std::string>("--channel", [f](const std::string& v) { (*f)["channel"] = v; }, "Only jobs of this channel");
+    cmd->add_option_function<std::string>("--category", [f](const std::string& v) { (*f)["category"] = v; },
+                                          "Only jobs of this category")
+        ->check(CLI::IsMember({"transactional", "reminder", "review", "marketing", "emergency"}));
+    cmd->callback([&g, &action, f] {
+      action = [&g, f] {
+        if (f->empty()) {
+          std::cerr << "tourbus: queue cancel: give --notification, --job, --user, --channel or --category\n";
+          return exit_code::usage;
+        }
+        return run_call(g, [&](Client& c) { return c.call("queue.cancel", *f); }, [&](const boost::json::value& v) {
+          return print_object(g, v, [](const object& o) { std::cout << "cancelled " << show(o.at("cancelled")) << " queued job(s)\n"; });
         });
       };
     });

@@ -1,4 +1,4 @@
-// tourbus tour add|list|show|set|join|leave|cancel
+// tourbus tour add|list|show|set|join|leave|cancel|no-show
 #include <iostream>
 
 #include "commands.hpp"
@@ -183,6 +183,28 @@ void add_tours(CLI::App& app, Globals& g, Action& action) {
         if (!reason->empty()) body["reason"] = *reason;
         return run_call(g, [&](Client& c) { return c.call("tour.cancel", body); },
                         [&](const boost::json::value& v) { return print_tour(g, v); });
+      };
+    });
+  }
+  {
+    auto* cmd = tour->add_subcommand("no-show", summary("tour.no_show"));
+    auto id = std::make_shared<std::int64_t>(0);
+    auto people = std::make_shared<std::vector<std::string>>();
+    auto clear = std::make_shared<bool>(false);
+    cmd->add_option("ID", *id, "The tour")->required();
+    cmd->add_option("HANDLE", *people, "Participants who did not show up")->required();
+    cmd->add_flag("--clear", *clear, "Take the mark away again");
+    cmd->callback([&g, &action, id, people, clear] {
+      action = [&g, id, people, clear] {
+        boost::json::array a;
+        for (const auto& p : *people) a.emplace_back(p);
+        object body{{"id", *id}, {"users", std::move(a)}, {"no_show", !*clear}};
+        return run_call(g, [&](Client& c) { return c.call("tour.no_show", body); }, [&](const boost::json::value& v) {
+          return print_object(g, v, [&](const object& o) {
+            std::cout << (*clear ? "cleared the no-show mark of " : "marked ") << show(o.at("marked")) << " participant(s)"
+                      << (*clear ? "" : " as no-show") << " on tour " << show(o.at("tour")) << "\n";
+          });
+        });
       };
     });
   }

@@ -25,6 +25,8 @@
 #include "channels/channels.hpp"
 #include "net/http_server.hpp"
 #include "notify/dispatcher.hpp"
+#include "schedule/plan.hpp"
+#include "schedule/scheduler.hpp"
 #include "realtime/hub.hpp"
 #include "store/read_pool.hpp"
 #include "store/writer.hpp"
@@ -172,6 +174,23 @@ int run(const Options& options, config::Config cfg) {
   notify::Dispatcher dispatcher(io, *writer, *reads, holder, hub);
   for (auto& channel : channels::make_all()) dispatcher.add(std::move(channel));
   ctx.notify = &dispatcher;
+  // Reminders, rules and review requests: one timer over the table of due firings.
+  schedule::Scheduler scheduler(io, *writer, *reads, holder, dispatcher, &timeutil::now_ms);
+  ctx.scheduler = &scheduler;
+  // The review requests follow review.* in the config, at start-up and on every reload.
+  auto sync_review = [&](const config::Config& c) {
+    schedule::ReviewSettings r{c.review_template, c.review_after_minutes * 60'000, static_cast<int>(c.review_nudges),
+                               c.review_nudge_every_hours * 3'600'000};
+    auto changed = writer->run_sync<bool>([r](store::Db& db) -> Result<bool> {
+      return schedule::sync_review(db, r, timeutil::now_ms());
+    });
+    if (changed && *changed)
+      log->info("schedule.review_configured template={} after_minutes={} nudges={} nudge_every_hours={}",
+                c.review_template.empty() ? "(off)" : c.review_template, c.review_after_minutes, c.review_nudges,
+                c.review_nudge_every_hours);
+    scheduler.wake();
+  };
+  sync_review(cfg);
   net::HttpServer server(io, ctx, hub);
   // TLS files are read at start-up and again on every reload, so a renewed certificate needs no restart.
   auto use_tls = [&](const config::Config& c) -> Status {
@@ -191,6 +210,7 @@ int run(const Options& options, config::Config cfg) {
   reloader.prepare = use_tls;
   reloader.after_reload = [&] {
     dispatcher.wake();   // a channel configured by the reload starts on its queue
+    sync_review(*holder.get());
     server.configure();  // Socket.IO sessions opened from now on use the new settings
   };
   try {
@@ -206,6 +226,7 @@ int run(const Options& options, config::Config cfg) {
   }
   server.start();
   dispatcher.start();
+  scheduler.start();
   {
     std::string channels;
     for (const auto& c : dispatcher.configured()) channels += (channels.empty() ? "" : ",") + c;
@@ -253,6 +274,7 @@ int run(const Options& options, config::Config cfg) {
       sd_notify(0, "STOPPING=1");
       server.drain();
       dispatcher.stop();
+      scheduler.stop();
       housekeeping.cancel();
       deadline = std::chrono::steady_clock::now() + std::chrono::seconds(holder.get()->shutdown_grace_seconds);
       check_drained();
@@ -278,6 +300,7 @@ int run(const Options& options, config::Config cfg) {
             stats.get_listen_address(), cfg.socket_path().string());
 
   io.run();
+  scheduler.stop();
   dispatcher.stop();
   dispatcher.join();
 

@@ -22,6 +22,9 @@
 namespace tourbus::notify {
 class Dispatcher;
 }
+namespace tourbus::schedule {
+class Scheduler;
+}
 
 namespace tourbus::api {
 
@@ -120,6 +123,8 @@ struct Context {
   std::int64_t started_at = 0;  // ms since the epoch
   // The notification workers: woken when jobs are committed. Null when not running (tests).
   notify::Dispatcher* notify = nullptr;
+  // The scheduler: woken when schedules, firings or tours change. Null when not running (tests).
+  schedule::Scheduler* scheduler = nullptr;
 };
 
 }  // namespace tourbus::api

@@ -11,10 +11,10 @@ namespace tourbus::api {
 
 namespace handlers {
 std::span<const std::span<const Binding>> families() {
-  static const std::array<std::span<const Binding>, 12> all = {
+  static const std::array<std::span<const Binding>, 14> all = {
       system_handlers(),  user_handlers(),   token_handlers(), tour_handlers(),     conversation_handlers(),
       message_handlers(), live_handlers(),   file_handlers(),  notify_handlers(),   feed_handlers(),
-      push_handlers(),    template_handlers()};
+      push_handlers(),    template_handlers(), schedule_handlers(), event_handlers()};
   return all;
 }
 

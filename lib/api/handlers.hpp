@@ -39,6 +39,8 @@ std::span<const Binding> file_handlers();
 std::span<const Binding> feed_handlers();
 std::span<const Binding> template_handlers();
 std::span<const Binding> push_handlers();
+std::span<const Binding> schedule_handlers();
+std::span<const Binding> event_handlers();
 // Every family's, in this order.
 std::span<const std::span<const Binding>> families();
 

@@ -204,8 +204,34 @@ boost::asio::awaitable<Result<Reply>> queue_purge(Context& ctx, const Caller&, c
   co_return Reply::ok(object{{"purged", *n}});
 }
 
+boost::asio::awaitable<Result<Reply>> queue_cancel(Context& ctx, const Caller& caller, const object& p) {
+  auto f = job_filter(p);
+  if (auto st = check_filter(ctx, f); !st) co_return st.error();
+  auto category = get_string(p, "category");
+  if (category && !notify::is_category(*category))
+    co_return Error(Code::invalid_argument, "category: '" + *category + "' is not transactional, reminder, review, marketing or emergency", "category");
+  auto user = get_string(p, "user");
+  if (!f.notification_id && !f.id && !user && !f.channel && !category)
+    co_return Error(Code::invalid_argument, "notification: name what to cancel: a notification, a job, a user, a channel or a category",
+                    "notification");
+  auto now = timeutil::now_ms();
+  auto pending = ctx.writer.run<std::int64_t>([f, user, category, now](store::Db& db) mutable -> Result<std::int64_t> {
+    if (user) {
+      auto u = store::users::find(db, *user);
+      if (!u) return Error(Code::not_found, "user: no user with handle '" + *user + "'", "user");
+      f.user_id = u->id;
+    }
+    return notify::outbox::cancel_queued(db, f, category, now);
+  });
+  auto n = co_await std::move(pending);
+  if (!n) co_return n.error();
+  logging::get("notify")->info("notify.jobs_cancelled jobs={} by={}", *n, caller.handle.empty() ? "operator" : caller.handle);
+  co_return Reply::ok(object{{"cancelled", *n}});
+}
+
 namespace {
 const Binding kBindings[] = {
+    {"queue.cancel", queue_cancel},
     {"notify.send", notify_send},
     {"notify.list", notify_list},
     {"notify.show", notify_show},

@@ -63,6 +63,60 @@ constexpr Param kDeadFilter[] = {
     {"channel", string, false, "only dead jobs of this channel"},
     {"job", integer, false, "only this dead job"},
 };
+constexpr Param kQueueCancel[] = {
+    {"notification", integer, false, "cancel the queued jobs of this notification"},
+    {"job", integer, false, "cancel this queued job"},
+    {"user", string, false, "cancel the queued jobs for this user"},
+    {"channel", string, false, "only jobs of this channel"},
+    {"category", string, false, "only jobs of this category (marketing, reminder, ...)"},
+};
+
+constexpr Param kReminderAdd[] = {
+    {"name", string, true, "a name to manage it by: 1-64 of a-z 0-9 . _ -"},
+    {"template", string, true, "the template sent (in each recipient's language)"},
+    {"category", string, false, "transactional, reminder, review, marketing or emergency (default: the template's)"},
+    {"user", string, false, "audience: one user"},
+    {"tour", integer, false, "audience: this tour's participants"},
+    {"all_tours", boolean, false, "audience: every tour's participants (with offset)"},
+    {"role", string, false, "audience: everyone with this role"},
+    {"cron", string, false, "trigger: a cron expression (5 fields or @daily, @weekly, ...)"},
+    {"time_zone", string, false, "the IANA zone the cron expression or a local at is read in (default UTC)"},
+    {"at", string, false, "trigger: once, at this time (RFC 3339, or local in zone)"},
+    {"offset", string, false, "trigger: relative to each tour, per participant: start-24h, start-2h, end+2h"},
+    {"channels", string_list, false, "channels to use, or [\"auto\"] (the default)"},
+    {"vars", string_map, false, "template variables: {\"name\": \"value\", ...}"},
+    {"catch_up", string, false, "after downtime: once (fire once, late; the default) or skip"},
+};
+constexpr Param kReminderName[] = {{"name", string, true, "the reminder"}};
+constexpr Param kReminderList[] = {{"removed", boolean, false, "include removed reminders"}};
+constexpr Param kReminderNext[] = {
+    {"name", string, true, "the reminder"},
+    {"count", integer, false, "how many firings (1-100, default 5)"},
+};
+constexpr Param kRuleAdd[] = {
+    {"name", string, true, "a name to manage it by: 1-64 of a-z 0-9 . _ -"},
+    {"event", string, true, "the platform event type it answers: booking.confirmed, ..."},
+    {"template", string, true, "the template sent"},
+    {"category", string, false, "transactional, reminder, review, marketing or emergency (default: the template's)"},
+    {"audience", string, false, "user (the event's user; the default), tour (its tour's participants) or guide (its tour's guide)"},
+    {"delay", string, false, "wait this long after the event: 10m, 2h, 1d (default: at once)"},
+    {"channels", string_list, false, "channels to use, or [\"auto\"] (the default)"},
+    {"vars", string_map, false, "template variables (the event's own variables come first)"},
+};
+constexpr Param kRuleName[] = {{"name", string, true, "the rule"}};
+constexpr Param kEventPost[] = {
+    {"type", string, true, "what happened: booking.confirmed, booking.cancelled, review.submitted, ... (a-z 0-9 . _ -)"},
+    {"user", string, true, "the user it concerns, by handle"},
+    {"tour", integer, false, "the tour it concerns"},
+    {"vars", string_map, false, "values for the templates of the rules it matches"},
+    {"idempotency_key", string, false, "the same key twice is one event (answered with the first)"},
+};
+constexpr Param kReviewStatus[] = {{"id", integer, true, "the tour"}};
+constexpr Param kNoShow[] = {
+    {"id", integer, true, "the tour"},
+    {"users", string_list, true, "participants by handle"},
+    {"no_show", boolean, false, "false clears the mark (default true)"},
+};
 constexpr Param kFeedList[] = {
     {"user", string, false, "operators: this user's feed (default: the caller's)"},
     {"before", integer, false, "paging, newest first: items with an id below this"},
@@ -337,6 +391,34 @@ const Operation kOperations[] = {
      .params = kDeadFilter, .summary = "Put dead jobs back in the queue"},
     {.name = "queue.purge", .method = "POST", .route = "/v1/queue/dead/purge", .allowed = kOperator,
      .params = kDeadFilter, .summary = "Delete dead jobs and their attempts"},
+    {.name = "queue.cancel", .method = "POST", .route = "/v1/queue/cancel", .allowed = kOperator,
+     .params = kQueueCancel, .summary = "Cancel queued jobs (of a notification, a user, a channel) before they are sent"},
+    {.name = "reminder.add", .method = "POST", .route = "/v1/reminders", .allowed = kOperator,
+     .params = kReminderAdd, .summary = "Schedule a template for an audience by cron, at a time, or relative to tours"},
+    {.name = "reminder.list", .method = "GET", .route = "/v1/reminders", .allowed = kOperator,
+     .params = kReminderList, .summary = "List reminders with their trigger, catch-up policy and next firing"},
+    {.name = "reminder.show", .method = "GET", .route = "/v1/reminders/{name}", .allowed = kOperator,
+     .params = kReminderName, .summary = "Show a reminder with its firing counts, pending and recent firings"},
+    {.name = "reminder.pause", .method = "POST", .route = "/v1/reminders/{name}/pause", .allowed = kOperator,
+     .params = kReminderName, .summary = "Stop a reminder firing until it is resumed"},
+    {.name = "reminder.resume", .method = "POST", .route = "/v1/reminders/{name}/resume", .allowed = kOperator,
+     .params = kReminderName, .summary = "Resume a paused reminder (missed firings follow its catch-up policy)"},
+    {.name = "reminder.remove", .method = "DELETE", .route = "/v1/reminders/{name}", .allowed = kOperator,
+     .params = kReminderName, .summary = "Remove a reminder; its pending firings are cancelled"},
+    {.name = "reminder.next", .method = "GET", .route = "/v1/reminders/{name}/next", .allowed = kOperator,
+     .params = kReminderNext, .summary = "The next firings of a reminder, in local time and UTC"},
+    {.name = "rule.add", .method = "POST", .route = "/v1/rules", .allowed = kOperator,
+     .params = kRuleAdd, .summary = "Send a template when the platform posts an event of a type"},
+    {.name = "rule.list", .method = "GET", .route = "/v1/rules", .allowed = kOperator,
+     .summary = "List the event rules"},
+    {.name = "rule.remove", .method = "DELETE", .route = "/v1/rules/{name}", .allowed = kOperator,
+     .params = kRuleName, .summary = "Remove an event rule; its pending firings are cancelled"},
+    {.name = "event.post", .method = "POST", .route = "/v1/events", .allowed = kOperator,
+     .params = kEventPost, .summary = "Tell tourbus what happened on the booking platform; matching rules fire"},
+    {.name = "review.status", .method = "GET", .route = "/v1/tours/{id}/reviews", .allowed = kOperator,
+     .params = kReviewStatus, .summary = "Who was asked for a review of a tour, nudged, and has reviewed"},
+    {.name = "tour.no_show", .method = "POST", .route = "/v1/tours/{id}/no-show", .allowed = kOperator,
+     .params = kNoShow, .summary = "Mark participants who did not show up (they get no review request)"},
     {.name = "feed.list", .method = "GET", .route = "/v1/feed", .allowed = kAnyone,
      .params = kFeedList, .summary = "The in-app notification feed, newest first, with the unread count"},
     {.name = "feed.read", .method = "POST", .route = "/v1/feed/read", .allowed = kAnyone,

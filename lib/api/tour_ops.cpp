@@ -6,6 +6,8 @@
 #include "core/logging.hpp"
 #include "core/time.hpp"
 #include "core/validate.hpp"
+#include "schedule/plan.hpp"
+#include "schedule/scheduler.hpp"
 
 namespace tourbus::api::handlers {
 namespace {
@@ -94,12 +96,14 @@ boost::asio::awaitable<Result<Reply>> modify(Context& ctx, std::int64_t id, std:
     t->updated_at = timeutil::now_ms();
     store::tours::update(db, *t);
     auto changes = chat::sync_tour(db, *t, t->updated_at);
+    schedule::replan_tour(db, t->id, t->updated_at);
     return Saved{*store::tours::find(db, id), std::move(changes)};
   });
   auto r = co_await std::move(pending);
   if (!r) co_return r.error();
   logging::get("api")->info("api.{} id={} status={}", event, r->tour.id, r->tour.status);
   for (const auto& c : r->changes) announce(ctx, c);
+  if (ctx.scheduler) ctx.scheduler->wake();
   co_return Reply::ok(to_json(r->tour));
 }
 
@@ -134,12 +138,14 @@ boost::asio::awaitable<Result<Reply>> tour_create(Context& ctx, const Caller&, c
     t = store::tours::insert(db, t);
     for (auto id : ids) store::tours::add_participant(db, t.id, id, now);
     auto changes = chat::sync_tour(db, t, now);
+    schedule::replan_tour(db, t.id, now);
     return Saved{*store::tours::find(db, t.id), std::move(changes)};
   });
   auto r = co_await std::move(pending);
   if (!r) co_return r.error();
   logging::get("api")->info("api.tour_created id={} starts_at={}", r->tour.id, timeutil::format_utc(r->tour.starts_at));
   for (const auto& c : r->changes) announce(ctx, c);
+  if (ctx.scheduler) ctx.scheduler->wake();
   auto out = to_json(r->tour);
   out["conversation"] = ctx.reads.with([&](store::Db& db) { return *chat::conversations::find_tour(db, r->tour.id); });
   co_return Reply::created(std::move(out));

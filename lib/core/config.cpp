@@ -83,6 +83,14 @@ const std::array kKeys{
         "Comma-separated origins (https://app.example.com) whose pages may use Socket.IO long-polling across origins (CORS); \"*\": any. Empty: same origin only (WebSockets are not subject to CORS)."},
     Key{"socketio.recovery_seconds", &Config::sio_recovery_seconds, 0, 86400, {}, true,
         "Socket.IO connection state recovery: a client that reconnects within this many seconds gets the messages and notifications it missed, in order. 0: off."},
+    Key{"review.template", &Config::review_template, 0, 0, {}, true,
+        "Template of the review request each participant gets after a tour ends (not for a cancelled tour or a no-show). Empty: no review requests."},
+    Key{"review.after_minutes", &Config::review_after_minutes, 0, 525'600, {}, true,
+        "Minutes after a tour's end that its review requests are sent."},
+    Key{"review.nudges", &Config::review_nudges, 0, 10, {}, true,
+        "Further reminders to someone who has not reviewed yet; none once the review is recorded."},
+    Key{"review.nudge_every_hours", &Config::review_nudge_every_hours, 1, 8760, {}, true,
+        "Hours between the review request and each nudge."},
     Key{"chat.max_text_bytes", &Config::chat_max_text_bytes, 16, 1 << 20, {}, true,
         "Longest message text in bytes (UTF-8); longer messages get payload_too_large."},
     Key{"chat.history_page", &Config::chat_history_page, 10, 10000, {}, true,
@@ -354,6 +362,9 @@ Status validate(const Config& c) {
   for (auto t : split_list(c.sio_transports))
     if (t != "polling" && t != "websocket")
       return need("socketio.transports", "unknown transport '" + std::string(t) + "': expected polling and/or websocket");
+  if (c.review_template.size() > 64 ||
+      c.review_template.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
+    return need("review.template", "a template name (a-z, 0-9 and _, at most 64) or empty");
   for (auto o : split_list(c.sio_cors_origins))
     if (o != "*" && !is_http(o)) return need("socketio.cors_origins", "'" + std::string(o) + "' is not an origin (https://host[:port]) or *");
   if (!c.webpush_public_key.empty() || !c.webpush_private_key.empty()) {

@@ -52,6 +52,10 @@ struct Config {
   std::int64_t sio_connect_timeout_ms = 45000;
   std::string sio_cors_origins;
   std::int64_t sio_recovery_seconds = 120;
+  std::string review_template = "review_request";
+  std::int64_t review_after_minutes = 120;
+  std::int64_t review_nudges = 1;
+  std::int64_t review_nudge_every_hours = 72;
   std::int64_t chat_max_text_bytes = 4096;
   std::int64_t chat_history_page = 200;
   std::int64_t chat_max_group_members = 1000;

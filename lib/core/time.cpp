@@ -69,6 +69,13 @@ std::string format_local(Millis t, std::string_view zone) {
   return s;
 }
 
+std::string format_wall(Millis t, std::string_view zone) {
+  const auto* z = find_zone(zone);
+  auto tp = floor<minutes>(sys_ms{milliseconds(t)});
+  if (!z) return date::format("%a %F %H:%M UTC", tp);
+  return date::format("%a %F %H:%M %Z", date::make_zoned(z, tp));
+}
+
 bool valid_zone(std::string_view zone) { return find_zone(zone) != nullptr; }
 
 Result<Millis> parse_time(std::string_view text, std::string_view zone) {

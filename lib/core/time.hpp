@@ -17,6 +17,8 @@ Millis now_ms();
 std::string format_utc(Millis t);
 // The same instant in a zone, with its offset: "2026-12-01T09:00:00+01:00".
 std::string format_local(Millis t, std::string_view zone);
+// For people, in a zone: "Sun 2026-12-06 09:00 CET" (minutes; weekday and zone abbreviation in English).
+std::string format_wall(Millis t, std::string_view zone);
 // True when the OS time zone database knows the zone.
 bool valid_zone(std::string_view zone);
 // Parses RFC 3339 with an offset or Z, or a local "YYYY-MM-DDTHH:MM[:SS]" (a space may replace T)

@@ -198,13 +198,14 @@ void record(store::Db& db, const Job& job, const Outcome& o, std::int64_t at, st
       .bind(5, o.response.substr(0, 500))
       .bind(6, duration_ms)
       .run();
+  // A job cancelled while its attempt was under way stays cancelled unless that attempt delivered it.
   std::string state = o.kind == Outcome::Kind::delivered ? "delivered" : retry_at ? "queued" : "dead";
   std::optional<std::string> error;
   if (o.kind != Outcome::Kind::delivered) error = o.status + (o.response.empty() ? "" : ": " + o.response.substr(0, 200));
   db.prepare(
         "UPDATE notify_jobs SET state = ?2, attempts = attempts + 1, next_at = coalesce(?3, next_at), last_error = ?4, "
         "updated_at = ?5, delivered_at = CASE WHEN ?2 = 'delivered' THEN ?5 ELSE delivered_at END, address = ?6 "
-        "WHERE id = ?1")
+        "WHERE id = ?1 AND (state != 'cancelled' OR ?2 = 'delivered')")
       .bind(1, job.id)
       .bind(2, state)
       .bind(3, retry_at)
@@ -243,6 +244,20 @@ std::int64_t retry_dead(store::Db& db, const JobFilter& f, std::int64_t now) {
                       "WHERE j.state = 'dead'" + where(JobFilter{.channel = f.channel, .id = f.id}));
   s.bind(2, now);
   bind(s, JobFilter{.channel = f.channel, .id = f.id});
+  s.run();
+  return db.changes();
+}
+
+std::int64_t cancel_queued(store::Db& db, const JobFilter& f, const std::optional<std::string>& category,
+                           std::int64_t now) {
+  JobFilter only{.channel = f.channel, .id = f.id, .notification_id = f.notification_id, .user_id = f.user_id};
+  auto s = db.prepare(
+      "UPDATE notify_jobs AS j SET state = 'cancelled', last_error = 'cancelled', updated_at = ?2 WHERE j.state = 'queued'" +
+      where(only) +
+      (category ? " AND j.notification_id IN (SELECT id FROM notifications WHERE category = ?3)" : std::string()));
+  s.bind(2, now);
+  if (category) s.bind(3, *category);
+  bind(s, only);
   s.run();
   return db.changes();
 }

@@ -70,6 +70,10 @@ std::vector<Attempt> attempts(store::Db& db, std::int64_t job_id);
 std::vector<QueueRow> status(store::Db& db, std::int64_t now);
 // Dead jobs back to the queue (due now, attempts from zero); returns how many.
 std::int64_t retry_dead(store::Db& db, const JobFilter& f, std::int64_t now);
+// Cancels queued jobs (by job, notification, user, channel and the notification's category); a
+// delivery already under way may still complete. Returns how many.
+std::int64_t cancel_queued(store::Db& db, const JobFilter& f, const std::optional<std::string>& category,
+                           std::int64_t now);
 // Deletes dead jobs and their attempts; returns how many.
 std::int64_t purge_dead(store::Db& db, const JobFilter& f);
 

@@ -120,4 +120,25 @@ bool is_participant(Db& db, std::int64_t tour_id, std::int64_t user_id) {
   return s.step();
 }
 
+bool set_no_show(Db& db, std::int64_t tour_id, std::int64_t user_id, bool no_show) {
+  auto s = db.prepare("UPDATE tour_participants SET no_show = ?3 WHERE tour_id = ?1 AND user_id = ?2");
+  s.bind(1, tour_id).bind(2, user_id).bind(3, no_show);
+  s.run();
+  return db.changes() > 0;
+}
+
+bool is_no_show(Db& db, std::int64_t tour_id, std::int64_t user_id) {
+  auto s = db.prepare("SELECT no_show FROM tour_participants WHERE tour_id = ?1 AND user_id = ?2");
+  s.bind(1, tour_id).bind(2, user_id);
+  return s.step() && s.i64(0) != 0;
+}
+
+std::vector<std::int64_t> open_ids_ending_after(Db& db, std::int64_t t) {
+  auto s = db.prepare("SELECT id FROM tours WHERE status != 'cancelled' AND ends_at > ?1 ORDER BY id");
+  s.bind(1, t);
+  std::vector<std::int64_t> out;
+  while (s.step()) out.push_back(s.i64(0));
+  return out;
+}
+
 }  // namespace tourbus::store::tours

@@ -47,6 +47,11 @@ bool add_participant(Db& db, std::int64_t tour_id, std::int64_t user_id, std::in
 // True when the user was a participant.
 bool remove_participant(Db& db, std::int64_t tour_id, std::int64_t user_id);
 bool is_participant(Db& db, std::int64_t tour_id, std::int64_t user_id);
+// Marks a participant as not having shown up (or clears it); false when not a participant.
+bool set_no_show(Db& db, std::int64_t tour_id, std::int64_t user_id, bool no_show);
+bool is_no_show(Db& db, std::int64_t tour_id, std::int64_t user_id);
+// Tours not cancelled that end after `t`, for planning what is still ahead of them.
+std::vector<std::int64_t> open_ids_ending_after(Db& db, std::int64_t t);
 }  // namespace tours
 
 }  // namespace tourbus::store

@@ -1,0 +1,60 @@
+// The scheduler: one Asio timer over the persistent table of due firings. It sleeps until the
+// earliest pending firing (at most a minute, so a changed wall clock is noticed), fires what is due
+// in batches through the single writer, wakes the notification workers, and sleeps again.
+// Runs on the daemon's event loop; wake() after committing schedules or firings. The clock is
+// injected so tests can drive it; the daemon passes the system clock.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "core/config.hpp"
+#include "core/time.hpp"
+#include "notify/dispatcher.hpp"
+#include "store/read_pool.hpp"
+#include "store/writer.hpp"
+
+namespace tourbus::schedule {
+
+struct SchedulerStats {
+  std::uint64_t fired = 0, skipped = 0, cancelled = 0;  // since start
+  std::int64_t pending = 0;                             // firings waiting, now
+  std::optional<timeutil::Millis> next_due;             // the earliest of an active schedule
+};
+
+class Scheduler {
+ public:
+  using Clock = std::function<timeutil::Millis()>;
+
+  Scheduler(boost::asio::io_context& io, store::Writer& writer, store::ReadPool& reads, config::Holder& config,
+            notify::Dispatcher& notify, Clock clock);
+
+  void start();
+  // Schedules or firings changed: look again now. Safe from any thread.
+  void wake();
+  void stop();
+  SchedulerStats stats() const;
+
+ private:
+  boost::asio::awaitable<void> loop();
+  // Fires everything due now, a batch per write; false when the store refused.
+  boost::asio::awaitable<bool> fire_all();
+
+  boost::asio::io_context& io_;
+  store::Writer& writer_;
+  store::ReadPool& reads_;
+  config::Holder& config_;
+  notify::Dispatcher& notify_;
+  Clock clock_;
+  boost::asio::steady_timer timer_;
+  bool stopped_ = false, woken_ = false;
+  std::atomic<std::uint64_t> fired_{0}, skipped_{0}, cancelled_{0};
+};
+
+}  // namespace tourbus::schedule
