@@ -92,7 +92,7 @@ void replan_tour(store::Db& db, std::int64_t tour_id, Millis now) {
     firings::cancel_pending(db, std::nullopt, tour_id, "tour cancelled", now);
     return;
   }
-  firings::drop_pending_for_tour(db, tour_id, std::nullopt);
+  firings::drop_pending_for_tour(db, tour_id, now);
   for (const auto& s : schedules::tour_relative(db))
     if (applies_to(s, tour_id)) plan_tour_schedule(db, s, *tour, now);
 }

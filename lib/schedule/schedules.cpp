@@ -225,10 +225,10 @@ std::vector<Firing> list(store::Db& db, const FiringFilter& f) {
   return out;
 }
 
-std::int64_t drop_pending_for_tour(store::Db& db, std::int64_t tour_id, std::optional<std::int64_t> user_id) {
+std::int64_t drop_pending_for_tour(store::Db& db, std::int64_t tour_id, Millis after) {
   auto s = db.prepare(
-      "DELETE FROM firings WHERE tour_id = ?1 AND (?2 IS NULL OR user_id = ?2) AND state = 'pending' AND event_id = 0");
-  s.bind(1, tour_id).bind(2, user_id);
+      "DELETE FROM firings WHERE tour_id = ?1 AND due_at > ?2 AND state = 'pending' AND event_id = 0");
+  s.bind(1, tour_id).bind(2, after);
   s.run();
   return db.changes();
 }
@@ -244,7 +244,7 @@ std::int64_t cancel_pending(store::Db& db, std::optional<std::int64_t> schedule_
                             std::string_view note, Millis at) {
   auto s = db.prepare(
       "UPDATE firings SET state = 'cancelled', note = ?3, done_at = ?4 WHERE state = 'pending' "
-      "AND (?1 IS NULL OR schedule_id = ?1) AND (?2 IS NULL OR tour_id = ?2)");
+      "AND (?1 IS NULL OR schedule_id = ?1) AND (?2 IS NULL OR (tour_id = ?2 AND event_id = 0))");
   s.bind(1, schedule_id).bind(2, tour_id).bind(3, note).bind(4, at);
   s.run();
   return db.changes();

@@ -87,12 +87,13 @@ std::optional<Millis> next_due(store::Db& db);
 void finish(store::Db& db, std::int64_t id, std::string_view state, std::optional<std::int64_t> notification_id,
             Millis at, std::optional<std::string> note);
 std::vector<Firing> list(store::Db& db, const FiringFilter& f);
-// Deletes the pending firings of tour-relative schedules for a tour (and one participant), so they
-// can be planned afresh. Returns how many.
-std::int64_t drop_pending_for_tour(store::Db& db, std::int64_t tour_id, std::optional<std::int64_t> user_id);
+// Deletes the pending tour-relative firings of a tour due after `after`, so they can be planned
+// afresh. Overdue ones stay for the catch-up policy (firing re-checks the tour). Returns how many.
+std::int64_t drop_pending_for_tour(store::Db& db, std::int64_t tour_id, Millis after);
 // Deletes a schedule's pending firings, to plan it afresh after a change. Returns how many.
 std::int64_t drop_pending(store::Db& db, std::int64_t schedule_id);
-// Marks pending firings cancelled (a cancelled tour, a removed schedule). Returns how many.
+// Marks pending firings cancelled: a removed schedule's, or a cancelled tour's tour-relative ones
+// (a rule's firings for the tour stay: a "tour cancelled" message must still go). Returns how many.
 std::int64_t cancel_pending(store::Db& db, std::optional<std::int64_t> schedule_id, std::optional<std::int64_t> tour_id,
                             std::string_view note, Millis at);
 // Counts per state for a schedule.

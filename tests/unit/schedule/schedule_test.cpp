@@ -670,12 +670,9 @@ TEST_CASE("schedule: sync_review follows the settings, changes nothing when they
   }
 }
 
-// BUG (lib/schedule/plan.cpp replan_tour -> schedules.cpp firings::cancel_pending): cancelling a
-// tour cancels every pending firing naming it, rule firings from platform events included, while
-// plan.hpp promises only its tour-relative ones (drop_pending_for_tour spares event firings with
-// `event_id = 0`). A "tour.cancelled" rule that tells the participants is itself cancelled.
-// Remove [!shouldfail] once fixed.
-TEST_CASE("schedule: cancelling a tour leaves the firings of platform-event rules alone", "[!shouldfail]") {
+// Cancelling a tour cancels its tour-relative firings only: a "tour.cancelled" rule that tells the
+// participants must still fire.
+TEST_CASE("schedule: cancelling a tour leaves the firings of platform-event rules alone") {
   Fixture fx;
   fx.write_template("tour_off", "transactional", "{{tour_title}} is cancelled: {{reason}}");
   auto a = fx.user("ann"), b = fx.user("bob");
@@ -715,12 +712,9 @@ TEST_CASE("schedule: cancelling a tour leaves the firings of platform-event rule
   CHECK(fx.jobs_for(b) == 1);
 }
 
-// BUG (lib/schedule/plan.cpp replan_tour + plan_tour_schedule): a replan deletes the tour's pending
-// firings and re-adds only those due after `now`, so firings that are overdue but not yet fired
-// (the daemon was down, the writer was busy, the schedule was paused) vanish without a trace
-// when anything about the tour changes first: the catch-up policy (fire once late) then applies
-// only to tours nobody touched. Remove [!shouldfail] once fixed.
-TEST_CASE("schedule: a replan keeps overdue firings for the catch-up policy", "[!shouldfail]") {
+// A replan keeps firings that are overdue but not yet fired (the daemon was down, the schedule
+// paused): the catch-up policy applies to them as to any other, even when the tour changed since.
+TEST_CASE("schedule: a replan keeps overdue firings for the catch-up policy") {
   Fixture fx;
   Millis now = utc("2026-06-01T08:00:00Z");
   auto a = fx.user("ann"), b = fx.user("bob");
