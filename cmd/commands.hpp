@@ -38,6 +38,7 @@ void add_reminders(CLI::App& app, Globals& g, Action& action);
 void add_rules(CLI::App& app, Globals& g, Action& action);
 void add_events(CLI::App& app, Globals& g, Action& action);
 void add_reviews(CLI::App& app, Globals& g, Action& action);
+void add_campaigns(CLI::App& app, Globals& g, Action& action);
 
 // A JSON array of strings.
 boost::json::array strings(const std::vector<std::string>& v);

@@ -7,7 +7,7 @@
 int main(int argc, char** argv) {
   using namespace tourbus;
   using namespace tourbus::cli;
-  CLI::App app{"tourbus: control tourbusd (users, tokens, tours, conversations, chat, notifications, reminders, backups) over its control socket.\n"
+  CLI::App app{"tourbus: control tourbusd (users, tokens, tours, conversations, chat, notifications, reminders, campaigns, backups) over its control socket.\n"
                "Exit codes: 0 ok, 1 internal error, 2 usage, 3 not found, 4 invalid input or conflict,\n"
                "5 permission denied, 6 daemon unreachable. See tourbus(1).",
                "tourbus"};
@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   add_rules(app, g, action);
   add_events(app, g, action);
   add_reviews(app, g, action);
+  add_campaigns(app, g, action);
   add_admin(app, g, action);
 
   try {

@@ -14,7 +14,10 @@ const std::vector<std::string> kUserFields{"handle", "display_name", "role", "em
                                            "created_at", "updated_at"};
 
 int print_user(const Globals& g, const boost::json::value& v) {
-  return print_object(g, v, [](const object& o) { print_fields(o, kUserFields); });
+  return print_object(g, v, [](const object& o) {
+    print_fields(o, kUserFields);
+    if (o.contains("tags")) print_fields(o, {"tags"});  // user show only
+  });
 }
 
 // Options shared by `user add` and `user set`. With set, an empty value clears an optional field.
@@ -157,6 +160,28 @@ void add_users(CLI::App& app, Globals& g, Action& action) {
                                       << "\n";
                           });
                         });
+      };
+    });
+  }
+  {
+    auto* cmd = user->add_subcommand("tag", summary("user.tag"));
+    auto handle = std::make_shared<std::string>();
+    auto add = std::make_shared<std::vector<std::string>>(), remove = std::make_shared<std::vector<std::string>>();
+    cmd->add_option("HANDLE", *handle, "The user")->required();
+    cmd->add_option("TAG", *add, "Tags to add (a-z 0-9 _ -)");
+    cmd->add_option("-r,--remove", *remove, "A tag to take away (repeatable)");
+    cmd->callback([&g, &action, handle, add, remove] {
+      action = [&g, handle, add, remove] {
+        object body{{"handle", *handle}};
+        if (!add->empty()) body["add"] = strings(*add);
+        if (!remove->empty()) body["remove"] = strings(*remove);
+        return run_call(g, [&](Client& c) { return c.call("user.tag", body); }, [&](const boost::json::value& v) {
+          return print_object(g, v, [](const object& o) {
+            std::cout << show(o.at("handle")) << ":";
+            for (const auto& t : o.at("tags").as_array()) std::cout << " " << show(t);
+            std::cout << (o.at("tags").as_array().empty() ? " no tags\n" : "\n");
+          });
+        });
       };
     });
   }

@@ -25,7 +25,11 @@
 #include "channels/channels.hpp"
 #include "net/http_server.hpp"
 #include "notify/dispatcher.hpp"
+#include "api/handlers.hpp"
+#include "core/links.hpp"
+#include "schedule/campaign_runner.hpp"
 #include "schedule/plan.hpp"
+#include "store/secrets.hpp"
 #include "schedule/scheduler.hpp"
 #include "realtime/hub.hpp"
 #include "store/read_pool.hpp"
@@ -174,9 +178,32 @@ int run(const Options& options, config::Config cfg) {
   notify::Dispatcher dispatcher(io, *writer, *reads, holder, hub);
   for (auto& channel : channels::make_all()) dispatcher.add(std::move(channel));
   ctx.notify = &dispatcher;
+  // Signed links in messages (review, unsubscribe): the key is made once and kept in the store;
+  // the links point at server.public_url, else at the address the daemon listens on.
+  {
+    auto key = writer->run_sync<std::string>([](store::Db& db) -> Result<std::string> {
+      return store::secrets::get_or_create(db, "links", timeutil::now_ms());
+    });
+    if (!key) {
+      log->critical("daemon.start_failed error=\"store: {}\"", key.error().message);
+      return 1;
+    }
+    ctx.link_key = *key;
+  }
+  auto review_link = [&](const store::User& u, std::int64_t tour) {
+    constexpr std::int64_t kReviewLinkDays = 180;
+    links::Link l{links::Kind::review, u.id, tour, timeutil::now_ms() + kReviewLinkDays * 86'400'000};
+    return notify::Vars{{"review_url", api::handlers::link_url(ctx, l)}};
+  };
+  auto unsubscribe_link = [&](const store::User& u, std::int64_t campaign) {
+    return api::handlers::unsubscribe_vars(ctx, u, campaign);
+  };
   // Reminders, rules and review requests: one timer over the table of due firings.
-  schedule::Scheduler scheduler(io, *writer, *reads, holder, dispatcher, &timeutil::now_ms);
+  schedule::Scheduler scheduler(io, *writer, *reads, holder, dispatcher, &timeutil::now_ms, review_link);
   ctx.scheduler = &scheduler;
+  // Campaigns: throttled batches of their recipients.
+  schedule::CampaignRunner campaigns(io, *writer, *reads, holder, dispatcher, &timeutil::now_ms, unsubscribe_link);
+  ctx.campaigns = &campaigns;
   // The review requests follow review.* in the config, at start-up and on every reload.
   auto sync_review = [&](const config::Config& c) {
     schedule::ReviewSettings r{c.review_template, c.review_after_minutes * 60'000, static_cast<int>(c.review_nudges),
@@ -227,6 +254,7 @@ int run(const Options& options, config::Config cfg) {
   server.start();
   dispatcher.start();
   scheduler.start();
+  campaigns.start();
   {
     std::string channels;
     for (const auto& c : dispatcher.configured()) channels += (channels.empty() ? "" : ",") + c;
@@ -275,6 +303,7 @@ int run(const Options& options, config::Config cfg) {
       server.drain();
       dispatcher.stop();
       scheduler.stop();
+      campaigns.stop();
       housekeeping.cancel();
       deadline = std::chrono::steady_clock::now() + std::chrono::seconds(holder.get()->shutdown_grace_seconds);
       check_drained();
@@ -301,6 +330,7 @@ int run(const Options& options, config::Config cfg) {
 
   io.run();
   scheduler.stop();
+  campaigns.stop();
   dispatcher.stop();
   dispatcher.join();
 

@@ -24,6 +24,7 @@ class Dispatcher;
 }
 namespace tourbus::schedule {
 class Scheduler;
+class CampaignRunner;
 }
 
 namespace tourbus::api {
@@ -125,6 +126,9 @@ struct Context {
   notify::Dispatcher* notify = nullptr;
   // The scheduler: woken when schedules, firings or tours change. Null when not running (tests).
   schedule::Scheduler* scheduler = nullptr;
+  schedule::CampaignRunner* campaigns = nullptr;
+  // The key signing the links in messages (unsubscribe, review): made once, kept in the store.
+  std::string link_key;
 };
 
 }  // namespace tourbus::api

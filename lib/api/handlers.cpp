@@ -11,11 +11,22 @@ namespace tourbus::api {
 
 namespace handlers {
 std::span<const std::span<const Binding>> families() {
-  static const std::array<std::span<const Binding>, 14> all = {
+  static const std::array<std::span<const Binding>, 16> all = {
       system_handlers(),  user_handlers(),   token_handlers(), tour_handlers(),     conversation_handlers(),
       message_handlers(), live_handlers(),   file_handlers(),  notify_handlers(),   feed_handlers(),
-      push_handlers(),    template_handlers(), schedule_handlers(), event_handlers()};
+      push_handlers(),    template_handlers(), schedule_handlers(), event_handlers(),
+      campaign_handlers(), link_handlers()};
   return all;
+}
+
+std::string link_url(Context& ctx, const links::Link& link) {
+  auto base = ctx.config.get()->public_url;
+  if (base.empty()) base = "http://" + ctx.stats.get_listen_address();
+  return links::url(base, ctx.link_key, link);
+}
+
+notify::Vars unsubscribe_vars(Context& ctx, const store::User& u, std::int64_t campaign) {
+  return {{"unsubscribe_url", link_url(ctx, links::Link{links::Kind::unsubscribe, u.id, campaign, 0})}};
 }
 
 const notify::Catalog& channels(Context& ctx) {

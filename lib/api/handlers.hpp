@@ -8,6 +8,9 @@
 
 #include "api/context.hpp"
 #include "api/operation.hpp"
+#include "core/links.hpp"
+#include "notify/templates.hpp"
+#include "store/users.hpp"
 #include "notify/channel.hpp"
 #include "store/db.hpp"
 
@@ -41,12 +44,18 @@ std::span<const Binding> template_handlers();
 std::span<const Binding> push_handlers();
 std::span<const Binding> schedule_handlers();
 std::span<const Binding> event_handlers();
+std::span<const Binding> campaign_handlers();
+std::span<const Binding> link_handlers();
 // Every family's, in this order.
 std::span<const std::span<const Binding>> families();
 
 // For handlers: the user an operation is about, the caller or (operators only) the one named by
 // the parameter `user`.
 Result<std::int64_t> subject_user(store::Db& db, const Caller& caller, const boost::json::object& p);
+// A signed link's URL (core/links.hpp) under server.public_url, else the address listened on.
+std::string link_url(Context& ctx, const links::Link& link);
+// The template variable of a recipient's unsubscribe link (for a campaign, or 0).
+notify::Vars unsubscribe_vars(Context& ctx, const store::User& u, std::int64_t campaign);
 // The notification channels the daemon runs (none without a dispatcher).
 const notify::Catalog& channels(Context& ctx);
 }  // namespace handlers

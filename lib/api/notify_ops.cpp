@@ -20,6 +20,8 @@ using boost::json::object;
 notify::PlanContext plan_context(Context& ctx, const notify::Templates& templates, const config::Config& cfg) {
   notify::PlanContext pc{templates, channels(ctx), {}, cfg, timeutil::now_ms()};
   if (ctx.notify) pc.configured = ctx.notify->configured();
+  // Every marketing message can carry its recipient's own unsubscribe link ({{unsubscribe_url}}).
+  pc.personalize = [&ctx](const store::User& u) { return unsubscribe_vars(ctx, u, 0); };
   return pc;
 }
 

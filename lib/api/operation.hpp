@@ -65,6 +65,7 @@ struct Reply {
   std::filesystem::path file;  // streamed, then removed unless keep_file
   bool keep_file = false;
   std::string disposition;     // Content-Disposition of a file answer
+  std::string location;        // a redirect's target (Location)
 
   static Reply ok(boost::json::value v) { return Reply{200, std::move(v)}; }
   static Reply created(boost::json::value v) { return Reply{201, std::move(v)}; }
@@ -81,6 +82,9 @@ struct Operation {
   // HTTP only: the request body is raw bytes (an upload), passed as the string parameter
   // "content"; its size limit is files.max_bytes instead of server.max_body_bytes.
   bool raw_body = false;
+  // HTTP only, without a token: the signed link in the route is the authority (unsubscribe and
+  // review links in messages). Any request body is ignored (one-click unsubscribe posts a form).
+  bool public_link = false;
 };
 
 std::span<const Operation> operations();

@@ -117,6 +117,30 @@ constexpr Param kNoShow[] = {
     {"users", string_list, true, "participants by handle"},
     {"no_show", boolean, false, "false clears the mark (default true)"},
 };
+constexpr Param kCampaignCreate[] = {
+    {"name", string, true, "a name to manage it by: 1-64 of a-z 0-9 . _ -"},
+    {"template", string, true, "the template sent (category marketing), in each recipient's language"},
+    {"segment", string, true, "who: a segment expression (docs/schedules.md), e.g. language = es and consent and tours >= 1"},
+    {"channels", string_list, false, "channels to use, or [\"auto\"] (the default)"},
+    {"vars", string_map, false, "template variables: {\"offer\": \"...\", ...}"},
+    {"rate_per_second", integer, false, "messages a second on each channel (default campaign.rate_per_second)"},
+};
+constexpr Param kCampaignName[] = {{"name", string, true, "the campaign"}};
+constexpr Param kCampaignSchedule[] = {
+    {"name", string, true, "the campaign"},
+    {"at", string, true, "when it starts: RFC 3339, or local in time_zone"},
+    {"time_zone", string, false, "the IANA zone a local at is read in (default UTC)"},
+};
+constexpr Param kCampaignPause[] = {
+    {"name", string, true, "the campaign"},
+    {"reason", string, false, "why, shown in its listing"},
+};
+constexpr Param kLink[] = {{"token", string, true, "the signed link from a message"}};
+constexpr Param kUserTag[] = {
+    {"handle", string, true, "the user"},
+    {"add", string_list, false, "tags to add (1-64 of a-z 0-9 _ -)"},
+    {"remove", string_list, false, "tags to take away"},
+};
 constexpr Param kFeedList[] = {
     {"user", string, false, "operators: this user's feed (default: the caller's)"},
     {"before", integer, false, "paging, newest first: items with an id below this"},
@@ -419,6 +443,32 @@ const Operation kOperations[] = {
      .params = kReviewStatus, .summary = "Who was asked for a review of a tour, nudged, and has reviewed"},
     {.name = "tour.no_show", .method = "POST", .route = "/v1/tours/{id}/no-show", .allowed = kOperator,
      .params = kNoShow, .summary = "Mark participants who did not show up (they get no review request)"},
+    {.name = "campaign.create", .method = "POST", .route = "/v1/campaigns", .allowed = kOperator,
+     .params = kCampaignCreate, .summary = "Create a marketing campaign (a draft) for a segment"},
+    {.name = "campaign.list", .method = "GET", .route = "/v1/campaigns", .allowed = kOperator,
+     .summary = "List campaigns with their state and progress"},
+    {.name = "campaign.preview", .method = "GET", .route = "/v1/campaigns/{name}/preview", .allowed = kOperator,
+     .params = kCampaignName, .summary = "Who a campaign would reach: counts per channel and language, a rendered sample per language"},
+    {.name = "campaign.schedule", .method = "POST", .route = "/v1/campaigns/{name}/schedule", .allowed = kOperator,
+     .params = kCampaignSchedule, .summary = "Start a campaign at a time"},
+    {.name = "campaign.start", .method = "POST", .route = "/v1/campaigns/{name}/start", .allowed = kOperator,
+     .params = kCampaignName, .summary = "Start a campaign now: its recipients are fixed and sending begins"},
+    {.name = "campaign.pause", .method = "POST", .route = "/v1/campaigns/{name}/pause", .allowed = kOperator,
+     .params = kCampaignPause, .summary = "Pause a running campaign (queued messages still go)"},
+    {.name = "campaign.resume", .method = "POST", .route = "/v1/campaigns/{name}/resume", .allowed = kOperator,
+     .params = kCampaignName, .summary = "Resume a paused campaign"},
+    {.name = "campaign.cancel", .method = "POST", .route = "/v1/campaigns/{name}/cancel", .allowed = kOperator,
+     .params = kCampaignName, .summary = "Cancel a campaign and every message of it not yet sent"},
+    {.name = "campaign.stats", .method = "GET", .route = "/v1/campaigns/{name}/stats", .allowed = kOperator,
+     .params = kCampaignName, .summary = "A campaign's figures: targeted, queued, sent, delivered, failed, skipped, unsubscribed"},
+    {.name = "user.tag", .method = "POST", .route = "/v1/users/{handle}/tags", .allowed = kOperator,
+     .params = kUserTag, .summary = "Add or remove a user's tags (for segments)"},
+    {.name = "link.open", .method = "GET", .route = "/v1/links/{token}", .allowed = kAnyone,
+     .params = kLink, .summary = "Follow a signed link from a message (review: recorded; unsubscribe: asks to confirm)",
+     .websocket = false, .public_link = true},
+    {.name = "link.confirm", .method = "POST", .route = "/v1/links/{token}", .allowed = kAnyone,
+     .params = kLink, .summary = "Act on a signed link: unsubscribe at once (also RFC 8058 one-click), or record a review",
+     .websocket = false, .public_link = true},
     {.name = "feed.list", .method = "GET", .route = "/v1/feed", .allowed = kAnyone,
      .params = kFeedList, .summary = "The in-app notification feed, newest first, with the unread count"},
     {.name = "feed.read", .method = "POST", .route = "/v1/feed/read", .allowed = kAnyone,

@@ -37,7 +37,7 @@ Status read_common(Context& ctx, const object& p, Schedule& s) {
   s.template_name = *get_string(p, "template");
   auto cfg = ctx.config.get();
   notify::Templates templates(cfg->templates_dir(), cfg->notify_default_language);
-  if (auto t = templates.find(s.template_name, ""); !t) return field_error("template", t.error());
+  if (auto t = templates.find(s.template_name, ""); !t) return Error(t.error().code, t.error().message, "template");
   if (auto c = get_string(p, "category")) {
     if (!notify::is_category(*c)) return bad("category", "'" + *c + "' is not transactional, reminder, review, marketing or emergency");
     s.category = *c;
@@ -214,7 +214,7 @@ boost::asio::awaitable<Result<Reply>> reminder_show(Context& ctx, const Caller&,
   auto r = ctx.reads.with([&](store::Db& db) -> Result<object> {
     auto s = find_schedule(db, "reminder", p);
     if (!s) s = find_schedule(db, "review", p);
-    if (!s) return s.error();
+    if (!s) return Error(Code::not_found, "name: no reminder named '" + *get_string(p, "name") + "'", "name");
     auto o = schedule_json(db, *s);
     array pending, recent;
     for (const auto& f : schedule::firings::list(db, {.schedule_id = s->id, .state = "pending", .limit = 20}))
@@ -250,7 +250,7 @@ boost::asio::awaitable<Result<Reply>> reminder_next(Context& ctx, const Caller&,
   auto r = ctx.reads.with([&](store::Db& db) -> Result<object> {
     auto s = find_schedule(db, "reminder", p);
     if (!s) s = find_schedule(db, "review", p);
-    if (!s) return s.error();
+    if (!s) return Error(Code::not_found, "name: no reminder named '" + *get_string(p, "name") + "'", "name");
     array next;
     if (s->trigger.kind == schedule::Trigger::Kind::tour) {
       // Per participant and tour: what is planned, in each tour's zone.

@@ -139,7 +139,34 @@ boost::asio::awaitable<Result<Reply>> user_show(Context& ctx, const Caller& call
     co_return Error(Code::permission_denied, "only operators may look at other users");
   auto u = ctx.reads.with([&](store::Db& db) { return store::users::find(db, handle); });
   if (!u) co_return no_user(handle);
-  co_return Reply::ok(to_json(*u));
+  auto o = to_json(*u);
+  boost::json::array tags;
+  for (const auto& t : ctx.reads.with([&](store::Db& db) { return store::users::tags(db, u->id); })) tags.emplace_back(t);
+  o["tags"] = std::move(tags);
+  co_return Reply::ok(std::move(o));
+}
+
+boost::asio::awaitable<Result<Reply>> user_tag(Context& ctx, const Caller&, const object& p) {
+  auto handle = validate::fold_handle(*get_string(p, "handle"));
+  auto add = get_strings(p, "add"), remove = get_strings(p, "remove");
+  if (add.empty() && remove.empty()) co_return Error(Code::invalid_argument, "add: give tags to add or remove", "add");
+  for (const auto* list : {&add, &remove})
+    for (const auto& t : *list)
+      if (t.empty() || t.size() > 64 || t.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") != std::string::npos)
+        co_return Error(Code::invalid_argument, std::string(list == &add ? "add" : "remove") + ": '" + t +
+                        "' is not a tag (1-64 of a-z 0-9 _ -)", list == &add ? "add" : "remove");
+  auto pending = ctx.writer.run<boost::json::array>([handle, add, remove](store::Db& db) -> Result<boost::json::array> {
+    auto u = store::users::find(db, handle);
+    if (!u) return no_user(handle);
+    for (const auto& t : add) store::users::add_tag(db, u->id, t);
+    for (const auto& t : remove) store::users::remove_tag(db, u->id, t);
+    boost::json::array tags;
+    for (const auto& t : store::users::tags(db, u->id)) tags.emplace_back(t);
+    return tags;
+  });
+  auto r = co_await std::move(pending);
+  if (!r) co_return r.error();
+  co_return Reply::ok(object{{"handle", handle}, {"tags", std::move(*r)}});
 }
 
 boost::asio::awaitable<Result<Reply>> me(Context& ctx, const Caller& caller, const object&) {
@@ -188,6 +215,7 @@ const Binding kBindings[] = {
     {"user.update", user_update},
     {"user.disable", user_disable},
     {"user.enable", user_enable},
+    {"user.tag", user_tag},
 };
 }  // namespace
 

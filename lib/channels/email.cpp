@@ -216,8 +216,9 @@ class Email : public Channel {
     m += "Message-ID: <" + std::to_string(job.id) + "." + crypto::random_token(9) + "@" + domain + ">\r\n";
     m += "MIME-Version: 1.0\r\n";
     m += "Auto-Submitted: auto-generated\r\n";
-    if (job.category == "marketing" && !c.email_unsubscribe_url.empty()) {
-      auto url = c.email_unsubscribe_url;
+    // The platform's own unsubscribe page when configured, else the daemon's signed link.
+    if (job.category == "marketing" && (job.unsubscribe_url || !c.email_unsubscribe_url.empty())) {
+      auto url = c.email_unsubscribe_url.empty() ? *job.unsubscribe_url : c.email_unsubscribe_url;
       if (auto at = url.find("{{handle}}"); at != std::string::npos) url.replace(at, 10, job.handle);
       m += "List-Unsubscribe: <" + url + ">\r\n";
       m += "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n";

@@ -6,6 +6,8 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "core/validate.hpp"
+
 namespace tourbus::config {
 namespace {
 
@@ -91,6 +93,24 @@ const std::array kKeys{
         "Further reminders to someone who has not reviewed yet; none once the review is recorded."},
     Key{"review.nudge_every_hours", &Config::review_nudge_every_hours, 1, 8760, {}, true,
         "Hours between the review request and each nudge."},
+    Key{"review.url", &Config::review_url, 0, 0, {}, true,
+        "The platform's page for writing a review: the review link in a request ({{review_url}}) records that the person is reviewing, stops the nudges and sends them here; {{tour_id}} and {{handle}} are filled in. Empty: a thank-you page."},
+    Key{"server.public_url", &Config::public_url, 0, 0, {}, true,
+        "How people reach this daemon from outside (https://chat.tours.example), for the signed links in messages (review, unsubscribe). Empty: http:// and server.listen's address."},
+    Key{"campaign.rate_per_second", &Config::campaign_rate_per_second, 0, 1'000'000, {}, true,
+        "Messages a running campaign enqueues a second on each channel (a campaign may set its own). 0: no limit."},
+    Key{"campaign.window_max", &Config::campaign_window_max, 0, 100'000'000, {}, true,
+        "Sliding window: at most this many messages of one campaign on one channel within campaign.window_minutes. 0: no window."},
+    Key{"campaign.window_minutes", &Config::campaign_window_minutes, 1, 10'080, {}, true,
+        "Length of the sliding window of campaign.window_max."},
+    Key{"campaign.max_per_user", &Config::campaign_max_per_user, 0, 1000, {}, true,
+        "Frequency cap: a campaign skips people who got this many notifications of campaign.cap_categories within campaign.cap_days. 0: no cap."},
+    Key{"campaign.cap_days", &Config::campaign_cap_days, 1, 365, {}, true,
+        "Days the frequency cap looks back."},
+    Key{"campaign.cap_categories", &Config::campaign_cap_categories, 0, 0, {}, true,
+        "Categories the frequency cap counts, comma-separated: marketing, optionally transactional, reminder, review."},
+    Key{"campaign.quiet_hours", &Config::campaign_quiet_hours, 0, 0, {}, true,
+        "HH:MM-HH:MM in each recipient's zone when campaigns hold their messages, for people without quiet hours of their own. Empty: none."},
     Key{"chat.max_text_bytes", &Config::chat_max_text_bytes, 16, 1 << 20, {}, true,
         "Longest message text in bytes (UTF-8); longer messages get payload_too_large."},
     Key{"chat.history_page", &Config::chat_history_page, 10, 10000, {}, true,
@@ -365,6 +385,13 @@ Status validate(const Config& c) {
   if (c.review_template.size() > 64 ||
       c.review_template.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
     return need("review.template", "a template name (a-z, 0-9 and _, at most 64) or empty");
+  if (!c.public_url.empty() && !is_http(c.public_url)) return need("server.public_url", "expected an http(s):// URL");
+  if (!c.review_url.empty() && !is_http(c.review_url)) return need("review.url", "expected an http(s):// URL");
+  for (auto cat : split_list(c.campaign_cap_categories))
+    if (cat != "marketing" && cat != "transactional" && cat != "reminder" && cat != "review")
+      return need("campaign.cap_categories", "'" + std::string(cat) + "' is not marketing, transactional, reminder or review");
+  if (!c.campaign_quiet_hours.empty() && !validate::quiet_hours(c.campaign_quiet_hours))
+    return need("campaign.quiet_hours", "expected HH:MM-HH:MM");
   for (auto o : split_list(c.sio_cors_origins))
     if (o != "*" && !is_http(o)) return need("socketio.cors_origins", "'" + std::string(o) + "' is not an origin (https://host[:port]) or *");
   if (!c.webpush_public_key.empty() || !c.webpush_private_key.empty()) {

@@ -56,6 +56,15 @@ struct Config {
   std::int64_t review_after_minutes = 120;
   std::int64_t review_nudges = 1;
   std::int64_t review_nudge_every_hours = 72;
+  std::string review_url;
+  std::string public_url;
+  std::int64_t campaign_rate_per_second = 10;
+  std::int64_t campaign_window_max = 0;
+  std::int64_t campaign_window_minutes = 60;
+  std::int64_t campaign_max_per_user = 1;
+  std::int64_t campaign_cap_days = 7;
+  std::string campaign_cap_categories = "marketing";
+  std::string campaign_quiet_hours = "21:00-09:00";
   std::int64_t chat_max_text_bytes = 4096;
   std::int64_t chat_history_page = 200;
   std::int64_t chat_max_group_members = 1000;

@@ -7,6 +7,7 @@
 
 #include "api/auth.hpp"
 #include "core/json.hpp"
+#include "core/links.hpp"
 #include "net/limits.hpp"
 #include "net/router.hpp"
 #include "net/ws_frame.hpp"
@@ -82,10 +83,19 @@ Status websocket_target(const RequestHeader& req) {
   return {};
 }
 
+bool is_public_link(const RequestHeader& req) {
+  return std::string_view(req.target()).starts_with(links::kPath);
+}
+
 awaitable<Result<api::Caller>> identify(api::Context& ctx, Limits& limits, const RequestHeader& req, Sender from,
                                         bool websocket) {
   auto transport = websocket ? api::Transport::websocket : from.transport;
   api::Caller caller{Role::operator_, 0, {}, transport, from.peer, from.request_id};
+  if (!websocket && from.transport != api::Transport::unix_socket && is_public_link(req)) {
+    // Someone following a link from a message: no token, no rights beyond what the link says.
+    caller.role = Role::tourist;
+    co_return caller;
+  }
   if (from.transport == api::Transport::unix_socket) {
     if (websocket)
       if (auto st = websocket_target(req); !st) co_return st.error();
@@ -118,6 +128,7 @@ awaitable<Result<api::Caller>> identify(api::Context& ctx, Limits& limits, const
 awaitable<Answer> run(api::Context& ctx, api::Caller caller, const RequestHeader& req, std::string_view body,
                       const std::filesystem::path* body_file) {
   auto ctype = std::string_view(req[http::field::content_type]);
+  if (is_public_link(req)) body = {};  // a one-click unsubscribe posts a form; the link says it all
   if (!body_file && !body.empty() && !ctype.empty() && !ctype.starts_with("application/json"))
     co_return from_error(Error(Code::unsupported_media_type, "send the body as application/json"));
   auto routed = route(std::string_view(req.method_string()), std::string_view(req.target()), body);
@@ -132,6 +143,7 @@ awaitable<Answer> run(api::Context& ctx, api::Caller caller, const RequestHeader
   answer.file = reply->file;
   answer.keep_file = reply->keep_file;
   answer.disposition = std::move(reply->disposition);
+  if (!reply->location.empty()) answer.headers.emplace_back("Location", reply->location);
   answer.body = reply->file.empty() && reply->content_type == "application/json" ? json::dump(reply->json) + "\n"
                                                                                   : std::move(reply->text);
   co_return answer;

@@ -38,6 +38,7 @@ struct Job {
   std::string category;
   std::string handle, display_name;
   std::optional<std::string> idempotency_key;
+  std::optional<std::string> unsubscribe_url;  // marketing: the recipient's signed one-click link
 };
 
 // What one delivery attempt came to.

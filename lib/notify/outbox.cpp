@@ -43,7 +43,7 @@ Notification read_notification(store::Stmt& s) {
 constexpr const char* kJobSelect =
     "SELECT j.id, j.notification_id, j.user_id, j.channel, j.address, j.lane, j.state, j.attempts, j.next_at, "
     "j.deferred, j.subject, j.body, j.html, j.last_error, j.created_at, j.updated_at, j.delivered_at, n.category, "
-    "coalesce(u.handle, ''), n.idempotency_key, coalesce(u.display_name, '') "
+    "coalesce(u.handle, ''), n.idempotency_key, coalesce(u.display_name, ''), j.unsubscribe_url "
     "FROM notify_jobs j JOIN notifications n ON n.id = j.notification_id LEFT JOIN users u ON u.id = j.user_id";
 
 Job read_job(store::Stmt& s) {
@@ -69,6 +69,7 @@ Job read_job(store::Stmt& s) {
   j.handle = s.text(18);
   j.idempotency_key = s.opt_text(19);
   j.display_name = s.text(20);
+  j.unsubscribe_url = s.opt_text(21);
   return j;
 }
 
@@ -128,7 +129,7 @@ std::int64_t insert(store::Db& db, const Notification& n) {
 std::int64_t insert_job(store::Db& db, const Job& j) {
   db.prepare(
         "INSERT INTO notify_jobs (notification_id, user_id, channel, address, lane, state, next_at, deferred, subject, "
-        "body, html, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)")
+        "body, html, created_at, updated_at, unsubscribe_url) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)")
       .bind(1, j.notification_id)
       .bind(2, j.user_id)
       .bind(3, j.channel)
@@ -141,6 +142,7 @@ std::int64_t insert_job(store::Db& db, const Job& j) {
       .bind(10, j.html)
       .bind(11, j.created_at)
       .bind(12, j.created_at)
+      .bind(13, j.unsubscribe_url)
       .run();
   return db.last_insert_rowid();
 }
@@ -260,6 +262,20 @@ std::int64_t cancel_queued(store::Db& db, const JobFilter& f, const std::optiona
   bind(s, only);
   s.run();
   return db.changes();
+}
+
+std::int64_t count_recent(store::Db& db, std::int64_t user_id, std::int64_t since,
+                          const std::vector<std::string>& categories) {
+  std::string in;
+  for (std::size_t i = 0; i < categories.size(); ++i) in += (i ? ", ?" : "?") + std::to_string(i + 3);
+  if (in.empty()) return 0;
+  auto s = db.prepare(
+      "SELECT count(DISTINCT j.notification_id) FROM notify_jobs j JOIN notifications n ON n.id = j.notification_id "
+      "WHERE j.user_id = ?1 AND j.created_at >= ?2 AND j.state != 'cancelled' AND n.category IN (" + in + ")");
+  s.bind(1, user_id).bind(2, since);
+  for (std::size_t i = 0; i < categories.size(); ++i) s.bind(static_cast<int>(i + 3), categories[i]);
+  s.step();
+  return s.i64(0);
 }
 
 std::int64_t purge_dead(store::Db& db, const JobFilter& f) {

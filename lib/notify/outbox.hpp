@@ -74,6 +74,10 @@ std::int64_t retry_dead(store::Db& db, const JobFilter& f, std::int64_t now);
 // delivery already under way may still complete. Returns how many.
 std::int64_t cancel_queued(store::Db& db, const JobFilter& f, const std::optional<std::string>& category,
                            std::int64_t now);
+// How many notifications of the categories reached (or are queued for) a user since `since`,
+// for frequency caps.
+std::int64_t count_recent(store::Db& db, std::int64_t user_id, std::int64_t since,
+                          const std::vector<std::string>& categories);
 // Deletes dead jobs and their attempts; returns how many.
 std::int64_t purge_dead(store::Db& db, const JobFilter& f);
 

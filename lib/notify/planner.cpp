@@ -123,10 +123,12 @@ Result<Planned> plan(store::Db& db, const SendRequest& req, const PlanContext& c
     }
     // Content in the recipient's language.
     Rendered content;
+    Vars own = ctx.personalize ? ctx.personalize(u) : Vars{};
     if (fixed) {
       auto t = ctx.templates.find(*req.template_name, u.language);
       if (!t) return t.error();
       Vars v = req.vars;
+      for (const auto& [k, val] : own) v.try_emplace(k, val);
       v.try_emplace("name", u.display_name);
       v.try_emplace("handle", u.handle);
       auto r = render(*t, v);
@@ -178,6 +180,8 @@ Result<Planned> plan(store::Db& db, const SendRequest& req, const PlanContext& c
         j.body = content.text;
         if (!content.html.empty()) j.html = content.html;
         j.created_at = j.updated_at = ctx.now;
+        if (category == "marketing")
+          if (auto it = own.find("unsubscribe_url"); it != own.end()) j.unsubscribe_url = it->second;
         out.jobs.push_back(std::move(j));
       }
     }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -16,6 +17,7 @@
 #include "notify/outbox.hpp"
 #include "notify/templates.hpp"
 #include "store/db.hpp"
+#include "store/users.hpp"
 
 namespace tourbus::notify {
 
@@ -50,6 +52,9 @@ struct PlanContext {
   std::set<std::string> configured;  // those that can deliver with the current config
   const config::Config& config;
   std::int64_t now = 0;
+  // Variables of one recipient's own (signed links: review_url, unsubscribe_url), under the
+  // request's; "unsubscribe_url" also becomes a marketing job's List-Unsubscribe. May be empty.
+  std::function<Vars(const store::User&)> personalize;
 };
 
 // Validates, plans and (unless dry_run) stores. Errors: invalid_argument, not_found.

@@ -72,7 +72,8 @@ std::optional<Skip> address(store::Db& db, const Schedule& s, const Firing& f, n
 
 }  // namespace
 
-std::vector<Fired> fire_due(store::Db& db, Millis now, const notify::PlanContext& ctx, std::size_t limit) {
+std::vector<Fired> fire_due(store::Db& db, Millis now, const notify::PlanContext& ctx, std::size_t limit,
+                            const TourLinks& links) {
   std::vector<Fired> out;
   for (auto& f : firings::due(db, now, limit)) {
     Fired r;
@@ -98,6 +99,7 @@ std::vector<Fired> fire_due(store::Db& db, Millis now, const notify::PlanContext
       req.created_by = "schedule:" + s->name;
       notify::PlanContext pc = ctx;
       pc.now = now;
+      if (links && f.tour_id) pc.personalize = [&](const store::User& u) { return links(u, f.tour_id); };
       auto planned = notify::plan(db, req, pc);
       if (planned) {
         r.state = "fired";

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,7 +27,11 @@ struct Fired {
   Millis late_ms = 0;
 };
 
+// A recipient's signed links for a firing about a tour (review_url); may be empty.
+using TourLinks = std::function<notify::Vars(const store::User&, std::int64_t tour_id)>;
+
 // Fires up to `limit` firings due at `now`, the earliest first. Plans the next firing of cron schedules.
-std::vector<Fired> fire_due(store::Db& db, Millis now, const notify::PlanContext& ctx, std::size_t limit);
+std::vector<Fired> fire_due(store::Db& db, Millis now, const notify::PlanContext& ctx, std::size_t limit,
+                            const TourLinks& links = {});
 
 }  // namespace tourbus::schedule

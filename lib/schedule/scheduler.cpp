@@ -23,8 +23,9 @@ constexpr timeutil::Millis kMaxSleepMs = 60'000;
 }  // namespace
 
 Scheduler::Scheduler(asio::io_context& io, store::Writer& writer, store::ReadPool& reads, config::Holder& config,
-                     notify::Dispatcher& notify, Clock clock)
-    : io_(io), writer_(writer), reads_(reads), config_(config), notify_(notify), clock_(std::move(clock)), timer_(io) {}
+                     notify::Dispatcher& notify, Clock clock, TourLinks links)
+    : io_(io), writer_(writer), reads_(reads), config_(config), notify_(notify), clock_(std::move(clock)),
+      links_(std::move(links)), timer_(io) {}
 
 void Scheduler::start() { asio::co_spawn(io_, loop(), asio::detached); }
 
@@ -63,10 +64,11 @@ asio::awaitable<bool> Scheduler::fire_all() {
     auto configured = notify_.configured();
     const auto* catalog = &notify_.catalog();
     auto now = clock_();
+    auto links = links_;
     auto pending = writer_.run<std::vector<Fired>>(
-        [cfg, templates, configured, catalog, now](store::Db& db) -> Result<std::vector<Fired>> {
+        [cfg, templates, configured, catalog, now, links](store::Db& db) -> Result<std::vector<Fired>> {
           notify::PlanContext pc{*templates, *catalog, configured, *cfg, now};
-          return fire_due(db, now, pc, kBatch);
+          return fire_due(db, now, pc, kBatch, links);
         });
     auto done = co_await std::move(pending);
     if (!done) {

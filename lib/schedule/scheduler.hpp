@@ -17,6 +17,7 @@
 #include "core/config.hpp"
 #include "core/time.hpp"
 #include "notify/dispatcher.hpp"
+#include "schedule/fire.hpp"
 #include "store/read_pool.hpp"
 #include "store/writer.hpp"
 
@@ -33,7 +34,7 @@ class Scheduler {
   using Clock = std::function<timeutil::Millis()>;
 
   Scheduler(boost::asio::io_context& io, store::Writer& writer, store::ReadPool& reads, config::Holder& config,
-            notify::Dispatcher& notify, Clock clock);
+            notify::Dispatcher& notify, Clock clock, TourLinks links = {});
 
   void start();
   // Schedules or firings changed: look again now. Safe from any thread.
@@ -52,6 +53,7 @@ class Scheduler {
   config::Holder& config_;
   notify::Dispatcher& notify_;
   Clock clock_;
+  TourLinks links_;
   boost::asio::steady_timer timer_;
   bool stopped_ = false, woken_ = false;
   std::atomic<std::uint64_t> fired_{0}, skipped_{0}, cancelled_{0};

@@ -17,35 +17,6 @@ object parse_object(const std::string& text) {
   return std::move(v.as_object());
 }
 
-std::string vars_json(const Vars& vars) {
-  object o;
-  for (const auto& [k, v] : vars) o[k] = v;
-  return json::dump(o);
-}
-
-Vars vars_from(const std::string& text) {
-  Vars out;
-  for (const auto& [k, v] : parse_object(text))
-    if (v.is_string()) out[std::string(k)] = std::string(v.as_string());
-  return out;
-}
-
-std::string list_json(const std::vector<std::string>& items) {
-  boost::json::array a;
-  for (const auto& i : items) a.emplace_back(i);
-  return json::dump(a);
-}
-
-std::vector<std::string> list_from(const std::string& text) {
-  boost::system::error_code ec;
-  auto v = boost::json::parse(text, ec);
-  std::vector<std::string> out;
-  if (!ec && v.is_array())
-    for (const auto& i : v.as_array())
-      if (i.is_string()) out.emplace_back(i.as_string());
-  return out;
-}
-
 constexpr const char* kScheduleColumns =
     "SELECT id, kind, name, template, category, audience, trig, channels, vars, catch_up, state, created_by, created_at, "
     "updated_at FROM schedules ";
@@ -97,6 +68,35 @@ Firing read_firing(const Stmt& s) {
 }
 
 }  // namespace
+
+std::string vars_json(const Vars& vars) {
+  object o;
+  for (const auto& [k, v] : vars) o[k] = v;
+  return json::dump(o);
+}
+
+Vars vars_from(const std::string& text) {
+  Vars out;
+  for (const auto& [k, v] : parse_object(text))
+    if (v.is_string()) out[std::string(k)] = std::string(v.as_string());
+  return out;
+}
+
+std::string list_json(const std::vector<std::string>& items) {
+  boost::json::array a;
+  for (const auto& i : items) a.emplace_back(i);
+  return json::dump(a);
+}
+
+std::vector<std::string> list_from(const std::string& text) {
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  std::vector<std::string> out;
+  if (!ec && v.is_array())
+    for (const auto& i : v.as_array())
+      if (i.is_string()) out.emplace_back(i.as_string());
+  return out;
+}
 
 namespace schedules {
 

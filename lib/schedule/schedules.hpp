@@ -61,6 +61,12 @@ struct PlatformEvent {
   Millis received_at = 0;
 };
 
+// The JSON text of the vars and channels columns, both ways (unreadable text reads as empty).
+std::string vars_json(const Vars& vars);
+Vars vars_from(const std::string& text);
+std::string list_json(const std::vector<std::string>& items);
+std::vector<std::string> list_from(const std::string& text);
+
 namespace schedules {
 // already_exists when an active or paused schedule of the kind has the name.
 Result<Schedule> insert(store::Db& db, Schedule s);

@@ -26,7 +26,7 @@ Error bad(std::string_view field, std::string message) {
 object Trigger::to_json() const {
   switch (kind) {
     case Kind::cron: return object{{"cron", cron}, {"zone", zone}};
-    case Kind::at: return object{{"at", at}};
+    case Kind::at: return object{{"at", at}, {"zone", zone}};
     case Kind::tour: {
       object o{{"anchor", anchor}, {"offset_ms", offset_ms}};
       if (nudges > 0) {
@@ -49,6 +49,7 @@ Result<Trigger> Trigger::from_json(const object& o) {
   } else if (auto a = num(o, "at")) {
     t.kind = Kind::at;
     t.at = *a;
+    t.zone = str(o, "zone").value_or("UTC");
   } else if (auto an = str(o, "anchor")) {
     t.kind = Kind::tour;
     t.anchor = *an;

@@ -102,4 +102,24 @@ std::optional<std::int64_t> last_seen(Db& db, std::int64_t id) {
   return s.opt_i64(0);
 }
 
+std::vector<std::string> tags(Db& db, std::int64_t id) {
+  auto s = db.prepare("SELECT tag FROM user_tags WHERE user_id = ?1 ORDER BY tag");
+  s.bind(1, id);
+  std::vector<std::string> out;
+  while (s.step()) out.push_back(s.text(0));
+  return out;
+}
+
+void add_tag(Db& db, std::int64_t id, std::string_view tag) {
+  auto s = db.prepare("INSERT INTO user_tags (user_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING");
+  s.bind(1, id).bind(2, tag);
+  s.run();
+}
+
+void remove_tag(Db& db, std::int64_t id, std::string_view tag) {
+  auto s = db.prepare("DELETE FROM user_tags WHERE user_id = ?1 AND tag = ?2");
+  s.bind(1, id).bind(2, tag);
+  s.run();
+}
+
 }  // namespace tourbus::store::users

@@ -47,6 +47,10 @@ void update(Db& db, const User& u);
 // When the user's last session closed (presence), or nothing if never seen.
 void set_last_seen(Db& db, std::int64_t id, std::int64_t at);
 std::optional<std::int64_t> last_seen(Db& db, std::int64_t id);
+// Tags (for campaign segments), sorted.
+std::vector<std::string> tags(Db& db, std::int64_t id);
+void add_tag(Db& db, std::int64_t id, std::string_view tag);
+void remove_tag(Db& db, std::int64_t id, std::string_view tag);
 }  // namespace users
 
 }  // namespace tourbus::store
