@@ -104,7 +104,7 @@ void add_reminders(CLI::App& app, Globals& g, Action& action) {
   reminder->require_subcommand(1);
   {
     struct Add : Common {
-      std::string user, role, cron, at, offset, zone, catch_up;
+      std::string user, role, segment, cron, at, offset, zone, catch_up;
       std::optional<std::int64_t> tour;
       bool all_tours = false;
     };
@@ -115,9 +115,11 @@ void add_reminders(CLI::App& app, Globals& g, Action& action) {
     auto* tour = cmd->add_option("--tour", a->tour, "Audience: this tour's participants");
     auto* all = cmd->add_flag("--all-tours", a->all_tours, "Audience: every tour's participants (with --offset)");
     auto* role = cmd->add_option("--role", a->role, "Audience: everyone with this role")->check(CLI::IsMember({"tourist", "guide", "operator"}));
-    to->excludes(tour)->excludes(all)->excludes(role);
-    tour->excludes(all)->excludes(role);
-    all->excludes(role);
+    auto* segment = cmd->add_option("--segment", a->segment, "Audience: everyone a segment selects when it fires, e.g. 'role = guide and language = it'");
+    to->excludes(tour)->excludes(all)->excludes(role)->excludes(segment);
+    tour->excludes(all)->excludes(role)->excludes(segment);
+    all->excludes(role)->excludes(segment);
+    role->excludes(segment);
     auto* cron = cmd->add_option("--cron", a->cron, "Trigger: a cron expression, e.g. '0 9 * * mon-fri' or @daily");
     auto* at = cmd->add_option("--at", a->at, "Trigger: once, at this time (RFC 3339, or local YYYY-MM-DDTHH:MM in --tz)");
     auto* offset = cmd->add_option("--offset", a->offset, "Trigger: per participant, relative to each tour: start-24h, start-2h, end+2h");
@@ -134,6 +136,7 @@ void add_reminders(CLI::App& app, Globals& g, Action& action) {
         if (a->tour) body["tour"] = *a->tour;
         if (a->all_tours) body["all_tours"] = true;
         if (!a->role.empty()) body["role"] = a->role;
+        if (!a->segment.empty()) body["segment"] = a->segment;
         if (!a->cron.empty()) body["cron"] = a->cron;
         if (!a->at.empty()) body["at"] = a->at;
         if (!a->offset.empty()) body["offset"] = a->offset;

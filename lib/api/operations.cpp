@@ -79,6 +79,7 @@ constexpr Param kReminderAdd[] = {
     {"tour", integer, false, "audience: this tour's participants"},
     {"all_tours", boolean, false, "audience: every tour's participants (with offset)"},
     {"role", string, false, "audience: everyone with this role"},
+    {"segment", string, false, "audience: everyone a segment selects when it fires (docs/schedules.md)"},
     {"cron", string, false, "trigger: a cron expression (5 fields or @daily, @weekly, ...)"},
     {"time_zone", string, false, "the IANA zone the cron expression or a local at is read in (default UTC)"},
     {"at", string, false, "trigger: once, at this time (RFC 3339, or local in zone)"},

@@ -11,6 +11,7 @@
 #include "notify/templates.hpp"
 #include "schedule/cron.hpp"
 #include "schedule/plan.hpp"
+#include "schedule/segment.hpp"
 #include "schedule/scheduler.hpp"
 #include "store/tours.hpp"
 #include "store/users.hpp"
@@ -143,8 +144,11 @@ boost::asio::awaitable<Result<Reply>> reminder_add(Context& ctx, const Caller& c
   a.tour = get_int(p, "tour");
   a.all_tours = get_bool(p, "all_tours").value_or(false);
   a.role = get_string(p, "role");
-  if (a.user.has_value() + a.tour.has_value() + a.all_tours + a.role.has_value() != 1)
-    co_return bad("user", "give exactly one audience: user, tour, all_tours or role");
+  a.segment = get_string(p, "segment");
+  if (a.user.has_value() + a.tour.has_value() + a.all_tours + a.role.has_value() + a.segment.has_value() != 1)
+    co_return bad("user", "give exactly one audience: user, tour, all_tours, role or segment");
+  if (a.segment)
+    if (auto seg = schedule::compile_segment(*a.segment, timeutil::now_ms()); !seg) co_return seg.error();
   if (a.role && *a.role != "tourist" && *a.role != "guide" && *a.role != "operator")
     co_return bad("role", "'" + *a.role + "' is not tourist, guide or operator");
 

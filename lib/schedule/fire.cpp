@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "schedule/campaigns.hpp"
 #include "schedule/plan.hpp"
 #include "store/tours.hpp"
 #include "store/users.hpp"
@@ -26,7 +27,10 @@ std::optional<std::string> tour_check(store::Db& db, const Schedule& s, const Fi
 struct Skip {
   std::string state, note;
 };
-std::optional<Skip> address(store::Db& db, const Schedule& s, const Firing& f, notify::SendRequest& req) {
+// A reminder to a segment reaches at most this many people (a campaign is for more).
+constexpr std::int64_t kMostBySegment = 100'000;
+
+std::optional<Skip> address(store::Db& db, const Schedule& s, const Firing& f, Millis now, notify::SendRequest& req) {
   std::optional<store::Tour> tour;
   if (f.tour_id) {
     tour = store::tours::find(db, f.tour_id);
@@ -64,6 +68,13 @@ std::optional<Skip> address(store::Db& db, const Schedule& s, const Firing& f, n
     req.tour = *a.tour;
   } else if (a.role) {
     req.role = *a.role;
+  } else if (a.segment) {
+    // Evaluated when it fires: who matches now.
+    auto seg = compile_segment(*a.segment, now);
+    if (!seg) return Skip{"skipped", "error: " + seg.error().message};
+    for (auto id : campaigns::select(db, *seg, kMostBySegment))
+      if (auto u = store::users::find_id(db, id)) req.users.push_back(u->handle);
+    if (req.users.empty()) return Skip{"skipped", "nobody matches the segment"};
   } else {
     return Skip{"skipped", "no audience"};
   }
@@ -89,7 +100,7 @@ std::vector<Fired> fire_due(store::Db& db, Millis now, const notify::PlanContext
     std::optional<Skip> skip;
     notify::SendRequest req;
     if (r.late_ms > kLateMs && s->catch_up == "skip") skip = Skip{"skipped", "missed: due " + timeutil::format_utc(f.due_at)};
-    if (!skip) skip = address(db, *s, f, req);
+    if (!skip) skip = address(db, *s, f, now, req);
     if (!skip) {
       req.template_name = s->template_name;
       req.category = s->category;

@@ -190,6 +190,26 @@ class TourReminders(ScheduleTest):
         self.assertEqual([f["user"] for f in self.show("two")["pending"]], ["maria"])
 
 
+class Segments(ScheduleTest):
+    def test_a_reminder_to_a_segment_reaches_who_matches_when_it_fires(self):
+        self.add_user("gina", "guide", language="it")
+        self.add_user("gus", "guide", language="en")
+        self.add_user("tina", "tourist", language="it")
+        due = now() + datetime.timedelta(seconds=2)
+        added = self.d.cli_json("reminder", "add", "brief", "-t", "tour_reminder", "--segment", "role = guide and language = it",
+                                "--at", rfc3339(due), "--var", "tour_title=Briefing", "--var", "start_local=S",
+                                "--var", "meeting_point=M")
+        self.assertEqual(added["audience"], "segment role = guide and language = it")
+        # Evaluated when it fires: gus matches by then, tina never does.
+        self.d.cli_json("user", "set", "gus", "--language", "it")
+        self.wait_fired(r'"reminder brief"')
+        self.assertEqual(sorted(j["user"] for j in self.jobs() if j["subject"].startswith("Reminder: Briefing")),
+                         ["gina", "gus"])
+        r = self.d.cli("reminder", "add", "bad", "-t", "tour_reminder", "--segment", "role = gide", "--cron", "0 9 * * *")
+        self.assertCliError(r, 4, "invalid_argument")
+        self.assertIn("at column 8", r.stderr)
+
+
 class Crash(ScheduleTest):
     def setUp(self):
         super().setUp()
