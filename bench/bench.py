@@ -35,13 +35,14 @@ BUILD = os.path.join(ROOT, os.environ.get("TOURBUS_BENCH_BUILD") or "build")
 
 SIZES = {
     # idle connections; fan-out groups x members; durable pairs; burst members; queue jobs;
-    # equal_rate: the fan-out's last step, messages/s, the same for every server (its CPU per delivery)
+    # equal_rate: the fan-out's last step, messages/s, the same for every server (its CPU per delivery);
+    # schedule: pending firings and campaign recipients (users)
     "default": dict(idle=19000, groups=100, members=20, step_seconds=3.0, pairs=500, durable_seconds=5.0,
                     burst=10000, burst_repeat=5, queue=19000, rate=1000, factor=1.4, fanout_rounds=2,
-                    equal_rate=2500),
+                    equal_rate=2500, schedule=100000),
     "quick": dict(idle=2000, groups=20, members=10, step_seconds=1.0, pairs=50, durable_seconds=1.5,
                   burst=1000, burst_repeat=3, queue=2000, rate=1000, factor=2.0, fanout_rounds=1,
-                  equal_rate=2000),
+                  equal_rate=2000, schedule=10000),
 }
 
 # tourbusd's Socket.IO variants: the [socketio] table each runs with. Recovery on is what an
@@ -470,9 +471,16 @@ class Bench:
             raise RuntimeError("the sink got %d of %d webhook jobs" % (done["requests"], out["webhook"]["jobs"]))
         self.r["queue"] = out
 
+    def schedule(self):
+        import schedule  # bench/schedule.py: lib/schedule measured without a daemon
+        self.r["schedule"] = schedule.run(BUILD, self.sizes["schedule"], SERVER_CPU, wait_quiet, log)
+
     # --- the run -------------------------------------------------------------------------------
     def run(self):
         t0 = time.monotonic()
+        only = set(self.args.only.split(",")) if self.args.only else None
+        if only and only <= {"schedule"}:  # needs no tourbusd
+            return self.scenarios(only, t0)
         # With a baseline, it makes the state (its schema may be older) and gets a copy of it;
         # tourbus then migrates the original forward when it starts.
         server = self.tb.start(binary=self.args.baseline)
@@ -483,8 +491,10 @@ class Bench:
         if self.args.baseline:
             self.baseline_state = os.path.join(self.work, "baseline-state")
             shutil.copytree(self.tb.state, self.baseline_state, ignore=shutil.ignore_patterns("*.sock", "*.lock", "*.pid"))
-        only = set(self.args.only.split(",")) if self.args.only else None
-        for name in ("idle", "fanout", "durable", "burst", "queue"):
+        return self.scenarios(only, t0)
+
+    def scenarios(self, only, t0):
+        for name in ("idle", "fanout", "durable", "burst", "queue", "schedule"):
             if only and name not in only:
                 continue
             log("--- %s" % name)
@@ -516,7 +526,7 @@ def machine():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every scenario")
-    ap.add_argument("--only", help="comma-separated scenarios: idle,fanout,durable,burst,queue")
+    ap.add_argument("--only", help="comma-separated scenarios: idle,fanout,durable,burst,queue,schedule")
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"), help="the report (default BENCHMARKS.md)")
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--command", default="bench/run", help="the command line to print in the report")

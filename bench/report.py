@@ -207,6 +207,10 @@ def render(r, command):
         targets.append(("outbox ≥ 20,000 jobs/s to a local sink: webhook over HTTP, delivered",
                         q["webhook"]["delivered_per_second"], 20000))
 
+    if r.get("schedule"):
+        import schedule
+        w(schedule.render(r["schedule"]))
+
     if targets:
         w("## Targets\n")
         w("| target | measured | met |")

@@ -38,7 +38,10 @@ void print_stats(const object& o) {
     for (const auto& [k, v] : chans) std::cout << " " << std::string(k) << "=" << show(v);
     std::cout << "\n";
   }
-  std::cout << "opened, clicked: not tracked\n";
+  if (o.at("tracking").as_bool())
+    print_fields(o, {"opened", "clicked"});
+  else
+    std::cout << "opened, clicked: not tracked (campaign.tracking = \"off\")\n";
 }
 
 std::string duration(double seconds) {

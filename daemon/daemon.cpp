@@ -195,14 +195,16 @@ int run(const Options& options, config::Config cfg) {
     links::Link l{links::Kind::review, u.id, tour, timeutil::now_ms() + kReviewLinkDays * 86'400'000};
     return notify::Vars{{"review_url", api::handlers::link_url(ctx, l)}};
   };
-  auto unsubscribe_link = [&](const store::User& u, std::int64_t campaign) {
-    return api::handlers::unsubscribe_vars(ctx, u, campaign);
+  auto campaign_links = [&](const store::User& u, std::int64_t campaign, bool tracked) {
+    auto vars = api::handlers::unsubscribe_vars(ctx, u, campaign);
+    if (tracked) vars["url"] = api::handlers::link_url(ctx, links::Link{links::Kind::click, u.id, campaign, 0});
+    return vars;
   };
   // Reminders, rules and review requests: one timer over the table of due firings.
   schedule::Scheduler scheduler(io, *writer, *reads, holder, dispatcher, &timeutil::now_ms, review_link);
   ctx.scheduler = &scheduler;
   // Campaigns: throttled batches of their recipients.
-  schedule::CampaignRunner campaigns(io, *writer, *reads, holder, dispatcher, &timeutil::now_ms, unsubscribe_link);
+  schedule::CampaignRunner campaigns(io, *writer, *reads, holder, dispatcher, &timeutil::now_ms, campaign_links);
   ctx.campaigns = &campaigns;
   // The review requests follow review.* in the config, at start-up and on every reload.
   auto sync_review = [&](const config::Config& c) {

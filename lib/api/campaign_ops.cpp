@@ -2,6 +2,9 @@
 // runner (schedule/campaign_runner.hpp); previews and figures.
 #include <algorithm>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "api/handlers.hpp"
 #include "api/json_out.hpp"
 #include "api/schema.hpp"
@@ -129,13 +132,15 @@ boost::asio::awaitable<Result<Reply>> campaign_list(Context& ctx, const Caller&,
   co_return Reply::ok(object{{"campaigns", std::move(list)}});
 }
 
-boost::asio::awaitable<Result<Reply>> campaign_preview(Context& ctx, const Caller&, const object& p) {
+// Dry-runs the whole audience (no rendering is stored) for the counts, and shows the message of
+// the first person reached in each language.
+Result<object> preview(Context& ctx, const object& p) {
   auto cfg = ctx.config.get();
   auto templates = notify::Templates(cfg->templates_dir(), cfg->notify_default_language);
   notify::PlanContext pc{templates, channels(ctx), {}, *cfg, timeutil::now_ms()};
   if (ctx.notify) pc.configured = ctx.notify->configured();
   pc.personalize = [](const store::User&) { return notify::Vars{{"unsubscribe_url", "(the recipient's unsubscribe link)"}}; };
-  auto r = ctx.reads.with([&](store::Db& db) -> Result<object> {
+  return ctx.reads.with([&](store::Db& db) -> Result<object> {
     auto c = find_campaign(db, p);
     if (!c) return c.error();
     auto seg = schedule::compile_segment(c->segment, pc.now);
@@ -148,33 +153,35 @@ boost::asio::awaitable<Result<Reply>> campaign_preview(Context& ctx, const Calle
     req.channels = c->channels;
     req.dry_run = true;
     std::map<std::string, std::int64_t> by_language;
-    std::map<std::string, std::string> sample_user;  // the first of each language
+    std::map<std::string, std::string> language_of;  // by handle
     for (auto id : ids) {
       auto u = store::users::find_id(db, id);
       if (!u) continue;
       ++by_language[u->language];
-      sample_user.try_emplace(u->language, u->handle);
+      language_of[u->handle] = u->language;
       req.users.push_back(u->handle);
     }
     object per_channel, per_language, skipped, samples;
+    auto bump = [](object& o, std::string_view key) {
+      auto& n = o[key];
+      n = (n.is_int64() ? n.as_int64() : 0) + 1;
+    };
     if (!req.users.empty()) {
       auto planned = notify::plan(db, req, pc);
       if (!planned) return planned.error();
+      std::map<std::string, const notify::Job*> first_job;  // by handle
       for (const auto& j : planned->jobs) {
-        auto& n = per_channel[j.channel];
-        n = (n.is_int64() ? n.as_int64() : 0) + 1;
+        bump(per_channel, j.channel);
+        first_job.try_emplace(j.handle, &j);
       }
-      for (const auto& s : planned->skipped) {
-        auto& n = skipped[s.reason];
-        n = (n.is_int64() ? n.as_int64() : 0) + 1;
+      for (const auto& handle : req.users) {  // in the segment's order: the first reached of each language
+        auto job = first_job.find(handle);
+        if (job == first_job.end()) continue;
+        auto lang = language_of.at(handle);
+        if (!samples.contains(lang))
+          samples[lang] = object{{"user", handle}, {"subject", job->second->subject}, {"text", job->second->body}};
       }
-      for (const auto& [lang, handle] : sample_user) {
-        for (const auto& j : planned->jobs)
-          if (j.handle == handle) {
-            samples[lang] = object{{"user", handle}, {"subject", j.subject}, {"text", j.body}};
-            break;
-          }
-      }
+      for (const auto& s : planned->skipped) bump(skipped, s.reason);
     }
     for (const auto& [lang, n] : by_language) per_language[lang] = n;
     return object{{"name", c->name},
@@ -185,8 +192,17 @@ boost::asio::awaitable<Result<Reply>> campaign_preview(Context& ctx, const Calle
                   {"skipped", std::move(skipped)},
                   {"samples", std::move(samples)}};
   });
-  if (!r) co_return r.error();
-  co_return Reply::ok(std::move(*r));
+}
+
+boost::asio::awaitable<Result<Reply>> campaign_preview(Context& ctx, const Caller&, const object& p) {
+  // A large audience takes a while: on the blocking pool, so other requests do not wait for it.
+  // (co_spawn needs a default-constructible result: an optional around it.)
+  auto work = [&ctx, p]() -> boost::asio::awaitable<std::optional<Result<object>>> { co_return preview(ctx, p); };
+  auto pending = boost::asio::co_spawn(ctx.blocking, work, boost::asio::use_awaitable);
+  auto r = co_await std::move(pending);
+  if (!r) co_return Error(Code::internal, "preview: no result");
+  if (!*r) co_return r->error();
+  co_return Reply::ok(std::move(**r));
 }
 
 boost::asio::awaitable<Result<Reply>> campaign_schedule(Context& ctx, const Caller&, const object& p) {
@@ -255,6 +271,7 @@ boost::asio::awaitable<Result<Reply>> campaign_cancel(Context& ctx, const Caller
 }
 
 boost::asio::awaitable<Result<Reply>> campaign_stats(Context& ctx, const Caller&, const object& p) {
+  bool tracking = ctx.config.get()->campaign_tracking == "on";
   auto r = ctx.reads.with([&](store::Db& db) -> Result<object> {
     auto c = find_campaign(db, p);
     if (!c) return c.error();
@@ -286,8 +303,9 @@ boost::asio::awaitable<Result<Reply>> campaign_stats(Context& ctx, const Caller&
                   {"cancelled", count("cancelled")},
                   {"jobs_by_channel", std::move(by_channel)},
                   {"unsubscribed", st.unsubscribed},
-                  {"opened", nullptr},
-                  {"clicked", nullptr}};
+                  {"tracking", tracking},
+                  {"opened", tracking ? boost::json::value(st.opened) : boost::json::value(nullptr)},
+                  {"clicked", tracking ? boost::json::value(st.clicked) : boost::json::value(nullptr)}};
   });
   if (!r) co_return r.error();
   co_return Reply::ok(std::move(*r));

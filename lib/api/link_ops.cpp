@@ -2,7 +2,8 @@
 // unsubscribe link shows a page asking to confirm (mail scanners fetch links; only a POST acts),
 // and a POST, also RFC 8058's one-click from the mail client, withdraws marketing consent at
 // once: the person's queued marketing messages are cancelled with it. A review link records
-// that the person is reviewing (their nudges stop) and sends them on to review.url.
+// that the person is reviewing (their nudges stop) and sends them on to review.url. A tracked
+// campaign link (campaign.tracking) counts the click and leads on to the campaign's url.
 #include "api/handlers.hpp"
 #include "api/schema.hpp"
 #include "core/links.hpp"
@@ -80,6 +81,19 @@ boost::asio::awaitable<Result<Reply>> act(Context& ctx, const links::Link& l, bo
     log->info("schedule.unsubscribed user={} campaign={} changed={}", d->handle, l.subject, d->changed);
     co_return page(200, "Unsubscribed", "<p>Done: you will get no more offers from us.</p>");
   }
+  if (l.kind == links::Kind::click) {  // a tracked campaign link: counted, then on to the offer
+    auto pending = ctx.writer.run<std::string>([l, now](store::Db& db) -> Result<std::string> {
+      auto c = schedule::campaigns::find(db, l.subject);
+      if (!c || !c->vars.contains("url")) return Error(Code::not_found, "no such campaign");
+      schedule::campaigns::record_click(db, c->id, l.user, now);
+      return c->vars.at("url");
+    });
+    auto target = co_await std::move(pending);
+    if (!target) co_return invalid();
+    Reply r = page(302, "Continue", "<p>Continue to the offer.</p>");
+    r.location = *target;
+    co_return r;
+  }
   // A review link: the person is writing their review.
   auto pending = ctx.writer.run<Done>([l, now](store::Db& db) -> Result<Done> {
     auto u = store::users::find_id(db, l.user);
@@ -105,7 +119,7 @@ boost::asio::awaitable<Result<Reply>> act(Context& ctx, const links::Link& l, bo
 boost::asio::awaitable<Result<Reply>> link_open(Context& ctx, const Caller&, const object& p) {
   auto l = links::verify(ctx.link_key, *get_string(p, "token"), timeutil::now_ms());
   if (!l) co_return invalid();
-  auto r = act(ctx, *l, l->kind == links::Kind::review);
+  auto r = act(ctx, *l, l->kind != links::Kind::unsubscribe);
   co_return co_await std::move(r);
 }
 

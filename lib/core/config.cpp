@@ -15,6 +15,7 @@ constexpr std::array<std::string_view, 5> kLevels{"trace", "debug", "info", "war
 constexpr std::array<std::string_view, 2> kSynchronous{"full", "normal"};
 constexpr std::array<std::string_view, 2> kStarttls{"required", "off"};
 constexpr std::array<std::string_view, 3> kSmsProviders{"", "twilio", "webhook"};
+constexpr std::array<std::string_view, 2> kOnOff{"off", "on"};
 
 const std::array kKeys{
     Key{"state_dir", &Config::state_dir, 0, 0, {}, false,
@@ -111,6 +112,8 @@ const std::array kKeys{
         "Categories the frequency cap counts, comma-separated: marketing, optionally transactional, reminder, review."},
     Key{"campaign.quiet_hours", &Config::campaign_quiet_hours, 0, 0, {}, true,
         "HH:MM-HH:MM in each recipient's zone when campaigns hold their messages, for people without quiet hours of their own. Empty: none."},
+    Key{"campaign.tracking", &Config::campaign_tracking, 0, 0, kOnOff, true,
+        "on: a campaign's url variable becomes a signed link that counts who clicked, and in-app messages read count as opened (campaign stats). off: neither is recorded."},
     Key{"chat.max_text_bytes", &Config::chat_max_text_bytes, 16, 1 << 20, {}, true,
         "Longest message text in bytes (UTF-8); longer messages get payload_too_large."},
     Key{"chat.history_page", &Config::chat_history_page, 10, 10000, {}, true,

@@ -65,6 +65,7 @@ struct Config {
   std::int64_t campaign_cap_days = 7;
   std::string campaign_cap_categories = "marketing";
   std::string campaign_quiet_hours = "21:00-09:00";
+  std::string campaign_tracking = "off";
   std::int64_t chat_max_text_bytes = 4096;
   std::int64_t chat_history_page = 200;
   std::int64_t chat_max_group_members = 1000;

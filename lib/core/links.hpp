@@ -1,5 +1,5 @@
-// Signed links the daemon serves to people who have no token: unsubscribing from marketing and
-// telling us a review was written. A link names its action, user and subject (a campaign or a
+// Signed links the daemon serves to people who have no token: unsubscribing from marketing,
+// telling us a review was written, and (when tracking is on) a campaign's link. A link names its action, user and subject (a campaign or a
 // tour) and an expiry, signed with HMAC-SHA256 under the daemon's own key; nothing else in it is
 // trusted. Token form: "<kind>.<user>.<subject>.<expires>.<signature>", URL-safe as it stands.
 #pragma once
@@ -11,12 +11,12 @@
 
 namespace tourbus::links {
 
-enum class Kind : char { unsubscribe = 'u', review = 'r' };
+enum class Kind : char { unsubscribe = 'u', review = 'r', click = 'c' };
 
 struct Link {
   Kind kind = Kind::unsubscribe;
   std::int64_t user = 0;
-  std::int64_t subject = 0;  // unsubscribe: the campaign (0: none); review: the tour
+  std::int64_t subject = 0;  // unsubscribe, click: the campaign (0: none); review: the tour
   std::int64_t expires = 0;  // ms since the epoch; 0: never
 };
 

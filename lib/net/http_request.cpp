@@ -128,10 +128,16 @@ awaitable<Result<api::Caller>> identify(api::Context& ctx, Limits& limits, const
 awaitable<Answer> run(api::Context& ctx, api::Caller caller, const RequestHeader& req, std::string_view body,
                       const std::filesystem::path* body_file) {
   auto ctype = std::string_view(req[http::field::content_type]);
-  if (is_public_link(req)) body = {};  // a one-click unsubscribe posts a form; the link says it all
+  auto target = std::string_view(req.target());
+  if (is_public_link(req)) {
+    // The link says it all: a one-click unsubscribe posts a form, and mail link rewriters append
+    // query parameters (utm_source=...); both are ignored.
+    body = {};
+    target = target.substr(0, target.find('?'));
+  }
   if (!body_file && !body.empty() && !ctype.empty() && !ctype.starts_with("application/json"))
     co_return from_error(Error(Code::unsupported_media_type, "send the body as application/json"));
-  auto routed = route(std::string_view(req.method_string()), std::string_view(req.target()), body);
+  auto routed = route(std::string_view(req.method_string()), target, body);
   if (!routed) co_return from_error(routed.error());
   caller.body_file = body_file;
   auto pending = api::invoke(ctx, *routed->op, caller, std::move(routed->params));

@@ -128,7 +128,7 @@ Result<Planned> plan(store::Db& db, const SendRequest& req, const PlanContext& c
       auto t = ctx.templates.find(*req.template_name, u.language);
       if (!t) return t.error();
       Vars v = req.vars;
-      for (const auto& [k, val] : own) v.try_emplace(k, val);
+      for (const auto& [k, val] : own) v[k] = val;
       v.try_emplace("name", u.display_name);
       v.try_emplace("handle", u.handle);
       auto r = render(*t, v);

@@ -52,8 +52,8 @@ struct PlanContext {
   std::set<std::string> configured;  // those that can deliver with the current config
   const config::Config& config;
   std::int64_t now = 0;
-  // Variables of one recipient's own (signed links: review_url, unsubscribe_url), under the
-  // request's; "unsubscribe_url" also becomes a marketing job's List-Unsubscribe. May be empty.
+  // Variables of one recipient's own (signed links: review_url, unsubscribe_url, a tracked url),
+  // over the request's; "unsubscribe_url" also becomes a marketing job's List-Unsubscribe. May be empty.
   std::function<Vars(const store::User&)> personalize;
 };
 

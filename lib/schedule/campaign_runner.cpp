@@ -204,7 +204,8 @@ asio::awaitable<Millis> CampaignRunner::round() {
           auto current = campaigns::find(db, id);  // paused or cancelled meanwhile: nothing
           if (!current || current->state != "running") return std::pair{Campaign{}, CampaignStep{.finished = true}};
           notify::PlanContext pc{*templates, *catalog, configured, *cfg, now};
-          pc.personalize = [&](const store::User& u) { return links ? links(u, id) : notify::Vars{}; };
+          bool tracked = cfg->campaign_tracking == "on" && current->vars.contains("url");
+          pc.personalize = [&](const store::User& u) { return links ? links(u, id, tracked) : notify::Vars{}; };
           auto step = run_step(db, *current, now, budget, policy, pc);
           if (!step) {
             // A template that cannot be rendered stops the campaign with the reason, not the daemon.
@@ -238,11 +239,12 @@ asio::awaitable<Millis> CampaignRunner::round() {
     }
     if (after.state != "running") continue;
     // More now (a full batch, unthrottled), a tick (throttled), or the next hold's end.
-    if (rate <= 0 && step.queued + step.skipped + step.held >= kBatch) {
+    auto processed = step.queued + step.skipped + step.held;
+    if (rate <= 0 && processed >= kBatch) {
       wait = 0;
-    } else if (step.queued + step.skipped + step.held > 0 || budget < kBatch) {
+    } else if (processed > 0) {
       wait = std::min(wait, kTickMs);
-    } else {
+    } else {  // everyone left is held (quiet hours): sleep until the first hold ends
       auto next = reads_.with([&](store::Db& db) { return campaigns::next_pending(db, c.id); });
       if (next) wait = std::min(wait, std::max<Millis>(*next - clock_(), 0));
     }

@@ -50,8 +50,9 @@ Result<CampaignStep> run_step(store::Db& db, Campaign& c, Millis now, std::int64
 class CampaignRunner {
  public:
   using Clock = std::function<Millis()>;
-  // The signed links of one recipient (unsubscribe_url) for a campaign.
-  using Links = std::function<notify::Vars(const store::User&, std::int64_t campaign_id)>;
+  // The signed links of one recipient for a campaign: unsubscribe_url, and with `tracked` a url
+  // that counts the click and leads to the campaign's own url.
+  using Links = std::function<notify::Vars(const store::User&, std::int64_t campaign_id, bool tracked)>;
 
   CampaignRunner(boost::asio::io_context& io, store::Writer& writer, store::ReadPool& reads, config::Holder& config,
                  notify::Dispatcher& notify, Clock clock, Links links);

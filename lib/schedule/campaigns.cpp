@@ -218,7 +218,30 @@ CampaignStats stats(store::Db& db, std::int64_t campaign_id) {
     s.step();
     st.unsubscribed = s.i64(0);
   }
+  {
+    auto s = db.prepare(
+        "SELECT count(DISTINCT f.user_id) FROM feed f JOIN campaign_recipients r "
+        "ON r.notification_id = f.notification_id AND r.user_id = f.user_id "
+        "WHERE r.campaign_id = ?1 AND f.read_at IS NOT NULL");
+    s.bind(1, campaign_id);
+    s.step();
+    st.opened = s.i64(0);
+  }
+  {
+    auto s = db.prepare("SELECT count(*) FROM campaign_clicks WHERE campaign_id = ?1");
+    s.bind(1, campaign_id);
+    s.step();
+    st.clicked = s.i64(0);
+  }
   return st;
+}
+
+bool record_click(store::Db& db, std::int64_t campaign_id, std::int64_t user_id, Millis at) {
+  auto s = db.prepare(
+      "INSERT INTO campaign_clicks (campaign_id, user_id, at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING");
+  s.bind(1, campaign_id).bind(2, user_id).bind(3, at);
+  s.run();
+  return db.changes() > 0;
 }
 
 void record_unsubscribe(store::Db& db, std::int64_t user_id, std::int64_t campaign_id, std::string_view source, Millis at) {

@@ -42,6 +42,8 @@ struct CampaignStats {
   std::map<std::string, std::int64_t> jobs_by_channel;
   std::int64_t sent = 0;                              // jobs with at least one attempt
   std::int64_t unsubscribed = 0;
+  std::int64_t opened = 0;   // in-app messages read (counted only when tracking is on)
+  std::int64_t clicked = 0;  // people who followed the tracked link
 };
 
 namespace campaigns {
@@ -75,6 +77,8 @@ std::vector<std::int64_t> notifications(store::Db& db, std::int64_t campaign_id)
 std::map<std::string, std::int64_t> jobs_since(store::Db& db, std::int64_t campaign_id, Millis since);
 CampaignStats stats(store::Db& db, std::int64_t campaign_id);
 
+// False when the person had clicked already.
+bool record_click(store::Db& db, std::int64_t campaign_id, std::int64_t user_id, Millis at);
 void record_unsubscribe(store::Db& db, std::int64_t user_id, std::int64_t campaign_id, std::string_view source, Millis at);
 }  // namespace campaigns
 

@@ -189,7 +189,7 @@ bool add(store::Db& db, const Firing& f) {
 std::vector<Firing> due(store::Db& db, Millis now, std::size_t limit) {
   auto s = db.prepare(std::string(kFiringColumns) +
                       "WHERE f.state = 'pending' AND f.due_at <= ?1 "
-                      "AND f.schedule_id IN (SELECT id FROM schedules WHERE state = 'active') "
+                      "AND EXISTS (SELECT 1 FROM schedules s WHERE s.id = f.schedule_id AND s.state = 'active') "
                       "ORDER BY f.due_at, f.id LIMIT ?2");
   s.bind(1, now).bind(2, static_cast<std::int64_t>(limit));
   std::vector<Firing> out;
@@ -198,9 +198,11 @@ std::vector<Firing> due(store::Db& db, Millis now, std::size_t limit) {
 }
 
 std::optional<Millis> next_due(store::Db& db) {
+  // Correlated, so the pending firings are walked in due order on their partial index (an IN list
+  // of schedules would walk every firing of those schedules, fired ones included).
   auto s = db.prepare(
-      "SELECT min(due_at) FROM firings WHERE state = 'pending' "
-      "AND schedule_id IN (SELECT id FROM schedules WHERE state = 'active')");
+      "SELECT min(f.due_at) FROM firings f WHERE f.state = 'pending' "
+      "AND EXISTS (SELECT 1 FROM schedules s WHERE s.id = f.schedule_id AND s.state = 'active')");
   if (!s.step()) return std::nullopt;
   return s.opt_i64(0);
 }
