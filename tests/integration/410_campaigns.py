@@ -674,5 +674,52 @@ class ReviewLink(CampaignTest):
         self.assertNotIn(signature, log)
 
 
+class Tracking(CampaignTest):
+    campaign_keys = 'tracking = "on"\n'
+
+    def test_clicks_and_in_app_reads_are_counted_when_tracking_is_on(self):
+        self.add_user("ann", marketing_consent="yes")
+        self.add_user("bob", marketing_consent="yes")
+        self.create("clicky", "handle in (ann, bob)")
+        self.assertEqual(self.follow("start", "clicky", "--wait")[-1]["state"], "done")
+        st = self.stats("clicky")
+        self.assertEqual((st["tracking"], st["opened"], st["clicked"]), (True, 0, 0))
+
+        # ann's message carries a tracked link in place of the offer's url, signed for her
+        job = self.lines("notify", "list", "-u", "ann")[0]
+        text = self.d.cli_json("notify", "show", str(job["id"]))["text"]
+        self.assertNotIn("https://tours.example/night", text)
+        m = re.search(r"http://127\.0\.0\.1:%d(/v1/links/c\.%d\.\d+\.0\.[0-9a-f]{32})\s" % (self.d.port, self.user_id("ann")), text)
+        self.assertIsNotNone(m, text)
+        for _ in range(2):  # twice: one click counted
+            status, headers, _ = self.d.http("GET", m.group(1) + "?utm_source=mail")
+            self.assertEqual(status, 302)
+            self.assertEqual(headers["Location"], "https://tours.example/night")
+        forged = m.group(1)[:-1] + ("0" if m.group(1)[-1] != "0" else "1")
+        self.assertEqual(self.d.http("GET", forged)[0], 404)
+
+        # ann reads her in-app feed: opened
+        r = self.d.cli("--as", "ann", "feed", "--mark-read")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        st = self.stats("clicky")
+        self.assertEqual((st["opened"], st["clicked"]), (1, 1))
+
+
+class NoTracking(CampaignTest):
+    def test_nothing_is_counted_and_the_offer_links_straight_when_tracking_is_off(self):
+        self.add_user("ann", marketing_consent="yes")
+        self.create("plain", "handle = ann")
+        self.assertEqual(self.follow("start", "plain", "--wait")[-1]["state"], "done")
+        job = self.lines("notify", "list", "-u", "ann")[0]
+        text = self.d.cli_json("notify", "show", str(job["id"]))["text"]
+        self.assertIn("https://tours.example/night", text)
+        self.assertNotIn("/v1/links/c.", text)
+        r = self.d.cli("--as", "ann", "feed", "--mark-read")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        st = self.stats("plain")
+        self.assertEqual((st["tracking"], st["opened"], st["clicked"]), (False, None, None))
+
+
+
 if __name__ == "__main__":
     unittest.main()
