@@ -3,10 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/logging.hpp"
@@ -123,24 +119,16 @@ Result<CampaignStep> run_step(store::Db& db, Campaign& c, Millis now, std::int64
 
 CampaignRunner::CampaignRunner(asio::io_context& io, store::Writer& writer, store::ReadPool& reads, config::Holder& config,
                                notify::Dispatcher& notify, Clock clock, Links links)
-    : io_(io), writer_(writer), reads_(reads), config_(config), notify_(notify), clock_(std::move(clock)),
-      links_(std::move(links)), timer_(io) {}
+    : writer_(writer), reads_(reads), config_(config), notify_(notify), clock_(std::move(clock)),
+      links_(std::move(links)), loop_(io) {}
 
-void CampaignRunner::start() { asio::co_spawn(io_, loop(), asio::detached); }
-
-void CampaignRunner::wake() {
-  asio::post(io_, [this] {
-    woken_ = true;
-    timer_.cancel();
-  });
+void CampaignRunner::start() {
+  loop_.start([this] { return round(); });
 }
 
-void CampaignRunner::stop() {
-  asio::post(io_, [this] {
-    stopped_ = true;
-    timer_.cancel();
-  });
-}
+void CampaignRunner::wake() { loop_.wake(); }
+
+void CampaignRunner::stop() { loop_.stop(); }
 
 asio::awaitable<Millis> CampaignRunner::round() {
   auto log = logging::get("schedule");
@@ -252,18 +240,6 @@ asio::awaitable<Millis> CampaignRunner::round() {
   if (auto start = reads_.with([](store::Db& db) { return campaigns::next_start(db); }))
     wait = std::min(wait, std::max<Millis>(*start - clock_(), 0));
   co_return wait;
-}
-
-asio::awaitable<void> CampaignRunner::loop() {
-  while (!stopped_) {
-    woken_ = false;
-    auto wait = co_await round();
-    if (stopped_) break;
-    if (woken_) continue;
-    timer_.expires_after(std::chrono::milliseconds(wait));
-    boost::system::error_code ec;
-    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
 }
 
 }  // namespace tourbus::schedule

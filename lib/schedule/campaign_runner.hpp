@@ -14,12 +14,12 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "core/config.hpp"
 #include "notify/dispatcher.hpp"
 #include "notify/planner.hpp"
 #include "schedule/campaigns.hpp"
+#include "schedule/wake_loop.hpp"
 #include "store/read_pool.hpp"
 #include "store/writer.hpp"
 
@@ -66,19 +66,16 @@ class CampaignRunner {
     std::map<std::string, double> tokens;  // per channel
     Millis refilled_at = 0;
   };
-  boost::asio::awaitable<void> loop();
   // One round over the due campaigns; returns when to look again (ms from now).
   boost::asio::awaitable<Millis> round();
 
-  boost::asio::io_context& io_;
   store::Writer& writer_;
   store::ReadPool& reads_;
   config::Holder& config_;
   notify::Dispatcher& notify_;
   Clock clock_;
   Links links_;
-  boost::asio::steady_timer timer_;
-  bool stopped_ = false, woken_ = false;
+  WakeLoop loop_;
   std::map<std::int64_t, Bucket> buckets_;  // per campaign
 };
 

@@ -1,9 +1,5 @@
 #include "schedule/scheduler.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "core/logging.hpp"
@@ -24,24 +20,16 @@ constexpr timeutil::Millis kMaxSleepMs = 60'000;
 
 Scheduler::Scheduler(asio::io_context& io, store::Writer& writer, store::ReadPool& reads, config::Holder& config,
                      notify::Dispatcher& notify, Clock clock, TourLinks links)
-    : io_(io), writer_(writer), reads_(reads), config_(config), notify_(notify), clock_(std::move(clock)),
-      links_(std::move(links)), timer_(io) {}
+    : writer_(writer), reads_(reads), config_(config), notify_(notify), clock_(std::move(clock)),
+      links_(std::move(links)), loop_(io) {}
 
-void Scheduler::start() { asio::co_spawn(io_, loop(), asio::detached); }
-
-void Scheduler::wake() {
-  asio::post(io_, [this] {
-    woken_ = true;
-    timer_.cancel();
-  });
+void Scheduler::start() {
+  loop_.start([this] { return round(); });
 }
 
-void Scheduler::stop() {
-  asio::post(io_, [this] {
-    stopped_ = true;
-    timer_.cancel();
-  });
-}
+void Scheduler::wake() { loop_.wake(); }
+
+void Scheduler::stop() { loop_.stop(); }
 
 SchedulerStats Scheduler::stats() const {
   SchedulerStats s;
@@ -95,19 +83,11 @@ asio::awaitable<bool> Scheduler::fire_all() {
   }
 }
 
-asio::awaitable<void> Scheduler::loop() {
-  while (!stopped_) {
-    woken_ = false;
-    bool ok = co_await fire_all();
-    if (stopped_) break;
-    if (woken_) continue;
-    auto next = reads_.with([](store::Db& db) { return firings::next_due(db); });
-    auto wait = ok ? kMaxSleepMs : 1000;  // the store refused: try again soon
-    if (ok && next) wait = std::clamp<timeutil::Millis>(*next - clock_(), 0, kMaxSleepMs);
-    timer_.expires_after(std::chrono::milliseconds(wait));
-    boost::system::error_code ec;
-    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
+asio::awaitable<timeutil::Millis> Scheduler::round() {
+  bool ok = co_await fire_all();
+  if (!ok) co_return 1000;  // the store refused: try again soon
+  auto next = reads_.with([](store::Db& db) { return firings::next_due(db); });
+  co_return next ? std::clamp<timeutil::Millis>(*next - clock_(), 0, kMaxSleepMs) : kMaxSleepMs;
 }
 
 }  // namespace tourbus::schedule

@@ -12,12 +12,12 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "core/config.hpp"
 #include "core/time.hpp"
 #include "notify/dispatcher.hpp"
 #include "schedule/fire.hpp"
+#include "schedule/wake_loop.hpp"
 #include "store/read_pool.hpp"
 #include "store/writer.hpp"
 
@@ -43,19 +43,18 @@ class Scheduler {
   SchedulerStats stats() const;
 
  private:
-  boost::asio::awaitable<void> loop();
+  // Fires what is due and says how long to sleep.
+  boost::asio::awaitable<timeutil::Millis> round();
   // Fires everything due now, a batch per write; false when the store refused.
   boost::asio::awaitable<bool> fire_all();
 
-  boost::asio::io_context& io_;
   store::Writer& writer_;
   store::ReadPool& reads_;
   config::Holder& config_;
   notify::Dispatcher& notify_;
   Clock clock_;
   TourLinks links_;
-  boost::asio::steady_timer timer_;
-  bool stopped_ = false, woken_ = false;
+  WakeLoop loop_;
   std::atomic<std::uint64_t> fired_{0}, skipped_{0}, cancelled_{0};
 };
 

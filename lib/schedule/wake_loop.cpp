@@ -1,0 +1,41 @@
+#include "schedule/wake_loop.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace tourbus::schedule {
+
+namespace asio = boost::asio;
+
+void WakeLoop::start(Round round) { asio::co_spawn(io_, run(std::move(round)), asio::detached); }
+
+void WakeLoop::wake() {
+  asio::post(io_, [this] {
+    woken_ = true;
+    timer_.cancel();
+  });
+}
+
+void WakeLoop::stop() {
+  asio::post(io_, [this] {
+    stopped_ = true;
+    timer_.cancel();
+  });
+}
+
+asio::awaitable<void> WakeLoop::run(Round round) {
+  while (!stopped_) {
+    woken_ = false;
+    auto wait = co_await round();
+    if (stopped_) break;
+    if (woken_) continue;  // woken while the round ran: what changed may not have been seen
+    timer_.expires_after(std::chrono::milliseconds(wait));
+    boost::system::error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+}  // namespace tourbus::schedule
