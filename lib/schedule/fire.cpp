@@ -1,6 +1,7 @@
 #include "schedule/fire.hpp"
 
 #include <algorithm>
+#include <map>
 
 #include "schedule/campaigns.hpp"
 #include "schedule/plan.hpp"
@@ -30,11 +31,41 @@ struct Skip {
 // A reminder to a segment reaches at most this many people (a campaign is for more).
 constexpr std::int64_t kMostBySegment = 100'000;
 
-std::optional<Skip> address(store::Db& db, const Schedule& s, const Firing& f, Millis now, notify::SendRequest& req) {
-  std::optional<store::Tour> tour;
+// What one batch reads once, however many of its firings name it: schedules, and tours with
+// their template variables (a tour of 100 participants has 100 firings due together).
+struct Seen {
+  std::map<std::int64_t, std::optional<Schedule>> schedule_by_id;
+  struct TourAndVars {
+    std::optional<store::Tour> tour;
+    Vars vars;
+  };
+  std::map<std::int64_t, TourAndVars> tour_by_id;
+
+  const std::optional<Schedule>& schedule(store::Db& db, std::int64_t id) {
+    auto it = schedule_by_id.find(id);
+    if (it == schedule_by_id.end()) it = schedule_by_id.emplace(id, schedules::find(db, id)).first;
+    return it->second;
+  }
+  const TourAndVars& tour(store::Db& db, std::int64_t id) {
+    auto it = tour_by_id.find(id);
+    if (it == tour_by_id.end()) {
+      TourAndVars t{store::tours::find(db, id), {}};
+      if (t.tour) t.vars = tour_vars(db, *t.tour);
+      it = tour_by_id.emplace(id, std::move(t)).first;
+    }
+    return it->second;
+  }
+};
+
+std::optional<Skip> address(store::Db& db, Seen& seen, const Schedule& s, const Firing& f, Millis now,
+                            notify::SendRequest& req) {
+  const store::Tour* tour = nullptr;
+  const Vars* vars_of_tour = nullptr;
   if (f.tour_id) {
-    tour = store::tours::find(db, f.tour_id);
-    if (!tour) return Skip{"skipped", "tour " + std::to_string(f.tour_id) + " is gone"};
+    const auto& t = seen.tour(db, f.tour_id);
+    if (!t.tour) return Skip{"skipped", "tour " + std::to_string(f.tour_id) + " is gone"};
+    tour = &*t.tour;
+    vars_of_tour = &t.vars;
   }
   if (s.trigger.kind == Trigger::Kind::tour) {
     if (auto why = tour_check(db, s, f, *tour)) return Skip{*why == "tour cancelled" ? "cancelled" : "skipped", *why};
@@ -44,8 +75,8 @@ std::optional<Skip> address(store::Db& db, const Schedule& s, const Firing& f, M
     if (!e) return Skip{"skipped", "event " + std::to_string(f.event_id) + " is gone"};
     for (const auto& [k, v] : e->vars) req.vars.try_emplace(k, v);
   }
-  if (tour)
-    for (auto& [k, v] : tour_vars(db, *tour)) req.vars.try_emplace(k, v);
+  if (vars_of_tour)
+    for (const auto& [k, v] : *vars_of_tour) req.vars.try_emplace(k, v);
 
   if (f.user_id) {
     auto u = store::users::find_id(db, f.user_id);
@@ -86,11 +117,12 @@ std::optional<Skip> address(store::Db& db, const Schedule& s, const Firing& f, M
 std::vector<Fired> fire_due(store::Db& db, Millis now, const notify::PlanContext& ctx, std::size_t limit,
                             const TourLinks& links) {
   std::vector<Fired> out;
+  Seen seen;
   for (auto& f : firings::due(db, now, limit)) {
     Fired r;
     r.firing = f;
     r.late_ms = std::max<Millis>(0, now - f.due_at);
-    auto s = schedules::find(db, f.schedule_id);
+    const auto& s = seen.schedule(db, f.schedule_id);
     if (!s) {
       firings::finish(db, f.id, "cancelled", std::nullopt, now, "schedule is gone");
       continue;
@@ -100,7 +132,7 @@ std::vector<Fired> fire_due(store::Db& db, Millis now, const notify::PlanContext
     std::optional<Skip> skip;
     notify::SendRequest req;
     if (r.late_ms > kLateMs && s->catch_up == "skip") skip = Skip{"skipped", "missed: due " + timeutil::format_utc(f.due_at)};
-    if (!skip) skip = address(db, *s, f, now, req);
+    if (!skip) skip = address(db, seen, *s, f, now, req);
     if (!skip) {
       req.template_name = s->template_name;
       req.category = s->category;

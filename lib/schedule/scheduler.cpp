@@ -31,19 +31,6 @@ void Scheduler::wake() { loop_.wake(); }
 
 void Scheduler::stop() { loop_.stop(); }
 
-SchedulerStats Scheduler::stats() const {
-  SchedulerStats s;
-  s.fired = fired_;
-  s.skipped = skipped_;
-  s.cancelled = cancelled_;
-  reads_.with([&](store::Db& db) {
-    s.pending = firings::pending_total(db);
-    s.next_due = firings::next_due(db);
-    return 0;
-  });
-  return s;
-}
-
 asio::awaitable<bool> Scheduler::fire_all() {
   auto log = logging::get("schedule");
   for (;;) {
@@ -67,12 +54,10 @@ asio::awaitable<bool> Scheduler::fire_all() {
     for (const auto& r : *done) {
       const auto& f = r.firing;
       if (r.state == "fired") {
-        ++fired_;
         any = true;
         log->info("schedule.fired firing={} schedule=\"{}\" due={} user={} tour={} step={} late_ms={} jobs={}", f.id,
                   r.schedule, timeutil::format_utc(f.due_at), f.handle, f.tour_id, f.step, r.late_ms, r.jobs);
       } else {
-        ++(r.state == "cancelled" ? cancelled_ : skipped_);
         log->info("schedule.{} firing={} schedule=\"{}\" due={} user={} tour={} reason=\"{}\"",
                   r.state == "cancelled" ? "firing_cancelled" : "firing_skipped", f.id, r.schedule,
                   timeutil::format_utc(f.due_at), f.handle, f.tour_id, r.note);

@@ -5,7 +5,6 @@
 // injected so tests can drive it; the daemon passes the system clock.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -23,12 +22,6 @@
 
 namespace tourbus::schedule {
 
-struct SchedulerStats {
-  std::uint64_t fired = 0, skipped = 0, cancelled = 0;  // since start
-  std::int64_t pending = 0;                             // firings waiting, now
-  std::optional<timeutil::Millis> next_due;             // the earliest of an active schedule
-};
-
 class Scheduler {
  public:
   using Clock = std::function<timeutil::Millis()>;
@@ -40,7 +33,6 @@ class Scheduler {
   // Schedules or firings changed: look again now. Safe from any thread.
   void wake();
   void stop();
-  SchedulerStats stats() const;
 
  private:
   // Fires what is due and says how long to sleep.
@@ -55,7 +47,6 @@ class Scheduler {
   Clock clock_;
   TourLinks links_;
   WakeLoop loop_;
-  std::atomic<std::uint64_t> fired_{0}, skipped_{0}, cancelled_{0};
 };
 
 }  // namespace tourbus::schedule
