@@ -39,6 +39,10 @@ void add_rules(CLI::App& app, Globals& g, Action& action);
 void add_events(CLI::App& app, Globals& g, Action& action);
 void add_reviews(CLI::App& app, Globals& g, Action& action);
 void add_campaigns(CLI::App& app, Globals& g, Action& action);
+void add_location(CLI::App& app, Globals& g, Action& action);
+void add_alerts(CLI::App& app, Globals& g, Action& action);
+void add_sos(CLI::App& app, Globals& g, Action& action);
+void add_duty(CLI::App& app, Globals& g, Action& action);
 
 // A JSON array of strings.
 boost::json::array strings(const std::vector<std::string>& v);

@@ -27,6 +27,8 @@
 #include "notify/dispatcher.hpp"
 #include "api/handlers.hpp"
 #include "core/links.hpp"
+#include "safety/runner.hpp"
+#include "safety/tracker.hpp"
 #include "schedule/campaign_runner.hpp"
 #include "schedule/plan.hpp"
 #include "store/secrets.hpp"
@@ -206,6 +208,12 @@ int run(const Options& options, config::Config cfg) {
   // Campaigns: throttled batches of their recipients.
   schedule::CampaignRunner campaigns(io, *writer, *reads, holder, dispatcher, &timeutil::now_ms, campaign_links);
   ctx.campaigns = &campaigns;
+  // Safety: alerts sent in batches, the escalation ladder and SOS rings; what positions mean.
+  safety::Tracker tracker;
+  ctx.tracker = &tracker;
+  safety::Runner safety_runner(io, *writer, *reads, holder, dispatcher, hub, &timeutil::now_ms,
+                               [&](std::int64_t user, std::int64_t alert) { return api::handlers::answer_links(ctx, user, alert); });
+  ctx.safety = &safety_runner;
   // The review requests follow review.* in the config, at start-up and on every reload.
   auto sync_review = [&](const config::Config& c) {
     schedule::ReviewSettings r{c.review_template, c.review_after_minutes * 60'000, static_cast<int>(c.review_nudges),
@@ -257,6 +265,7 @@ int run(const Options& options, config::Config cfg) {
   dispatcher.start();
   scheduler.start();
   campaigns.start();
+  safety_runner.start();
   {
     std::string channels;
     for (const auto& c : dispatcher.configured()) channels += (channels.empty() ? "" : ",") + c;
@@ -274,6 +283,17 @@ int run(const Options& options, config::Config cfg) {
     });
   };
   housekeep();
+  // Positions past location.retention_hours go at start-up and then hourly.
+  asio::steady_timer location_expiry(io);
+  std::function<void()> expire_positions = [&] {
+    asio::co_spawn(io, api::expire_locations(ctx), [&](std::exception_ptr) {
+      location_expiry.expires_after(std::chrono::hours(1));
+      location_expiry.async_wait([&](boost::system::error_code e) {
+        if (!e) expire_positions();
+      });
+    });
+  };
+  expire_positions();
 
   // Signals are commands: HUP reloads, TERM/INT drain and stop, a second TERM/INT exits at once.
   asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
@@ -306,7 +326,9 @@ int run(const Options& options, config::Config cfg) {
       dispatcher.stop();
       scheduler.stop();
       campaigns.stop();
+      safety_runner.stop();
       housekeeping.cancel();
+      location_expiry.cancel();
       deadline = std::chrono::steady_clock::now() + std::chrono::seconds(holder.get()->shutdown_grace_seconds);
       check_drained();
     }
@@ -333,6 +355,7 @@ int run(const Options& options, config::Config cfg) {
   io.run();
   scheduler.stop();
   campaigns.stop();
+  safety_runner.stop();
   dispatcher.stop();
   dispatcher.join();
 

@@ -6,9 +6,9 @@ packages=(
   build-essential cmake pkg-config git ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libcli11-dev libsqlite3-dev libcurl4-openssl-dev libtomlplusplus-dev libspdlog-dev
-  libssl-dev libsystemd-dev libhowardhinnant-date-dev libmagic-dev tzdata catch2
+  libssl-dev libsystemd-dev libhowardhinnant-date-dev libmagic-dev libxml2-dev tzdata catch2
   clang libclang-rt-14-dev
-  curl sqlite3 procps util-linux openssl python3 python3-websockets python3-aiosmtpd python3-cryptography python3-h2 tmux chromium
+  curl sqlite3 procps util-linux openssl libxml2-utils python3 python3-websockets python3-aiosmtpd python3-cryptography python3-h2 tmux chromium
   # Socket.IO clients for the tests: socket.io-client in Node (its packages from the npm registry,
   # by lock file), python3-socketio (v5) with its transports (requests, websocket-client)
   nodejs python3-socketio python3-engineio python3-requests python3-websocket

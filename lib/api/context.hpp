@@ -22,6 +22,10 @@
 namespace tourbus::notify {
 class Dispatcher;
 }
+namespace tourbus::safety {
+class Runner;
+class Tracker;
+}
 namespace tourbus::schedule {
 class Scheduler;
 class CampaignRunner;
@@ -127,6 +131,9 @@ struct Context {
   // The scheduler: woken when schedules, firings or tours change. Null when not running (tests).
   schedule::Scheduler* scheduler = nullptr;
   schedule::CampaignRunner* campaigns = nullptr;
+  // Safety: sends alerts, escalates, rings SOS calls (null in tests); what live positions mean.
+  safety::Runner* safety = nullptr;
+  safety::Tracker* tracker = nullptr;
   // The key signing the links in messages (unsubscribe, review): made once, kept in the store.
   std::string link_key;
 };

@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "api/schema.hpp"
+#include "core/time.hpp"
 #include "notify/dispatcher.hpp"
 #include "store/users.hpp"
 
@@ -11,11 +12,11 @@ namespace tourbus::api {
 
 namespace handlers {
 std::span<const std::span<const Binding>> families() {
-  static const std::array<std::span<const Binding>, 16> all = {
+  static const std::array<std::span<const Binding>, 19> all = {
       system_handlers(),  user_handlers(),   token_handlers(), tour_handlers(),     conversation_handlers(),
       message_handlers(), live_handlers(),   file_handlers(),  notify_handlers(),   feed_handlers(),
       push_handlers(),    template_handlers(), schedule_handlers(), event_handlers(),
-      campaign_handlers(), link_handlers()};
+      campaign_handlers(), link_handlers(), location_handlers(), alert_handlers(), sos_handlers()};
   return all;
 }
 
@@ -27,6 +28,12 @@ std::string link_url(Context& ctx, const links::Link& link) {
 
 notify::Vars unsubscribe_vars(Context& ctx, const store::User& u, std::int64_t campaign) {
   return {{"unsubscribe_url", link_url(ctx, links::Link{links::Kind::unsubscribe, u.id, campaign, 0})}};
+}
+
+std::pair<std::string, std::string> answer_links(Context& ctx, std::int64_t user, std::int64_t alert) {
+  auto expires = timeutil::now_ms() + ctx.config.get()->alert_link_hours * 3'600'000;
+  return {link_url(ctx, links::Link{links::Kind::safe, user, alert, expires}),
+          link_url(ctx, links::Link{links::Kind::help, user, alert, expires})};
 }
 
 const notify::Catalog& channels(Context& ctx) {

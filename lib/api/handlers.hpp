@@ -46,6 +46,9 @@ std::span<const Binding> schedule_handlers();
 std::span<const Binding> event_handlers();
 std::span<const Binding> campaign_handlers();
 std::span<const Binding> link_handlers();
+std::span<const Binding> location_handlers();
+std::span<const Binding> alert_handlers();
+std::span<const Binding> sos_handlers();
 // Every family's, in this order.
 std::span<const std::span<const Binding>> families();
 
@@ -56,6 +59,21 @@ Result<std::int64_t> subject_user(store::Db& db, const Caller& caller, const boo
 std::string link_url(Context& ctx, const links::Link& link);
 // The template variable of a recipient's unsubscribe link (for a campaign, or 0).
 notify::Vars unsubscribe_vars(Context& ctx, const store::User& u, std::int64_t campaign);
+// A recipient's signed safe / need-help links for an alert (alert.link_hours).
+std::pair<std::string, std::string> answer_links(Context& ctx, std::int64_t user, std::int64_t alert);
+// A roll-call answer recorded (alert.answer, an SMS reply, a signed link).
+struct Answered {
+  std::int64_t alert = 0;  // the original alert
+  std::string user, answer;
+  std::int64_t at = 0;
+  std::string via;
+  std::optional<std::int64_t> incident;
+  bool kept = false;  // the earlier answer stands (a guide's "seen safe" after a call for help)
+};
+// Records an answer; a need-help answer opens the incident conversation and tells the person's
+// guide and the operators on duty.
+boost::asio::awaitable<Result<Answered>> record_answer(Context& ctx, std::int64_t alert, std::int64_t user, std::string answer,
+                                                       std::string via, std::string by, std::optional<std::string> note);
 // The notification channels the daemon runs (none without a dispatcher).
 const notify::Catalog& channels(Context& ctx);
 }  // namespace handlers

@@ -3,7 +3,8 @@
 // and a POST, also RFC 8058's one-click from the mail client, withdraws marketing consent at
 // once: the person's queued marketing messages are cancelled with it. A review link records
 // that the person is reviewing (their nudges stop) and sends them on to review.url. A tracked
-// campaign link (campaign.tracking) counts the click and leads on to the campaign's url.
+// campaign link (campaign.tracking) counts the click and leads on to the campaign's url. A
+// roll-call link (safe, need help) shows a page whose button records the answer.
 #include "api/handlers.hpp"
 #include "api/schema.hpp"
 #include "core/links.hpp"
@@ -81,6 +82,21 @@ boost::asio::awaitable<Result<Reply>> act(Context& ctx, const links::Link& l, bo
     log->info("schedule.unsubscribed user={} campaign={} changed={}", d->handle, l.subject, d->changed);
     co_return page(200, "Unsubscribed", "<p>Done: you will get no more offers from us.</p>");
   }
+  if (l.kind == links::Kind::safe || l.kind == links::Kind::help) {  // a roll-call answer
+    bool safe = l.kind == links::Kind::safe;
+    if (!confirmed)
+      co_return page(200, safe ? "I am safe" : "I need help",
+                     safe ? "<p>Tell us you are safe.</p>\n<form method=\"post\"><button type=\"submit\">I am safe</button></form>"
+                          : "<p>Tell us you need help: your guide and our operators will be told at once.</p>\n"
+                            "<form method=\"post\"><button type=\"submit\">I need help</button></form>");
+    auto pending = record_answer(ctx, l.subject, l.user, safe ? std::string("safe") : std::string("need_help"),
+                                 std::string("link"), std::string("link"), std::nullopt);
+    auto r = co_await std::move(pending);
+    if (!r) co_return page(r.error().code == Code::conflict ? 409 : 404, "Not recorded", "<p>" + r.error().message + "</p>");
+    co_return page(200, "Thank you",
+                   r->answer == "safe" ? "<p>You are marked safe.</p>"
+                                       : "<p>Help is on the way: your guide and our operators have been told.</p>");
+  }
   if (l.kind == links::Kind::click) {  // a tracked campaign link: counted, then on to the offer
     auto pending = ctx.writer.run<std::string>([l, now](store::Db& db) -> Result<std::string> {
       auto c = schedule::campaigns::find(db, l.subject);
@@ -119,7 +135,9 @@ boost::asio::awaitable<Result<Reply>> act(Context& ctx, const links::Link& l, bo
 boost::asio::awaitable<Result<Reply>> link_open(Context& ctx, const Caller&, const object& p) {
   auto l = links::verify(ctx.link_key, *get_string(p, "token"), timeutil::now_ms());
   if (!l) co_return invalid();
-  auto r = act(ctx, *l, l->kind != links::Kind::unsubscribe);
+  // Links that change something someone relies on ask first: mail scanners follow links.
+  bool asks = l->kind == links::Kind::unsubscribe || l->kind == links::Kind::safe || l->kind == links::Kind::help;
+  auto r = act(ctx, *l, !asks);
   co_return co_await std::move(r);
 }
 

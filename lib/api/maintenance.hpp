@@ -10,5 +10,8 @@ namespace tourbus::api {
 // Deletes uploads older than files.retention_days (none when it is 0) and their blobs once no
 // file refers to them. Messages that shared them then show the file as expired.
 boost::asio::awaitable<void> expire_files(Context& ctx);
+// Deletes positions older than location.retention_hours, then folds the WAL into the file so the
+// deleted rows (overwritten: secure_delete) are gone from both files.
+boost::asio::awaitable<void> expire_locations(Context& ctx);
 
 }  // namespace tourbus::api

@@ -25,6 +25,9 @@ enum class Transport { unix_socket, tcp, websocket };
 inline constexpr std::string_view kTokenPrefix = "tb_";
 // Where the API is served over WebSocket (docs/protocol.md).
 inline constexpr std::string_view kWebSocketPath = "/v1/ws";
+// Where providers post their webhooks (sms.inbound): no token, the provider's signature is the
+// authority; the body is handed over as it came (parameter "content").
+inline constexpr std::string_view kWebhookPath = "/v1/webhooks/";
 // The header by which an operator on the control socket acts as a user (tourbus --as HANDLE).
 inline constexpr std::string_view kActAsHeader = "Tourbus-As";
 
@@ -83,7 +86,8 @@ struct Operation {
   // "content"; its size limit is files.max_bytes instead of server.max_body_bytes.
   bool raw_body = false;
   // HTTP only, without a token: the signed link in the route is the authority (unsubscribe and
-  // review links in messages). Any request body is ignored (one-click unsubscribe posts a form).
+  // review links in messages; any request body is ignored: one-click unsubscribe posts a form),
+  // or, under kWebhookPath, the provider's signature over the body.
   bool public_link = false;
 };
 

@@ -136,6 +136,89 @@ constexpr Param kCampaignPause[] = {
     {"name", string, true, "the campaign"},
     {"reason", string, false, "why, shown in its listing"},
 };
+// Safety (docs/safety.md): live location, emergency alerts and their roll-call, SOS, duty.
+constexpr Param kLocationUpdate[] = {
+    {"lat", number, true, "latitude, WGS 84 degrees (-90..90)"},
+    {"lon", number, true, "longitude, WGS 84 degrees (-180..180)"},
+    {"accuracy", number, false, "radius of uncertainty in metres"},
+    {"heading", number, false, "direction of travel, degrees from true north (0-360)"},
+    {"speed", number, false, "metres per second"},
+    {"battery", number, false, "the device's battery level, percent (0-100)"},
+    {"tour", integer, false, "the tour it is shared with (default: the caller's tour in its sharing window)"},
+};
+constexpr Param kLocationShare[] = {
+    {"id", integer, true, "the tour"},
+    {"share", boolean, true, "share the caller's position with the tour (true) or stop at once (false)"},
+};
+constexpr Param kLocationShow[] = {
+    {"id", integer, true, "the tour"},
+    {"trail", boolean, false, "the guide and operators: include each person's trail"},
+};
+constexpr Param kLocationGroup[] = {
+    {"id", integer, true, "the tour"},
+    {"visible", boolean, true, "whether the tourists see each other's positions (the guide's is always shown)"},
+};
+constexpr Param kAlertSend[] = {
+    {"cap", string, false, "a CAP 1.2 XML document (the alert, its info blocks and areas); or the fields below"},
+    {"headline", string, false, "a short headline (required without cap)"},
+    {"description", string, false, "what is happening"},
+    {"instruction", string, false, "what to do"},
+    {"event", string, false, "the kind of event, e.g. Flood (default: the headline)"},
+    {"category", string, false, "CAP category: Geo, Met, Safety, Security, Rescue, Fire, Health, Env, Transport, Infra, CBRNE or Other (default Safety)"},
+    {"urgency", string, false, "Immediate, Expected, Future, Past or Unknown (default Immediate)"},
+    {"severity", string, false, "Extreme, Severe, Moderate, Minor or Unknown (default Severe)"},
+    {"certainty", string, false, "Observed, Likely, Possible, Unlikely or Unknown (default Observed)"},
+    {"language", string, false, "the language of the text fields, a BCP 47 tag (default notify.default_language)"},
+    {"status", string, false, "Actual, Exercise or Test (default Actual)"},
+    {"area", string, false, "a description of the area (default: the first circle or polygon)"},
+    {"circle", string_list, false, "target everyone last seen in a circle: \"lat,lon radius_km\" (CAP form)"},
+    {"polygon", string_list, false, "target everyone last seen in a polygon: \"lat,lon lat,lon ...\", first point repeated last"},
+    {"tours", string_list, false, "target whole tour groups (tour ids), wherever they are"},
+    {"roles", string_list, false, "target everyone with these roles"},
+    {"users", string_list, false, "target these users (handles)"},
+    {"max_age_minutes", integer, false, "area targets: only positions fresher than this (default alert.max_location_age_minutes)"},
+    {"update", integer, false, "this alert updates alert ID (msgType Update): its recipients get it too"},
+    {"group_percent", integer, false, "escalation rule: if fewer than this percent answered ..."},
+    {"group_minutes", integer, false, "... after this many minutes ..."},
+    {"group_roles", string_list, false, "... notify everyone with these roles (e.g. guide, operator)"},
+    {"dry_run", boolean, false, "count the recipients, send nothing"},
+};
+constexpr Param kAlertId[] = {{"id", integer, true, "the alert"}};
+constexpr Param kAlertCancel[] = {
+    {"id", integer, true, "the alert"},
+    {"note", string, false, "why, told to the recipients"},
+};
+constexpr Param kAlertList[] = {
+    {"state", string, false, "only alerts in this state: sending, sent, cancelled or closed"},
+    {"limit", integer, false, "at most this many, newest first (1-1000, default 100)"},
+};
+constexpr Param kAlertAnswer[] = {
+    {"id", integer, true, "the alert"},
+    {"answer", string, true, "safe or need_help"},
+    {"user", string, false, "guides and operators: the person being answered for (a guide marks a member of their group seen safe)"},
+    {"note", string, false, "a word about it (need_help: shown in the incident conversation)"},
+};
+constexpr Param kSmsInbound[] = {
+    {"content", string, false, "the form the SMS provider posts (From, Body, ...)"},
+    {"signature", string, false, "X-Twilio-Signature"},
+};
+constexpr Param kSosRaise[] = {
+    {"lat", number, false, "where the caller is (default: their last shared position)"},
+    {"lon", number, false, "longitude, with lat"},
+    {"accuracy", number, false, "metres"},
+    {"note", string, false, "what is wrong, in a few words"},
+    {"client_id", string, false, "the client's id for this SOS: a resend returns the first"},
+};
+constexpr Param kSosList[] = {
+    {"state", string, false, "open, acknowledged, resolved or all (default: open and acknowledged)"},
+    {"limit", integer, false, "at most this many, newest first (1-1000, default 100)"},
+};
+constexpr Param kSosId[] = {{"id", integer, true, "the SOS"}};
+constexpr Param kSosAct[] = {
+    {"id", integer, true, "the SOS"},
+    {"note", string, false, "a word about it, posted in the incident conversation"},
+};
+constexpr Param kDutyUser[] = {{"user", string, true, "an operator's handle"}};
 constexpr Param kLink[] = {{"token", string, true, "the signed link from a message"}};
 constexpr Param kUserTag[] = {
     {"handle", string, true, "the user"},
@@ -470,6 +553,47 @@ const Operation kOperations[] = {
     {.name = "link.confirm", .method = "POST", .route = "/v1/links/{token}", .allowed = kAnyone,
      .params = kLink, .summary = "Act on a signed link: unsubscribe at once (also RFC 8058 one-click), or record a review",
      .websocket = false, .public_link = true},
+    {.name = "location.update", .method = "POST", .route = "/v1/location", .allowed = kAnyone,
+     .params = kLocationUpdate, .summary = "Share the caller's position with their tour (in its window, with consent)"},
+    {.name = "location.share", .method = "POST", .route = "/v1/tours/{id}/location/share", .allowed = kAnyone,
+     .params = kLocationShare, .summary = "Give or withdraw consent to share one's position with a tour"},
+    {.name = "location.show", .method = "GET", .route = "/v1/tours/{id}/locations", .allowed = kAnyone,
+     .params = kLocationShow, .summary = "The positions of a tour's group the caller may see, with distances and ages"},
+    {.name = "location.group", .method = "POST", .route = "/v1/tours/{id}/location/group", .allowed = kStaff,
+     .params = kLocationGroup, .summary = "Let a tour's tourists see each other's positions, or not"},
+    {.name = "alert.send", .method = "POST", .route = "/v1/alerts", .allowed = kStaff,
+     .params = kAlertSend, .summary = "Send an emergency alert (CAP 1.2) to an area, tours, roles or users"},
+    {.name = "alert.cancel", .method = "POST", .route = "/v1/alerts/{id}/cancel", .allowed = kStaff,
+     .params = kAlertCancel, .summary = "Cancel an alert: its recipients are told, its escalation stops"},
+    {.name = "alert.list", .method = "GET", .route = "/v1/alerts", .allowed = kAnyone,
+     .params = kAlertList, .summary = "List alerts (tourists: those sent to them, with their answer)"},
+    {.name = "alert.show", .method = "GET", .route = "/v1/alerts/{id}", .allowed = kAnyone,
+     .params = kAlertId, .summary = "Show an alert as JSON (the recipient's own info block and answer, for tourists)"},
+    {.name = "alert.cap", .method = "GET", .route = "/v1/alerts/{id}/cap", .allowed = kStaff,
+     .params = kAlertId, .summary = "An alert as a CAP 1.2 XML document", .websocket = false},
+    {.name = "alert.status", .method = "GET", .route = "/v1/alerts/{id}/status", .allowed = kStaff,
+     .params = kAlertId, .summary = "The roll-call: safe, need help and not answered, per tour and guide, with every escalation step"},
+    {.name = "alert.answer", .method = "POST", .route = "/v1/alerts/{id}/answer", .allowed = kAnyone,
+     .params = kAlertAnswer, .summary = "Answer an alert's roll-call: safe or need help (guides: mark a member seen safe)"},
+    {.name = "sms.inbound", .method = "POST", .route = "/v1/webhooks/sms", .allowed = kAnyone,
+     .params = kSmsInbound, .summary = "The SMS provider's webhook for replies (Twilio form, signature checked): roll-call keywords",
+     .websocket = false, .public_link = true},
+    {.name = "sos", .method = "POST", .route = "/v1/sos", .allowed = kAnyone,
+     .params = kSosRaise, .summary = "Raise an SOS: the caller's guide and the operators on duty are alerted until one acknowledges"},
+    {.name = "sos.list", .method = "GET", .route = "/v1/sos", .allowed = kAnyone,
+     .params = kSosList, .summary = "List SOS calls (tourists: their own; guides: their groups')"},
+    {.name = "sos.show", .method = "GET", .route = "/v1/sos/{id}", .allowed = kAnyone,
+     .params = kSosId, .summary = "Show an SOS with the person, where they were and who answered"},
+    {.name = "sos.ack", .method = "POST", .route = "/v1/sos/{id}/ack", .allowed = kStaff,
+     .params = kSosAct, .summary = "Acknowledge an SOS: the ringing stops"},
+    {.name = "sos.resolve", .method = "POST", .route = "/v1/sos/{id}/resolve", .allowed = kAnyone,
+     .params = kSosAct, .summary = "Close an SOS (the person who raised it may close it as a false alarm)"},
+    {.name = "duty.on", .method = "POST", .route = "/v1/duty", .allowed = kOperator,
+     .params = kDutyUser, .summary = "Put an operator on duty (SOS calls and escalations reach them)"},
+    {.name = "duty.off", .method = "DELETE", .route = "/v1/duty/{user}", .allowed = kOperator,
+     .params = kDutyUser, .summary = "Take an operator off duty"},
+    {.name = "duty.list", .method = "GET", .route = "/v1/duty", .allowed = kOperator,
+     .summary = "The operators on duty"},
     {.name = "feed.list", .method = "GET", .route = "/v1/feed", .allowed = kAnyone,
      .params = kFeedList, .summary = "The in-app notification feed, newest first, with the unread count"},
     {.name = "feed.read", .method = "POST", .route = "/v1/feed/read", .allowed = kAnyone,

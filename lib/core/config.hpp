@@ -66,6 +66,19 @@ struct Config {
   std::string campaign_cap_categories = "marketing";
   std::string campaign_quiet_hours = "21:00-09:00";
   std::string campaign_tracking = "off";
+  // Safety (docs/safety.md).
+  std::int64_t location_window_before_minutes = 60;
+  std::int64_t location_window_after_minutes = 60;
+  std::int64_t location_min_interval_ms = 1000;
+  std::int64_t location_retention_hours = 24;
+  std::int64_t location_straggler_meters = 500;
+  std::int64_t location_straggler_seconds = 300;
+  std::int64_t location_geofence_meters = 150;
+  std::int64_t alert_max_location_age_minutes = 60;
+  std::int64_t alert_escalate_after_seconds = 300;
+  std::int64_t alert_link_hours = 72;
+  std::int64_t alert_batch_size = 500;
+  std::int64_t sos_ring_seconds = 60;
   std::int64_t chat_max_text_bytes = 4096;
   std::int64_t chat_history_page = 200;
   std::int64_t chat_max_group_members = 1000;

@@ -88,4 +88,13 @@ std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
   return hex(std::string_view(reinterpret_cast<const char*>(mac), len));
 }
 
+std::string hmac_sha1(std::string_view key, std::string_view data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  if (!HMAC(EVP_sha1(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+            data.size(), mac, &len))
+    throw std::runtime_error("HMAC failed");
+  return std::string(reinterpret_cast<const char*>(mac), len);
+}
+
 }  // namespace tourbus::crypto

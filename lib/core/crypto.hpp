@@ -15,6 +15,8 @@ std::string sha256_hex(std::string_view data);
 std::string sha256_file_hex(const std::string& path);
 // Lower-case hex HMAC-SHA256 of data under key.
 std::string hmac_sha256_hex(std::string_view key, std::string_view data);
+// HMAC-SHA1, raw bytes (webhook signatures of SMS providers: Twilio's X-Twilio-Signature).
+std::string hmac_sha1(std::string_view key, std::string_view data);
 // Lower-case hex of bytes.
 std::string hex(std::string_view bytes);
 // Standard base64 (RFC 4648 section 4) with padding.

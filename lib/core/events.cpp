@@ -20,6 +20,16 @@ constexpr PushEvent kPushEvents[] = {
     {"presence", "everyone who shares a conversation with the user", "a user came online, went away or went offline"},
     {"notification", "every session of the user", "an in-app notification was stored in the user's feed"},
     {"notification.read", "every session of the user", "feed items were marked read"},
+    {"location", "the tour's guide, the tourists allowed to see the person (the guide always), control-socket operators",
+     "a person's position on a tour changed, or they stopped sharing it (shared: false)"},
+    {"location.straggler", "the tour's guide; control-socket operators",
+     "a participant has stayed farther from the guide than location.straggler_meters for location.straggler_seconds (or is back)"},
+    {"location.geofence", "the tour's guide; control-socket operators", "a participant entered or left the meeting point's geofence"},
+    {"alert", "every session of each recipient", "an emergency alert (or its update or cancellation) in the recipient's language"},
+    {"alert.answer", "the person's guide; control-socket operators", "a roll-call answer was recorded"},
+    {"sos", "the person's guide and the operators on duty; control-socket operators", "someone raised an SOS"},
+    {"sos.updated", "the person, their guide and the operators on duty; control-socket operators",
+     "an SOS was acknowledged or resolved"},
 };
 
 EventPtr make(std::string_view name, boost::json::value data, const boost::json::value* ref) {

@@ -52,6 +52,8 @@ std::optional<Link> verify(std::string_view key, std::string_view token, std::in
   if (parts[0][0] == 'u') l.kind = Kind::unsubscribe;
   else if (parts[0][0] == 'r') l.kind = Kind::review;
   else if (parts[0][0] == 'c') l.kind = Kind::click;
+  else if (parts[0][0] == 's') l.kind = Kind::safe;
+  else if (parts[0][0] == 'h') l.kind = Kind::help;
   else return std::nullopt;
   auto user = number(parts[1]), subject = number(parts[2]), expires = number(parts[3]);
   if (!user || !subject || !expires) return std::nullopt;

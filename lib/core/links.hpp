@@ -11,7 +11,8 @@
 
 namespace tourbus::links {
 
-enum class Kind : char { unsubscribe = 'u', review = 'r', click = 'c' };
+// safe, help: a roll-call answer to an alert (the subject).
+enum class Kind : char { unsubscribe = 'u', review = 'r', click = 'c', safe = 's', help = 'h' };
 
 struct Link {
   Kind kind = Kind::unsubscribe;

@@ -87,12 +87,17 @@ bool is_public_link(const RequestHeader& req) {
   return std::string_view(req.target()).starts_with(links::kPath);
 }
 
+bool is_webhook(const RequestHeader& req) {
+  return std::string_view(req.target()).starts_with(api::kWebhookPath);
+}
+
 awaitable<Result<api::Caller>> identify(api::Context& ctx, Limits& limits, const RequestHeader& req, Sender from,
                                         bool websocket) {
   auto transport = websocket ? api::Transport::websocket : from.transport;
   api::Caller caller{Role::operator_, 0, {}, transport, from.peer, from.request_id};
-  if (!websocket && from.transport != api::Transport::unix_socket && is_public_link(req)) {
-    // Someone following a link from a message: no token, no rights beyond what the link says.
+  if (!websocket && from.transport != api::Transport::unix_socket && (is_public_link(req) || is_webhook(req))) {
+    // Someone following a link from a message, or a provider's webhook: no token, no rights
+    // beyond what the link or the signed body says.
     caller.role = Role::tourist;
     co_return caller;
   }
@@ -135,10 +140,22 @@ awaitable<Answer> run(api::Context& ctx, api::Caller caller, const RequestHeader
     body = {};
     target = target.substr(0, target.find('?'));
   }
+  std::optional<std::string> webhook_body;
+  if (is_webhook(req)) {
+    // The provider's form, as it came, and its signature: the operation checks both.
+    webhook_body = std::string(body);
+    body = {};
+  }
   if (!body_file && !body.empty() && !ctype.empty() && !ctype.starts_with("application/json"))
     co_return from_error(Error(Code::unsupported_media_type, "send the body as application/json"));
   auto routed = route(std::string_view(req.method_string()), target, body);
   if (!routed) co_return from_error(routed.error());
+  if (webhook_body) {
+    if (!routed->op->route.starts_with(api::kWebhookPath) || !routed->op->public_link)
+      co_return from_error(Error(Code::not_found, "no such webhook"));
+    routed->params["content"] = *webhook_body;
+    routed->params["signature"] = std::string(req["X-Twilio-Signature"]);
+  }
   caller.body_file = body_file;
   auto pending = api::invoke(ctx, *routed->op, caller, std::move(routed->params));
   auto reply = co_await std::move(pending);

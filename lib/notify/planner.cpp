@@ -65,7 +65,7 @@ Result<Planned> plan(store::Db& db, const SendRequest& req, const PlanContext& c
     if (!t) return t.error();
     if (category.empty()) category = t->category;
     fixed = *t;
-  } else if (req.text.empty()) {
+  } else if (req.text.empty() && !ctx.content) {
     return bad("text", "give a template or a text");
   }
   if (category.empty()) return bad("category", "required with a literal text");
@@ -124,7 +124,9 @@ Result<Planned> plan(store::Db& db, const SendRequest& req, const PlanContext& c
     // Content in the recipient's language.
     Rendered content;
     Vars own = ctx.personalize ? ctx.personalize(u) : Vars{};
-    if (fixed) {
+    if (ctx.content) {
+      content = ctx.content(u);
+    } else if (fixed) {
       auto t = ctx.templates.find(*req.template_name, u.language);
       if (!t) return t.error();
       Vars v = req.vars;

@@ -55,6 +55,9 @@ struct PlanContext {
   // Variables of one recipient's own (signed links: review_url, unsubscribe_url, a tracked url),
   // over the request's; "unsubscribe_url" also becomes a marketing job's List-Unsubscribe. May be empty.
   std::function<Vars(const store::User&)> personalize;
+  // Content made for each recipient (alerts: the info block in their language, their answer
+  // links), instead of a template or the request's literal text. May be empty.
+  std::function<Rendered(const store::User&)> content;
 };
 
 // Validates, plans and (unless dry_run) stores. Errors: invalid_argument, not_found.

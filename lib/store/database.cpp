@@ -24,6 +24,9 @@ void configure_writer(Db& db, std::string_view synchronous) {
   db.exec(synchronous == "normal" ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL");
   db.exec("PRAGMA foreign_keys=ON");
   db.exec("PRAGMA temp_store=MEMORY");
+  // Deleted rows (expired locations, purged jobs) are overwritten in the file, not left in free
+  // pages where a copy of the file would still hold them.
+  db.exec("PRAGMA secure_delete=ON");
 }
 
 void configure_reader(Db& db) {

@@ -127,6 +127,16 @@ bool set_no_show(Db& db, std::int64_t tour_id, std::int64_t user_id, bool no_sho
   return db.changes() > 0;
 }
 
+bool group_locations(Db& db, std::int64_t tour_id) {
+  auto s = db.prepare("SELECT group_locations FROM tours WHERE id = ?1");
+  s.bind(1, tour_id);
+  return s.step() && s.i64(0) != 0;
+}
+
+void set_group_locations(Db& db, std::int64_t tour_id, bool visible) {
+  db.prepare("UPDATE tours SET group_locations = ?2 WHERE id = ?1").bind(1, tour_id).bind(2, visible).run();
+}
+
 bool is_no_show(Db& db, std::int64_t tour_id, std::int64_t user_id) {
   auto s = db.prepare("SELECT no_show FROM tour_participants WHERE tour_id = ?1 AND user_id = ?2");
   s.bind(1, tour_id).bind(2, user_id);

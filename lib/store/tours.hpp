@@ -50,6 +50,9 @@ bool is_participant(Db& db, std::int64_t tour_id, std::int64_t user_id);
 // Marks a participant as not having shown up (or clears it); false when not a participant.
 bool set_no_show(Db& db, std::int64_t tour_id, std::int64_t user_id, bool no_show);
 bool is_no_show(Db& db, std::int64_t tour_id, std::int64_t user_id);
+// Whether the tour's tourists see each other's positions (the guide decides).
+bool group_locations(Db& db, std::int64_t tour_id);
+void set_group_locations(Db& db, std::int64_t tour_id, bool visible);
 // Tours not cancelled that end after `t`, for planning what is still ahead of them.
 std::vector<std::int64_t> open_ids_ending_after(Db& db, std::int64_t t);
 }  // namespace tours

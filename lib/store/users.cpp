@@ -64,6 +64,14 @@ std::optional<User> find(Db& db, std::string_view handle) {
   return read(s);
 }
 
+std::optional<User> find_phone(Db& db, std::string_view phone) {
+  auto s = db.prepare(std::string("SELECT ") + std::string(kColumns) +
+                      " FROM users WHERE phone = ?1 AND disabled = 0 ORDER BY id LIMIT 1");
+  s.bind(1, phone);
+  if (!s.step()) return std::nullopt;
+  return read(s);
+}
+
 std::optional<User> find_id(Db& db, std::int64_t id) {
   auto s = db.prepare(std::string("SELECT ") + std::string(kColumns) + " FROM users WHERE id = ?1");
   s.bind(1, id);

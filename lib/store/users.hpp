@@ -41,6 +41,8 @@ Result<User> insert(Db& db, User u);
 // By handle, case-insensitively (handles are stored in lower case).
 std::optional<User> find(Db& db, std::string_view handle);
 std::optional<User> find_id(Db& db, std::int64_t id);
+// The enabled user with this E.164 phone number (an SMS reply's sender), the lowest id if several.
+std::optional<User> find_phone(Db& db, std::string_view phone);
 std::vector<User> list(Db& db, const UserFilter& filter);
 // Writes every column of an existing user (by id).
 void update(Db& db, const User& u);
