@@ -29,7 +29,7 @@ for target in ws_frame_fuzz http_request_fuzz ws_event_fuzz config_fuzz socketio
 done
 
 echo "== build (ASan + UBSan) =="
-bash scripts/build.sh build-asan -DTOURBUS_TESTS=ON -DTOURBUS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1"
+bash scripts/build.sh build-asan -DTOURBUS_TESTS=ON -DTOURBUS_BENCH=OFF -DTOURBUS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1"
 echo "== tests under ASan + UBSan =="
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$jobs"
