@@ -22,7 +22,8 @@ import unittest
 import urllib.parse
 
 import peers
-from harness import WAIT, DaemonTest, wait_until
+import socketio
+from harness import TOURBUS, WAIT, DaemonTest, wait_until
 from wsclient import Client, Reply
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -277,9 +278,22 @@ class Alerts(Safety):
             wait_until(lambda: any("Inundaci" in r.form().get("Body", "") for r in self.http.requests
                                    if r.path == peers.twilio_path(self.sid)), "the SMS at the provider")
 
-            # roll-call: gina on the WebSocket; anna by SMS keyword in Spanish
-            answered = await gina.call("alert.answer", {"id": alert, "answer": "safe"})
-            self.assertEqual((answered["answer"], answered["via"]), ("safe", "websocket"))
+            # the operator watches the roll-call converge: a JSON line per change, until all answered
+            env = dict(os.environ, TOURBUS_SOCKET=self.d.socket)
+            watch = subprocess.Popen([TOURBUS, "--json", "alert", "status", str(alert), "--watch"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            self.addCleanup(lambda: watch.poll() is None and watch.kill())
+            first = json.loads(watch.stdout.readline())
+            self.assertEqual((first["recipients"], first["no_answer"]), (2, 0 + 2))
+
+            # roll-call: gina over Socket.IO; anna by SMS keyword in Spanish
+            sio = socketio.Client(reconnection=False)
+            sio.connect("http://127.0.0.1:%d" % self.d.port, auth={"token": self.tok["gina"]}, transports=["websocket"],
+                        wait_timeout=WAIT)
+            ack = sio.call("alert.answer", {"id": alert, "answer": "safe"}, timeout=WAIT)
+            sio.disconnect()
+            self.assertEqual(ack["event"], "reply", ack)
+            self.assertEqual((ack["data"]["answer"], ack["data"]["via"]), ("safe", "websocket"))
             status, _, body = self.sms_reply("+34600000001", "AYUDA, estoy atrapada", signature="bm90IHRoZSBzaWduYXR1cmU=")
             self.assertEqual(status, 403)
             self.assertEqual(self.person(self.status(alert), "anna")["answer"], None)
@@ -291,6 +305,10 @@ class Alerts(Safety):
             self.assertEqual((a["answer"], a["via"]), ("need_help", "sms"))
             self.assertEqual((st["safe"], st["need_help"], st["no_answer"], st["answered_percent"]), (1, 1, 0, 100))
             self.assertEqual(st["tours"][0]["tour"], self.tour)
+            out, err = watch.communicate(timeout=WAIT)
+            self.assertEqual(watch.returncode, 0, err)
+            last = json.loads(out.splitlines()[-1])
+            self.assertEqual((last["safe"], last["need_help"], last["no_answer"]), (1, 1, 0))
             # the incident conversation: anna, her guide and the operators, with her last position
             incident = a["incident"]
             self.assertIsNotNone(incident)
