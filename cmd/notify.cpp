@@ -57,7 +57,7 @@ void add_notify(CLI::App& app, Globals& g, Action& action) {
       std::vector<std::string> users, channels, vars;
       std::optional<std::int64_t> tour;
       std::string role, category, template_name, subject, text, key;
-      bool dry_run = false;
+      bool dry_run = false, escalate = false;
     };
     auto s = std::make_shared<Send>();
     auto* cmd = notify->add_subcommand("send", summary("notify.send"));
@@ -78,6 +78,9 @@ void add_notify(CLI::App& app, Globals& g, Action& action) {
         ->delimiter(',');
     cmd->add_option("-k,--idempotency-key", s->key, "The same key twice enqueues once");
     cmd->add_flag("-n,--dry-run", s->dry_run, "Show who would get what on which channel; store nothing");
+    cmd->add_flag("--escalate", s->escalate,
+                  "Track it: recipients confirm it (reply OK, a link, the app) or climb the escalation ladder; "
+                  "follow with tourbus alert status ID");
     cmd->callback([&g, &action, s] {
       action = [&g, s] {
         object body;
@@ -99,9 +102,16 @@ void add_notify(CLI::App& app, Globals& g, Action& action) {
         if (!s->channels.empty()) body["channels"] = strings(s->channels);
         if (!s->key.empty()) body["idempotency_key"] = s->key;
         if (s->dry_run) body["dry_run"] = true;
+        if (s->escalate) body["escalate"] = true;
         return run_call(g, [&](Client& c) { return c.call("notify.send", body); },
                         [&](const boost::json::value& v) {
                           return print_object(g, v, [&](const object& o) {
+                            if (o.contains("tracked")) {
+                              std::cout << "tracked as alert " << show(o.at("alert")) << " to " << show(o.at("recipients"))
+                                        << " people" << (o.at("duplicate").as_bool() ? " (sent before: same idempotency key)" : "")
+                                        << "; follow it with: tourbus alert status " << show(o.at("alert")) << "\n";
+                              return;
+                            }
                             const auto& jobs = o.at("jobs").as_array();
                             if (o.at("dry_run").as_bool()) std::cout << "dry run: nothing was stored\n";
                             else if (o.at("duplicate").as_bool())

@@ -19,6 +19,7 @@
 #include "core/json.hpp"
 #include "core/logging.hpp"
 #include "core/time.hpp"
+#include "notify/model.hpp"
 #include "safety/alerts.hpp"
 #include "safety/incident.hpp"
 #include "safety/ladder.hpp"
@@ -288,6 +289,64 @@ boost::asio::awaitable<Result<Reply>> alert_send(Context& ctx, const Caller& cal
             r->alert.msg_type, r->alert.status, r->recipients, a.created_by);
   if (ctx.safety) ctx.safety->wake();
   co_return Reply{202, sent_json(*r, false)};
+}
+
+boost::asio::awaitable<Result<Reply>> send_tracked(Context& ctx, const Caller& caller, notify::SendRequest req) {
+  auto cfg = ctx.config.get();
+  auto now = timeutil::now_ms();
+  auto category = req.category.value_or("");
+  if (!notify::is_category(category) || category == "marketing")
+    co_return bad("category", "a tracked notification is transactional, reminder, review or emergency");
+  if (req.text.empty()) co_return bad("text", "required");
+  int targets = !req.users.empty() + req.tour.has_value() + req.role.has_value();
+  if (targets != 1) co_return bad("users", "give exactly one of users, tour or role");
+  AlertRecord a;
+  a.cap.identifier = req.idempotency_key ? "tourbus-notify-" + *req.idempotency_key
+                                         : "tourbus-notify-" + std::to_string(now) + "-" + crypto::random_token(6);
+  for (auto& c : a.cap.identifier)
+    if (c == ' ' || c == ',' || c == '<' || c == '&') c = '_';
+  a.cap.sender = "tourbus";
+  a.cap.sent = cap_time(now);
+  a.cap.status = "Actual";
+  a.cap.msg_type = "Alert";
+  a.cap.scope = "Public";
+  safety::cap::Info info;
+  info.language = cfg->notify_default_language;
+  info.categories = {"Other"};
+  info.event = category;
+  info.urgency = category == "emergency" ? "Immediate" : "Expected";
+  info.severity = category == "emergency" ? "Severe" : "Minor";
+  info.certainty = "Observed";
+  info.headline = req.subject.empty() ? req.text.substr(0, 160) : req.subject.substr(0, 160);
+  info.description = req.text;
+  a.cap.infos.push_back(std::move(info));
+  a.identifier = a.cap.identifier;
+  a.msg_type = "Alert";
+  a.status = "Actual";
+  a.category = category;
+  safety::Targets t;
+  t.users = req.users;
+  if (req.tour) t.tours = {*req.tour};
+  if (req.role) t.roles = {*req.role};
+  t.window_before_ms = cfg->location_window_before_minutes * 60'000;
+  t.window_after_ms = cfg->location_window_after_minutes * 60'000;
+  a.targets = json::dump(safety::targets_json(t));
+  a.created_by = caller.handle.empty() ? "operator" : caller.handle;
+  a.created_at = a.updated_at = now;
+  auto escalate_ms = cfg->alert_escalate_after_seconds * 1000;
+  auto pending = ctx.writer.run<Sent>([=](store::Db& db) -> Result<Sent> {
+    if (req.tour && !store::tours::find(db, *req.tour)) return Error(Code::not_found, "tour: no tour " + std::to_string(*req.tour), "tour");
+    for (const auto& h : t.users)
+      if (!store::users::find(db, h)) return Error(Code::not_found, "users: no user with handle '" + h + "'", "users");
+    return store_alert(db, a, t, std::nullopt, now, escalate_ms);
+  });
+  auto r = co_await std::move(pending);
+  if (!r) co_return r.error();
+  logging::get("safety")->info("safety.tracked_notification alert={} category={} recipients={} duplicate={} by={}", r->id, category,
+                               r->recipients, r->duplicate, a.created_by);
+  if (!r->duplicate && ctx.safety) ctx.safety->wake();
+  co_return Reply{r->duplicate ? 200 : 202, object{{"alert", r->id}, {"identifier", r->alert.identifier}, {"category", category},
+                                                   {"recipients", r->recipients}, {"duplicate", r->duplicate}, {"tracked", true}}};
 }
 
 boost::asio::awaitable<Result<Reply>> alert_cancel(Context& ctx, const Caller& caller, const object& p) {

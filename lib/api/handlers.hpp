@@ -9,6 +9,7 @@
 #include "api/context.hpp"
 #include "api/operation.hpp"
 #include "core/links.hpp"
+#include "notify/planner.hpp"
 #include "notify/templates.hpp"
 #include "store/users.hpp"
 #include "notify/channel.hpp"
@@ -74,6 +75,9 @@ struct Answered {
 // guide and the operators on duty.
 boost::asio::awaitable<Result<Answered>> record_answer(Context& ctx, std::int64_t alert, std::int64_t user, std::string answer,
                                                        std::string via, std::string by, std::optional<std::string> note);
+// A tracked notification (notify.send with escalate): sent like an alert in its own category, its
+// recipients confirm it or climb the escalation ladder (docs/safety.md). Answers 202 with the alert.
+boost::asio::awaitable<Result<Reply>> send_tracked(Context& ctx, const Caller& caller, notify::SendRequest req);
 // The notification channels the daemon runs (none without a dispatcher).
 const notify::Catalog& channels(Context& ctx);
 }  // namespace handlers

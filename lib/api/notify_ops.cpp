@@ -65,6 +65,13 @@ boost::asio::awaitable<Result<Reply>> notify_send(Context& ctx, const Caller& ca
   req.role = get_string(p, "role");
   req.created_by = caller.handle.empty() ? "platform" : caller.handle;
   req.dry_run = get_bool(p, "dry_run").value_or(false);
+  if (get_bool(p, "escalate").value_or(false)) {
+    if (req.template_name) co_return Error(Code::invalid_argument, "escalate: give a literal subject/text (templates are not tracked)", "escalate");
+    if (req.dry_run || !req.channels.empty() || !req.vars.empty())
+      co_return Error(Code::invalid_argument, "escalate: not with dry_run, channels or vars (every channel each person has is used)", "escalate");
+    auto r = send_tracked(ctx, caller, std::move(req));
+    co_return co_await std::move(r);
+  }
 
   auto cfg = ctx.config.get();
   auto templates = std::make_shared<notify::Templates>(cfg->templates_dir(), cfg->notify_default_language);

@@ -49,6 +49,7 @@ constexpr Param kNotifySend[] = {
     {"channels", string_list, false, "channels to use, or [\"auto\"] (the default)"},
     {"idempotency_key", string, false, "the same key twice enqueues once and answers the first result"},
     {"dry_run", boolean, false, "show who would get what, store nothing"},
+    {"escalate", boolean, false, "track it: recipients confirm it (alert.answer, an SMS reply OK, a link), or climb the escalation ladder"},
 };
 constexpr Param kJobFilter[] = {
     {"state", string, false, "queued, delivered, dead or cancelled"},

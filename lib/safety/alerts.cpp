@@ -30,7 +30,7 @@ namespace {
 
 constexpr std::string_view kAlertColumns =
     "id, identifier, msg_type, status, updates, cap, targets, state, group_percent, group_minutes, group_targets, "
-    "group_done_at, created_by, created_at, updated_at";
+    "group_done_at, created_by, created_at, updated_at, category";
 
 AlertRecord read_alert(store::Stmt& st) {
   AlertRecord a;
@@ -52,6 +52,7 @@ AlertRecord read_alert(store::Stmt& st) {
   a.created_by = st.text(12);
   a.created_at = st.i64(13);
   a.updated_at = st.i64(14);
+  a.category = st.text(15);
   return a;
 }
 
@@ -116,7 +117,8 @@ Result<std::int64_t> insert(store::Db& db, const AlertRecord& a) {
   }
   db.prepare(
         "INSERT INTO alerts (identifier, msg_type, status, updates, cap, targets, state, group_percent, group_minutes, "
-        "group_targets, created_by, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)")
+        "group_targets, created_by, created_at, updated_at, category) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13)")
       .bind(1, a.identifier)
       .bind(2, a.msg_type)
       .bind(3, a.status)
@@ -129,6 +131,7 @@ Result<std::int64_t> insert(store::Db& db, const AlertRecord& a) {
       .bind(10, group)
       .bind(11, a.created_by)
       .bind(12, a.created_at)
+      .bind(13, a.category)
       .run();
   return db.last_insert_rowid();
 }

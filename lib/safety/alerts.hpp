@@ -32,6 +32,9 @@ boost::json::value targets_json(const Targets& t);
 struct AlertRecord {
   std::int64_t id = 0;
   std::string identifier, msg_type, status;
+  // The notification category it is sent in: emergency for alerts; a tracked notification's own
+  // (notify.send with escalate), which asks for an acknowledgement instead of safe / need help.
+  std::string category = "emergency";
   std::optional<std::int64_t> updates;
   cap::Alert cap;
   std::string targets;  // JSON

@@ -60,7 +60,9 @@ boost::json::object alert_view(const AlertRecord& a, std::string_view language, 
                         {"sent", a.cap.sent},
                         {"updates", a.updates ? boost::json::value(*a.updates) : nullptr},
                         {"answer_to", a.updates.value_or(a.id)},
-                        {"answers", boost::json::array{"safe", "need_help"}}};
+                        {"answers", boost::json::array{"safe", "need_help"}},
+                        // emergency for alerts; a tracked notification's category, whose "safe" means "got it"
+                        {"notification_category", a.category}};
   if (a.cap.infos.empty()) return o;
   const auto& info = cap::pick(a.cap, language, fallback);
   boost::json::array areas;
@@ -98,6 +100,11 @@ notify::Rendered alert_message(const AlertRecord& a, std::string_view language, 
   std::string tag = a.msg_type == "Cancel" ? "CANCELLED: " : a.msg_type == "Update" ? "UPDATE: " : "";
   if (a.status != "Actual") tag = "[" + a.status + "] " + tag;
   r.subject = tag + head;
+  if (a.category != "emergency") {  // a tracked notification: its text, and a request to confirm
+    r.text = info.description.empty() ? head : info.description;
+    r.text += "\n\n" + rollcall::ack_prompt(info.language, links.first);
+    return r;
+  }
   r.text = r.subject;
   if (!info.description.empty()) r.text += "\n" + info.description;
   if (!info.instruction.empty()) r.text += "\n" + info.instruction;
@@ -119,7 +126,7 @@ Batch fan_out(store::Db& db, std::int64_t alert, std::int64_t now, const notify:
     auto original = a->updates.value_or(a->id);
     const std::string fallback = pc.config.notify_default_language;
     notify::SendRequest req;
-    req.category = "emergency";
+    req.category = a->category;
     req.created_by = "alert:" + std::to_string(a->id);
     for (const auto& r : rows) req.users.push_back(r.handle);
     notify::PlanContext p = pc;
@@ -183,7 +190,7 @@ std::vector<Step> escalate(store::Db& db, std::int64_t now, const notify::PlanCo
     for (const auto& c : channels.as_array()) had.insert(std::string(c.as_string()));
     if (rung == 1 || rung == 2) {
       notify::SendRequest req;
-      req.category = "emergency";
+      req.category = a->category;
       req.created_by = "alert:" + std::to_string(r.alert_id) + ":" + s.rung;
       req.users = {r.handle};
       if (rung == 2) req.channels = {text_channel};

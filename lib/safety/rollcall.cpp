@@ -10,7 +10,7 @@ struct Words {
   std::string_view language;
   std::string_view safe, help;              // shown in the prompt
   std::array<std::string_view, 3> safe_also, help_also;  // also understood (folded: lower case, no accents)
-  std::string_view ask, reply, open_safe, open_help, got_safe, got_help, unknown;
+  std::string_view ask, reply, open_safe, open_help, got_safe, got_help, unknown, confirm, open_confirm;
 };
 
 // The first entry is the fallback.
@@ -18,27 +18,33 @@ constexpr Words kWords[] = {
     {"en", "SAFE", "HELP", {"safe", "ok", "fine"}, {"help", "sos", "need"},
      "Are you safe?", "Reply", "I am safe:", "I need help:",
      "Thank you: you are marked safe.", "Help is on the way: your guide and our operators have been told.",
-     "Reply SAFE if you are safe or HELP if you need help."},
+     "Reply SAFE if you are safe or HELP if you need help.",
+     "Please confirm you got this: reply OK.", "Confirm:"},
     {"es", "SEGURO", "AYUDA", {"seguro", "segura", "bien"}, {"ayuda", "auxilio", "socorro"},
      "¿Está a salvo?", "Responda", "Estoy a salvo:", "Necesito ayuda:",
      "Gracias: está marcado como a salvo.", "La ayuda está en camino: su guía y nuestros operadores han sido avisados.",
-     "Responda SEGURO si está a salvo o AYUDA si necesita ayuda."},
+     "Responda SEGURO si está a salvo o AYUDA si necesita ayuda.",
+     "Confirme que lo ha recibido: responda OK.", "Confirmar:"},
     {"fr", "SAUF", "AIDE", {"sauf", "sauve", "bien"}, {"aide", "secours", "sos"},
      "Êtes-vous en sécurité ?", "Répondez", "Je suis en sécurité :", "J'ai besoin d'aide :",
      "Merci : vous êtes noté en sécurité.", "Les secours arrivent : votre guide et nos opérateurs sont prévenus.",
-     "Répondez SAUF si vous êtes en sécurité ou AIDE si vous avez besoin d'aide."},
+     "Répondez SAUF si vous êtes en sécurité ou AIDE si vous avez besoin d'aide.",
+     "Merci de confirmer la réception : répondez OK.", "Confirmer :"},
     {"de", "SICHER", "HILFE", {"sicher", "gut", "ok"}, {"hilfe", "notfall", "sos"},
      "Sind Sie in Sicherheit?", "Antworten Sie", "Ich bin in Sicherheit:", "Ich brauche Hilfe:",
      "Danke: Sie sind als sicher vermerkt.", "Hilfe kommt: Ihr Guide und unsere Leitstelle sind informiert.",
-     "Antworten Sie SICHER, wenn Sie in Sicherheit sind, oder HILFE, wenn Sie Hilfe brauchen."},
+     "Antworten Sie SICHER, wenn Sie in Sicherheit sind, oder HILFE, wenn Sie Hilfe brauchen.",
+     "Bitte bestätigen Sie den Empfang: antworten Sie OK.", "Bestätigen:"},
     {"it", "SALVO", "AIUTO", {"salvo", "salva", "bene"}, {"aiuto", "soccorso", "sos"},
      "È al sicuro?", "Risponda", "Sono al sicuro:", "Ho bisogno di aiuto:",
      "Grazie: risulta al sicuro.", "Stanno arrivando i soccorsi: la sua guida e i nostri operatori sono stati avvisati.",
-     "Risponda SALVO se è al sicuro o AIUTO se ha bisogno di aiuto."},
+     "Risponda SALVO se è al sicuro o AIUTO se ha bisogno di aiuto.",
+     "Confermi di averlo ricevuto: risponda OK.", "Conferma:"},
     {"pt", "SEGURO", "AJUDA", {"seguro", "segura", "bem"}, {"ajuda", "socorro", "sos"},
      "Está em segurança?", "Responda", "Estou em segurança:", "Preciso de ajuda:",
      "Obrigado: está marcado em segurança.", "A ajuda está a caminho: o seu guia e os nossos operadores foram avisados.",
-     "Responda SEGURO se está em segurança ou AJUDA se precisa de ajuda."},
+     "Responda SEGURO se está em segurança ou AJUDA se precisa de ajuda.",
+     "Confirme que recebeu: responda OK.", "Confirmar:"},
 };
 
 const Words& words(std::string_view language) {
@@ -117,6 +123,13 @@ std::string prompt(std::string_view language, std::string_view safe_url, std::st
   std::string out = std::string(w.ask) + " " + std::string(w.unknown);
   if (!safe_url.empty()) out += "\n" + std::string(w.open_safe) + " " + std::string(safe_url);
   if (!help_url.empty()) out += "\n" + std::string(w.open_help) + " " + std::string(help_url);
+  return out;
+}
+
+std::string ack_prompt(std::string_view language, std::string_view confirm_url) {
+  const auto& w = words(language);
+  std::string out(w.confirm);
+  if (!confirm_url.empty()) out += "\n" + std::string(w.open_confirm) + " " + std::string(confirm_url);
   return out;
 }
 

@@ -23,6 +23,10 @@ std::pair<std::string_view, std::string_view> keywords(std::string_view language
 // The closing lines of an alert: reply with a keyword, or open a link (when given).
 std::string prompt(std::string_view language, std::string_view safe_url, std::string_view help_url);
 
+// The closing lines of a tracked notification (notify.send with escalate): confirm it by replying
+// OK (read as "safe": the acknowledgement) or through the link.
+std::string ack_prompt(std::string_view language, std::string_view confirm_url);
+
 // The answer to an SMS reply, in the person's language.
 std::string reply_text(std::string_view language, std::optional<Answer> recorded);
 

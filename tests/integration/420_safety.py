@@ -410,6 +410,18 @@ class Ladder(Safety):
         wait_until(lambda: any("Not answered" in j.get("subject", "") for j in self.jobs_of("olga")), "olga told")
         self.assertFalse(any("Not answered" in j.get("subject", "") for j in self.jobs_of("otto")))
 
+        # any notification can ask for the ladder: a tracked pickup change, confirmed over the app
+        tracked = self.d.cli_json("notify", "send", "--to", "carl", "-c", "transactional", "-s", "Pickup moved",
+                                  "--text", "Your pickup is now 9:15 at the north gate.", "--escalate")
+        self.assertTrue(tracked["tracked"])
+        self.d.wait_for(r"safety\.escalated alert=%d user=carl rung=renotify" % tracked["alert"], start=mark)
+        status, _, body = self.d.http("POST", "/v1/alerts/%d/answer" % tracked["alert"], {"answer": "safe"},
+                                      token=self.tok["carl"])
+        self.assertEqual((status, body["answer"]), (200, "safe"))
+        carl = self.person(self.status(tracked["alert"]), "carl")
+        self.assertEqual((carl["answer"], carl["next_rung_at"]), ("safe", None))
+        self.assertTrue(any(j["category"] == "transactional" and j["subject"] == "Pickup moved" for j in self.jobs_of("carl")))
+
         async def go():
             anna, gina, olga = [await self.connect(h) for h in ["anna", "gina", "olga"]]
             started = time.monotonic()

@@ -57,6 +57,7 @@ CREATE TABLE alerts (
   identifier      TEXT NOT NULL UNIQUE,
   msg_type        TEXT NOT NULL CHECK (msg_type IN ('Alert', 'Update', 'Cancel')),
   status          TEXT NOT NULL,
+  category        TEXT NOT NULL DEFAULT 'emergency',  -- a tracked notification's own category (notify.send escalate)
   updates         INTEGER REFERENCES alerts (id),
   cap             TEXT NOT NULL,
   targets         TEXT NOT NULL,

@@ -86,8 +86,9 @@ struct Fixture {
   }
 
   // An alert in English and Spanish to the targets, stored as alert.send stores it.
-  std::int64_t alert(const safety::Targets& t, const std::string& id = "a1") {
+  std::int64_t alert(const safety::Targets& t, const std::string& id = "a1", const std::string& category = "emergency") {
     safety::AlertRecord a;
+    a.category = category;
     a.cap.identifier = a.identifier = id;
     a.cap.sender = "ops@example.org";
     a.cap.sent = "2027-01-15T08:00:00+00:00";
@@ -190,6 +191,26 @@ TEST_CASE("an alert goes out in batches, each person once, in their language", "
   en.bind(1, people[1]);
   REQUIRE(en.step());
   CHECK(en.text(0) == "Flood warning");
+}
+
+TEST_CASE("a tracked notification goes in its own category and asks to be confirmed", "[safety]") {
+  Fixture f;
+  auto anna = f.user("anna", "tourist", {}, "it");
+  auto id = f.alert(safety::Targets{.users = {"anna"}}, "pickup", "transactional");
+  auto b = safety::fan_out(f.db, id, kT0, f.ctx, [](std::int64_t, std::int64_t) {
+    return std::pair<std::string, std::string>{"https://x/s", "https://x/h"};
+  }, 10);
+  REQUIRE(b.users.size() == 1);
+  auto st = f.db.prepare("SELECT j.lane, n.category, j.body FROM notify_jobs j JOIN notifications n ON n.id = j.notification_id "
+                         "WHERE j.user_id = ?1");
+  st.bind(1, anna);
+  REQUIRE(st.step());
+  CHECK(st.i64(0) == 1);  // the transactional lane, not the emergency one
+  CHECK(st.text(1) == "transactional");
+  CHECK(st.text(2).find("reply OK") != std::string::npos);  // no Italian block: the prompt follows the text (English)
+  CHECK(st.text(2).find("https://x/s") != std::string::npos);
+  CHECK(st.text(2).find("https://x/h") == std::string::npos);  // nothing to "need help" with
+  CHECK(safety::alerts::recipient(f.db, id, anna)->next_at == kT0 + 300 * kSecond);  // it escalates too
 }
 
 TEST_CASE("the escalation ladder, rung by rung", "[safety]") {
