@@ -450,6 +450,7 @@ boost::asio::awaitable<Result<Reply>> alert_show(Context& ctx, const Caller& cal
     auto o = safety::alert_view(*a, u ? u->language : fallback, fallback);
     o["my_answer"] = me->answer ? boost::json::value(*me->answer) : nullptr;
     o["answered_at"] = time_or_null(me->answered_at);
+    o["incident"] = me->incident ? boost::json::value(*me->incident) : nullptr;  // the conversation of a call for help
     return o;
   });
   if (!r) co_return r.error();

@@ -133,6 +133,7 @@ boost::asio::awaitable<Result<Reply>> location_update(Context& ctx, const Caller
   });
   auto r = co_await std::move(pending);
   if (!r) co_return r.error();
+  if (ctx.tracker) ctx.tracker->recorded(key, now);
   ctx.events.publish(r->viewers, events::push("location", position_data(r->tour, caller.handle, r->position)), true);
   if (ctx.tracker) {
     auto settings = tracker_settings(*cfg);

@@ -10,12 +10,11 @@ bool Tracker::allow(std::uint64_t key, std::int64_t now, std::int64_t min_interv
     std::erase_if(last_, [&](const auto& kv) { return now - kv.second > std::max<std::int64_t>(60'000, min_interval_ms); });
     swept_at_ = now;
   }
-  auto [it, fresh] = last_.try_emplace(key, now);
-  if (fresh) return true;
-  if (now - it->second < min_interval_ms) return false;
-  it->second = now;
-  return true;
+  auto it = last_.find(key);
+  return it == last_.end() || now - it->second >= min_interval_ms;
 }
+
+void Tracker::recorded(std::uint64_t key, std::int64_t now) { last_[key] = now; }
 
 std::vector<Tracker::Change> Tracker::update(std::int64_t tour, std::int64_t user, geo::Point p,
                                              std::optional<geo::Point> guide, std::optional<geo::Point> meeting,

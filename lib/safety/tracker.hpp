@@ -30,7 +30,9 @@ class Tracker {
   };
 
   // Whether a connection (`key`) may record a position now: at most one per min_interval_ms.
+  // Only recorded positions count (`recorded`); a refused attempt does not start the interval.
   bool allow(std::uint64_t key, std::int64_t now, std::int64_t min_interval_ms);
+  void recorded(std::uint64_t key, std::int64_t now);
 
   // A participant's position `p` on `tour`, against the guide's last one and the meeting point.
   std::vector<Change> update(std::int64_t tour, std::int64_t user, geo::Point p, std::optional<geo::Point> guide,

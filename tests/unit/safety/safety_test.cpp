@@ -423,9 +423,11 @@ TEST_CASE("stragglers and the meeting point's geofence", "[safety]") {
   CHECK(tr.update(2, 8, far, std::nullopt, guide, kT0, s).empty());
 
   CHECK(tr.allow(5, kT0, 1000));
-  CHECK_FALSE(tr.allow(5, kT0 + 999, 1000));
-  CHECK(tr.allow(5, kT0 + 1000, 1000));
-  CHECK(tr.allow(6, kT0 + 1000, 1000));  // another connection
+  CHECK(tr.allow(5, kT0 + 10, 1000));  // nothing recorded yet (a refused attempt does not count)
+  tr.recorded(5, kT0 + 10);
+  CHECK_FALSE(tr.allow(5, kT0 + 1009, 1000));
+  CHECK(tr.allow(5, kT0 + 1010, 1000));
+  CHECK(tr.allow(6, kT0 + 1010, 1000));  // another connection
 }
 
 TEST_CASE("SMS replies in the person's language", "[safety]") {
