@@ -36,13 +36,17 @@ BUILD = os.path.join(ROOT, os.environ.get("TOURBUS_BENCH_BUILD") or "build")
 SIZES = {
     # idle connections; fan-out groups x members; durable pairs; burst members; queue jobs;
     # equal_rate: the fan-out's last step, messages/s, the same for every server (its CPU per delivery);
-    # schedule: pending firings and campaign recipients (users)
+    # schedule: pending firings and campaign recipients (users);
+    # safety: users with a last position, of them inside the alert's circle, of those online (--online),
+    # rounds of the alert and its peer taking turns
     "default": dict(idle=19000, groups=100, members=20, step_seconds=3.0, pairs=500, durable_seconds=5.0,
                     burst=10000, burst_repeat=5, queue=19000, rate=1000, factor=1.4, fanout_rounds=2,
-                    equal_rate=2500, schedule=100000),
+                    equal_rate=2500, schedule=100000, safety_users=100000, safety_area=10000, safety_online=1000,
+                    safety_rounds=3),
     "quick": dict(idle=2000, groups=20, members=10, step_seconds=1.0, pairs=50, durable_seconds=1.5,
                   burst=1000, burst_repeat=3, queue=2000, rate=1000, factor=2.0, fanout_rounds=1,
-                  equal_rate=2000, schedule=10000),
+                  equal_rate=2000, schedule=10000, safety_users=10000, safety_area=1000, safety_online=200,
+                  safety_rounds=1),
 }
 
 # tourbusd's Socket.IO variants: the [socketio] table each runs with. Recovery on is what an
@@ -289,6 +293,8 @@ class Bench:
         self.sizes = dict(SIZES["quick" if args.quick else "default"])
         if args.rounds:
             self.sizes["fanout_rounds"] = args.rounds
+        if args.online:
+            self.sizes["safety_online"] = args.online
         self.work = tempfile.mkdtemp(prefix="tourbus-bench-")
         self.shm = tempfile.mkdtemp(prefix="tourbus-bench-", dir="/dev/shm") if os.path.isdir("/dev/shm") else None
         self.peers = os.path.join(ROOT, "bench", "peers")
@@ -475,11 +481,17 @@ class Bench:
         import schedule  # bench/schedule.py: lib/schedule measured without a daemon
         self.r["schedule"] = schedule.run(BUILD, self.sizes["schedule"], SERVER_CPU, wait_quiet, log)
 
+    def safety(self):
+        import safety  # bench/safety.py: an alert by area on a store of its own, against tourbusd
+        s = self.sizes
+        self.r["safety"] = safety.run(BUILD, s["safety_users"], s["safety_area"], s["safety_online"], SERVER_CPU,
+                                      LOADGEN_CPU, wait_quiet, log, rounds=s["safety_rounds"])
+
     # --- the run -------------------------------------------------------------------------------
     def run(self):
         t0 = time.monotonic()
         only = set(self.args.only.split(",")) if self.args.only else None
-        if only and only <= {"schedule"}:  # needs no tourbusd
+        if only and only <= {"schedule", "safety"}:  # need none of the shared users (safety makes its own store)
             return self.scenarios(only, t0)
         # With a baseline, it makes the state (its schema may be older) and gets a copy of it;
         # tourbus then migrates the original forward when it starts.
@@ -494,7 +506,7 @@ class Bench:
         return self.scenarios(only, t0)
 
     def scenarios(self, only, t0):
-        for name in ("idle", "fanout", "durable", "burst", "queue", "schedule"):
+        for name in ("idle", "fanout", "durable", "burst", "queue", "schedule", "safety"):
             if only and name not in only:
                 continue
             log("--- %s" % name)
@@ -526,13 +538,14 @@ def machine():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every scenario")
-    ap.add_argument("--only", help="comma-separated scenarios: idle,fanout,durable,burst,queue,schedule")
+    ap.add_argument("--only", help="comma-separated scenarios: idle,fanout,durable,burst,queue,schedule,safety")
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"), help="the report (default BENCHMARKS.md)")
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--command", default="bench/run", help="the command line to print in the report")
     ap.add_argument("--baseline", metavar="TOURBUSD",
                     help="a tourbusd built from another commit: it takes its turn in every fan-out round as 'baseline'")
     ap.add_argument("--rounds", type=int, help="fan-out rounds (default 2; 1 with --quick)")
+    ap.add_argument("--online", type=int, help="safety: recipients online over /v1/ws (default 1,000; 200 with --quick)")
     ap.add_argument("--servers", help="fan-out: only these besides tourbus (baseline,tourbus-socketio,"
                     "tourbus-socketio-norecovery,ws,socketio,ceiling-send,ceiling-coalesce)")
     args = ap.parse_args()

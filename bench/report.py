@@ -211,6 +211,10 @@ def render(r, command):
         import schedule
         w(schedule.render(r["schedule"]))
 
+    if r.get("safety"):
+        import safety
+        w(safety.render(r["safety"]))
+
     if targets:
         w("## Targets\n")
         w("| target | measured | met |")
