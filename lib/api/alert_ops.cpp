@@ -75,11 +75,22 @@ std::string reference_of(const AlertRecord& a) { return a.cap.sender + "," + a.i
 struct Sent {
   std::int64_t id = 0;
   AlertRecord alert;
+  std::vector<std::pair<std::int64_t, std::string>> people;  // (user, language), to tell those online
   std::map<std::string, std::int64_t> by_reason;
   std::int64_t recipients = 0;
   bool duplicate = false;
   std::optional<std::int64_t> cancels;
 };
+
+// Everyone online hears of a stored alert at once, in their language (one event per language);
+// the notifications on every channel follow in batches.
+void tell_online(Context& ctx, const Sent& s) {
+  auto fallback = ctx.config.get()->notify_default_language;
+  std::map<std::string, std::vector<std::int64_t>> by_language;
+  for (const auto& [user, language] : s.people) by_language[language].push_back(user);
+  for (const auto& [language, users] : by_language)
+    ctx.events.publish(users, events::push("alert", safety::alert_view(s.alert, language, fallback)), false);
+}
 
 object sent_json(const Sent& s, bool dry_run) {
   object reasons;
@@ -103,7 +114,11 @@ object sent_json(const Sent& s, bool dry_run) {
 Result<Sent> store_alert(store::Db& db, AlertRecord a, const safety::Targets& targets, std::optional<AlertRecord> original,
                          std::int64_t now, std::int64_t escalate_ms) {
   if (auto same = safety::alerts::find_identifier(db, a.identifier)) {
-    Sent s{same->id, *same, {}, safety::alerts::tally(db, same->id).recipients, true, {}};
+    Sent s;
+    s.id = same->id;
+    s.alert = *same;
+    s.recipients = safety::alerts::tally(db, same->id).recipients;
+    s.duplicate = true;
     return s;
   }
   if (original) a.updates = original->id;
@@ -127,6 +142,7 @@ Result<Sent> store_alert(store::Db& db, AlertRecord a, const safety::Targets& ta
     s.by_reason = safety::alerts::add_recipients(db, *id, targets, now);
   }
   s.recipients = safety::alerts::tally(db, *id).recipients;
+  s.people = safety::alerts::languages(db, *id);
   return s;
 }
 
@@ -287,6 +303,7 @@ boost::asio::awaitable<Result<Reply>> alert_send(Context& ctx, const Caller& cal
   }
   log->warn("safety.alert_created alert={} identifier={} type={} status={} recipients={} by={}", r->id, r->alert.identifier,
             r->alert.msg_type, r->alert.status, r->recipients, a.created_by);
+  tell_online(ctx, *r);
   if (ctx.safety) ctx.safety->wake();
   co_return Reply{202, sent_json(*r, false)};
 }
@@ -344,6 +361,7 @@ boost::asio::awaitable<Result<Reply>> send_tracked(Context& ctx, const Caller& c
   if (!r) co_return r.error();
   logging::get("safety")->info("safety.tracked_notification alert={} category={} recipients={} duplicate={} by={}", r->id, category,
                                r->recipients, r->duplicate, a.created_by);
+  if (!r->duplicate) tell_online(ctx, *r);
   if (!r->duplicate && ctx.safety) ctx.safety->wake();
   co_return Reply{r->duplicate ? 200 : 202, object{{"alert", r->id}, {"identifier", r->alert.identifier}, {"category", category},
                                                    {"recipients", r->recipients}, {"duplicate", r->duplicate}, {"tracked", true}}};
@@ -381,6 +399,7 @@ boost::asio::awaitable<Result<Reply>> alert_cancel(Context& ctx, const Caller& c
   auto r = co_await std::move(pending);
   if (!r) co_return r.error();
   logging::get("safety")->warn("safety.alert_cancelled alert={} cancel={} recipients={}", r->cancels.value_or(0), r->id, r->recipients);
+  tell_online(ctx, *r);
   if (ctx.safety) ctx.safety->wake();
   co_return Reply{202, object{{"id", r->id}, {"cancels", r->cancels.value_or(0)}, {"recipients", r->recipients}}};
 }

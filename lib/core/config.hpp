@@ -77,7 +77,7 @@ struct Config {
   std::int64_t alert_max_location_age_minutes = 60;
   std::int64_t alert_escalate_after_seconds = 300;
   std::int64_t alert_link_hours = 72;
-  std::int64_t alert_batch_size = 500;
+  std::int64_t alert_batch_size = 1000;
   std::int64_t sos_ring_seconds = 60;
   std::int64_t chat_max_text_bytes = 4096;
   std::int64_t chat_history_page = 200;

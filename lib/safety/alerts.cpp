@@ -1,5 +1,6 @@
 #include "safety/alerts.hpp"
 
+#include <unordered_map>
 #include <unordered_set>
 
 #include <boost/json/parse.hpp>
@@ -214,6 +215,7 @@ std::map<std::string, std::int64_t> add_recipients(store::Db& db, std::int64_t a
     for (const auto& a : t.areas)
       for (const auto& b : geo::boxes(a)) boxes.push_back(b);
     std::unordered_set<std::int64_t> seen;
+    std::unordered_map<std::int64_t, std::optional<std::int64_t>> guides;  // tour -> its guide (none: no such tour)
     for (const auto& p : locations::in_boxes(db, boxes, now - t.max_age_ms)) {
       if (!seen.insert(p.user_id).second) continue;
       bool inside = false;
@@ -221,10 +223,15 @@ std::map<std::string, std::int64_t> add_recipients(store::Db& db, std::int64_t a
       if (!inside) continue;
       auto u = store::users::find_id(db, p.user_id);
       if (!u) continue;
-      auto tour = store::tours::find(db, p.tour_id);
+      auto g = guides.find(p.tour_id);
+      if (g == guides.end()) {
+        auto tour = store::tours::find(db, p.tour_id);
+        std::optional<std::int64_t> guide = tour ? tour->guide_id.value_or(0) : std::optional<std::int64_t>();
+        g = guides.emplace(p.tour_id, guide).first;
+      }
       std::optional<std::int64_t> guide;
-      if (tour && tour->guide_id && *tour->guide_id != u->id) guide = tour->guide_id;
-      add(*u, "area", tour ? std::optional<std::int64_t>(p.tour_id) : std::nullopt, guide, false);
+      if (g->second && *g->second != 0 && *g->second != u->id) guide = g->second;
+      add(*u, "area", g->second ? std::optional<std::int64_t>(p.tour_id) : std::nullopt, guide, false);
     }
   }
   for (const auto& role : t.roles) {
@@ -287,6 +294,14 @@ std::optional<Recipient> recipient(store::Db& db, std::int64_t alert, std::int64
   st.bind(1, alert).bind(2, user);
   if (!st.step()) return std::nullopt;
   return read_recipient(st);
+}
+
+std::vector<std::pair<std::int64_t, std::string>> languages(store::Db& db, std::int64_t alert) {
+  auto st = db.prepare("SELECT user_id, language FROM alert_recipients WHERE alert_id = ?1");
+  st.bind(1, alert);
+  std::vector<std::pair<std::int64_t, std::string>> out;
+  while (st.step()) out.emplace_back(st.i64(0), st.text(1));
+  return out;
 }
 
 std::vector<Recipient> unsent(store::Db& db, std::int64_t alert, std::int64_t limit) {

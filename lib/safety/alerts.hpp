@@ -104,6 +104,8 @@ struct Tally {
 };
 Tally tally(store::Db& db, std::int64_t alert);
 std::optional<Recipient> recipient(store::Db& db, std::int64_t alert, std::int64_t user);
+// Every recipient's (user, language), for telling those online at once.
+std::vector<std::pair<std::int64_t, std::string>> languages(store::Db& db, std::int64_t alert);
 std::vector<Recipient> unsent(store::Db& db, std::int64_t alert, std::int64_t limit);
 void mark_sent(store::Db& db, std::int64_t alert, std::int64_t user, std::int64_t now, const std::string& channels,
                std::optional<std::int64_t> next_at);

@@ -151,7 +151,11 @@ std::vector<Box> boxes(const Area& area) {
     const auto& ring = polygon.ring;
     if (ring.empty()) continue;
     auto u = unwrapped_lons(ring);
-    auto [min_lat, max_lat] = std::ranges::minmax(ring | std::views::transform(&Point::lat));
+    double min_lat = ring.front().lat, max_lat = ring.front().lat;  // (no views: clang 14 with libstdc++ 12)
+    for (const auto& pt : ring) {
+      min_lat = std::min(min_lat, pt.lat);
+      max_lat = std::max(max_lat, pt.lat);
+    }
     auto [min_lon, max_lon] = std::ranges::minmax(u);
     add_boxes(out, min_lat, max_lat, min_lon, max_lon);
   }

@@ -151,6 +151,7 @@ Batch fan_out(store::Db& db, std::int64_t alert, std::int64_t now, const notify:
     for (const auto& r : rows) {
       alerts::mark_sent(db, alert, r.user_id, now, json_list(used[r.user_id]), next);
       b.users.emplace_back(r.user_id, r.language);
+      if (r.reason == "group") b.to_push.emplace_back(r.user_id, r.language);
     }
   }
   if (static_cast<std::int64_t>(rows.size()) < limit && a->state == "sending") {

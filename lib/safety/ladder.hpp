@@ -43,6 +43,8 @@ notify::Rendered alert_message(const AlertRecord& a, std::string_view language, 
 struct Batch {
   AlertRecord alert;
   std::vector<std::pair<std::int64_t, std::string>> users;  // (id, language) notified by this batch
+  // Those of them not told with an "alert" push when the alert was stored (the group rule's).
+  std::vector<std::pair<std::int64_t, std::string>> to_push;
   std::int64_t jobs = 0;
   bool done = false;  // nobody is left to notify: the alert is now "sent"
 };

@@ -1,6 +1,9 @@
 #include "safety/runner.hpp"
 
 #include <map>
+#include <memory>
+#include <set>
+#include <string>
 
 #include "core/logging.hpp"
 #include "notify/templates.hpp"
@@ -18,6 +21,23 @@ struct Steps {
   std::vector<Sos> rang;
 };
 }  // namespace
+
+// What planning needs, taken on the event loop for one write: the config, templates and channels
+// of this moment.
+struct Runner::Inputs {
+  std::shared_ptr<const config::Config> cfg;
+  std::shared_ptr<notify::Templates> templates;
+  std::set<std::string> configured;
+  const notify::Catalog* catalog;
+  timeutil::Millis now;
+  notify::PlanContext context() const { return notify::PlanContext{*templates, *catalog, configured, *cfg, now}; }
+};
+
+Runner::Inputs Runner::inputs() {
+  auto cfg = config_.get();
+  auto templates = std::make_shared<notify::Templates>(cfg->templates_dir(), cfg->notify_default_language);
+  return Inputs{cfg, std::move(templates), notify_.configured(), &notify_.catalog(), clock_()};
+}
 
 Runner::Runner(asio::io_context& io, store::Writer& writer, store::ReadPool& reads, config::Holder& config,
                notify::Dispatcher& notify, events::Sink& events, Clock clock, AnswerLinks links)
@@ -37,16 +57,11 @@ asio::awaitable<bool> Runner::send_all() {
   auto ids = reads_.with([](store::Db& db) { return alerts::sending(db); });
   for (auto id : ids) {
     for (;;) {
-      auto cfg = config_.get();
-      auto templates = std::make_shared<notify::Templates>(cfg->templates_dir(), cfg->notify_default_language);
-      auto configured = notify_.configured();
-      const auto* catalog = &notify_.catalog();
-      auto now = clock_();
-      auto links = links_;
-      auto limit = cfg->alert_batch_size;
-      auto pending = writer_.run<Batch>([=](store::Db& db) -> Result<Batch> {
-        notify::PlanContext pc{*templates, *catalog, configured, *cfg, now};
-        return fan_out(db, id, now, pc, links, limit);
+      auto in = inputs();
+      auto cfg = in.cfg;
+      auto now = in.now;
+      auto pending = writer_.run<Batch>([in, id, links = links_](store::Db& db) -> Result<Batch> {
+        return fan_out(db, id, in.now, in.context(), links, in.cfg->alert_batch_size);
       });
       auto b = co_await std::move(pending);
       if (!b) {
@@ -55,9 +70,9 @@ asio::awaitable<bool> Runner::send_all() {
       }
       if (!b->users.empty()) {
         notify_.wake();
-        // Online recipients see it at once, in their language: one event per language.
+        // alert.send told those online when it stored the alert; these joined later.
         std::map<std::string, std::vector<std::int64_t>> by_language;
-        for (const auto& [user, language] : b->users) by_language[language].push_back(user);
+        for (const auto& [user, language] : b->to_push) by_language[language].push_back(user);
         for (const auto& [language, users] : by_language)
           events_.publish(users, events::push("alert", alert_view(b->alert, language, cfg->notify_default_language)),
                           false);
@@ -77,14 +92,11 @@ asio::awaitable<timeutil::Millis> Runner::round() {
   auto log = logging::get("safety");
   if (!co_await send_all()) co_return 1000;
   for (;;) {
-    auto cfg = config_.get();
-    auto templates = std::make_shared<notify::Templates>(cfg->templates_dir(), cfg->notify_default_language);
-    auto configured = notify_.configured();
-    const auto* catalog = &notify_.catalog();
-    auto now = clock_();
-    auto links = links_;
-    auto pending = writer_.run<Steps>([=](store::Db& db) -> Result<Steps> {
-      notify::PlanContext pc{*templates, *catalog, configured, *cfg, now};
+    auto in = inputs();
+    auto pending = writer_.run<Steps>([in, links = links_](store::Db& db) -> Result<Steps> {
+      auto pc = in.context();
+      const auto& cfg = in.cfg;
+      auto now = in.now;
       Steps s;
       s.group = group_rules(db, now, cfg->location_window_before_minutes * 60'000, cfg->location_window_after_minutes * 60'000);
       s.ladder = escalate(db, now, pc, links, kStepLimit);

@@ -36,6 +36,8 @@ class Runner {
   boost::asio::awaitable<timeutil::Millis> round();
   // Sends every alert still sending, batch by batch; false when the store refused.
   boost::asio::awaitable<bool> send_all();
+  struct Inputs;
+  Inputs inputs();
 
   store::Writer& writer_;
   store::ReadPool& reads_;

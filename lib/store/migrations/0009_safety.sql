@@ -93,7 +93,7 @@ CREATE TABLE alert_recipients (
   incident     INTEGER,          -- the incident conversation of a need-help answer
   PRIMARY KEY (alert_id, user_id)
 ) WITHOUT ROWID;
-CREATE INDEX alert_recipients_unsent ON alert_recipients (alert_id) WHERE notified_at IS NULL;
+CREATE INDEX alert_recipients_unsent ON alert_recipients (alert_id, user_id) WHERE notified_at IS NULL;
 CREATE INDEX alert_recipients_due ON alert_recipients (next_at) WHERE answer IS NULL AND next_at IS NOT NULL;
 CREATE INDEX alert_recipients_user ON alert_recipients (user_id);
 
