@@ -697,8 +697,9 @@ def render(s):
     w("| `alert.send` answered (the alert and its %s recipient rows committed), CLI call | %s | | |" % (
         _n(a["recipients"]), _ms(a["call_ms"])))
     w("| every job queued: `safety.alert_sent after_ms` (counted from the alert's creation; %d batches of "
-      "`alert.batch_size` 500) | %s | < 200 ms | %s |" % (
-          a["batches"], _ms(a.get("sent_after_ms")), _met(a.get("sent_after_ms"), 200)))
+      "`alert.batch_size` %s) | %s | < 200 ms | %s |" % (
+          a["batches"], _n(-(-a["recipients"] // max(1, a["batches"]))), _ms(a.get("sent_after_ms")),
+          _met(a.get("sent_after_ms"), 200)))
     w("| every job queued: wall time from before the CLI call to that log line | %s | < 200 ms | %s |" % (
         _ms(a.get("sent_wall_ms")), _met(a.get("sent_wall_ms"), 200)))
     w("| every online recipient has the `alert` push (%s of %s): median / last | %s / %s | < 1 s | %s |" % (
