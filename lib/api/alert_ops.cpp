@@ -40,12 +40,6 @@ Error bad(std::string field, std::string message) { return Error(Code::invalid_a
 // CAP's dateTime: no "Z", an explicit offset.
 std::string cap_time(std::int64_t t) { return timeutil::format_utc(t).substr(0, 19) + "+00:00"; }
 
-notify::PlanContext plan_context(Context& ctx, const notify::Templates& templates, const config::Config& cfg) {
-  notify::PlanContext pc{templates, channels(ctx), {}, cfg, timeutil::now_ms()};
-  if (ctx.notify) pc.configured = ctx.notify->configured();
-  return pc;
-}
-
 std::string headline_of(const AlertRecord& a, std::string_view language) {
   if (a.cap.infos.empty()) return a.identifier;
   const auto& i = safety::cap::pick(a.cap, language, language);

@@ -36,6 +36,12 @@ std::pair<std::string, std::string> answer_links(Context& ctx, std::int64_t user
           link_url(ctx, links::Link{links::Kind::help, user, alert, expires})};
 }
 
+notify::PlanContext plan_context(Context& ctx, const notify::Templates& templates, const config::Config& cfg) {
+  notify::PlanContext pc{templates, channels(ctx), {}, cfg, timeutil::now_ms()};
+  if (ctx.notify) pc.configured = ctx.notify->configured();
+  return pc;
+}
+
 const notify::Catalog& channels(Context& ctx) {
   static const notify::Catalog none;
   return ctx.notify ? ctx.notify->catalog() : none;

@@ -78,6 +78,8 @@ boost::asio::awaitable<Result<Answered>> record_answer(Context& ctx, std::int64_
 // A tracked notification (notify.send with escalate): sent like an alert in its own category, its
 // recipients confirm it or climb the escalation ladder (docs/safety.md). Answers 202 with the alert.
 boost::asio::awaitable<Result<Reply>> send_tracked(Context& ctx, const Caller& caller, notify::SendRequest req);
+// Planning now with these templates and config, on the channels configured on this daemon.
+notify::PlanContext plan_context(Context& ctx, const notify::Templates& templates, const config::Config& cfg);
 // The notification channels the daemon runs (none without a dispatcher).
 const notify::Catalog& channels(Context& ctx);
 }  // namespace handlers

@@ -17,9 +17,8 @@ namespace {
 using boost::json::array;
 using boost::json::object;
 
-notify::PlanContext plan_context(Context& ctx, const notify::Templates& templates, const config::Config& cfg) {
-  notify::PlanContext pc{templates, channels(ctx), {}, cfg, timeutil::now_ms()};
-  if (ctx.notify) pc.configured = ctx.notify->configured();
+notify::PlanContext send_context(Context& ctx, const notify::Templates& templates, const config::Config& cfg) {
+  auto pc = plan_context(ctx, templates, cfg);
   // Every marketing message can carry its recipient's own unsubscribe link ({{unsubscribe_url}}).
   pc.personalize = [&ctx](const store::User& u) { return unsubscribe_vars(ctx, u, 0); };
   return pc;
@@ -75,7 +74,7 @@ boost::asio::awaitable<Result<Reply>> notify_send(Context& ctx, const Caller& ca
 
   auto cfg = ctx.config.get();
   auto templates = std::make_shared<notify::Templates>(cfg->templates_dir(), cfg->notify_default_language);
-  auto pc = plan_context(ctx, *templates, *cfg);
+  auto pc = send_context(ctx, *templates, *cfg);
   Result<notify::Planned> planned = Error(Code::internal, "");
   if (req.dry_run) {
     // Nothing is written: plan on a read connection.

@@ -60,12 +60,6 @@ bool may_see(store::Db& db, const Caller& caller, const safety::Sos& s) {
   return t && t->guide_id && *t->guide_id == caller.user_id;
 }
 
-notify::PlanContext plan_context(Context& ctx, const notify::Templates& templates, const config::Config& cfg) {
-  notify::PlanContext pc{templates, channels(ctx), {}, cfg, timeutil::now_ms()};
-  if (ctx.notify) pc.configured = ctx.notify->configured();
-  return pc;
-}
-
 }  // namespace
 
 boost::asio::awaitable<Result<Reply>> sos_raise(Context& ctx, const Caller& caller, const object& p) {
