@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import concurrent.futures
 import datetime
-import http.client
 import json
 import math
 import os
@@ -30,7 +29,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -38,6 +36,8 @@ import sys
 import tempfile
 import threading
 import time
+
+from bench import UnixHTTP  # HTTP over the control socket, as the other scenarios speak it
 
 CENTER = (41.8902, 12.4922)  # the Colosseum
 RADIUS_KM = 2.0
@@ -92,16 +92,6 @@ def _user_jiffies(cpus):
             if v and v[0] in names:
                 n += int(v[1]) + int(v[2])
     return n
-
-
-class _UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=600)
-        self.unix_path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.unix_path)
 
 
 class Daemon:
@@ -257,7 +247,7 @@ def prepare(db_path, users, area, tour_size, log):
 
 
 def call(sock, method, path, body=None, conn=None):
-    conn = conn or _UnixHTTP(sock)
+    conn = conn or UnixHTTP(sock)
     headers = {"Content-Type": "application/json"} if body is not None else {}
     conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
     res = conn.getresponse()
@@ -272,7 +262,7 @@ def issue_tokens(sock, handles):
 
     def one(h):
         if not hasattr(local, "conn"):
-            local.conn = _UnixHTTP(sock)
+            local.conn = UnixHTTP(sock)
         return call(sock, "POST", "/v1/tokens", {"user": h, "label": "bench", "ttl_days": 0}, local.conn)["token"]
 
     with concurrent.futures.ThreadPoolExecutor(16) as ex:
@@ -392,7 +382,7 @@ async def cli(binary, sock, *args):
 async def drained(sock, delivered_before, jobs, t0):
     """Polls queue.status (in a thread) until the in-app queue is empty and `jobs` more were
     delivered; returns seconds since t0, or None after WAIT."""
-    conn = _UnixHTTP(sock)
+    conn = UnixHTTP(sock)
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
         queued, in_flight, delivered = await asyncio.to_thread(queue_inapp, sock, conn)
@@ -572,7 +562,7 @@ async def measure(d, sock, binary_cli, area_handles, tokens, server_cpu, client_
         s, rc, out, err = await cli(binary_cli, sock, "alert", "list", "--limit", "1")
         overhead.append(s)
     r["cli_overhead_ms"] = statistics.median(overhead) * 1000
-    conn = _UnixHTTP(sock)
+    conn = UnixHTTP(sock)
     r["alerts"], r["rollcalls"], r["peers"] = [], [], []
     # The alert and its peer take turns, `rounds` times over (this machine's speed drifts): each
     # keeps its best round.
