@@ -50,6 +50,7 @@ std::span<const Binding> link_handlers();
 std::span<const Binding> location_handlers();
 std::span<const Binding> alert_handlers();
 std::span<const Binding> sos_handlers();
+std::span<const Binding> sms_handlers();
 // Every family's, in this order.
 std::span<const std::span<const Binding>> families();
 

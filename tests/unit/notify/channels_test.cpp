@@ -53,7 +53,7 @@ TEST_CASE("no file outside lib/channels names a channel") {
       {"api/operations.cpp", "email"}, {"api/json_out.cpp", "email"}, {"api/user_ops.cpp", "email"},
       {"api/push_ops.cpp", "fcm"},     {"api/push_ops.cpp", "apns"},  {"core/config.cpp", "webhook"},
       // An answer that came as an SMS reply; the escalation rung that sends one.
-      {"api/alert_ops.cpp", "sms"},    {"safety/ladder.hpp", "sms"},
+      {"api/sms_ops.cpp", "sms"},      {"safety/ladder.hpp", "sms"},
   };
   std::regex literal("\"([a-z]+)\"");
   auto root = std::filesystem::path(TOURBUS_SOURCE_DIR) / "lib";
