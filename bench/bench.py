@@ -487,11 +487,15 @@ class Bench:
         self.r["safety"] = safety.run(BUILD, s["safety_users"], s["safety_area"], s["safety_online"], SERVER_CPU,
                                       LOADGEN_CPU, wait_quiet, log, rounds=s["safety_rounds"])
 
+    def translate(self):
+        import translate  # bench/translate.py: a tour chat in 3 languages through the Apertium sidecar
+        self.r["translate"] = translate.run(BUILD, SERVER_CPU, log)
+
     # --- the run -------------------------------------------------------------------------------
     def run(self):
         t0 = time.monotonic()
         only = set(self.args.only.split(",")) if self.args.only else None
-        if only and only <= {"schedule", "safety"}:  # need none of the shared users (safety makes its own store)
+        if only and only <= {"schedule", "safety", "translate"}:  # need none of the shared users (they make their own stores)
             return self.scenarios(only, t0)
         # With a baseline, it makes the state (its schema may be older) and gets a copy of it;
         # tourbus then migrates the original forward when it starts.
@@ -506,7 +510,7 @@ class Bench:
         return self.scenarios(only, t0)
 
     def scenarios(self, only, t0):
-        for name in ("idle", "fanout", "durable", "burst", "queue", "schedule", "safety"):
+        for name in ("idle", "fanout", "durable", "burst", "queue", "schedule", "safety", "translate"):
             if only and name not in only:
                 continue
             log("--- %s" % name)
@@ -538,7 +542,7 @@ def machine():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every scenario")
-    ap.add_argument("--only", help="comma-separated scenarios: idle,fanout,durable,burst,queue,schedule,safety")
+    ap.add_argument("--only", help="comma-separated scenarios: idle,fanout,durable,burst,queue,schedule,safety,translate")
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"), help="the report (default BENCHMARKS.md)")
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--command", default="bench/run", help="the command line to print in the report")

@@ -214,6 +214,9 @@ def render(r, command):
     if r.get("safety"):
         import safety
         w(safety.render(r["safety"]))
+    if r.get("translate"):
+        import translate
+        w(translate.render(r["translate"]))
 
     if targets:
         w("## Targets\n")

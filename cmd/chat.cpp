@@ -3,6 +3,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <ctime>
 #include <fstream>
@@ -154,8 +155,11 @@ class Screen {
   void line(const std::string& text) {
     if (tty_) std::cout << "\r\033[K";
     std::cout << text << "\n";
+    ++lines_;
     redraw();
   }
+  // How many lines were printed so far: tells whether a line still follows another.
+  std::uint64_t lines() const { return lines_; }
   void redraw() {
     if (tty_) std::cout << "\r\033[K" << prompt_ << input_ << std::flush;
     else std::cout << std::flush;
@@ -170,6 +174,7 @@ class Screen {
   bool tty_;
   termios saved_{};
   std::string prompt_;
+  std::uint64_t lines_ = 0;
 };
 
 std::string local_time(const boost::json::value& v) {
@@ -183,17 +188,48 @@ std::string local_time(const boost::json::value& v) {
   return buf;
 }
 
+std::string sender_of(const object& m) {
+  return m.at("sender").is_null() ? std::string("*") : std::string(m.at("sender").as_string());
+}
+
 std::string render(const object& m) {
   auto text = message_content(m);
-  auto who = m.at("sender").is_null() ? std::string("*") : std::string(m.at("sender").as_string());
   if (m.at("kind") == "system") return local_time(m.at("created_at")) + " * " + text;
-  return local_time(m.at("created_at")) + " " + who + ": " + text;
+  return local_time(m.at("created_at")) + " " + sender_of(m) + ": " + text;
+}
+
+// How `chat --translations` shows machine translations of others' messages.
+enum class Translations { below, replace, off };
+
+// The primary subtag of a language tag, as the daemon keys translations: "en-GB" -> "en".
+std::string primary_language(std::string_view tag) {
+  std::string out;
+  for (char c : tag) {
+    if (c == '-' || c == '_') break;
+    out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+std::string text_of(const object& o, const char* key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+// A message shown by its translation in place of the original (--translations replace):
+// "12:03 maria ↳ es→en (machine, /original 12): Hello".
+std::string render_translated(const object& m, std::string_view lang, const object& t) {
+  const boost::json::value none;
+  const auto* pivot = t.if_contains("pivot");
+  auto label = translation_label(m.at("lang"), lang, pivot ? *pivot : none);
+  label.insert(label.size() - 1, ", /original " + show(m.at("seq")));
+  return local_time(m.at("created_at")) + " " + sender_of(m) + " ↳ " + label + ": " + show(t.at("text"));
 }
 
 class Chat {
  public:
-  Chat(asio::io_context& io, const Globals& g, Endpoint endpoint)
-      : io_(io), g_(g), endpoint_(std::move(endpoint)), typing_timer_(io) {}
+  Chat(asio::io_context& io, const Globals& g, Endpoint endpoint, Translations translations)
+      : io_(io), g_(g), endpoint_(std::move(endpoint)), translations_(translations), typing_timer_(io) {}
 
   awaitable<int> run(std::optional<std::int64_t> start) {
     start_input();
@@ -205,6 +241,7 @@ class Chat {
       if (!st) co_return fail(g_, st.error());
       asio::co_spawn(io_, live_->run(), asio::detached);
       if (first) {
+        co_await learn_reader();
         if (!start) start = co_await choose();
         if (!start) co_return exit_code::ok;
         auto opened = co_await open(*start);
@@ -296,6 +333,16 @@ class Chat {
     co_return l;
   }
 
+  // Who reads: their handle and language, to know which messages a translation will follow.
+  // An operator as such (no --as, no token) has neither and sees every language's translations.
+  awaitable<void> learn_reader() {
+    auto call = live_->call("me", object{});
+    auto me = co_await std::move(call);
+    if (!me || !me->is_object()) co_return;
+    me_ = text_of(me->as_object(), "handle");
+    reader_lang_ = primary_language(text_of(me->as_object(), "language"));
+  }
+
   awaitable<std::optional<std::int64_t>> choose() {
     auto call4 = live_->call("conversation.list", object{});
     auto list = co_await std::move(call4);
@@ -339,6 +386,8 @@ class Chat {
       }
     }
     auto last = c->at("last_seq").as_int64();
+    live_after_ = last;
+    waiting_.clear();
     auto call6 = live_->call("message.history", object{{"conversation", id}, {"limit", 20}});
     auto page = co_await std::move(call6);
     if (!page) co_return page.error();
@@ -386,12 +435,87 @@ class Chat {
       });
     } else if (event == "presence") {
       screen_.line("-- " + show(d.at("user")) + " is " + show(d.at("status")));
+    } else if (event == "message.translated" && translations_ != Translations::off &&
+               d.at("conversation").as_int64() == conversation_) {
+      translated(d);
+    } else if (event == "translation.unavailable" && translations_ != Translations::off) {
+      unavailable(d);
     }
   }
 
+  // A translation of a message shown before: in place of its marker (replace), else under it,
+  // naming the message when other lines came in between.
+  void translated(const object& d) {
+    auto seq = d.at("seq").as_int64();
+    auto lang = text_of(d, "lang");
+    if (auto it = waiting_.find(seq); it != waiting_.end()) {
+      screen_.line(render_translated(it->second, lang, d));
+      waiting_.erase(it);
+      return;
+    }
+    bool follows = seq == last_seq_ && screen_.lines() == last_line_;
+    const boost::json::value none;
+    const auto* from = d.if_contains("from");
+    const auto* pivot = d.if_contains("pivot");
+    screen_.line(std::string("    ↳ ") + (follows ? "" : "#" + std::to_string(seq) + " ") +
+                 translation_label(from ? *from : none, lang, pivot ? *pivot : none) + ": " + show(d.at("text")));
+    last_line_ = screen_.lines();
+  }
+
+  // No engine translates the pair: said once per conversation and pair. Originals that waited
+  // for it are shown now.
+  void unavailable(const object& d) {
+    auto conv = d.at("conversation").as_int64();
+    auto from = text_of(d, "from");
+    auto reason = text_of(d, "reason");
+    screen_.line("-- " + (conv == conversation_ ? std::string() : "conversation " + std::to_string(conv) + ": ") +
+                 "no machine translation from " + from + " to " + text_of(d, "lang") + (reason.empty() ? "" : " (" + reason + ")"));
+    if (conv != conversation_) return;
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      if (text_of(it->second, "lang") != from) {
+        ++it;
+        continue;
+      }
+      screen_.line(render(it->second));
+      it = waiting_.erase(it);
+    }
+  }
+
+  // Whether a translation into the reader's language may still come for a message just sent.
+  bool awaits_translation(const object& m) const {
+    if (m.at("kind") != "text" || m.at("deleted").as_bool()) return false;
+    if (const auto* t = m.if_contains("translate"); t && t->is_bool() && !t->as_bool()) return false;
+    auto lang = text_of(m, "lang");
+    return !lang.empty() && lang != reader_lang_ && sender_of(m) != me_;
+  }
+
+  // The lines that show a message under --translations. In replace mode a message just sent
+  // (`live`) whose translation has not come yet shows as a marker and waits for it.
+  std::vector<std::string> lines_for(const object& m, bool live) {
+    const auto* all = translations_ == Translations::off ? nullptr : m.if_contains("translations");
+    if (translations_ == Translations::replace && !reader_lang_.empty()) {
+      const auto* mine = all && all->is_object() ? all->as_object().if_contains(reader_lang_) : nullptr;
+      if (mine && mine->is_object()) return {render_translated(m, reader_lang_, mine->as_object())};
+      if (live && awaits_translation(m)) {
+        auto seq = m.at("seq").as_int64();
+        waiting_[seq] = m;
+        if (waiting_.size() > 200) waiting_.erase(waiting_.begin());  // their markers say /original
+        return {local_time(m.at("created_at")) + " " + sender_of(m) + ": (" + text_of(m, "lang") + ", translating… /original " +
+                std::to_string(seq) + ")"};
+      }
+      return {render(m)};
+    }
+    std::vector<std::string> out{render(m)};
+    if (all)
+      for (const auto& t : translation_lines(m)) out.push_back("    " + t);
+    return out;
+  }
+
   void shown(const object& m) {
-    screen_.line(render(m));
     auto seq = m.at("seq").as_int64();
+    for (const auto& l : lines_for(m, seq > live_after_)) screen_.line(l);
+    last_seq_ = seq;
+    last_line_ = screen_.lines();
     bool as_user = !endpoint_.as.empty() || !endpoint_.token.empty();  // operators have no receipts
     if (seq > read_sent_ && live_ && live_->open() && as_user) {
       read_sent_ = seq;
@@ -509,17 +633,45 @@ class Chat {
       auto page = co_await std::move(call13);
       if (!page) co_return;
       screen_.line("-- earlier messages:");
-      for (const auto& m : page->at("messages").as_array()) screen_.line("   " + render(m.as_object()));
+      for (const auto& m : page->at("messages").as_array())
+        for (const auto& l : lines_for(m.as_object(), false)) screen_.line("   " + l);
       if (!page->at("messages").as_array().empty()) oldest_ = page->at("messages").as_array().front().at("seq").as_int64();
       screen_.line("-- end of earlier messages");
+    } else if (cmd == "/original") {
+      std::int64_t seq = 0;
+      if (!(words >> seq) || seq < 1) {
+        screen_.line("usage: /original SEQ");
+        co_return;
+      }
+      auto call14 = live_->call("message.history", object{{"conversation", conversation_}, {"after", seq - 1}, {"limit", 1}});
+      auto page = co_await std::move(call14);
+      if (!page) {
+        screen_.line("tourbus: " + page.error().message);
+        co_return;
+      }
+      const auto& msgs = page->at("messages").as_array();
+      if (msgs.empty() || msgs.front().at("seq").as_int64() != seq) {
+        screen_.line("-- no message " + std::to_string(seq) + " here");
+        co_return;
+      }
+      const auto& m = msgs.front().as_object();
+      auto lang = text_of(m, "lang");
+      screen_.line("-- original of " + std::to_string(seq) + (lang.empty() ? "" : " (" + lang + ")") + ": " + render(m));
     } else {
-      screen_.line("commands: /file PATH, /location LAT LON [LABEL], /who, /switch [ID], /history (or Page Up), /quit");
+      screen_.line("commands: /file PATH, /location LAT LON [LABEL], /who, /switch [ID], /history (or Page Up), "
+                   "/original SEQ, /quit");
     }
   }
 
   asio::io_context& io_;
   const Globals& g_;
   Endpoint endpoint_;
+  Translations translations_;
+  std::string me_, reader_lang_;  // the reader's handle and language (primary subtag); empty: an operator
+  std::int64_t live_after_ = 0;   // messages after this seq were sent while the chat was open
+  std::int64_t last_seq_ = 0;     // the last message shown, and the screen line it ended at
+  std::uint64_t last_line_ = 0;
+  std::map<std::int64_t, object> waiting_;  // replace mode: originals shown as a marker, by seq
   Screen screen_;
   std::unique_ptr<Live> live_;
   Feed feed_{[this](const object& m) { shown(m); }};
@@ -569,18 +721,26 @@ void add_chat(CLI::App& app, Globals& g, Action& action) {
     });
   }
   {
-    auto* cmd = app.add_subcommand("chat", "Chat in a terminal: history, live messages and typing, /file, /location, "
-                                           "/who, /switch, /quit");
+    auto* cmd = app.add_subcommand("chat", "Chat in a terminal: history, live messages, typing and machine translations; "
+                                           "/file, /location, /who, /switch, /original, /quit");
     auto start = std::make_shared<std::optional<std::int64_t>>();
     auto remote = std::make_shared<Remote>();
+    auto translations = std::make_shared<std::string>("below");
     cmd->add_option("CONVERSATION", *start, "The conversation to open (default: choose from a list)");
+    cmd->add_option("--translations", *translations,
+                    "How machine translations of others' messages show: below the original (default); replace: "
+                    "in its place (the original with /original SEQ); off: originals only")
+        ->check(CLI::IsMember({"below", "replace", "off"}));
     add_remote_options(cmd, *remote);
-    cmd->callback([&g, &action, start, remote] {
-      action = [&g, start, remote] {
+    cmd->callback([&g, &action, start, remote, translations] {
+      action = [&g, start, remote, translations] {
         auto e = endpoint_for(g, *remote);
         if (!e) return fail(g, e.error());
+        auto mode = *translations == "replace" ? Translations::replace
+                    : *translations == "off"   ? Translations::off
+                                               : Translations::below;
         return run_io([&](asio::io_context& io) -> awaitable<int> {
-          auto chat = std::make_shared<Chat>(io, g, *e);
+          auto chat = std::make_shared<Chat>(io, g, *e, mode);
           co_return co_await chat->run(*start);
         });
       };

@@ -43,6 +43,11 @@ void add_location(CLI::App& app, Globals& g, Action& action);
 void add_alerts(CLI::App& app, Globals& g, Action& action);
 void add_sos(CLI::App& app, Globals& g, Action& action);
 void add_duty(CLI::App& app, Globals& g, Action& action);
+void add_translate(CLI::App& app, Globals& g, Action& action);
+void add_glossary(CLI::App& app, Globals& g, Action& action);
+void add_translation(CLI::App& app, Globals& g, Action& action);
+// `conversation translation`, added to the `conversation` family by add_conversations.
+void add_conversation_translation(CLI::App& conversation, Globals& g, Action& action);
 
 // A JSON array of strings.
 boost::json::array strings(const std::vector<std::string>& v);

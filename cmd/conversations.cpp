@@ -1,4 +1,5 @@
 // tourbus conversation create|list|show|add|remove|history|search|export, and tourbus send.
+// (conversation translation is in translate.cpp, with the other translation commands.)
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -19,15 +20,29 @@ std::string conversation_name(const object& o) {
   return title.empty() || title == "-" ? "(" + show(o.at("kind")) + ")" : title;
 }
 
-std::vector<std::string> message_row(const object& m) {
-  auto text = message_content(m);
+std::string one_line(std::string text) {
   for (auto& c : text)
     if (c == '\n') c = ' ';
-  return {show(m.at("seq")), show(m.at("created_at")), m.at("sender").is_null() ? "*" : show(m.at("sender")), text};
+  return text;
 }
 
+std::vector<std::string> message_row(const object& m) {
+  return {show(m.at("seq")), show(m.at("created_at")), m.at("sender").is_null() ? "*" : show(m.at("sender")),
+          one_line(message_content(m))};
+}
+
+// One row per message, and one under it per machine translation it carries (the reader's
+// language; every language on the control socket without --as).
 int print_messages(const Globals& g, const boost::json::value& v) {
-  return print_list(g, v, "messages", {"SEQ", "TIME", "FROM", "TEXT"}, message_row);
+  const std::vector<std::string> headers = {"SEQ", "TIME", "FROM", "TEXT"};
+  if (g.json || g.quiet) return print_list(g, v, "messages", headers, message_row);
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& item : v.at("messages").as_array()) {
+    rows.push_back(message_row(item.as_object()));
+    for (const auto& t : translation_lines(item.as_object())) rows.push_back({"", "", "", "  " + one_line(t)});
+  }
+  print_table(headers, rows);
+  return exit_code::ok;
 }
 
 // Every message of a conversation after `after`, oldest first, page by page.
@@ -218,6 +233,7 @@ void add_conversations(CLI::App& app, Globals& g, Action& action) {
       };
     });
   }
+  add_conversation_translation(*conv, g, action);
 }
 
 void add_send(CLI::App& app, Globals& g, Action& action) {
@@ -228,14 +244,20 @@ void add_send(CLI::App& app, Globals& g, Action& action) {
   auto file = std::make_shared<std::string>();
   auto location = std::make_shared<std::vector<double>>();
   auto label = std::make_shared<std::string>();
+  auto lang = std::make_shared<std::string>();
+  auto no_translate = std::make_shared<bool>(false);
   cmd->add_option("CONVERSATION", *id, "The conversation's id")->required();
   cmd->add_option("TEXT", *text, "The message (a caption with --file); '-' reads it from standard input");
   cmd->add_option("--client-id", *client_id, "An id of your own: sending again with it never makes a second message");
   cmd->add_option("--file", *file, "Upload this file or photo and send it");
   cmd->add_option("--location", *location, "Send a location: LAT LON")->expected(2);
   cmd->add_option("--label", *label, "With --location: what the place is");
-  cmd->callback([&g, &action, id, text, client_id, file, location, label] {
-    action = [&g, id, text, client_id, file, location, label] {
+  cmd->add_option("--lang", *lang, "The language TEXT is written in, a BCP 47 tag such as es or en-GB (default: detected, "
+                                   "else the sender's language); it decides what it is translated from");
+  cmd->add_flag("--no-translate", *no_translate,
+                "Mark the text \"do not translate\": everyone gets these exact words (a safety instruction in fixed wording)");
+  cmd->callback([&g, &action, id, text, client_id, file, location, label, lang, no_translate] {
+    action = [&g, id, text, client_id, file, location, label, lang, no_translate] {
       Client c(find_socket(g), g.as);
       object body;
       if (*text == "-") {
@@ -245,6 +267,10 @@ void add_send(CLI::App& app, Globals& g, Action& action) {
       }
       if (!text->empty()) body["text"] = *text;
       if (!client_id->empty()) body["client_id"] = *client_id;
+      if ((!lang->empty() || *no_translate) && (!file->empty() || !location->empty()))
+        return fail(g, Error(Code::invalid_argument, "--lang and --no-translate are for text messages, not --file or --location"));
+      if (!lang->empty()) body["lang"] = *lang;
+      if (*no_translate) body["translate"] = false;
       if (!file->empty()) {
         std::ifstream f(*file, std::ios::binary);
         if (!f) return fail(g, Error(Code::not_found, "cannot read " + *file));

@@ -7,7 +7,7 @@
 int main(int argc, char** argv) {
   using namespace tourbus;
   using namespace tourbus::cli;
-  CLI::App app{"tourbus: control tourbusd (users, tokens, tours, conversations, chat, notifications, reminders, campaigns, locations, alerts, SOS, backups) over its control socket.\n"
+  CLI::App app{"tourbus: control tourbusd (users, tokens, tours, conversations, chat, translation, notifications, reminders, campaigns, locations, alerts, SOS, backups) over its control socket.\n"
                "Exit codes: 0 ok, 1 internal error, 2 usage, 3 not found, 4 invalid input or conflict,\n"
                "5 permission denied, 6 daemon unreachable. See tourbus(1).",
                "tourbus"};
@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
   add_conversations(app, g, action);
   add_send(app, g, action);
   add_chat(app, g, action);
+  add_translate(app, g, action);
+  add_translation(app, g, action);
+  add_glossary(app, g, action);
   add_notify(app, g, action);
   add_queue(app, g, action);
   add_templates(app, g, action);

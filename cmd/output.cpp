@@ -102,6 +102,26 @@ std::string message_content(const boost::json::object& m) {
   return text.empty() ? tag : tag + " " + text;
 }
 
+std::string translation_label(const boost::json::value& from, std::string_view to, const boost::json::value& pivot) {
+  std::string route = from.is_string() ? std::string(from.as_string()) : std::string("?");
+  if (pivot.is_string()) route += "→" + std::string(pivot.as_string());
+  return route + "→" + std::string(to) + " (machine)";
+}
+
+std::vector<std::string> translation_lines(const boost::json::object& m) {
+  std::vector<std::string> out;
+  const auto* t = m.if_contains("translations");
+  if (!t || !t->is_object()) return out;
+  const boost::json::value none;
+  const auto* from = m.if_contains("lang");
+  for (const auto& [lang, tr] : t->as_object()) {
+    if (!tr.is_object()) continue;
+    const auto* pivot = tr.as_object().if_contains("pivot");
+    out.push_back("↳ " + translation_label(from ? *from : none, lang, pivot ? *pivot : none) + ": " + show(tr.at("text")));
+  }
+  return out;
+}
+
 int run_call(const Globals& g, const std::function<Result<boost::json::value>(Client&)>& call,
              const std::function<int(const boost::json::value&)>& print) {
   Client client(find_socket(g), g.as);

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/json/object.hpp>
@@ -24,6 +25,13 @@ std::string show(const boost::json::value& v);
 // A message's content in one line of text: "(deleted)", "[location 41.9,12.5 Trevi] caption",
 // "[file menu.pdf, 5120 bytes, id 7] caption", or its text.
 std::string message_content(const boost::json::object& m);
+
+// How a machine translation is labelled wherever it is shown: "es→en (machine)", or through a
+// pivot language "es→it→en (machine)". `from` and `pivot` may be null.
+std::string translation_label(const boost::json::value& from, std::string_view to, const boost::json::value& pivot);
+// The machine translations a message carries (its `translations`), one line each:
+// "↳ es→en (machine): text".
+std::vector<std::string> translation_lines(const boost::json::object& m);
 
 void print_table(const std::vector<std::string>& headers, const std::vector<std::vector<std::string>>& rows);
 // "key: value" lines, in the order given.

@@ -5,6 +5,34 @@
 #include "output.hpp"
 
 namespace tourbus::cli {
+namespace {
+
+// The "translation" section: counters since start, then one line per engine with its health.
+void print_translation(const boost::json::object& t) {
+  std::string waiting = show(t.at("waiting")) + " waiting to be tried again";
+  const auto* enabled = t.if_contains("enabled");
+  if (!enabled) {
+    std::cout << "translation: not running, " << waiting << "\n";
+    return;
+  }
+  std::cout << "translation: " << (enabled->as_bool() ? "on" : "off (no engine in translate.providers or translate.routes)")
+            << ", " << show(t.at("translated")) << " translated, " << show(t.at("cache_hits")) << " from the cache, "
+            << show(t.at("failed")) << " failed, " << show(t.at("unsupported")) << " with no engine for the pair; " << waiting << "\n";
+  for (const auto& e : t.at("engines").as_array()) {
+    const auto& eo = e.as_object();
+    std::string state = eo.at("reachable").as_bool() ? "reachable" : "unreachable";
+    if (eo.at("backing_off").as_bool()) state += ", backing off (skipped after failures)";
+    std::cout << "  " << show(eo.at("name")) << ": " << state << "; " << show(eo.at("ok")) << " ok, " << show(eo.at("failed"))
+              << " failed";
+    if (!eo.at("last_error").is_null())
+      std::cout << "; last error " << show(eo.at("last_error_at")) << ": " << show(eo.at("last_error"));
+    std::cout << "\n";
+    if (const auto* pairs = eo.if_contains("pairs"); pairs && pairs->is_array() && !pairs->as_array().empty())
+      std::cout << "    pairs: " << show(*pairs) << "\n";
+  }
+}
+
+}  // namespace
 
 void add_status(CLI::App& app, Globals& g, Action& action) {
   auto* cmd = app.add_subcommand("status", summary("status"));
@@ -30,6 +58,7 @@ void add_status(CLI::App& app, Globals& g, Action& action) {
                                     << show(c.at("websocket")) << " websocket"
                                     << (c.contains("socketio") ? ", " + show(c.at("socketio")) + " socket.io" : std::string())
                                     << "\n";
+                          if (const auto* t = o.if_contains("translation"); t && t->is_object()) print_translation(t->as_object());
                         });
                       });
     };

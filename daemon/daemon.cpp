@@ -29,6 +29,8 @@
 #include "core/links.hpp"
 #include "safety/runner.hpp"
 #include "safety/tracker.hpp"
+#include "translate/runner.hpp"
+#include "translate/translator.hpp"
 #include "schedule/campaign_runner.hpp"
 #include "schedule/plan.hpp"
 #include "store/secrets.hpp"
@@ -214,6 +216,11 @@ int run(const Options& options, config::Config cfg) {
   safety::Runner safety_runner(io, *writer, *reads, holder, dispatcher, hub, &timeutil::now_ms,
                                [&](std::int64_t user, std::int64_t alert) { return api::handlers::answer_links(ctx, user, alert); });
   ctx.safety = &safety_runner;
+  // Translation: committed text messages into their readers' languages, on worker threads.
+  translate::Translator translator(holder);
+  ctx.translator = &translator;
+  translate::Runner translation(io, *writer, *reads, holder, translator, hub, &timeutil::now_ms);
+  ctx.translation = &translation;
   // The review requests follow review.* in the config, at start-up and on every reload.
   auto sync_review = [&](const config::Config& c) {
     schedule::ReviewSettings r{c.review_template, c.review_after_minutes * 60'000, static_cast<int>(c.review_nudges),
@@ -266,6 +273,7 @@ int run(const Options& options, config::Config cfg) {
   scheduler.start();
   campaigns.start();
   safety_runner.start();
+  translation.start();
   {
     std::string channels;
     for (const auto& c : dispatcher.configured()) channels += (channels.empty() ? "" : ",") + c;
@@ -327,6 +335,7 @@ int run(const Options& options, config::Config cfg) {
       scheduler.stop();
       campaigns.stop();
       safety_runner.stop();
+      translation.stop();
       housekeeping.cancel();
       location_expiry.cancel();
       deadline = std::chrono::steady_clock::now() + std::chrono::seconds(holder.get()->shutdown_grace_seconds);
@@ -356,6 +365,7 @@ int run(const Options& options, config::Config cfg) {
   scheduler.stop();
   campaigns.stop();
   safety_runner.stop();
+  translation.stop();
   dispatcher.stop();
   dispatcher.join();
 

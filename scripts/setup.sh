@@ -12,6 +12,9 @@ packages=(
   # Socket.IO clients for the tests: socket.io-client in Node (its packages from the npm registry,
   # by lock file), python3-socketio (v5) with its transports (requests, websocket-client)
   nodejs python3-socketio python3-engineio python3-requests python3-websocket
+  # Machine translation (docs/translation.md): the Apertium APy engine and its language pairs
+  # (en, es, it, pt, fr, ca; pairs without a package of their own go through Spanish)
+  apertium-apy apertium-eng-spa apertium-spa-ita apertium-es-pt apertium-fr-es apertium-eng-cat apertium-spa-cat
 )
 # Debian's npm comes apart from its nodejs; a Node.js of another origin (NodeSource) brings its own.
 command -v npm >/dev/null || packages+=(npm)

@@ -8,6 +8,14 @@
 
 #include <charconv>
 
+#include <set>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 
 #include "api/fanout.hpp"
@@ -25,6 +33,9 @@
 #include "safety/rollcall.hpp"
 #include "safety/runner.hpp"
 #include "store/tours.hpp"
+#include "translate/language.hpp"
+#include "translate/runner.hpp"
+#include "translate/translations.hpp"
 #include "store/users.hpp"
 
 namespace tourbus::api::handlers {
@@ -83,6 +94,85 @@ void tell_online(Context& ctx, const Sent& s) {
   for (const auto& [user, language] : s.people) by_language[language].push_back(user);
   for (const auto& [language, users] : by_language)
     ctx.events.publish(users, events::push("alert", safety::alert_view(s.alert, language, fallback)), false);
+}
+
+// Machine translations of an alert into its recipients' languages that it has no <info> block in
+// (a template or CAP text in their language always wins): one block per language, copied from the
+// default-language block, each text the original followed by the marked translation, never instead
+// of it. Waits at most translate.emergency_wait_ms; languages not back by then get the original
+// alone. Stored with the alert before anyone is told; returns the languages added.
+boost::asio::awaitable<std::vector<std::string>> add_machine_translations(Context& ctx, Sent& s) {
+  auto cfg = ctx.config.get();
+  std::vector<std::string> added;
+  if (!ctx.translation || cfg->translate_emergency_wait_ms <= 0 || s.alert.cap.infos.empty()) co_return added;
+  const auto& fallback = cfg->notify_default_language;
+  auto source = safety::cap::pick(s.alert.cap, fallback, fallback);
+  auto from = translate::primary(source.language);
+  std::set<std::string> missing;
+  for (const auto& [user, language] : s.people) {
+    auto lang = translate::primary(language);
+    if (lang.empty() || lang == from) continue;
+    if (translate::primary(safety::cap::pick(s.alert.cap, language, fallback).language) != lang) missing.insert(lang);
+  }
+  if (from.empty() || missing.empty()) co_return added;
+  // Every (language, field) at once on the translation workers; whatever is back by the deadline.
+  using Info = safety::cap::Info;
+  struct Job {
+    std::string lang;
+    std::string Info::*field;
+    std::optional<std::string> text;
+  };
+  struct Waiting {
+    Waiting(boost::asio::any_io_executor ex, std::size_t n) : timer(ex), remaining(n) {}
+    boost::asio::steady_timer timer;
+    std::size_t remaining;
+    std::vector<Job> jobs;
+  };
+  auto terms = ctx.reads.with([](store::Db& db) { return translate::glossary::terms(db); });
+  auto ex = co_await boost::asio::this_coro::executor;
+  auto w = std::make_shared<Waiting>(ex, 0);
+  for (const auto& lang : missing)
+    for (auto field : {&Info::headline, &Info::description, &Info::instruction})
+      if (!(source.*field).empty()) w->jobs.push_back(Job{lang, field, std::nullopt});
+  w->remaining = w->jobs.size();
+  w->timer.expires_after(std::chrono::milliseconds(cfg->translate_emergency_wait_ms));
+  for (std::size_t i = 0; i < w->jobs.size(); ++i) {
+    boost::asio::co_spawn(
+        ex,
+        [&ctx, w, i, text = source.*(w->jobs[i].field), from, terms]() -> boost::asio::awaitable<void> {
+          auto pending = ctx.translation->run(text, from, w->jobs[i].lang, terms);
+          auto out = co_await std::move(pending);
+          if (out.kind == translate::Outcome::Kind::translated) w->jobs[i].text = std::move(out.text);
+          if (--w->remaining == 0) w->timer.cancel();
+        },
+        boost::asio::detached);
+  }
+  boost::system::error_code ec;
+  co_await w->timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+  auto doc = s.alert.cap;
+  for (const auto& lang : missing) {
+    Info info = source;
+    info.language = lang;
+    bool any = false;
+    for (const auto& job : w->jobs) {
+      if (job.lang != lang || !job.text) continue;
+      auto& text = info.*(job.field);
+      auto label = std::string(translate::machine_label(lang));
+      text += job.field == &Info::headline ? " / " + *job.text + " (" + label + ")" : "\n\n[" + label + "] " + *job.text;
+      any = true;
+    }
+    if (!any) continue;
+    doc.infos.push_back(std::move(info));
+    added.push_back(lang);
+  }
+  if (added.empty()) co_return added;
+  auto pending = ctx.writer.run<bool>([id = s.id, doc](store::Db& db) -> Result<bool> {
+    safety::alerts::set_cap(db, id, doc);
+    return true;
+  });
+  if (auto stored = co_await std::move(pending); stored) s.alert.cap = std::move(doc);
+  else added.clear();
+  co_return added;
 }
 
 object sent_json(const Sent& s, bool dry_run) {
@@ -296,6 +386,13 @@ boost::asio::awaitable<Result<Reply>> alert_send(Context& ctx, const Caller& cal
   }
   log->warn("safety.alert_created alert={} identifier={} type={} status={} recipients={} by={}", r->id, r->alert.identifier,
             r->alert.msg_type, r->alert.status, r->recipients, a.created_by);
+  auto translating = add_machine_translations(ctx, *r);
+  auto machine = co_await std::move(translating);
+  if (!machine.empty()) {
+    std::string langs;
+    for (const auto& l : machine) langs += (langs.empty() ? "" : ",") + l;
+    log->info("safety.alert_translated alert={} languages={}", r->id, langs);
+  }
   tell_online(ctx, *r);
   if (ctx.safety) ctx.safety->wake();
   co_return Reply{202, sent_json(*r, false)};

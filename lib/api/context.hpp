@@ -26,6 +26,10 @@ namespace tourbus::safety {
 class Runner;
 class Tracker;
 }
+namespace tourbus::translate {
+class Runner;
+class Translator;
+}
 namespace tourbus::schedule {
 class Scheduler;
 class CampaignRunner;
@@ -134,6 +138,9 @@ struct Context {
   // Safety: sends alerts, escalates, rings SOS calls (null in tests); what live positions mean.
   safety::Runner* safety = nullptr;
   safety::Tracker* tracker = nullptr;
+  // Translation: the engines, and the runner that translates committed messages (null in tests).
+  translate::Translator* translator = nullptr;
+  translate::Runner* translation = nullptr;
   // The key signing the links in messages (unsubscribe, review): made once, kept in the store.
   std::string link_key;
 };

@@ -10,6 +10,7 @@
 #include "chat/messages.hpp"
 #include "notify/feed.hpp"
 #include "store/users.hpp"
+#include "translate/language.hpp"
 
 namespace tourbus::api {
 
@@ -56,17 +57,50 @@ void announce_presence(Context& ctx, std::int64_t user, events::Presence now_is)
 std::optional<std::vector<events::EventPtr>> missed(Context& ctx, std::int64_t user, std::int64_t after_message,
                                                     std::int64_t after_feed, std::size_t limit) {
   auto max = static_cast<std::int64_t>(limit) + 1;
-  auto [messages, items, unread] = ctx.reads.with([&](store::Db& db) {
+  auto [messages, translated, items, unread] = ctx.reads.with([&](store::Db& db) {
     auto m = chat::messages::after_id(db, user, after_message, max);
     auto f = user ? notify::feed::after_id(db, user, after_feed, max) : std::vector<notify::FeedItem>{};
     auto u = user && !f.empty() ? notify::feed::unread(db, user) : 0;
-    return std::tuple{std::move(m), std::move(f), u};
+    std::vector<std::int64_t> ids;
+    for (const auto& x : m) ids.push_back(x.id);
+    auto t = m.size() + f.size() > limit ? std::map<std::int64_t, std::vector<translate::Stored>>{}
+                                         : translate::translations::of(db, ids, reading_language(db, user));
+    return std::tuple{std::move(m), std::move(t), std::move(f), u};
   });
   if (messages.size() + items.size() > limit) return std::nullopt;
   std::vector<events::EventPtr> out;
   out.reserve(messages.size() + items.size());
-  for (const auto& m : messages) out.push_back(events::push("message", to_json(m)));
+  for (const auto& m : messages) out.push_back(events::push("message", message_json(m, translated)));
   for (const auto& item : items) out.push_back(events::push("notification", notify::feed::push_data(item, unread)));
+  return out;
+}
+
+std::optional<std::string> reading_language(store::Db& db, std::int64_t user) {
+  if (user == 0) return std::nullopt;
+  auto u = store::users::find_id(db, user);
+  return u ? translate::primary(u->language) : std::string();
+}
+
+boost::json::object message_json(const chat::Message& m, const std::map<std::int64_t, std::vector<translate::Stored>>& t) {
+  auto o = to_json(m);
+  auto it = t.find(m.id);
+  if (it == t.end() || m.deleted_at) return o;
+  boost::json::object out;
+  for (const auto& s : it->second)
+    out[s.lang] = boost::json::object{{"text", s.text},
+                                      {"provider", s.provider},
+                                      {"pivot", s.pivot ? boost::json::value(*s.pivot) : boost::json::value(nullptr)},
+                                      {"machine", true}};
+  o["translations"] = std::move(out);
+  return o;
+}
+
+boost::json::array messages_json(store::Db& db, const std::vector<chat::Message>& list, const std::optional<std::string>& lang) {
+  std::vector<std::int64_t> ids;
+  for (const auto& m : list) ids.push_back(m.id);
+  auto t = translate::translations::of(db, ids, lang);
+  boost::json::array out;
+  for (const auto& m : list) out.push_back(message_json(m, t));
   return out;
 }
 

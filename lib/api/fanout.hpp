@@ -2,8 +2,14 @@
 // every session of every member (docs/protocol.md, "Server pushes").
 #pragma once
 
+#include <map>
+#include <optional>
+
+#include <boost/json/array.hpp>
+
 #include "api/context.hpp"
 #include "chat/posting.hpp"
+#include "translate/translations.hpp"
 
 namespace tourbus::api {
 
@@ -22,6 +28,14 @@ void announce_presence(Context& ctx, std::int64_t user, events::Presence now_is)
 // notifications; nothing when there are more than `limit` in all (the client must sync instead).
 std::optional<std::vector<events::EventPtr>> missed(Context& ctx, std::int64_t user, std::int64_t after_message,
                                                     std::int64_t after_feed, std::size_t limit);
+// The language a caller reads in (the primary subtag of their preferred language); nothing for the
+// control socket, which sees every translation.
+std::optional<std::string> reading_language(store::Db& db, std::int64_t user);
+// Messages as a reader sees them: each with its stored translations into the reader's language
+// ("translations": {"es": {"text", "provider", "pivot", "machine"}}), every language for nullopt.
+boost::json::array messages_json(store::Db& db, const std::vector<chat::Message>& list, const std::optional<std::string>& lang);
+boost::json::object message_json(const chat::Message& m, const std::map<std::int64_t, std::vector<translate::Stored>>& t);
+
 // The highest message and feed item ids so far.
 std::pair<std::int64_t, std::int64_t> last_pushed_ids(Context& ctx);
 

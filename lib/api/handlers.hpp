@@ -51,6 +51,7 @@ std::span<const Binding> location_handlers();
 std::span<const Binding> alert_handlers();
 std::span<const Binding> sos_handlers();
 std::span<const Binding> sms_handlers();
+std::span<const Binding> translate_handlers();
 // Every family's, in this order.
 std::span<const std::span<const Binding>> families();
 

@@ -120,6 +120,11 @@ boost::json::object to_json(const chat::Message& m) {
   o["created_at"] = format_utc(m.created_at);
   o["edited_at"] = opt_time(m.edited_at);
   o["deleted"] = m.deleted_at.has_value();
+  if (m.kind == "text") {
+    o["lang"] = opt(m.lang);
+    o["lang_source"] = opt(m.lang_method);
+    o["translate"] = m.translate;
+  }
   return o;
 }
 

@@ -14,6 +14,10 @@
 #include "core/logging.hpp"
 #include "core/time.hpp"
 #include "core/validate.hpp"
+#include "store/users.hpp"
+#include "translate/language.hpp"
+#include "translate/runner.hpp"
+#include "translate/translations.hpp"
 
 namespace tourbus::api::handlers {
 namespace {
@@ -72,6 +76,23 @@ Result<chat::Message> draft_from(const Caller& caller, const object& p, std::siz
   if (m.kind != "location" && (lat || lon || accuracy || label))
     return Error(Code::invalid_argument, "lat, lon, accuracy and label belong to a location message", lat ? "lat" : "lon");
   if (m.kind != "file" && file) return Error(Code::invalid_argument, "file: only for a file message", "file");
+  auto lang = get_string(p, "lang");
+  auto wanted = get_bool(p, "translate");
+  if (m.kind != "text" && (lang || wanted))
+    return Error(Code::invalid_argument, "lang and translate belong to a text message", lang ? "lang" : "translate");
+  if (lang) {
+    auto code = translate::primary(*lang);
+    if (code.empty()) return Error(Code::invalid_argument, "lang: '" + *lang + "' is not a language tag (es, en-GB)", "lang");
+    m.lang = code;
+    m.lang_method = "client";
+  } else if (m.kind == "text") {
+    // Undeclared: detected from the text when it says enough, else the sender's language (below).
+    if (auto d = translate::detect(m.body)) {
+      m.lang = d->lang;
+      m.lang_method = "detected";
+    }
+  }
+  m.translate = wanted.value_or(true);
   m.created_at = timeutil::now_ms();
   return m;
 }
@@ -83,7 +104,8 @@ std::string who(const Caller& c) { return c.handle.empty() ? std::string("operat
 boost::asio::awaitable<Result<Reply>> message_send(Context& ctx, const Caller& caller, const object& p) {
   auto draft = draft_from(caller, p, static_cast<std::size_t>(ctx.config.get()->chat_max_text_bytes));
   if (!draft) co_return draft.error();
-  auto pending = ctx.writer.run<chat::Posted>([caller, m = std::move(*draft)](store::Db& db) mutable -> Result<chat::Posted> {
+  auto default_language = ctx.config.get()->notify_default_language;
+  auto pending = ctx.writer.run<chat::Posted>([caller, m = std::move(*draft), default_language](store::Db& db) mutable -> Result<chat::Posted> {
     if (auto ok = check_visible(db, caller, m.conversation_id, "conversation"); !ok) return ok.error();
     if (m.file_id) {
       m.file = chat::files::find(db, *m.file_id);
@@ -91,6 +113,11 @@ boost::asio::awaitable<Result<Reply>> message_send(Context& ctx, const Caller& c
       bool ok = m.file && (m.file->uploader_id == caller.user_id || caller.is_operator() ||
                            chat::messages::file_visible_to(db, *m.file_id, caller.user_id));
       if (!ok) return Error(Code::not_found, "file: no file " + std::to_string(*m.file_id) + " that you uploaded", "file");
+    }
+    if (m.kind == "text" && !m.lang) {
+      auto sender = caller.user_id ? store::users::find_id(db, caller.user_id) : std::nullopt;
+      m.lang = translate::primary(sender ? sender->language : default_language);
+      m.lang_method = "sender";
     }
     return chat::post(db, std::move(m));
   });
@@ -101,6 +128,7 @@ boost::asio::awaitable<Result<Reply>> message_send(Context& ctx, const Caller& c
     logging::get("chat")->debug("chat.message_stored conversation={} seq={} kind={} sender={} req={}", m.conversation_id,
                                m.seq, m.kind, who(caller), caller.request_id);
   announce(ctx, *posted);
+  if (!posted->duplicate && m.kind == "text" && ctx.translation) ctx.translation->wake();
   auto out = to_json(m);
   out["duplicate"] = posted->duplicate;
   co_return posted->duplicate ? Reply::ok(std::move(out)) : Reply::created(std::move(out));
@@ -126,8 +154,7 @@ boost::asio::awaitable<Result<Reply>> message_history(Context& ctx, const Caller
       if (page.after) list.pop_back();
       else list.erase(list.begin());
     }
-    boost::json::array out;
-    for (const auto& m : list) out.push_back(to_json(m));
+    auto out = messages_json(db, list, reading_language(db, caller.user_id));
     return object{{"conversation", id}, {"messages", std::move(out)}, {"more", more}, {"last_seq", c->last_seq}};
   });
   if (!result) co_return result.error();
@@ -145,8 +172,7 @@ boost::asio::awaitable<Result<Reply>> message_search(Context& ctx, const Caller&
   auto result = ctx.reads.with([&](store::Db& db) -> Result<object> {
     auto c = visible_conversation(db, caller, id, "conversation");
     if (!c) return c.error();
-    boost::json::array out;
-    for (const auto& m : chat::messages::search(db, id, q, limit)) out.push_back(to_json(m));
+    auto out = messages_json(db, chat::messages::search(db, id, q, limit), reading_language(db, caller.user_id));
     return object{{"conversation", id}, {"messages", std::move(out)}};
   });
   if (!result) co_return result.error();
@@ -183,12 +209,17 @@ boost::asio::awaitable<Result<Reply>> change_message(Context& ctx, const Caller&
     if (!remove && m->kind != "text") return Error(Code::conflict, "only text messages can be edited", "seq");
     if (remove) chat::messages::tombstone(db, m->id, now);
     else chat::messages::edit(db, m->id, text, now);
+    // The translations were of the old text: gone, and an edited text is translated again.
+    translate::translations::remove(db, m->id);
+    if (remove || !m->translate) translate::jobs::done(db, m->id);
+    else translate::jobs::schedule(db, m->id, now, 0, std::nullopt);
     return Changed{*chat::messages::find(db, id, seq), chat::conversations::member_ids(db, id)};
   });
   auto changed = co_await std::move(pending);
   if (!changed) co_return changed.error();
   logging::get("chat")->info("chat.message_{} conversation={} seq={} by={}", remove ? "deleted" : "edited", id, seq, who(caller));
   announce_update(ctx, changed->message, changed->members);
+  if (!remove && ctx.translation) ctx.translation->wake();
   co_return Reply::ok(to_json(changed->message));
 }
 

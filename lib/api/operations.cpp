@@ -363,6 +363,26 @@ constexpr Param kMessageSend[] = {
     {"lon", number, false, "location: longitude, -180 to 180"},
     {"accuracy", number, false, "location: accuracy in metres"},
     {"label", string, false, "location: what the place is, 1-200 characters"},
+    {"lang", string, false, "text: the language it is written in, a BCP 47 tag (default: detected, else the sender's language)"},
+    {"translate", boolean, false, "text: false marks it \"do not translate\" (a safety instruction in fixed wording)"},
+};
+constexpr Param kTranslate[] = {
+    {"text", string, true, "the text to translate, at most chat.max_text_bytes"},
+    {"from", string, true, "its language, a BCP 47 tag"},
+    {"to", string, true, "the language wanted"},
+};
+constexpr Param kGlossaryAdd[] = {
+    {"term", string, true, "a place, attraction, meeting point or name never to translate, 1-200 characters"},
+    {"note", string, false, "what it is, for operators"},
+};
+constexpr Param kGlossaryId[] = {{"id", integer, true, "the term's id"}};
+constexpr Param kTranslationSet[] = {
+    {"enabled", boolean, true, "true: translate what others write into my language; false: show originals only; null (with conversation): follow the conversation's default", true},
+    {"conversation", integer, false, "only in this conversation (default: everywhere)"},
+};
+constexpr Param kConversationTranslation[] = {
+    {"id", integer, true, "the conversation"},
+    {"enabled", boolean, true, "the default for members who chose nothing: translate (true) or not"},
 };
 constexpr Param kMessageHistory[] = {
     {"conversation", integer, true, "the conversation"},
@@ -470,6 +490,18 @@ const Operation kOperations[] = {
 
     {.name = "message.send", .method = "POST", .route = "/v1/conversations/{conversation}/messages", .allowed = kAnyone,
      .params = kMessageSend, .summary = "Send a text, file or location message (answered after it is stored)"},
+    {.name = "translate", .method = "POST", .route = "/v1/translate", .allowed = kStaff,
+     .params = kTranslate, .summary = "Translate a text with the configured engines (to try them)"},
+    {.name = "translation.set", .method = "POST", .route = "/v1/me/translation", .allowed = kAnyone,
+     .params = kTranslationSet, .summary = "Turn translation on or off for oneself, everywhere or in one conversation"},
+    {.name = "conversation.translation", .method = "POST", .route = "/v1/conversations/{id}/translation", .allowed = kAnyone,
+     .params = kConversationTranslation, .summary = "Set whether a conversation translates by default (its owner, a guide in it, or an operator)"},
+    {.name = "glossary.add", .method = "POST", .route = "/v1/glossary", .allowed = kOperator,
+     .params = kGlossaryAdd, .summary = "Protect a term from translation"},
+    {.name = "glossary.list", .method = "GET", .route = "/v1/glossary", .allowed = kOperator,
+     .summary = "List the protected terms"},
+    {.name = "glossary.remove", .method = "DELETE", .route = "/v1/glossary/{id}", .allowed = kOperator,
+     .params = kGlossaryId, .summary = "Stop protecting a term"},
     {.name = "message.history", .method = "GET", .route = "/v1/conversations/{conversation}/messages", .allowed = kAnyone,
      .params = kMessageHistory, .summary = "Page through a conversation's messages"},
     {.name = "message.search", .method = "GET", .route = "/v1/conversations/{conversation}/search", .allowed = kAnyone,

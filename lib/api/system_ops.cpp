@@ -10,6 +10,8 @@
 #include "core/logging.hpp"
 #include "core/time.hpp"
 #include "store/database.hpp"
+#include "translate/translations.hpp"
+#include "translate/translator.hpp"
 
 namespace tourbus::api::handlers {
 
@@ -27,6 +29,34 @@ Snapshot snapshot(Context& ctx) {
   s.store = ctx.reads.with([&](store::Db& db) { return store::figures(db, ctx.database_path); });
   s.writer = ctx.writer.stats();
   return s;
+}
+
+// Translation as status shows it: each engine's health and the counters since start.
+object translation_status(Context& ctx) {
+  auto waiting = ctx.reads.with([](store::Db& db) { return translate::jobs::waiting(db); });
+  object o{{"waiting", waiting}};
+  if (!ctx.translator) return o;
+  boost::json::array engines;
+  for (const auto& h : ctx.translator->health()) {
+    boost::json::array pairs;
+    for (const auto& p : h.pairs) pairs.emplace_back(p);
+    engines.push_back(object{{"name", h.name},
+                             {"reachable", h.reachable},
+                             {"backing_off", h.backing_off},
+                             {"ok", h.ok},
+                             {"failed", h.failed},
+                             {"last_error", h.last_error.empty() ? boost::json::value(nullptr) : boost::json::value(h.last_error)},
+                             {"last_error_at", h.last_error_at ? boost::json::value(timeutil::format_utc(h.last_error_at)) : nullptr},
+                             {"pairs", std::move(pairs)}});
+  }
+  const auto& n = ctx.translator->counters();
+  o["enabled"] = ctx.translator->enabled();
+  o["engines"] = std::move(engines);
+  o["translated"] = n.translated.load();
+  o["cache_hits"] = n.cache_hits.load();
+  o["failed"] = n.failed.load();
+  o["unsupported"] = n.unsupported.load();
+  return o;
 }
 
 }  // namespace
@@ -70,6 +100,7 @@ boost::asio::awaitable<Result<Reply>> status(Context& ctx, const Caller&, const 
       {"store", std::move(store)},
       {"connections", std::move(connections)},
       {"requests", std::move(requests)},
+      {"translation", translation_status(ctx)},
   });
 }
 
@@ -121,6 +152,28 @@ boost::asio::awaitable<Result<Reply>> metrics(Context& ctx, const Caller&, const
   out += fmt::format("tourbus_entities{{kind=\"user\"}} {}\n", s.store.users);
   out += fmt::format("tourbus_entities{{kind=\"token\"}} {}\n", s.store.tokens);
   out += fmt::format("tourbus_entities{{kind=\"tour\"}} {}\n", s.store.tours);
+  if (ctx.translator) {
+    const auto& n = ctx.translator->counters();
+    out += "# HELP tourbus_translations_total Translations asked for, by outcome (cache_hit: no engine call).\n"
+           "# TYPE tourbus_translations_total counter\n";
+    out += fmt::format("tourbus_translations_total{{outcome=\"translated\"}} {}\n", n.translated.load());
+    out += fmt::format("tourbus_translations_total{{outcome=\"cache_hit\"}} {}\n", n.cache_hits.load());
+    out += fmt::format("tourbus_translations_total{{outcome=\"failed\"}} {}\n", n.failed.load());
+    out += fmt::format("tourbus_translations_total{{outcome=\"unsupported\"}} {}\n", n.unsupported.load());
+    auto health = ctx.translator->health();
+    out += "# HELP tourbus_translation_engine_calls_total Calls to each translation engine, by outcome.\n"
+           "# TYPE tourbus_translation_engine_calls_total counter\n";
+    for (const auto& h : health) {
+      out += fmt::format("tourbus_translation_engine_calls_total{{engine=\"{}\",outcome=\"ok\"}} {}\n", h.name, h.ok);
+      out += fmt::format("tourbus_translation_engine_calls_total{{engine=\"{}\",outcome=\"failed\"}} {}\n", h.name, h.failed);
+    }
+    out += "# HELP tourbus_translation_engine_up 1 when the engine answers and is not being skipped after failures.\n"
+           "# TYPE tourbus_translation_engine_up gauge\n";
+    for (const auto& h : health)
+      out += fmt::format("tourbus_translation_engine_up{{engine=\"{}\"}} {}\n", h.name, h.reachable && !h.backing_off ? 1 : 0);
+  }
+  metric("tourbus_translation_waiting", "gauge", "Messages waiting to be translated again after engines failed.",
+         ctx.reads.with([](store::Db& db) { return translate::jobs::waiting(db); }));
   Reply r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   r.text = std::move(out);

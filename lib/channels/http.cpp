@@ -50,8 +50,9 @@ curl_slist* prepare(CURL* h, const HttpRequest& req, HttpResponse& res, const co
   curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT, static_cast<long>(c.notify_timeout_seconds));
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, std::min(10L, static_cast<long>(c.notify_timeout_seconds)));
+  long timeout_ms = req.timeout_ms > 0 ? static_cast<long>(req.timeout_ms) : static_cast<long>(c.notify_timeout_seconds) * 1000;
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, std::min(10'000L, timeout_ms));
   curl_easy_setopt(h, CURLOPT_USERAGENT, "tourbusd/" TOURBUS_VERSION);
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
   if (!c.notify_ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, c.notify_ca_file.c_str());

@@ -19,6 +19,7 @@ struct HttpRequest {
   std::string body;
   std::string basic_user, basic_password;  // HTTP Basic auth when the user is set
   bool http2 = false;                      // require HTTP/2 (APNs)
+  std::int64_t timeout_ms = 0;             // 0: notify.timeout_seconds
 };
 
 struct HttpResponse {

@@ -6,7 +6,7 @@ namespace {
 constexpr std::string_view kSelect =
     "SELECT m.id, m.conversation_id, m.seq, m.sender_id, u.handle, m.client_id, m.kind, m.body, m.data, m.file_id, "
     "m.created_at, m.edited_at, m.deleted_at, f.sha256, f.content_type, f.name, f.size, f.width, f.height, "
-    "f.uploader_id, f.created_at "
+    "f.uploader_id, f.created_at, m.lang, m.lang_method, m.translate "
     "FROM messages m LEFT JOIN users u ON u.id = m.sender_id LEFT JOIN files f ON f.id = m.file_id ";
 
 Message read(store::Stmt& s) {
@@ -37,6 +37,9 @@ Message read(store::Stmt& s) {
     f.created_at = s.i64(20);
     m.file = std::move(f);
   }
+  m.lang = s.opt_text(21);
+  m.lang_method = s.opt_text(22);
+  m.translate = s.i64(23) != 0;
   return m;
 }
 
@@ -84,8 +87,8 @@ Message append(store::Db& db, Message m) {
   while (next.step()) {
   }
   db.prepare(
-        "INSERT INTO messages (conversation_id, seq, sender_id, client_id, kind, body, data, file_id, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        "INSERT INTO messages (conversation_id, seq, sender_id, client_id, kind, body, data, file_id, created_at, lang, "
+        "lang_method, translate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
       .bind(1, m.conversation_id)
       .bind(2, m.seq)
       .bind(3, m.sender_id)
@@ -95,9 +98,25 @@ Message append(store::Db& db, Message m) {
       .bind(7, m.data)
       .bind(8, m.file_id)
       .bind(9, m.created_at)
+      .bind(10, m.lang)
+      .bind(11, m.lang_method)
+      .bind(12, m.translate)
       .run();
   m.id = db.last_insert_rowid();
   return m;
+}
+
+std::vector<Message> text_after(store::Db& db, std::int64_t after, std::int64_t limit) {
+  auto s = db.prepare(std::string(kSelect) + "WHERE m.id > ? AND m.kind = 'text' ORDER BY m.id LIMIT ?");
+  s.bind(1, after).bind(2, limit);
+  return read_all(s);
+}
+
+std::optional<Message> by_id(store::Db& db, std::int64_t id) {
+  auto s = db.prepare(std::string(kSelect) + "WHERE m.id = ?");
+  s.bind(1, id);
+  if (!s.step()) return std::nullopt;
+  return read(s);
 }
 
 std::optional<Message> find(store::Db& db, std::int64_t conversation_id, std::int64_t seq) {

@@ -35,6 +35,10 @@ struct Message {
   std::optional<std::int64_t> file_id;
   std::int64_t created_at = 0;
   std::optional<std::int64_t> edited_at, deleted_at;
+  // The language of the body (a primary subtag: es, en) and how it was known: client (declared),
+  // detected, sender (the sender's preferred language). translate false: "do not translate".
+  std::optional<std::string> lang, lang_method;
+  bool translate = true;
 };
 
 struct Page {
@@ -56,6 +60,9 @@ std::vector<Message> page(store::Db& db, std::int64_t conversation_id, const Pag
 // Messages with an id above `after` in the user's conversations (every conversation for user 0,
 // the control socket), in id order: what the user's sessions were pushed since (state recovery).
 std::vector<Message> after_id(store::Db& db, std::int64_t user_id, std::int64_t after, std::int64_t limit);
+// Text messages with an id above `after`, in id order (what translation has not looked at yet).
+std::vector<Message> text_after(store::Db& db, std::int64_t after, std::int64_t limit);
+std::optional<Message> by_id(store::Db& db, std::int64_t id);
 // The highest message id so far (0: none).
 std::int64_t last_id(store::Db& db);
 std::vector<Message> search(store::Db& db, std::int64_t conversation_id, const std::string& query, std::int64_t limit);

@@ -122,6 +122,37 @@ const std::array kKeys{
         "Recipients an alert is sent to per write transaction (each batch is queued and marked sent at once)."},
     Key{"sos.ring_seconds", &Config::sos_ring_seconds, 1, 3600, {}, true,
         "An SOS nobody has acknowledged notifies the guide and the operators on duty again after this long, until one does."},
+    Key{"translate.providers", &Config::translate_providers, 0, 0, {}, true,
+        "Translation engines tried in order for every language pair, comma-separated: apertium, libretranslate, deepl. Empty (and no translate.routes): no translation."},
+    Key{"translate.routes", &Config::translate_routes, 0, 0, {}, true,
+        "Engines for particular pairs, comma-separated FROM>TO=ENGINE|ENGINE entries (* for any language), e.g. \"en>it=deepl|apertium, *>de=deepl\"; the most specific entry wins, pairs without one use translate.providers."},
+    Key{"translate.pivots", &Config::translate_pivots, 0, 0, {}, true,
+        "Languages a chain may go through when an engine lacks the direct pair (en>es>it), tried in this order; the annotation names the pivot."},
+    Key{"translate.apertium_url", &Config::translate_apertium_url, 0, 0, {}, true,
+        "Apertium APy, the offline engine (Debian apertium-apy, systemd/tourbus-apertium.service). Empty: not used."},
+    Key{"translate.libretranslate_url", &Config::translate_libretranslate_url, 0, 0, {}, true,
+        "A LibreTranslate-compatible API (POST /translate). Empty: not used."},
+    Key{"translate.libretranslate_key", &Config::translate_libretranslate_key, 0, 0, {}, true,
+        "LibreTranslate api_key, when the server wants one.", true, Key::Credential::value},
+    Key{"translate.deepl_url", &Config::translate_deepl_url, 0, 0, {}, true,
+        "DeepL API base URL: https://api-free.deepl.com or https://api.deepl.com."},
+    Key{"translate.deepl_key", &Config::translate_deepl_key, 0, 0, {}, true,
+        "DeepL authentication key (sent as Authorization: DeepL-Auth-Key); never logged. Empty: DeepL not used.", true,
+        Key::Credential::value},
+    Key{"translate.timeout_ms", &Config::translate_timeout_ms, 100, 120'000, {}, true,
+        "Longest one engine call may take; a slower engine counts as failed (the original was delivered long before)."},
+    Key{"translate.workers", &Config::translate_workers, 1, 64, {}, false,
+        "Engine calls in flight at once."},
+    Key{"translate.cache_entries", &Config::translate_cache_entries, 0, 10'000'000, {}, true,
+        "Translations kept in memory by text and language pair (a tour chat asks once per language). 0: no cache."},
+    Key{"translate.max_attempts", &Config::translate_max_attempts, 1, 100, {}, true,
+        "Attempts to translate a message while engines fail before it stays untranslated."},
+    Key{"translate.retry_base_ms", &Config::translate_retry_base_ms, 10, 86'400'000, {}, true,
+        "Wait before a failed translation is tried again, doubling each time up to translate.retry_max_ms; a failing engine is skipped as long."},
+    Key{"translate.retry_max_ms", &Config::translate_retry_max_ms, 10, 86'400'000, {}, true,
+        "Longest wait between two attempts."},
+    Key{"translate.emergency_wait_ms", &Config::translate_emergency_wait_ms, 0, 30'000, {}, true,
+        "alert.send waits at most this long for machine translations into recipients' languages the alert has no text in (added below the original, marked). 0: none."},
     Key{"campaign.rate_per_second", &Config::campaign_rate_per_second, 0, 1'000'000, {}, true,
         "Messages a running campaign enqueues a second on each channel (a campaign may set its own). 0: no limit."},
     Key{"campaign.window_max", &Config::campaign_window_max, 0, 100'000'000, {}, true,
@@ -412,6 +443,28 @@ Status validate(const Config& c) {
   if (c.review_template.size() > 64 ||
       c.review_template.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
     return need("review.template", "a template name (a-z, 0-9 and _, at most 64) or empty");
+  auto engine = [](std::string_view e) { return e == "apertium" || e == "libretranslate" || e == "deepl"; };
+  for (auto e : split_list(c.translate_providers))
+    if (!engine(e)) return need("translate.providers", "unknown engine '" + std::string(e) + "': expected apertium, libretranslate or deepl");
+  for (auto entry : split_list(c.translate_routes)) {
+    auto gt = entry.find('>'), eq = entry.find('=');
+    if (gt == std::string_view::npos || eq == std::string_view::npos || gt > eq || gt == 0 || eq == gt + 1)
+      return need("translate.routes", "'" + std::string(entry) + "': expected FROM>TO=ENGINE|ENGINE (e.g. en>it=deepl|apertium)");
+    auto rest = entry.substr(eq + 1);
+    while (true) {
+      auto bar = rest.find('|');
+      auto name = rest.substr(0, bar);
+      while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+      while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+      if (!engine(name)) return need("translate.routes", "'" + std::string(entry) + "': unknown engine '" + std::string(name) + "'");
+      if (bar == std::string_view::npos) break;
+      rest.remove_prefix(bar + 1);
+    }
+  }
+  for (auto [key, url] : {std::pair{"translate.apertium_url", &c.translate_apertium_url},
+                          std::pair{"translate.libretranslate_url", &c.translate_libretranslate_url},
+                          std::pair{"translate.deepl_url", &c.translate_deepl_url}})
+    if (!url->empty() && !is_http(*url)) return need(key, "expected an http(s):// URL");
   if (!c.public_url.empty() && !is_http(c.public_url)) return need("server.public_url", "expected an http(s):// URL");
   if (!c.review_url.empty() && !is_http(c.review_url)) return need("review.url", "expected an http(s):// URL");
   for (auto cat : split_list(c.campaign_cap_categories))

@@ -79,6 +79,17 @@ struct Config {
   std::int64_t alert_link_hours = 72;
   std::int64_t alert_batch_size = 1000;
   std::int64_t sos_ring_seconds = 60;
+  // Translation (docs/translation.md).
+  std::string translate_providers = "apertium", translate_routes, translate_pivots = "es,en",
+              translate_apertium_url = "http://127.0.0.1:2737", translate_libretranslate_url, translate_libretranslate_key,
+              translate_deepl_url = "https://api-free.deepl.com", translate_deepl_key;
+  std::int64_t translate_timeout_ms = 5000;
+  std::int64_t translate_workers = 4;
+  std::int64_t translate_cache_entries = 10'000;
+  std::int64_t translate_max_attempts = 6;
+  std::int64_t translate_retry_base_ms = 5'000;
+  std::int64_t translate_retry_max_ms = 600'000;
+  std::int64_t translate_emergency_wait_ms = 2'000;
   std::int64_t chat_max_text_bytes = 4096;
   std::int64_t chat_history_page = 200;
   std::int64_t chat_max_group_members = 1000;

@@ -167,6 +167,10 @@ void set_state(store::Db& db, std::int64_t id, std::string_view state, std::int6
   db.prepare("UPDATE alerts SET state = ?2, updated_at = ?3 WHERE id = ?1").bind(1, id).bind(2, state).bind(3, now).run();
 }
 
+void set_cap(store::Db& db, std::int64_t id, const cap::Alert& doc) {
+  db.prepare("UPDATE alerts SET cap = ?2 WHERE id = ?1").bind(1, id).bind(2, json::dump(cap::to_json(doc))).run();
+}
+
 void set_group_done(store::Db& db, std::int64_t id, std::int64_t now) {
   db.prepare("UPDATE alerts SET group_done_at = ?2, updated_at = ?2 WHERE id = ?1").bind(1, id).bind(2, now).run();
 }

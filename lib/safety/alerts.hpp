@@ -82,6 +82,8 @@ std::optional<AlertRecord> find_identifier(store::Db& db, std::string_view ident
 std::vector<AlertRecord> list(store::Db& db, std::optional<std::string> state, std::optional<std::int64_t> recipient,
                               std::optional<std::string> author, std::int64_t limit);
 void set_state(store::Db& db, std::int64_t id, std::string_view state, std::int64_t now);
+// Replaces the CAP document (machine translations added as info blocks before anyone was told).
+void set_cap(store::Db& db, std::int64_t id, const cap::Alert& doc);
 void set_group_done(store::Db& db, std::int64_t id, std::int64_t now);
 // Alerts whose fan-out is not finished.
 std::vector<std::int64_t> sending(store::Db& db);

@@ -16,6 +16,7 @@ class Install(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             for path in ["usr/sbin/tourbusd", "usr/bin/tourbus", "usr/sbin/tourbus-backup", "usr/lib/systemd/system/tourbusd.service",
                          "usr/lib/systemd/system/tourbus-backup.service", "usr/lib/systemd/system/tourbus-backup.timer",
+                         "usr/lib/systemd/system/tourbus-apertium.service",
                          "usr/share/man/man1/tourbus.1", "usr/share/man/man8/tourbusd.8",
                          "usr/share/man/man5/tourbus.toml.5"]:
                 with self.subTest(path=path):

@@ -32,6 +32,7 @@ const std::set<std::string> kNeverDeleted = {
     "messages",       // deleted messages keep their row (deleted_at): seq must stay gap-free
     "notifications",  // kept as the record of what was sent
     "feed",           // items are marked read, not deleted
+    "translation_cursor",  // one row (id 1), moved forward, never deleted
 };
 
 // A new database, migrated to the latest version.
