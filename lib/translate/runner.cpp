@@ -1,5 +1,6 @@
 #include "translate/runner.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -133,15 +134,17 @@ asio::awaitable<timeutil::Millis> Runner::round() {
     co_return next ? std::clamp<timeutil::Millis>(*next - clock_(), 0, kMaxSleepMs) : kMaxSleepMs;
   }
 
-  // Translate every (message, language) on the worker threads at once; the identical ones (the
-  // same text into the same language) are asked once.
-  struct Task {
-    std::size_t work, target;
-  };
-  std::vector<Task> tasks;
+  // Translate on the worker threads, a message per task: its languages one after the other, the
+  // pivot languages first, so a chain through Spanish reuses the Spanish just made (the cache);
+  // the same text into the same language later is a cache hit too.
+  auto pivots = config::split_list(cfg->translate_pivots);
+  std::vector<std::size_t> tasks;
   for (std::size_t i = 0; i < batch->work.size(); ++i) {
-    batch->work[i].outcomes.resize(batch->work[i].targets.size());
-    for (std::size_t t = 0; t < batch->work[i].targets.size(); ++t) tasks.push_back({i, t});
+    auto& w = batch->work[i];
+    std::stable_partition(w.targets.begin(), w.targets.end(),
+                          [&](const std::string& l) { return std::find(pivots.begin(), pivots.end(), l) != pivots.end(); });
+    w.outcomes.resize(w.targets.size());
+    if (!w.targets.empty()) tasks.push_back(i);
   }
   if (!tasks.empty()) {
     struct Waiting {
@@ -150,12 +153,13 @@ asio::awaitable<timeutil::Millis> Runner::round() {
       std::size_t remaining;
     };
     auto waiting = std::make_shared<Waiting>(io_, tasks.size());
-    for (const auto& task : tasks) {
-      asio::post(pool_, [this, batch, waiting, task] {
-        const auto& w = batch->work[task.work];
-        auto out = translator_.translate(w.message.body, *w.message.lang, w.targets[task.target], batch->terms);
-        asio::post(io_, [batch, waiting, task, out = std::move(out)]() mutable {
-          batch->work[task.work].outcomes[task.target] = std::move(out);
+    for (auto i : tasks) {
+      asio::post(pool_, [this, batch, waiting, i] {
+        const auto& w = batch->work[i];
+        std::vector<Outcome> out;
+        for (const auto& target : w.targets) out.push_back(translator_.translate(w.message.body, *w.message.lang, target, batch->terms));
+        asio::post(io_, [batch, waiting, i, out = std::move(out)]() mutable {
+          batch->work[i].outcomes = std::move(out);
           if (--waiting->remaining == 0) waiting->done.cancel();
         });
       });

@@ -174,7 +174,18 @@ Outcome Translator::translate(const std::string& text, std::string_view from, st
       }
     }
     for (const auto& via : vias) {
-      Attempt a = p.translate(guarded.text, from, via.empty() ? to : std::string_view(via), c);
+      // A chain's first leg is an ordinary translation into the pivot: from the cache when that
+      // language was just asked for (a tour chat in Spanish and Italian asks en>es once).
+      Attempt a;
+      auto leg_key = std::string(from) + '>' + via + '\n' + guarded.text;
+      if (auto hit = via.empty() ? std::nullopt : cached(leg_key); hit && hit->provider == name) {
+        a = Attempt{true, hit->text, {}};
+      } else {
+        a = p.translate(guarded.text, from, via.empty() ? to : std::string_view(via), c);
+        if (a.ok && !via.empty())
+          remember(leg_key, Outcome{Outcome::Kind::translated, a.text, std::string(name), {}, {}, false},
+                   static_cast<std::size_t>(c.translate_cache_entries));
+      }
       if (a.ok && !via.empty()) a = p.translate(a.text, via, to, c);
       std::lock_guard lock(engine->mutex);
       if (!a.ok) {
