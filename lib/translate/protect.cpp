@@ -197,9 +197,9 @@ std::optional<std::string> restore(std::string_view translated, const std::vecto
       n = std::stoul(std::string(translated.substr(open + 2, e - open - 2)));
       ok = n >= 1 && n <= spans.size();
     }
-    if (!ok) {
-      out.append(translated.substr(at, open + 2 - at));
-      at = open + 2;
+    if (!ok) {  // not a placeholder here; one may start at the next bracket ("[[[1]]")
+      out.append(translated.substr(at, open + 1 - at));
+      at = open + 1;
       continue;
     }
     out.append(translated.substr(at, open - at));
