@@ -1,5 +1,7 @@
 #include "translate/providers.hpp"
 
+#include <initializer_list>
+
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -25,92 +27,107 @@ std::string failure(const channels::HttpResponse& res) {
   return "HTTP " + std::to_string(res.status) + (body.empty() ? "" : ": " + body);
 }
 
-std::optional<boost::json::value> parse(const std::string& body) {
-  boost::system::error_code ec;
-  auto v = boost::json::parse(body, ec);
-  if (ec) return std::nullopt;
-  return v;
-}
-
 const boost::json::value* field(const boost::json::value& v, std::string_view key) {
   auto* o = v.if_object();
   return o ? o->if_contains(key) : nullptr;
 }
 
-std::vector<std::string> listed(PairCache& cache) {
-  std::vector<std::string> out;
-  for (const auto& [a, b] : cache.peek()) out.push_back(a + ">" + b);
-  return out;
+// One call to an engine with translate.timeout_ms: the answer's JSON, or why there is none.
+struct Answer {
+  long status = 0;
+  std::optional<boost::json::value> json;
+  std::string error;  // empty when the call answered 200 with JSON
+  std::string body;
+};
+
+Answer exchange(channels::HttpRequest req, const config::Config& c, std::atomic<bool>& reachable) {
+  req.timeout_ms = c.translate_timeout_ms;
+  auto res = channels::perform(req, c);
+  reachable = res.status != 0;
+  Answer a{res.status, std::nullopt, {}, res.body};
+  if (res.status != 200) {
+    a.error = failure(res);
+    return a;
+  }
+  boost::system::error_code ec;
+  auto v = boost::json::parse(res.body, ec);
+  if (ec) a.error = "unexpected answer: " + res.body.substr(0, 200);
+  else a.json = std::move(v);
+  return a;
 }
 
-class Apertium final : public Provider {
+// The string at `path` in an answer ("responseData", "translatedText"), as an attempt.
+Attempt text_at(const Answer& a, std::initializer_list<std::string_view> path) {
+  if (!a.json) return {false, {}, a.error};
+  const boost::json::value* v = &*a.json;
+  for (auto key : path) {
+    v = key.empty() ? (v->is_array() && !v->as_array().empty() ? &v->as_array()[0] : nullptr) : field(*v, key);
+    if (!v) break;
+  }
+  if (!v || !v->is_string()) return {false, {}, "unexpected answer: " + a.body.substr(0, 200)};
+  return {true, std::string(v->as_string()), {}};
+}
+
+// An engine that lists its pairs: asked on first use, then every 10 minutes (PairCache).
+class Listing : public Provider {
+ public:
+  bool supports(std::string_view from, std::string_view to, const config::Config& c) override {
+    return cache_.get([&](auto& out) { return list(out, c); }, reachable_).contains({std::string(from), std::string(to)});
+  }
+  std::vector<std::string> pairs() override {
+    std::vector<std::string> out;
+    for (const auto& [a, b] : cache_.peek()) out.push_back(a + ">" + b);
+    return out;
+  }
+
+ protected:
+  // Fills `out` with the engine's pairs (primary subtags); false when it could not be asked.
+  virtual bool list(std::set<std::pair<std::string, std::string>>& out, const config::Config& c) = 0;
+
+ private:
+  PairCache cache_;
+};
+
+class Apertium final : public Listing {
  public:
   explicit Apertium(std::string url) : url_(trim_slash(std::move(url))) {}
   std::string_view name() const override { return "apertium"; }
 
-  bool supports(std::string_view from, std::string_view to, const config::Config& c) override {
-    return known(c).contains({std::string(from), std::string(to)});
-  }
-
-  std::vector<std::string> pairs() override { return listed(cache_); }
-
   Attempt translate(const std::string& text, std::string_view from, std::string_view to, const config::Config& c) override {
     channels::HttpRequest req;
-    req.method = "POST";
     req.url = url_ + "/translate";
     req.headers = {"Content-Type: application/x-www-form-urlencoded"};
     req.body = "q=" + channels::url_encode(text) + "&langpair=" + std::string(iso3(from)) + "%7C" +
                std::string(iso3(to)) + "&markUnknown=no";
-    req.timeout_ms = c.translate_timeout_ms;
-    auto res = channels::perform(req, c);
-    reachable_ = res.status != 0;
-    if (res.status != 200) return {false, {}, failure(res)};
-    auto v = parse(res.body);
-    const boost::json::value* data = v ? field(*v, "responseData") : nullptr;
-    const boost::json::value* out = data ? field(*data, "translatedText") : nullptr;
-    if (!out || !out->is_string()) return {false, {}, "unexpected answer: " + res.body.substr(0, 200)};
-    return {true, std::string(out->as_string()), {}};
+    return text_at(exchange(std::move(req), c, reachable_), {"responseData", "translatedText"});
   }
 
  private:
-  std::set<std::pair<std::string, std::string>> known(const config::Config& c) {
-    return cache_.get(
-        [&](auto& out) {
-          channels::HttpRequest req;
-          req.method = "GET";
-          req.url = url_ + "/list?q=pairs";
-          req.timeout_ms = c.translate_timeout_ms;
-          auto res = channels::perform(req, c);
-          if (res.status != 200) return false;
-          auto v = parse(res.body);
-          const boost::json::value* list = v ? field(*v, "responseData") : nullptr;
-          if (!list || !list->is_array()) return false;
-          for (const auto& p : list->as_array()) {
-            auto* s = field(p, "sourceLanguage");
-            auto* t = field(p, "targetLanguage");
-            if (!s || !t || !s->is_string() || !t->is_string()) continue;
-            auto a = iso1(std::string_view(s->as_string())), b = iso1(std::string_view(t->as_string()));
-            if (!a.empty() && !b.empty()) out.emplace(std::string(a), std::string(b));
-          }
-          return true;
-        },
-        reachable_);
+  // GET /list?q=pairs: {"responseData": [{"sourceLanguage": "eng", "targetLanguage": "spa"}, ...]}
+  bool list(std::set<std::pair<std::string, std::string>>& out, const config::Config& c) override {
+    channels::HttpRequest req;
+    req.method = "GET";
+    req.url = url_ + "/list?q=pairs";
+    auto a = exchange(std::move(req), c, reachable_);
+    const boost::json::value* list = a.json ? field(*a.json, "responseData") : nullptr;
+    if (!list || !list->is_array()) return false;
+    for (const auto& p : list->as_array()) {
+      auto* s = field(p, "sourceLanguage");
+      auto* t = field(p, "targetLanguage");
+      if (!s || !t || !s->is_string() || !t->is_string()) continue;
+      auto from = iso1(std::string_view(s->as_string())), to = iso1(std::string_view(t->as_string()));
+      if (!from.empty() && !to.empty()) out.emplace(std::string(from), std::string(to));
+    }
+    return true;
   }
 
   std::string url_;
-  PairCache cache_;
 };
 
-class LibreTranslate final : public Provider {
+class LibreTranslate final : public Listing {
  public:
   LibreTranslate(std::string url, std::string key) : url_(trim_slash(std::move(url))), key_(std::move(key)) {}
   std::string_view name() const override { return "libretranslate"; }
-
-  bool supports(std::string_view from, std::string_view to, const config::Config& c) override {
-    return known(c).contains({std::string(from), std::string(to)});
-  }
-
-  std::vector<std::string> pairs() override { return listed(cache_); }
 
   Attempt translate(const std::string& text, std::string_view from, std::string_view to, const config::Config& c) override {
     object body{{"q", text}, {"source", from}, {"target", to}, {"format", "text"}};
@@ -119,47 +136,31 @@ class LibreTranslate final : public Provider {
     req.url = url_ + "/translate";
     req.headers = {"Content-Type: application/json", "Accept: application/json"};
     req.body = boost::json::serialize(body);
-    req.timeout_ms = c.translate_timeout_ms;
-    auto res = channels::perform(req, c);
-    reachable_ = res.status != 0;
-    if (res.status != 200) return {false, {}, failure(res)};
-    auto v = parse(res.body);
-    const boost::json::value* out = v ? field(*v, "translatedText") : nullptr;
-    if (!out || !out->is_string()) return {false, {}, "unexpected answer: " + res.body.substr(0, 200)};
-    return {true, std::string(out->as_string()), {}};
+    return text_at(exchange(std::move(req), c, reachable_), {"translatedText"});
   }
 
  private:
   // GET /languages: [{"code": "en", "targets": ["es", ...]}, ...]
-  std::set<std::pair<std::string, std::string>> known(const config::Config& c) {
-    return cache_.get(
-        [&](auto& out) {
-          channels::HttpRequest req;
-          req.method = "GET";
-          req.url = url_ + "/languages";
-          req.timeout_ms = c.translate_timeout_ms;
-          auto res = channels::perform(req, c);
-          if (res.status != 200) return false;
-          auto v = parse(res.body);
-          if (!v || !v->is_array()) return false;
-          for (const auto& l : v->as_array()) {
-            auto* code = field(l, "code");
-            auto* targets = field(l, "targets");
-            if (!code || !code->is_string() || !targets || !targets->is_array()) continue;
-            auto a = primary(std::string_view(code->as_string()));
-            for (const auto& t : targets->as_array())
-              if (t.is_string() && !a.empty()) {
-                auto b = primary(std::string_view(t.as_string()));
-                if (!b.empty() && b != a) out.emplace(a, b);
-              }
-          }
-          return true;
-        },
-        reachable_);
+  bool list(std::set<std::pair<std::string, std::string>>& out, const config::Config& c) override {
+    channels::HttpRequest req;
+    req.method = "GET";
+    req.url = url_ + "/languages";
+    auto a = exchange(std::move(req), c, reachable_);
+    if (!a.json || !a.json->is_array()) return false;
+    for (const auto& l : a.json->as_array()) {
+      auto* code = field(l, "code");
+      auto* targets = field(l, "targets");
+      if (!code || !code->is_string() || !targets || !targets->is_array()) continue;
+      auto from = primary(std::string_view(code->as_string()));
+      for (const auto& t : targets->as_array()) {
+        auto to = t.is_string() ? primary(std::string_view(t.as_string())) : std::string();
+        if (!from.empty() && !to.empty() && to != from) out.emplace(from, to);
+      }
+    }
+    return true;
   }
 
   std::string url_, key_;
-  PairCache cache_;
 };
 
 // The languages of DeepL API v2 (source and target; English and Portuguese targets take a variant).
@@ -200,18 +201,10 @@ class Deepl final : public Provider {
     req.url = url_ + "/v2/translate";
     req.headers = {"Content-Type: application/json", "Authorization: DeepL-Auth-Key " + key_};
     req.body = boost::json::serialize(body);
-    req.timeout_ms = c.translate_timeout_ms;
-    auto res = channels::perform(req, c);
-    reachable_ = res.status != 0;
-    if (res.status == 456) return {false, {}, "HTTP 456: DeepL quota exceeded"};
-    if (res.status == 403) return {false, {}, "HTTP 403: DeepL refused the key"};
-    if (res.status != 200) return {false, {}, failure(res)};
-    auto v = parse(res.body);
-    const boost::json::value* list = v ? field(*v, "translations") : nullptr;
-    if (!list || !list->is_array() || list->as_array().empty()) return {false, {}, "unexpected answer: " + res.body.substr(0, 200)};
-    auto* out = field(list->as_array()[0], "text");
-    if (!out || !out->is_string()) return {false, {}, "unexpected answer: " + res.body.substr(0, 200)};
-    return {true, std::string(out->as_string()), {}};
+    auto a = exchange(std::move(req), c, reachable_);
+    if (a.status == 456) return {false, {}, "HTTP 456: DeepL quota exceeded"};
+    if (a.status == 403) return {false, {}, "HTTP 403: DeepL refused the key"};
+    return text_at(a, {"translations", "", "text"});
   }
 
  private:

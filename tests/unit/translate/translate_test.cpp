@@ -101,6 +101,13 @@ TEST_CASE("URLs, addresses, mentions, numbers, emoji and glossary terms become p
   auto v = translate::restore("[[1]] escribió [[2]] y [[3]]", u.spans);
   REQUIRE(v);
   CHECK(*v == "@ana escribió [[1]] y @bob");
+  // A number right after a bracket: its placeholder follows one more bracket ("[[[1]]]]"), and is
+  // still found (the fuzz target's first find).
+  auto w = translate::protect("literally ~[1]] and [[22]]", {});
+  CHECK(w.text == "literally ~[[[1]]]] and [[2]]");
+  auto x = translate::restore(w.text, w.spans);
+  REQUIRE(x);
+  CHECK(*x == "literally ~[1]] and [[22]]");
 }
 
 TEST_CASE("a pair goes to the engines of its most specific route, else translate.providers", "[translate]") {
