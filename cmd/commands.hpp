@@ -43,6 +43,7 @@ void add_location(CLI::App& app, Globals& g, Action& action);
 void add_alerts(CLI::App& app, Globals& g, Action& action);
 void add_sos(CLI::App& app, Globals& g, Action& action);
 void add_duty(CLI::App& app, Globals& g, Action& action);
+void add_calls(CLI::App& app, Globals& g, Action& action);
 void add_translate(CLI::App& app, Globals& g, Action& action);
 void add_glossary(CLI::App& app, Globals& g, Action& action);
 void add_translation(CLI::App& app, Globals& g, Action& action);

@@ -29,6 +29,8 @@
 #include "core/links.hpp"
 #include "safety/runner.hpp"
 #include "safety/tracker.hpp"
+#include "calls/live.hpp"
+#include "calls/records.hpp"
 #include "translate/runner.hpp"
 #include "translate/translator.hpp"
 #include "schedule/campaign_runner.hpp"
@@ -221,6 +223,14 @@ int run(const Options& options, config::Config cfg) {
   ctx.translator = &translator;
   translate::Runner translation(io, *writer, *reads, holder, translator, hub, &timeutil::now_ms);
   ctx.translation = &translation;
+  // Calls: the live ones on this loop; those a stopped daemon left open are over.
+  calls::Registry call_registry;
+  ctx.calls = &call_registry;
+  ctx.loop = io.get_executor();
+  if (auto failed = writer->run_sync<std::vector<std::int64_t>>(
+          [](store::Db& db) -> Result<std::vector<std::int64_t>> { return calls::records::fail_open(db, timeutil::now_ms()); });
+      failed && !failed->empty())
+    log->warn("calls.interrupted calls={} (left open when tourbusd stopped: ended as failed)", failed->size());
   // The review requests follow review.* in the config, at start-up and on every reload.
   auto sync_review = [&](const config::Config& c) {
     schedule::ReviewSettings r{c.review_template, c.review_after_minutes * 60'000, static_cast<int>(c.review_nudges),

@@ -15,6 +15,9 @@ packages=(
   # Machine translation (docs/translation.md): the Apertium APy engine and its language pairs
   # (en, es, it, pt, fr, ca; pairs without a package of their own go through Spanish)
   apertium-apy apertium-eng-spa apertium-spa-ita apertium-es-pt apertium-fr-es apertium-eng-cat apertium-spa-cat
+  # Calls (docs/calls.md): coturn for the TURN relay the browser call test goes through, and ip
+  # (iproute2) for the network namespace it runs in
+  coturn iproute2
 )
 # Debian's npm comes apart from its nodejs; a Node.js of another origin (NodeSource) brings its own.
 command -v npm >/dev/null || packages+=(npm)

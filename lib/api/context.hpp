@@ -26,6 +26,9 @@ namespace tourbus::safety {
 class Runner;
 class Tracker;
 }
+namespace tourbus::calls {
+class Registry;
+}
 namespace tourbus::translate {
 class Runner;
 class Translator;
@@ -141,6 +144,9 @@ struct Context {
   // Translation: the engines, and the runner that translates committed messages (null in tests).
   translate::Translator* translator = nullptr;
   translate::Runner* translation = nullptr;
+  // Calls under way (null in tests), and the event loop they and the sessions live on.
+  calls::Registry* calls = nullptr;
+  boost::asio::any_io_executor loop;
   // The key signing the links in messages (unsubscribe, review): made once, kept in the store.
   std::string link_key;
 };

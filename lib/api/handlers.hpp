@@ -52,12 +52,16 @@ std::span<const Binding> alert_handlers();
 std::span<const Binding> sos_handlers();
 std::span<const Binding> sms_handlers();
 std::span<const Binding> translate_handlers();
+std::span<const Binding> call_handlers();
 // Every family's, in this order.
 std::span<const std::span<const Binding>> families();
 
 // For handlers: the user an operation is about, the caller or (operators only) the one named by
 // the parameter `user`.
 Result<std::int64_t> subject_user(store::Db& db, const Caller& caller, const boost::json::object& p);
+// A WebSocket or Socket.IO session ended: it leaves the calls it joined (call.left to the others;
+// a call with fewer than two left ends). Call on the event loop.
+void call_session_closed(Context& ctx, std::int64_t user, std::uint64_t session);
 // A signed link's URL (core/links.hpp) under server.public_url, else the address listened on.
 std::string link_url(Context& ctx, const links::Link& link);
 // The template variable of a recipient's unsubscribe link (for a campaign, or 0).

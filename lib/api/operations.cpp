@@ -203,6 +203,39 @@ constexpr Param kSmsInbound[] = {
     {"content", string, false, "the form the SMS provider posts (From, Body, ...)"},
     {"signature", string, false, "X-Twilio-Signature"},
 };
+constexpr Param kCallStart[] = {
+    {"conversation", integer, true, "the conversation the call belongs to (its record goes there)"},
+    {"video", boolean, false, "a video call (default true); false: audio only"},
+    {"to", string_list, false, "handles of the members to ring (default: every other member; calls.max_members in all)"},
+};
+constexpr Param kCallId[] = {{"id", integer, true, "the call"}};
+constexpr Param kCallDecline[] = {
+    {"id", integer, true, "the call"},
+    {"busy", boolean, false, "true: busy (in something else), rather than declined"},
+};
+constexpr Param kCallSignal[] = {
+    {"id", integer, true, "the call"},
+    {"to", string, true, "the handle of the member it is for (joined in the call)"},
+    {"type", string, true, "offer, answer or candidate"},
+    {"sdp", string, false, "offer, answer: the session description (at most 32 KiB)"},
+    {"candidate", string, false, "candidate: the ICE candidate line (empty: end of candidates)"},
+    {"sdp_mid", string, false, "candidate: its media section id"},
+    {"sdp_mline_index", integer, false, "candidate: its media section index"},
+    {"username_fragment", string, false, "candidate: its ICE username fragment"},
+    {"tracks", string_map, false, "offer, answer: what each track is, by track or stream id: camera, screen or audio (a screen is shown as such)"},
+};
+constexpr Param kCallStats[] = {
+    {"id", integer, true, "the call"},
+    {"rtt_ms", number, true, "round-trip time (ms), from the selected candidate pair"},
+    {"loss_percent", number, true, "inbound packets lost since the last report, in percent"},
+    {"bitrate_kbps", number, true, "outbound bitrate (kbit/s)"},
+    {"fps", number, false, "video frames per second sent (video calls)"},
+    {"height", integer, false, "video height sent, in pixels"},
+};
+constexpr Param kCallList[] = {
+    {"conversation", integer, false, "only this conversation's calls (operators: every call without it)"},
+    {"limit", integer, false, "at most this many, newest first (1-500, default 50)"},
+};
 constexpr Param kSosRaise[] = {
     {"lat", number, false, "where the caller is (default: their last shared position)"},
     {"lon", number, false, "longitude, with lat"},
@@ -611,6 +644,28 @@ const Operation kOperations[] = {
     {.name = "sms.inbound", .method = "POST", .route = "/v1/webhooks/sms", .allowed = kAnyone,
      .params = kSmsInbound, .summary = "The SMS provider's webhook for replies (Twilio form, signature checked): roll-call keywords",
      .websocket = false, .public_link = true},
+    {.name = "call.config", .method = "GET", .route = "/v1/calls/config", .allowed = kAnyone,
+     .summary = "ICE servers for a call: STUN, and TURN with credentials valid for calls.turn_ttl_seconds"},
+    {.name = "call.start", .method = "POST", .route = "/v1/calls", .allowed = kAnyone, .params = kCallStart,
+     .summary = "Call members of a conversation: rings every device of theirs (over a WebSocket or Socket.IO session)"},
+    {.name = "call.ringing", .method = "POST", .route = "/v1/calls/{id}/ringing", .allowed = kAnyone, .params = kCallId,
+     .summary = "Say this device is ringing (the caller hears it)"},
+    {.name = "call.accept", .method = "POST", .route = "/v1/calls/{id}/accept", .allowed = kAnyone, .params = kCallId,
+     .summary = "Answer a call on this device (the others stop ringing)"},
+    {.name = "call.decline", .method = "POST", .route = "/v1/calls/{id}/decline", .allowed = kAnyone, .params = kCallDecline,
+     .summary = "Decline a call (or say you are busy)"},
+    {.name = "call.cancel", .method = "POST", .route = "/v1/calls/{id}/cancel", .allowed = kAnyone, .params = kCallId,
+     .summary = "Stop calling before anyone answered (the caller)"},
+    {.name = "call.hangup", .method = "POST", .route = "/v1/calls/{id}/hangup", .allowed = kAnyone, .params = kCallId,
+     .summary = "Leave a call; it ends when fewer than two remain"},
+    {.name = "call.signal", .method = "POST", .route = "/v1/calls/{id}/signal", .allowed = kAnyone, .params = kCallSignal,
+     .summary = "Send SDP or an ICE candidate to another member of the call (relayed to their device only)"},
+    {.name = "call.stats", .method = "POST", .route = "/v1/calls/{id}/stats", .allowed = kAnyone, .params = kCallStats,
+     .summary = "Report this device's call quality (getStats() summary); answers the call's score"},
+    {.name = "call.show", .method = "GET", .route = "/v1/calls/{id}", .allowed = kAnyone, .params = kCallId,
+     .summary = "Show a call: members, outcome, duration and quality"},
+    {.name = "call.list", .method = "GET", .route = "/v1/calls", .allowed = kAnyone, .params = kCallList,
+     .summary = "List calls, newest first"},
     {.name = "sos", .method = "POST", .route = "/v1/sos", .allowed = kAnyone,
      .params = kSosRaise, .summary = "Raise an SOS: the caller's guide and the operators on duty are alerted until one acknowledges"},
     {.name = "sos.list", .method = "GET", .route = "/v1/sos", .allowed = kAnyone,

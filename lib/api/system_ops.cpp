@@ -1,6 +1,8 @@
 // status, metrics, backup and reload.
 #include <unistd.h>
 
+#include <map>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
@@ -10,6 +12,7 @@
 #include "core/logging.hpp"
 #include "core/time.hpp"
 #include "store/database.hpp"
+#include "calls/live.hpp"
 #include "translate/translations.hpp"
 #include "translate/translator.hpp"
 
@@ -171,6 +174,18 @@ boost::asio::awaitable<Result<Reply>> metrics(Context& ctx, const Caller&, const
            "# TYPE tourbus_translation_engine_up gauge\n";
     for (const auto& h : health)
       out += fmt::format("tourbus_translation_engine_up{{engine=\"{}\"}} {}\n", h.name, h.reachable && !h.backing_off ? 1 : 0);
+  }
+  if (ctx.calls) {
+    std::map<std::string, std::int64_t> states{{"ringing", 0}, {"active", 0}}, scores{{"good", 0}, {"fair", 0}, {"poor", 0}};
+    for (const auto& [id, c] : ctx.calls->all()) {
+      ++states[c.answered_at ? "active" : "ringing"];
+      if (c.answered_at && c.quality.score) ++scores[*c.quality.score];
+    }
+    out += "# HELP tourbus_calls Calls under way, ringing (nobody answered yet) or active.\n# TYPE tourbus_calls gauge\n";
+    for (const auto& [state, n] : states) out += fmt::format("tourbus_calls{{state=\"{}\"}} {}\n", state, n);
+    out += "# HELP tourbus_call_quality Active calls by their latest quality score (call.stats).\n"
+           "# TYPE tourbus_call_quality gauge\n";
+    for (const auto& [score, n] : scores) out += fmt::format("tourbus_call_quality{{score=\"{}\"}} {}\n", score, n);
   }
   metric("tourbus_translation_waiting", "gauge", "Messages waiting to be translated again after engines failed.",
          ctx.reads.with([](store::Db& db) { return translate::jobs::waiting(db); }));

@@ -153,6 +153,21 @@ const std::array kKeys{
         "Longest wait between two attempts."},
     Key{"translate.emergency_wait_ms", &Config::translate_emergency_wait_ms, 0, 30'000, {}, true,
         "alert.send waits at most this long for machine translations into recipients' languages the alert has no text in (added below the original, marked). 0: none."},
+    Key{"calls.ring_seconds", &Config::calls_ring_seconds, 5, 600, {}, true,
+        "A call rings this long; whoever has not answered by then has missed it (a notification says so)."},
+    Key{"calls.max_members", &Config::calls_max_members, 2, 8, {}, true,
+        "Most people in one call, the caller included (a mesh: every member sends to every other)."},
+    Key{"calls.stun_urls", &Config::calls_stun_urls, 0, 0, {}, true,
+        "STUN servers handed out by call.config, comma-separated (stun:stun.example.com:3478). Empty: none."},
+    Key{"calls.turn_urls", &Config::calls_turn_urls, 0, 0, {}, true,
+        "TURN servers handed out by call.config with time-limited credentials, comma-separated (turn:turn.example.com:3478?transport=udp, turns:...). Needs calls.turn_secret."},
+    Key{"calls.turn_secret", &Config::calls_turn_secret, 0, 0, {}, true,
+        "The secret shared with coturn (static-auth-secret, use-auth-secret): credentials are HMAC-SHA1 of \"<expiry>:<handle>\" with it. Never logged.",
+        true, Key::Credential::value},
+    Key{"calls.turn_ttl_seconds", &Config::calls_turn_ttl_seconds, 60, 86'400, {}, true,
+        "How long TURN credentials from call.config stay valid."},
+    Key{"calls.stats_interval_ms", &Config::calls_stats_interval_ms, 100, 60'000, {}, true,
+        "A member may report call quality (call.stats) at most once per this many milliseconds; faster reports get rate_limited."},
     Key{"campaign.rate_per_second", &Config::campaign_rate_per_second, 0, 1'000'000, {}, true,
         "Messages a running campaign enqueues a second on each channel (a campaign may set its own). 0: no limit."},
     Key{"campaign.window_max", &Config::campaign_window_max, 0, 100'000'000, {}, true,
@@ -443,6 +458,12 @@ Status validate(const Config& c) {
   if (c.review_template.size() > 64 ||
       c.review_template.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
     return need("review.template", "a template name (a-z, 0-9 and _, at most 64) or empty");
+  if (!c.calls_turn_urls.empty() && c.calls_turn_secret.empty())
+    return need("calls.turn_secret", "required with calls.turn_urls (coturn's static-auth-secret)");
+  for (auto u : split_list(c.calls_turn_urls))
+    if (!u.starts_with("turn:") && !u.starts_with("turns:")) return need("calls.turn_urls", "'" + std::string(u) + "': expected turn: or turns: URLs");
+  for (auto u : split_list(c.calls_stun_urls))
+    if (!u.starts_with("stun:") && !u.starts_with("stuns:")) return need("calls.stun_urls", "'" + std::string(u) + "': expected stun: or stuns: URLs");
   auto engine = [](std::string_view e) { return e == "apertium" || e == "libretranslate" || e == "deepl"; };
   for (auto e : split_list(c.translate_providers))
     if (!engine(e)) return need("translate.providers", "unknown engine '" + std::string(e) + "': expected apertium, libretranslate or deepl");

@@ -89,7 +89,13 @@ struct Config {
   std::int64_t translate_max_attempts = 6;
   std::int64_t translate_retry_base_ms = 5'000;
   std::int64_t translate_retry_max_ms = 600'000;
-  std::int64_t translate_emergency_wait_ms = 2'000;
+  std::int64_t translate_emergency_wait_ms = 1'000;
+  // Calls (docs/calls.md).
+  std::int64_t calls_ring_seconds = 45;
+  std::int64_t calls_max_members = 4;
+  std::string calls_stun_urls, calls_turn_urls, calls_turn_secret;
+  std::int64_t calls_turn_ttl_seconds = 3600;
+  std::int64_t calls_stats_interval_ms = 1000;
   std::int64_t chat_max_text_bytes = 4096;
   std::int64_t chat_history_page = 200;
   std::int64_t chat_max_group_members = 1000;

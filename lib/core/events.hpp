@@ -78,6 +78,10 @@ class Sink {
   // Queues the event on every open session of each user; with `platform`, also on the control
   // socket's operator sessions (which watch everything).
   virtual void publish(std::span<const std::int64_t> users, const EventPtr& event, bool platform = false) = 0;
+  // Queues the event on one session of the user (a call's signalling goes to the device that
+  // joined); with `others`, on every session of the user but that one (the devices still ringing).
+  // False when the user has no such session (it closed).
+  virtual bool publish_session(std::int64_t user, std::uint64_t session, const EventPtr& event, bool others = false) = 0;
   virtual Presence presence(std::int64_t user) const = 0;
   // Marks one session of the user away (or back); returns the user's new presence when it changed.
   virtual std::optional<Presence> set_away(std::int64_t user, std::uint64_t session, bool away) = 0;

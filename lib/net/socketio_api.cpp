@@ -11,6 +11,7 @@
 
 #include "api/auth.hpp"
 #include "api/fanout.hpp"
+#include "api/handlers.hpp"
 #include "core/crypto.hpp"
 #include "core/logging.hpp"
 #include "core/rate.hpp"
@@ -193,6 +194,7 @@ class ApiSocket : public std::enable_shared_from_this<ApiSocket>, public realtim
                               reason);
     if (auto change = hub_.detach(caller_.user_id, caller_.session); change.changed())
       api::announce_presence(ctx_, caller_.user_id, change.after);
+    api::handlers::call_session_closed(ctx_, caller_.user_id, caller_.session);
   }
 
   void deliver(const events::EventPtr& event) override { link_->send(recovery_.packet(event)); }

@@ -10,6 +10,7 @@
 #include <boost/json/parse.hpp>
 
 #include "api/fanout.hpp"
+#include "api/handlers.hpp"
 #include "core/logging.hpp"
 #include "core/time.hpp"
 #include "net/limits.hpp"
@@ -170,6 +171,7 @@ class Session : public WsConnection<S>, public realtime::Client {
     http_->going_away = nullptr;
     if (auto change = hub_.detach(caller_.user_id, caller_.session); change.changed())
       api::announce_presence(ctx_, caller_.user_id, change.after);
+    api::handlers::call_session_closed(ctx_, caller_.user_id, caller_.session);
     http_->finish();
   }
 

@@ -46,6 +46,19 @@ void Hub::publish(std::span<const std::int64_t> users, const events::EventPtr& e
       for (auto& e : it->second) e.client->deliver(event);
 }
 
+bool Hub::publish_session(std::int64_t user, std::uint64_t session, const events::EventPtr& event, bool others) {
+  auto it = sessions_.find(user);
+  if (it == sessions_.end()) return false;
+  bool found = false;
+  std::vector<Client*> to;
+  for (auto& e : it->second) {
+    if (e.session == session) found = true;
+    if ((e.session == session) != others) to.push_back(e.client);
+  }
+  for (auto* c : to) c->deliver(event);
+  return found;
+}
+
 Presence Hub::presence(std::int64_t user) const {
   auto it = sessions_.find(user);
   if (user == 0 || it == sessions_.end()) return Presence::offline;

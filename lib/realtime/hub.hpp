@@ -45,6 +45,7 @@ class Hub : public events::Sink, public sessions::Control {
   Change detach(std::int64_t user, std::uint64_t session);
 
   void publish(std::span<const std::int64_t> users, const events::EventPtr& event, bool platform) override;
+  bool publish_session(std::int64_t user, std::uint64_t session, const events::EventPtr& event, bool others) override;
   events::Presence presence(std::int64_t user) const override;
   bool allow_typing(std::int64_t user, std::int64_t conversation) override;
   std::optional<events::Presence> set_away(std::int64_t user, std::uint64_t session, bool away) override;

@@ -1,4 +1,5 @@
-"""Headless Chromium for the scenarios that test a page (150_browser, 160_socketio_clients): one
+"""Headless Chromium for the scenarios that test a page (150_browser, 160_socketio_clients,
+460_call_browser): one
 browser with one page, driven synchronously over the Chrome DevTools Protocol (python3-websockets).
 Chromium is installed by scripts/setup.sh; without it these tests fail."""
 
@@ -20,7 +21,7 @@ from harness import WAIT, wait_until
 class Browser:
     """One headless Chromium with one page, driven synchronously over the DevTools protocol."""
 
-    def __init__(self):
+    def __init__(self, extra_args=()):
         exe = shutil.which("chromium")
         if not exe:
             raise AssertionError("chromium is not installed: run scripts/setup.sh (it installs the test packages)")
@@ -37,7 +38,7 @@ class Browser:
         cmd = [exe, "--headless=new", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0",
                "--user-data-dir=" + self.profile, "--no-first-run", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--disable-extensions", "--disable-default-apps",
-               "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1", "about:blank"]
+               "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1", *extra_args, "about:blank"]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
                                      start_new_session=True)
         try:
