@@ -14,18 +14,9 @@ namespace {
 using boost::json::object;
 using boost::json::value;
 
-std::optional<double> call_number(const object& o, const char* key) {
-  const auto* v = o.if_contains(key);
-  if (!v) return std::nullopt;
-  if (v->is_double()) return v->as_double();
-  if (v->is_int64()) return static_cast<double>(v->as_int64());
-  if (v->is_uint64()) return static_cast<double>(v->as_uint64());
-  return std::nullopt;
-}
-
 // 0:42, 3:12, 1:02:05; "-" for a call nobody answered.
 std::string duration_text(const object& o) {
-  auto s = call_number(o, "duration_seconds");
+  auto s = number_of(o, "duration_seconds");
   if (!s) return "-";
   auto n = static_cast<std::int64_t>(*s);
   return n >= 3600 ? fmt::format("{}:{:02}:{:02}", n / 3600, n / 60 % 60, n % 60) : fmt::format("{}:{:02}", n / 60, n % 60);
@@ -54,17 +45,17 @@ std::string score_text(const object& o) {
 // (the means of every member's reports), or "no reports".
 std::string quality_text(const object& o) {
   const auto* q = quality_of(o);
-  auto samples = q ? call_number(*q, "samples") : std::nullopt;
+  auto samples = q ? number_of(*q, "samples") : std::nullopt;
   if (!samples || *samples == 0) return "no reports";
   std::string out = show(q->at("score")) + ", worst " + show(q->at("worst_score")) +
                     fmt::format(", over {} report{}", static_cast<std::int64_t>(*samples), *samples == 1 ? "" : "s");
   std::vector<std::string> parts;
-  if (auto v = call_number(*q, "rtt_ms")) parts.push_back(fmt::format("round trip {:.0f} ms", *v));
-  if (auto v = call_number(*q, "loss_percent")) parts.push_back(fmt::format("loss {:.1f}%", *v));
-  if (auto v = call_number(*q, "bitrate_kbps")) parts.push_back(fmt::format("{:.0f} kbit/s", *v));
+  if (auto v = number_of(*q, "rtt_ms")) parts.push_back(fmt::format("round trip {:.0f} ms", *v));
+  if (auto v = number_of(*q, "loss_percent")) parts.push_back(fmt::format("loss {:.1f}%", *v));
+  if (auto v = number_of(*q, "bitrate_kbps")) parts.push_back(fmt::format("{:.0f} kbit/s", *v));
   if (o.at("video").as_bool()) {
-    if (auto v = call_number(*q, "fps")) parts.push_back(fmt::format("{:.0f} fps", *v));
-    if (auto v = call_number(*q, "height"); v && *v > 0) parts.push_back(fmt::format("{:.0f}p", *v));
+    if (auto v = number_of(*q, "fps")) parts.push_back(fmt::format("{:.0f} fps", *v));
+    if (auto v = number_of(*q, "height"); v && *v > 0) parts.push_back(fmt::format("{:.0f}p", *v));
   }
   for (std::size_t i = 0; i < parts.size(); ++i) out += (i == 0 ? ": " : ", ") + parts[i];
   return out;

@@ -18,6 +18,15 @@ int fail(const Globals& g, const Error& e) {
   return info(e.code).exit_code;
 }
 
+std::optional<double> number_of(const boost::json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (!v) return std::nullopt;
+  if (v->is_double()) return v->as_double();
+  if (v->is_int64()) return static_cast<double>(v->as_int64());
+  if (v->is_uint64()) return static_cast<double>(v->as_uint64());
+  return std::nullopt;
+}
+
 std::string show(const boost::json::value& v) {
   if (v.is_null()) return "-";
   if (v.is_string()) return std::string(v.as_string());

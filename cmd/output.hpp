@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,8 @@ int fail(const Globals& g, const Error& e);
 
 // A JSON value as text without quotes for strings, "-" for null.
 std::string show(const boost::json::value& v);
+// A number field of an answer (integer or not); nothing when absent or not a number.
+std::optional<double> number_of(const boost::json::object& o, std::string_view key);
 
 // A message's content in one line of text: "(deleted)", "[location 41.9,12.5 Trevi] caption",
 // "[file menu.pdf, 5120 bytes, id 7] caption", or its text.

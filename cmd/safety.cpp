@@ -14,15 +14,6 @@ namespace {
 using boost::json::object;
 using boost::json::value;
 
-std::optional<double> number_of(const object& o, const char* key) {
-  const auto* v = o.if_contains(key);
-  if (!v) return std::nullopt;
-  if (v->is_double()) return v->as_double();
-  if (v->is_int64()) return static_cast<double>(v->as_int64());
-  if (v->is_uint64()) return static_cast<double>(v->as_uint64());
-  return std::nullopt;
-}
-
 // "41.89021,12.49061", or "-" without a position.
 std::string position_text(const object& o) {
   auto lat = number_of(o, "lat"), lon = number_of(o, "lon");

@@ -11,8 +11,11 @@ import base64
 import hashlib
 import hmac
 import json
+import queue
 import time
 import unittest
+
+import socketio
 
 from harness import WAIT, DaemonTest, wait_until
 from wsclient import Client, Reply
@@ -228,6 +231,45 @@ class Signalling(Calls):
         wait_until(lambda: len([i for i in self.feed("carl") if "Missed" in i["title"]]) == 2, "both missed calls in the feed")
         self.assertEqual(titles[0], "Missed video call from alice")
         self.assertFalse([i for i in self.feed("bob") if "Missed" in i["title"]])
+
+    def test_a_socketio_device_answers_a_websocket_caller(self):
+        got = queue.Queue()
+        sio = socketio.Client(reconnection=False)
+        for name in ("call.invite", "call.signal", "call.ended"):
+            sio.on(name, lambda data, name=name: got.put((name, data)))
+        sio.connect("http://127.0.0.1:%d" % self.d.port, auth={"token": self.tok["bob"]}, transports=["websocket"],
+                    wait_timeout=WAIT)
+        self.addCleanup(sio.disconnect)
+
+        def next_event(name):
+            while True:
+                event, data = got.get(timeout=WAIT)
+                if event == name:
+                    return data
+
+        def sio_call(event, data):
+            ack = sio.call(event, data, timeout=WAIT)
+            self.assertEqual(ack["event"], "reply", ack)
+            return ack["data"]
+
+        async def go():
+            alice = await self.connect("alice")
+            cid = (await alice.call("call.start", {"conversation": self.ab}))["id"]
+            self.assertEqual(next_event("call.invite")["id"], cid)
+            sio_call("call.ringing", {"id": cid})
+            sio_call("call.accept", {"id": cid})
+            await alice.push("call.accepted", lambda d: d["user"] == "bob")
+            await alice.call("call.signal", {"id": cid, "to": "bob", "type": "offer", "sdp": SDP})
+            offer = next_event("call.signal")
+            self.assertEqual((offer["from"], offer["type"], offer["sdp"]), ("alice", "offer", SDP))
+            sio_call("call.signal", {"id": cid, "to": "alice", "type": "answer", "sdp": SDP})
+            self.assertEqual((await alice.push("call.signal"))["type"], "answer")
+            sio.disconnect()  # the Socket.IO device goes away: bob leaves, the call ends
+            self.assertEqual((await alice.push("call.left"))["reason"], "disconnected")
+            self.assertEqual((await alice.push("call.ended", lambda d: d["id"] == cid))["outcome"], "completed")
+            await alice.close()
+
+        self.run_async(go())
 
     def test_a_mesh_of_three_and_kill9_mid_call(self):
         group = self.d.cli_json("conversation", "create", "group", "alice", "bob", "carl", "dora", "eve", "--title", "Crew")["id"]
