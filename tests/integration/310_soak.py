@@ -1,4 +1,4 @@
-"""Soak: steady load for TOURBUS_SOAK_SECONDS (90 by default, 45 under the sanitizers; one hour for the figures in
+"""Soak: steady load for TOURBUS_SOAK_SECONDS (90 by default, 30 under the sanitizers; one hour for the figures in
 BENCHMARKS.md) with everything churning: chat senders on many addresses, WebSocket clients that
 connect, read and leave, tokens issued, used and revoked (some while their WebSocket is open),
 files uploaded and shared, notifications queued on the in-app feed and a real webhook server.
@@ -23,10 +23,10 @@ import websockets.exceptions
 from harness import WAIT, Daemon, wait_until
 from wsclient import Client
 
-# The sanitizer build (build dir build-asan) soaks for half as long: it is there for what the
+# The sanitizer build (build dir build-asan) soaks for a third as long: it is there for what the
 # sanitizers find, the normal build for the flat resource curves.
 SECONDS = float(os.environ.get("TOURBUS_SOAK_SECONDS",
-                               "45" if "build-asan" in os.environ.get("TOURBUS_BUILD_DIR", "") else "90"))
+                               "30" if "build-asan" in os.environ.get("TOURBUS_BUILD_DIR", "") else "90"))
 REPORT = os.environ.get("TOURBUS_SOAK_REPORT")
 
 
