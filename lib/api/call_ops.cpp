@@ -23,6 +23,8 @@
 #include "core/time.hpp"
 #include "core/validate.hpp"
 #include "notify/dispatcher.hpp"
+#include "safety/runner.hpp"
+#include "safety/sos.hpp"
 #include "store/users.hpp"
 
 namespace tourbus::api::handlers {
@@ -58,6 +60,7 @@ object live_json(const calls::Live& c) {
                 {"conversation", c.conversation},
                 {"from", c.caller_handle},
                 {"video", c.video},
+                {"sos", c.sos ? boost::json::value(*c.sos) : nullptr},
                 {"members", members_json(c)},
                 {"started_at", timeutil::format_utc(c.started_at)},
                 {"answered_at", time_or_null(c.answered_at)}};
@@ -157,14 +160,15 @@ boost::asio::awaitable<void> end_call(Context& ctx, std::int64_t id, std::string
                  {"video", call.video},
                  {"from", call.caller_handle},
                  {"members", std::move(who)},
-                 {"duration_seconds", call.answered_at ? boost::json::value((now - *call.answered_at) / 1000) : nullptr}};
+                 {"duration_seconds", call.answered_at ? boost::json::value((now - *call.answered_at) / 1000) : nullptr},
+                 {"sos", call.sos ? boost::json::value(*call.sos) : nullptr}};
   auto pending = ctx.writer.run<Ended>([=, &call](store::Db& db) -> Result<Ended> {
     for (const auto& m : changed) calls::records::set_member(db, call.id, m.user, m.state, now);
     calls::records::end(db, call.id, outcome, now, by ? std::optional<std::int64_t>(by) : std::nullopt);
     if (call.quality.samples) calls::records::set_quality(db, call.id, call.quality);
     Ended e;
     e.notice = chat::post_system(db, call.conversation, text, details, now);
-    if (!missed.empty() && (outcome == "missed" || outcome == "cancelled")) {
+    if (!missed.empty() && !call.sos && (outcome == "missed" || outcome == "cancelled")) {
       auto planned = notify::plan(db, missed_request(call, missed), pc);
       if (planned) e.missed_jobs = planned->jobs.size();
     }
@@ -228,8 +232,17 @@ boost::asio::awaitable<void> ring_timeout(Context& ctx, std::int64_t id) {
   auto* c = ctx.calls ? ctx.calls->find(id) : nullptr;
   if (!c) co_return;
   if (!c->answered_at) {
+    auto sos = c->sos;
     auto pending = end_call(ctx, id, "missed", 0);
     co_await std::move(pending);
+    if (sos) {
+      // Nobody on duty answered the SOS's video: the SOS rings everyone concerned again, now.
+      auto now = timeutil::now_ms();
+      auto ringing = ctx.writer.run<bool>([s = *sos, now](store::Db& db) -> Result<bool> { return safety::sos::ring_now(db, s, now); });
+      auto rung = co_await std::move(ringing);
+      logging::get("calls")->warn("calls.sos_unanswered call={} sos={} escalated={}", id, *sos, rung && *rung);
+      if (ctx.safety) ctx.safety->wake();
+    }
     co_return;
   }
   // Answered by some: the others missed it (a notification says so), their devices stop ringing.
@@ -290,7 +303,10 @@ boost::asio::awaitable<Result<Reply>> call_start(Context& ctx, const Caller& cal
   if (auto ok = needs_session(caller); !ok) co_return ok.error();
   if (!ctx.calls) co_return Error(Code::unavailable, "calls are not running in this process");
   auto cfg = ctx.config.get();
-  auto conversation = *get_int(p, "conversation");
+  auto sos = get_int(p, "sos");
+  if (sos.has_value() == has(p, "conversation")) co_return bad("conversation", "give a conversation or an sos, not both");
+  if (sos && has(p, "to")) co_return bad("to", "an SOS's call rings the operators on duty");
+  auto conversation = get_int(p, "conversation").value_or(0);
   auto video = get_bool(p, "video").value_or(true);
   auto to = get_strings(p, "to");
   for (auto& h : to) h = validate::fold_handle(h);
@@ -300,7 +316,30 @@ boost::asio::awaitable<Result<Reply>> call_start(Context& ctx, const Caller& cal
     std::string title;
     std::vector<std::pair<std::int64_t, std::string>> others;
   };
+  if (sos) {
+    // The SOS's person calls the operators on duty, in the SOS's incident conversation.
+    auto r = ctx.reads.with([&](store::Db& db) -> Result<std::pair<std::int64_t, std::vector<std::pair<std::int64_t, std::string>>>> {
+      auto s = safety::sos::find(db, *sos);
+      if (!s || s->user_id != caller.user_id) return Error(Code::not_found, "sos: no SOS " + std::to_string(*sos) + " of yours", "sos");
+      if (s->state == "resolved") return Error(Code::conflict, "sos: SOS " + std::to_string(*sos) + " is resolved", "sos");
+      if (!s->conversation) return Error(Code::conflict, "sos: SOS " + std::to_string(*sos) + " has no incident conversation", "sos");
+      std::vector<std::pair<std::int64_t, std::string>> ops;
+      for (auto id : safety::duty::ids(db))
+        if (auto u = store::users::find_id(db, id); u && id != caller.user_id) ops.emplace_back(id, u->handle);
+      return std::pair{*s->conversation, std::move(ops)};
+    });
+    if (!r) co_return r.error();
+    if (r->second.empty()) co_return Error(Code::unavailable, "nobody is on duty to answer: the SOS keeps ringing the guide and operators", "sos");
+    conversation = r->first;
+  }
   auto found = ctx.reads.with([&](store::Db& db) -> Result<Found> {
+    if (sos) {
+      Found f;
+      f.title = "SOS " + std::to_string(*sos);
+      for (auto id : safety::duty::ids(db))
+        if (auto u = store::users::find_id(db, id); u && id != caller.user_id) f.others.emplace_back(id, u->handle);
+      return f;
+    }
     auto c = visible_conversation(db, caller, conversation, "conversation");
     if (!c) return c.error();
     if (!c->me) return not_visible(conversation, "conversation");
@@ -318,7 +357,7 @@ boost::asio::awaitable<Result<Reply>> call_start(Context& ctx, const Caller& cal
   });
   if (!found) co_return found.error();
   if (found->others.empty()) co_return bad("conversation", "nobody else to call in it");
-  if (static_cast<std::int64_t>(found->others.size()) + 1 > cfg->calls_max_members)
+  if (!sos && static_cast<std::int64_t>(found->others.size()) + 1 > cfg->calls_max_members)
     co_return bad("to", fmt::format("a call has at most {} people (calls.max_members): name whom to call", cfg->calls_max_members));
   // The call exists from here: its members' states are decided now, on the event loop.
   auto now = timeutil::now_ms();
@@ -328,6 +367,7 @@ boost::asio::awaitable<Result<Reply>> call_start(Context& ctx, const Caller& cal
   live.caller_handle = caller.handle;
   live.conversation_title = found->title;
   live.video = video;
+  live.sos = sos;
   live.started_at = now;
   live.members.push_back({caller.user_id, caller.handle, "joined", caller.session});
   for (const auto& [user, handle] : found->others)
@@ -349,13 +389,15 @@ boost::asio::awaitable<Result<Reply>> call_start(Context& ctx, const Caller& cal
   if (!id) co_return id.error();
   live.id = *id;
   auto ex = co_await boost::asio::this_coro::executor;
-  live.ring_timer = std::make_shared<boost::asio::steady_timer>(ex, std::chrono::seconds(cfg->calls_ring_seconds));
+  // An SOS's call rings as long as an SOS waits before ringing again (sos.ring_seconds).
+  live.ring_timer = std::make_shared<boost::asio::steady_timer>(
+      ex, std::chrono::seconds(sos ? cfg->sos_ring_seconds : cfg->calls_ring_seconds));
   auto& c = ctx.calls->add(std::move(live));
   c.ring_timer->async_wait([&ctx, id = *id, ex](boost::system::error_code ec) {
     if (!ec) boost::asio::co_spawn(ex, ring_timeout(ctx, id), boost::asio::detached);
   });
-  logging::get("calls")->info("calls.started call={} conversation={} from={} video={} ringing={} busy={}", c.id, conversation,
-                              caller.handle, video, c.count("invited"), c.count("busy"));
+  logging::get("calls")->info("calls.started call={} conversation={} from={} video={} ringing={} busy={} sos={}", c.id, conversation,
+                              caller.handle, video, c.count("invited"), c.count("busy"), sos.value_or(0));
   auto invite = events::push("call.invite", live_json(c));
   ctx.events.publish(c.users("invited"), invite);
   auto out = live_json(c);
@@ -399,10 +441,33 @@ boost::asio::awaitable<Result<Reply>> call_accept(Context& ctx, const Caller& ca
   tell_joined(ctx, **c, joined);
   ctx.events.publish_session(caller.user_id, caller.session,
                              events::push("call.taken", object{{"id", id}, {"state", "joined"}}), true);
+  // An SOS's call is one operator's: the others stop ringing and see who took it.
+  std::vector<std::int64_t> released;
+  auto sos = (*c)->sos;
+  if (sos && first)
+    for (auto& other : (*c)->members)
+      if (other.state == "invited") {
+        other.state = "taken";
+        released.push_back(other.user);
+      }
+  if (!released.empty())
+    ctx.events.publish(released, events::push("call.taken", object{{"id", id}, {"state", "taken"}, {"by", caller.handle}}));
   auto reply = live_json(**c);
   auto stored = store_member(ctx, id, caller.user_id, "joined", first);
   if (auto ok = co_await std::move(stored); !ok) co_return ok.error();
+  for (auto user : released) {
+    auto s = store_member(ctx, id, user, "taken", false);
+    co_await std::move(s);
+  }
   logging::get("calls")->info("calls.joined call={} user={} session={}", id, caller.handle, caller.session);
+  if (sos && first) {
+    // Answering the SOS's call acknowledges the SOS (it stops ringing; everyone concerned hears it).
+    // Kept here: the handler takes its parameters by reference across its suspensions.
+    object params{{"id", *sos}, {"note", "answered the video call"}};
+    auto ack = sos_ack(ctx, caller, params);
+    if (auto r = co_await std::move(ack); !r && r.error().code != Code::conflict)
+      logging::get("calls")->error("calls.sos_ack_failed call={} sos={} error=\"{}\"", id, *sos, r.error().message);
+  }
   co_return Reply::ok(std::move(reply));
 }
 

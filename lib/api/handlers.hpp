@@ -59,6 +59,8 @@ std::span<const std::span<const Binding>> families();
 // For handlers: the user an operation is about, the caller or (operators only) the one named by
 // the parameter `user`.
 Result<std::int64_t> subject_user(store::Db& db, const Caller& caller, const boost::json::object& p);
+// sos.ack, for an operator answering the SOS's video call (sos_ops.cpp).
+boost::asio::awaitable<Result<Reply>> sos_ack(Context& ctx, const Caller& caller, const boost::json::object& p);
 // A WebSocket or Socket.IO session ended: it leaves the calls it joined (call.left to the others;
 // a call with fewer than two left ends). Call on the event loop.
 void call_session_closed(Context& ctx, std::int64_t user, std::uint64_t session);

@@ -204,7 +204,8 @@ constexpr Param kSmsInbound[] = {
     {"signature", string, false, "X-Twilio-Signature"},
 };
 constexpr Param kCallStart[] = {
-    {"conversation", integer, true, "the conversation the call belongs to (its record goes there)"},
+    {"conversation", integer, false, "the conversation the call belongs to (its record goes there); or sos"},
+    {"sos", integer, false, "your SOS: a video call to the operators on duty, in its incident conversation (instead of conversation)"},
     {"video", boolean, false, "a video call (default true); false: audio only"},
     {"to", string_list, false, "handles of the members to ring (default: every other member; calls.max_members in all)"},
 };

@@ -44,6 +44,9 @@ struct Live {
   std::int64_t id = 0, conversation = 0, caller = 0;
   std::string caller_handle, conversation_title;
   bool video = true;
+  // An SOS's video call to the operators on duty: the first to answer takes it, the others stop
+  // ringing; unanswered, the SOS rings again at once.
+  std::optional<std::int64_t> sos;
   std::int64_t started_at = 0;
   std::optional<std::int64_t> answered_at;
   std::vector<LiveMember> members;  // the caller first

@@ -122,6 +122,11 @@ void rang(store::Db& db, std::int64_t id, std::int64_t next_ring_at) {
   db.prepare("UPDATE sos SET rings = rings + 1, next_ring_at = ?2 WHERE id = ?1").bind(1, id).bind(2, next_ring_at).run();
 }
 
+bool ring_now(store::Db& db, std::int64_t id, std::int64_t now) {
+  db.prepare("UPDATE sos SET next_ring_at = ?2 WHERE id = ?1 AND state = 'open'").bind(1, id).bind(2, now).run();
+  return db.changes() > 0;
+}
+
 }  // namespace sos
 
 namespace duty {

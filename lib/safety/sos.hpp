@@ -52,6 +52,9 @@ bool resolve(store::Db& db, std::int64_t id, const std::string& by, const std::o
 std::vector<Sos> ringing(store::Db& db, std::int64_t now);
 std::optional<std::int64_t> next_ring(store::Db& db);
 void rang(store::Db& db, std::int64_t id, std::int64_t next_ring_at);
+// An open SOS rings again at once (its emergency video call went unanswered). False when it is
+// not open any more.
+bool ring_now(store::Db& db, std::int64_t id, std::int64_t now);
 }  // namespace sos
 
 namespace duty {

@@ -26,6 +26,8 @@ SDP = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=gr
 
 class Calls(DaemonTest):
     config = """
+[sos]
+ring_seconds = 5
 [calls]
 ring_seconds = 5
 stun_urls = "stun:127.0.0.1:3478"
@@ -42,7 +44,9 @@ event_burst = 10000
         super().setUp()
         for h in ["alice", "bob", "carl", "dora", "eve"]:
             self.add_user(h)
-        self.tok = {h: self.token(h) for h in ["alice", "bob", "carl", "dora", "eve"]}
+        for h in ["olga", "otto"]:
+            self.add_user(h, role="operator")
+        self.tok = {h: self.token(h) for h in ["alice", "bob", "carl", "dora", "eve", "olga", "otto"]}
         self.url = "ws://127.0.0.1:%d/v1/ws" % self.d.port
         self.ab = self.d.cli_json("conversation", "create", "direct", "alice", "bob")["id"]
         self.cb = self.d.cli_json("conversation", "create", "direct", "carl", "bob")["id"]
@@ -270,6 +274,51 @@ class Signalling(Calls):
             await alice.close()
 
         self.run_async(go())
+
+    def test_an_sos_video_call_rings_the_operators_on_duty_and_the_first_takes_it(self):
+        for h in ("olga", "otto"):
+            self.assertEqual(self.d.cli("duty", "on", h).returncode, 0)
+
+        async def go():
+            alice, olga, otto = [await self.connect(h) for h in ["alice", "olga", "otto"]]
+            sos = await alice.call("sos", {"note": "lost at the station", "client_id": "sos-1"})
+            call = await alice.call("call.start", {"sos": sos["id"]})
+            self.assertEqual((call["sos"], call["conversation"]), (sos["id"], sos["conversation"]))
+            self.assertEqual(call["members"], {"alice": "joined", "olga": "invited", "otto": "invited"})
+            for op in (olga, otto):
+                self.assertEqual((await op.push("call.invite", lambda d: d["id"] == call["id"]))["sos"], sos["id"])
+            await otto.call("call.accept", {"id": call["id"]})
+            taken = await olga.push("call.taken", lambda d: d["id"] == call["id"])
+            self.assertEqual((taken["state"], taken["by"]), ("taken", "otto"))  # olga sees who took it
+            self.assertEqual((await alice.push("call.accepted"))["user"], "otto")
+            with self.assertRaises(Reply) as cm:
+                await olga.call("call.accept", {"id": call["id"]})
+            self.assertEqual(cm.exception.code, "conflict")
+            # Answering the call acknowledged the SOS.
+            updated = await alice.push("sos.updated", lambda d: d["id"] == sos["id"])
+            self.assertEqual((updated["state"], updated["acked_by"]), ("acknowledged", "otto"))
+            await otto.call("call.hangup", {"id": call["id"]})
+            await alice.push("call.ended", lambda d: d["id"] == call["id"])
+
+            # Another SOS whose video nobody answers: the call is missed and the SOS rings again at once.
+            second = await alice.call("sos", {"note": "still lost", "client_id": "sos-2"})
+            unanswered = await alice.call("call.start", {"sos": second["id"]})
+            self.assertEqual((await alice.push("call.ended", lambda d: d["id"] == unanswered["id"]))["outcome"], "missed")
+            with self.assertRaises(Reply) as cm:  # only the SOS's own person calls with it
+                await olga.call("call.start", {"sos": second["id"]})
+            self.assertEqual(cm.exception.code, "not_found")
+            for c in (alice, olga, otto):
+                await c.close()
+            return call["id"], unanswered["id"], second["id"]
+
+        cid, missed, second = self.run_async(go())
+        self.d.wait_for(r"calls\.sos_unanswered call=%d sos=%d escalated=true" % (missed, second))
+        rec = self.record(cid)
+        self.assertEqual({h: m["state"] for h, m in rec["members"].items()}, {"alice": "left", "olga": "taken", "otto": "left"})
+        self.assertEqual(self.record(missed)["outcome"], "missed")
+        # The operators get no missed-call notification: the SOS itself rings them again.
+        for h in ("olga", "otto"):
+            self.assertFalse([i for i in self.feed(h) if i["title"].startswith("Missed")])
 
     def test_a_mesh_of_three_and_kill9_mid_call(self):
         group = self.d.cli_json("conversation", "create", "group", "alice", "bob", "carl", "dora", "eve", "--title", "Crew")["id"]
