@@ -86,6 +86,9 @@ class Apertium(Chat):
 providers = "apertium"
 apertium_url = "%s"
 pivots = "es"
+# The alert waits for its machine translations as long as they take here (a loaded sanitizer run
+# with APy starting two pairs can take over the default second); the default bounds the wait.
+emergency_wait_ms = 20000
 """ % self.apy.url
 
     def setUp(self):
