@@ -1,6 +1,6 @@
 """Two headless Chromium pages (examples/call.html, fake camera and microphone) hold a video call
 through tourbusd's signalling: directly over loopback, with a screen shared as a second track by
-renegotiation and stopped without ending the call, the link then throttled (tc tbf) so the
+renegotiation and stopped without ending the call, the link then throttled (tc tbf, 200 kbit/s) so the
 reported quality drops and the page sends less; and through a real coturn relay
 (iceTransportPolicy "relay") with the credentials tourbusd hands out, which a wrong secret cannot
 open. The whole test runs in a network namespace of its own with only loopback (Chromium prefers
@@ -160,18 +160,20 @@ event_burst = 10000
         s = self.until(bob, lambda s: s["peers"]["alice"]["views"] == ["camera"], "the screen view gone from bob's page")
         self.assertEqual(s["peers"]["alice"]["connection"], "connected")  # the call goes on
 
-        # Unthrottled, the sender's reports (scored by tourbusd) say good.
-        before = self.until(alice, lambda s: s["last"] and s["last"]["kbps"] > 120 and s["last"]["score"] == "good",
-                            "a good report from alice")["last"]
-        # 300 kbit/s on the namespace's loopback: the call stays up, alice sends less, and the
-        # scores tourbusd gives her reports go down.
-        subprocess.run(["tc", "qdisc", "add", "dev", "lo", "root", "tbf", "rate", "300kbit", "burst", "16kbit",
+        # Unthrottled, the sender's reports (scored by tourbusd) say good or fair (fair when a loaded
+        # machine's fake camera runs under 15 fps).
+        rank = {"good": 0, "fair": 1, "poor": 2}
+        before = self.until(alice, lambda s: s["last"] and s["last"]["kbps"] > 120 and s["last"]["score"] != "poor",
+                            "a good or fair report from alice")["last"]
+        # 200 kbit/s on the namespace's loopback, for both directions of audio and video: the call
+        # stays up, alice sends less, and the scores tourbusd gives her reports go down.
+        subprocess.run(["tc", "qdisc", "add", "dev", "lo", "root", "tbf", "rate", "200kbit", "burst", "16kbit",
                         "latency", "50ms"], check=True)
         self.addCleanup(subprocess.run, ["tc", "qdisc", "del", "dev", "lo", "root"], stderr=subprocess.DEVNULL)
-        after = self.until(alice, lambda s: s["last"]["kbps"] < 0.8 * before["kbps"] and s["last"]["score"] in ("fair", "poor"),
+        after = self.until(alice, lambda s: s["last"]["kbps"] < 0.8 * before["kbps"] and rank[s["last"]["score"]] > rank[before["score"]],
                            "alice's bitrate and score to drop under the throttle")["last"]
         self.until(alice, lambda s: s["peers"]["bob"]["connection"] == "connected", "the call still connected")
-        print("\n  before the throttle: %.0f kbit/s, %s; under 300 kbit/s: %.0f kbit/s, rtt %.0f ms, %s" % (
+        print("\n  before the throttle: %.0f kbit/s, %s; under 200 kbit/s: %.0f kbit/s, rtt %.0f ms, %s" % (
             before["kbps"], before["score"], after["kbps"], after["rtt_ms"], after["score"]))
         subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], check=True)
 
