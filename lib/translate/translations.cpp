@@ -23,8 +23,9 @@ std::map<std::int64_t, std::vector<Stored>> of(store::Db& db, std::span<const st
 }
 
 void put(store::Db& db, const Stored& t) {
-  db.prepare("DELETE FROM translations WHERE message_id = ? AND lang = ?").bind(1, t.message_id).bind(2, t.lang).run();
-  db.prepare("INSERT INTO translations (message_id, lang, text, provider, pivot, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+  db.prepare(
+        "INSERT INTO translations (message_id, lang, text, provider, pivot, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+        "ON CONFLICT (message_id, lang) DO UPDATE SET text = ?3, provider = ?4, pivot = ?5, created_at = ?6")
       .bind(1, t.message_id)
       .bind(2, t.lang)
       .bind(3, t.text)
@@ -77,8 +78,9 @@ std::optional<std::int64_t> next_due(store::Db& db) {
 
 void schedule(store::Db& db, std::int64_t message_id, std::int64_t due_at, std::int64_t attempts,
               const std::optional<std::string>& error) {
-  db.prepare("DELETE FROM translation_jobs WHERE message_id = ?").bind(1, message_id).run();
-  db.prepare("INSERT INTO translation_jobs (message_id, due_at, attempts, last_error) VALUES (?, ?, ?, ?)")
+  db.prepare(
+        "INSERT INTO translation_jobs (message_id, due_at, attempts, last_error) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT (message_id) DO UPDATE SET due_at = ?2, attempts = ?3, last_error = ?4")
       .bind(1, message_id)
       .bind(2, due_at)
       .bind(3, attempts)
@@ -101,16 +103,15 @@ std::int64_t waiting(store::Db& db) {
 namespace notices {
 
 bool first(store::Db& db, std::int64_t conversation, const std::string& source, const std::string& target, std::int64_t now) {
-  auto s = db.prepare("SELECT 1 FROM translation_notices WHERE conversation_id = ? AND source = ? AND target = ?");
-  s.bind(1, conversation).bind(2, source).bind(3, target);
-  if (s.step()) return false;
-  db.prepare("INSERT INTO translation_notices (conversation_id, source, target, created_at) VALUES (?, ?, ?, ?)")
+  db.prepare(
+        "INSERT INTO translation_notices (conversation_id, source, target, created_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING")
       .bind(1, conversation)
       .bind(2, source)
       .bind(3, target)
       .bind(4, now)
       .run();
-  return true;
+  return db.changes() > 0;
 }
 
 }  // namespace notices
