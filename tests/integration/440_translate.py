@@ -251,8 +251,8 @@ emergency_wait_ms = 20000
         self.assertIn("10:00", lines[-1])
         below.stdin.write("/quit\n")
         below.stdin.flush()
-        below.communicate(timeout=WAIT)
-        self.assertEqual(below.returncode, 0)
+        _, err = below.communicate(timeout=WAIT)
+        self.assertEqual(below.returncode, 0, err)
 
         # --translations replace: the translation stands for the original, and /original shows it.
         instead = chat("--translations", "replace")
