@@ -83,13 +83,20 @@ awaitable<Status> connect_retrying(asio::io_context& io, Live& live, bool retry)
 
 // ---- follow --------------------------------------------------------------------------------
 
+// What follow's coroutines share, owned by the caller beyond the event loop: a connection's reader
+// and writer may still be finishing when a new connection replaces it or the loop stops.
+struct Following {
+  Feed feed{[](const object& m) { std::cout << json::dump(m) << std::endl; }};
+  std::vector<std::unique_ptr<Live>> lives;  // every connection made
+};
+
 awaitable<int> follow(asio::io_context& io, const Globals& g, Endpoint endpoint, std::vector<std::int64_t> only,
-                      std::optional<std::int64_t> after) {
+                      std::optional<std::int64_t> after, Following& state) {
   std::set<std::int64_t> wanted(only.begin(), only.end());
-  Feed feed([](const object& m) { std::cout << json::dump(m) << std::endl; });
+  auto& feed = state.feed;
   bool first = true;
   for (;;) {
-    Live live(io, endpoint);
+    auto& live = *state.lives.emplace_back(std::make_unique<Live>(io, endpoint));
     live.on_push = [&](const std::string& event, const object& data) {
       if (event != "message") return;
       auto conv = data.at("conversation").as_int64();
@@ -235,6 +242,7 @@ class Chat {
     start_input();
     bool first = true;
     while (!quit_) {
+      if (live_) retired_.push_back(std::move(live_));  // its coroutines may still be finishing
       live_ = std::make_unique<Live>(io_, endpoint_);
       live_->on_push = [this](const std::string& e, const object& d) { on_push(e, d); };
       auto st = co_await connect_retrying(io_, *live_, !first);
@@ -259,17 +267,19 @@ class Chat {
   }
 
  private:
-  // Lines (or, on a terminal, keystrokes) come from a reader thread through the event loop.
+  // Lines (or, on a terminal, keystrokes) come from a reader thread through the event loop. The
+  // thread may outlive the chat, blocked on standard input: it touches only the (never destroyed)
+  // event loop, and what it posts after the loop stopped never runs.
   void start_input() {
-    std::thread([this] {
-      if (screen_.tty()) {
+    std::thread([this, &io = io_, tty = screen_.tty()] {
+      if (tty) {
         char c;
-        while (::read(0, &c, 1) == 1) asio::post(io_, [this, c] { key(c); });
+        while (::read(0, &c, 1) == 1) asio::post(io, [this, c] { key(c); });
       } else {
         std::string l;
-        while (std::getline(std::cin, l)) asio::post(io_, [this, l] { lines_.push_back(l); wake(); });
+        while (std::getline(std::cin, l)) asio::post(io, [this, l] { lines_.push_back(l); wake(); });
       }
-      asio::post(io_, [this] { eof_ = true; wake(); });
+      asio::post(io, [this] { eof_ = true; wake(); });
     }).detach();
   }
 
@@ -674,6 +684,7 @@ class Chat {
   std::map<std::int64_t, object> waiting_;  // replace mode: originals shown as a marker, by seq
   Screen screen_;
   std::unique_ptr<Live> live_;
+  std::vector<std::unique_ptr<Live>> retired_;  // earlier connections, kept until the chat ends
   Feed feed_{[this](const object& m) { shown(m); }};
   std::int64_t conversation_ = 0, oldest_ = 0, read_sent_ = 0;
   std::string title_;
@@ -716,7 +727,8 @@ void add_chat(CLI::App& app, Globals& g, Action& action) {
       action = [&g, only, after, remote] {
         auto e = endpoint_for(g, *remote);
         if (!e) return fail(g, e.error());
-        return run_io([&](asio::io_context& io) { return follow(io, g, *e, *only, *after); });
+        Following state;
+        return run_io([&](asio::io_context& io) { return follow(io, g, *e, *only, *after, state); });
       };
     });
   }
@@ -739,8 +751,11 @@ void add_chat(CLI::App& app, Globals& g, Action& action) {
         auto mode = *translations == "replace" ? Translations::replace
                     : *translations == "off"   ? Translations::off
                                                : Translations::below;
+        // The chat outlives the event loop: when it ends, its connection's coroutines and the
+        // input thread's posts are left in the stopped loop, never run on a destroyed chat.
+        std::unique_ptr<Chat> chat;
         return run_io([&](asio::io_context& io) -> awaitable<int> {
-          auto chat = std::make_shared<Chat>(io, g, *e, mode);
+          chat = std::make_unique<Chat>(io, g, *e, mode);
           co_return co_await chat->run(*start);
         });
       };
