@@ -44,6 +44,8 @@ void add_alerts(CLI::App& app, Globals& g, Action& action);
 void add_sos(CLI::App& app, Globals& g, Action& action);
 void add_duty(CLI::App& app, Globals& g, Action& action);
 void add_calls(CLI::App& app, Globals& g, Action& action);
+// `preview` and `recording`: live tour previews through Janus and their recordings.
+void add_previews(CLI::App& app, Globals& g, Action& action);
 void add_translate(CLI::App& app, Globals& g, Action& action);
 void add_glossary(CLI::App& app, Globals& g, Action& action);
 void add_translation(CLI::App& app, Globals& g, Action& action);

@@ -7,7 +7,7 @@
 int main(int argc, char** argv) {
   using namespace tourbus;
   using namespace tourbus::cli;
-  CLI::App app{"tourbus: control tourbusd (users, tokens, tours, conversations, chat, translation, notifications, reminders, campaigns, locations, alerts, SOS, calls, backups) over its control socket.\n"
+  CLI::App app{"tourbus: control tourbusd (users, tokens, tours, conversations, chat, translation, notifications, reminders, campaigns, locations, alerts, SOS, calls, previews, recordings, backups) over its control socket.\n"
                "Exit codes: 0 ok, 1 internal error, 2 usage, 3 not found, 4 invalid input or conflict,\n"
                "5 permission denied, 6 daemon unreachable. See tourbus(1).",
                "tourbus"};
@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
   add_sos(app, g, action);
   add_duty(app, g, action);
   add_calls(app, g, action);
+  add_previews(app, g, action);
   add_admin(app, g, action);
 
   try {

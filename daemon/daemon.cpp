@@ -30,6 +30,7 @@
 #include "safety/runner.hpp"
 #include "safety/tracker.hpp"
 #include "calls/live.hpp"
+#include "calls/previews.hpp"
 #include "calls/records.hpp"
 #include "translate/runner.hpp"
 #include "translate/translator.hpp"
@@ -231,6 +232,15 @@ int run(const Options& options, config::Config cfg) {
           [](store::Db& db) -> Result<std::vector<std::int64_t>> { return calls::records::fail_open(db, timeutil::now_ms()); });
       failed && !failed->empty())
     log->warn("calls.interrupted calls={} (left open when tourbusd stopped: ended as failed)", failed->size());
+  // Tour previews: Janus is called on a pool of its own; previews a stopped daemon left live are
+  // over (their rooms go and their recordings are stored once the server runs).
+  asio::thread_pool janus_pool(4);
+  calls::PreviewRegistry preview_registry(janus_pool.get_executor());
+  ctx.previews = &preview_registry;
+  auto interrupted_previews = writer->run_sync<std::vector<std::int64_t>>(
+      [](store::Db& db) -> Result<std::vector<std::int64_t>> { return calls::previews::end_open(db, timeutil::now_ms()); });
+  if (interrupted_previews && !interrupted_previews->empty())
+    log->warn("calls.previews_interrupted previews={} (left live when tourbusd stopped: ended)", interrupted_previews->size());
   // The review requests follow review.* in the config, at start-up and on every reload.
   auto sync_review = [&](const config::Config& c) {
     schedule::ReviewSettings r{c.review_template, c.review_after_minutes * 60'000, static_cast<int>(c.review_nudges),
@@ -312,6 +322,9 @@ int run(const Options& options, config::Config cfg) {
     });
   };
   expire_positions();
+  asio::co_spawn(io, api::keep_previews_alive(ctx), asio::detached);
+  if (interrupted_previews && !interrupted_previews->empty())
+    asio::co_spawn(io, api::recover_previews(ctx, *interrupted_previews), asio::detached);
 
   // Signals are commands: HUP reloads, TERM/INT drain and stop, a second TERM/INT exits at once.
   asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);

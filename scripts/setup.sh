@@ -18,6 +18,9 @@ packages=(
   # Calls (docs/calls.md): coturn for the TURN relay the browser call test goes through, and ip
   # (iproute2) for the network namespace it runs in
   coturn iproute2
+  # Tour previews (docs/previews.md): Janus with its VideoRoom plugin, janus-pp-rec (janus-tools)
+  # to convert recordings, ffprobe (ffmpeg) to check them, aiortc as a browser-free WebRTC peer
+  janus janus-tools ffmpeg python3-aiortc
 )
 # Debian's npm comes apart from its nodejs; a Node.js of another origin (NodeSource) brings its own.
 command -v npm >/dev/null || packages+=(npm)

@@ -28,6 +28,7 @@ class Tracker;
 }
 namespace tourbus::calls {
 class Registry;
+class PreviewRegistry;
 }
 namespace tourbus::translate {
 class Runner;
@@ -146,6 +147,8 @@ struct Context {
   translate::Runner* translation = nullptr;
   // Calls under way (null in tests), and the event loop they and the sessions live on.
   calls::Registry* calls = nullptr;
+  // Tour previews on air: their viewers and Janus sessions (null in tests).
+  calls::PreviewRegistry* previews = nullptr;
   boost::asio::any_io_executor loop;
   // The key signing the links in messages (unsubscribe, review): made once, kept in the store.
   std::string link_key;

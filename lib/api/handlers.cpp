@@ -12,12 +12,12 @@ namespace tourbus::api {
 
 namespace handlers {
 std::span<const std::span<const Binding>> families() {
-  static const std::array<std::span<const Binding>, 22> all = {
+  static const std::array<std::span<const Binding>, 23> all = {
       system_handlers(),  user_handlers(),   token_handlers(), tour_handlers(),     conversation_handlers(),
       message_handlers(), live_handlers(),   file_handlers(),  notify_handlers(),   feed_handlers(),
       push_handlers(),    template_handlers(), schedule_handlers(), event_handlers(),
       campaign_handlers(), link_handlers(), location_handlers(), alert_handlers(), sos_handlers(), sms_handlers(),
-      translate_handlers(), call_handlers()};
+      translate_handlers(), call_handlers(), preview_handlers()};
   return all;
 }
 

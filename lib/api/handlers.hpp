@@ -53,6 +53,7 @@ std::span<const Binding> sos_handlers();
 std::span<const Binding> sms_handlers();
 std::span<const Binding> translate_handlers();
 std::span<const Binding> call_handlers();
+std::span<const Binding> preview_handlers();
 // Every family's, in this order.
 std::span<const std::span<const Binding>> families();
 
@@ -64,6 +65,8 @@ boost::asio::awaitable<Result<Reply>> sos_ack(Context& ctx, const Caller& caller
 // A WebSocket or Socket.IO session ended: it leaves the calls it joined (call.left to the others;
 // a call with fewer than two left ends). Call on the event loop.
 void call_session_closed(Context& ctx, std::int64_t user, std::uint64_t session);
+// A session ended: the previews it watched lose that viewer. Call on the event loop.
+void preview_session_closed(Context& ctx, std::int64_t user, std::uint64_t session);
 // A signed link's URL (core/links.hpp) under server.public_url, else the address listened on.
 std::string link_url(Context& ctx, const links::Link& link);
 // The template variable of a recipient's unsubscribe link (for a campaign, or 0).

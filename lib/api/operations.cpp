@@ -456,6 +456,47 @@ constexpr Param kFileUpload[] = {
     {"content", string, false, "the file's bytes: the request body itself"},
 };
 constexpr Param kFileId[] = {{"id", integer, true, "the file"}};
+constexpr Param kPreviewStart[] = {
+    {"tour", integer, false, "the tour it previews (guides: one they lead; required with access tour)"},
+    {"title", string, false, "what viewers see (default: the tour's title)"},
+    {"access", string, false, "who may watch: tour (its participants, the default with a tour), tourists (anyone signed in as a tourist) or link (anyone signed in with the link secret answered once)"},
+    {"record", boolean, false, "record from the start (default false)"},
+};
+constexpr Param kPreviewId[] = {{"id", integer, true, "the preview"}};
+constexpr Param kPreviewPublish[] = {
+    {"id", integer, true, "the preview"},
+    {"sdp", string, true, "the guide's SDP offer, ICE gathering complete (simulcast: rids h, m, l)"},
+};
+constexpr Param kPreviewWatch[] = {
+    {"id", integer, true, "the preview"},
+    {"link", string, false, "the link secret (access link)"},
+};
+constexpr Param kPreviewAnswer[] = {
+    {"viewer", integer, true, "the viewer id preview.watch answered"},
+    {"sdp", string, true, "the viewer's SDP answer, ICE gathering complete"},
+};
+constexpr Param kPreviewViewer[] = {{"viewer", integer, true, "the viewer id preview.watch answered"}};
+constexpr Param kPreviewStats[] = {
+    {"viewer", integer, true, "the viewer id preview.watch answered"},
+    {"rtt_ms", number, true, "round-trip time (ms), from the selected candidate pair"},
+    {"loss_percent", number, true, "inbound packets lost since the last report, in percent"},
+    {"bitrate_kbps", number, true, "inbound video bitrate (kbit/s)"},
+    {"fps", number, false, "video frames per second decoded"},
+    {"height", integer, false, "video height received, in pixels"},
+};
+constexpr Param kPreviewRecord[] = {
+    {"id", integer, true, "the preview"},
+    {"on", boolean, true, "true: record from now; false: stop recording (what was recorded is converted and stored)"},
+};
+constexpr Param kPreviewList[] = {
+    {"state", string, false, "live (default), ended or all"},
+    {"limit", integer, false, "at most this many, newest first (1-500, default 50)"},
+};
+constexpr Param kRecordingId[] = {{"id", integer, true, "the recording"}};
+constexpr Param kRecordingList[] = {
+    {"preview", integer, false, "only this preview's recordings"},
+    {"limit", integer, false, "at most this many, newest first (1-500, default 50)"},
+};
 
 const Operation kOperations[] = {
     {.name = "status", .method = "GET", .route = "/v1/status", .allowed = kOperator,
@@ -667,6 +708,34 @@ const Operation kOperations[] = {
      .summary = "Show a call: members, outcome, duration and quality"},
     {.name = "call.list", .method = "GET", .route = "/v1/calls", .allowed = kAnyone, .params = kCallList,
      .summary = "List calls, newest first"},
+    {.name = "preview.start", .method = "POST", .route = "/v1/previews", .allowed = kStaff, .params = kPreviewStart,
+     .summary = "Start a live tour preview through Janus (the guide then publishes to it)"},
+    {.name = "preview.publish", .method = "POST", .route = "/v1/previews/{id}/publish", .allowed = kStaff,
+     .params = kPreviewPublish, .summary = "Broadcast to a preview: the guide's SDP offer in, Janus's answer out"},
+    {.name = "preview.watch", .method = "POST", .route = "/v1/previews/{id}/watch", .allowed = kAnyone,
+     .params = kPreviewWatch, .summary = "Watch a preview: admits this device (access checked) and answers Janus's SDP offer"},
+    {.name = "preview.answer", .method = "POST", .route = "/v1/previews/viewers/{viewer}/answer", .allowed = kAnyone,
+     .params = kPreviewAnswer, .summary = "A viewer's SDP answer to preview.watch's offer: the picture starts"},
+    {.name = "preview.stats", .method = "POST", .route = "/v1/previews/viewers/{viewer}/stats", .allowed = kAnyone,
+     .params = kPreviewStats, .summary = "Report a viewer's reception; a poor link gets a lower simulcast layer"},
+    {.name = "preview.leave", .method = "POST", .route = "/v1/previews/viewers/{viewer}/leave", .allowed = kAnyone,
+     .params = kPreviewViewer, .summary = "Stop watching a preview"},
+    {.name = "preview.record", .method = "POST", .route = "/v1/previews/{id}/record", .allowed = kStaff,
+     .params = kPreviewRecord, .summary = "Turn recording on or off (everyone watching is told)"},
+    {.name = "preview.stop", .method = "POST", .route = "/v1/previews/{id}/stop", .allowed = kStaff, .params = kPreviewId,
+     .summary = "End a preview: viewers are told, recordings are converted to WebM and stored"},
+    {.name = "preview.list", .method = "GET", .route = "/v1/previews", .allowed = kAnyone, .params = kPreviewList,
+     .summary = "List the previews the caller may watch or runs, newest first"},
+    {.name = "preview.show", .method = "GET", .route = "/v1/previews/{id}", .allowed = kAnyone, .params = kPreviewId,
+     .summary = "Show a preview (its guide and operators also see the viewers)"},
+    {.name = "recording.list", .method = "GET", .route = "/v1/recordings", .allowed = kAnyone, .params = kRecordingList,
+     .summary = "List the preview recordings the caller may see, newest first"},
+    {.name = "recording.show", .method = "GET", .route = "/v1/recordings/{id}", .allowed = kAnyone, .params = kRecordingId,
+     .summary = "Show a recording: its preview, size and duration"},
+    {.name = "recording.download", .method = "GET", .route = "/v1/recordings/{id}/content", .allowed = kAnyone,
+     .params = kRecordingId, .summary = "Download a recording (WebM)", .websocket = false},
+    {.name = "recording.remove", .method = "DELETE", .route = "/v1/recordings/{id}", .allowed = kStaff,
+     .params = kRecordingId, .summary = "Delete a recording and its file (its guide or an operator)"},
     {.name = "sos", .method = "POST", .route = "/v1/sos", .allowed = kAnyone,
      .params = kSosRaise, .summary = "Raise an SOS: the caller's guide and the operators on duty are alerted until one acknowledges"},
     {.name = "sos.list", .method = "GET", .route = "/v1/sos", .allowed = kAnyone,

@@ -13,6 +13,7 @@
 #include "core/time.hpp"
 #include "store/database.hpp"
 #include "calls/live.hpp"
+#include "calls/previews.hpp"
 #include "translate/translations.hpp"
 #include "translate/translator.hpp"
 
@@ -186,6 +187,21 @@ boost::asio::awaitable<Result<Reply>> metrics(Context& ctx, const Caller&, const
     out += "# HELP tourbus_call_quality Active calls by their latest quality score (call.stats).\n"
            "# TYPE tourbus_call_quality gauge\n";
     for (const auto& [score, n] : scores) out += fmt::format("tourbus_call_quality{{score=\"{}\"}} {}\n", score, n);
+  }
+  if (ctx.previews) {
+    std::int64_t on_air = 0, viewers = 0;
+    std::map<int, std::int64_t> layers{{0, 0}, {1, 0}, {2, 0}};
+    for (const auto& [id, p] : ctx.previews->all()) {
+      on_air += p.feed != 0;
+      for (const auto& [vid, v] : p.viewers) {
+        ++viewers;
+        ++layers[v.substream];
+      }
+    }
+    metric("tourbus_previews_on_air", "gauge", "Tour previews whose guide is broadcasting (docs/previews.md).", on_air);
+    out += "# HELP tourbus_preview_viewers Devices watching a preview, by the simulcast layer they get (0 lowest).\n"
+           "# TYPE tourbus_preview_viewers gauge\n";
+    for (const auto& [layer, n] : layers) out += fmt::format("tourbus_preview_viewers{{substream=\"{}\"}} {}\n", layer, n);
   }
   metric("tourbus_translation_waiting", "gauge", "Messages waiting to be translated again after engines failed.",
          ctx.reads.with([](store::Db& db) { return translate::jobs::waiting(db); }));

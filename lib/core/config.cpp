@@ -168,6 +168,18 @@ const std::array kKeys{
         "How long TURN credentials from call.config stay valid."},
     Key{"calls.stats_interval_ms", &Config::calls_stats_interval_ms, 100, 60'000, {}, true,
         "A member may report call quality (call.stats) at most once per this many milliseconds; faster reports get rate_limited."},
+    Key{"calls.janus_url", &Config::calls_janus_url, 0, 0, {}, true,
+        "Janus's HTTP API (http://127.0.0.1:8088/janus) for tour previews and recordings. Empty: no previews."},
+    Key{"calls.janus_admin_key", &Config::calls_janus_admin_key, 0, 0, {}, true,
+        "The VideoRoom plugin's admin_key: tourbusd creates rooms with it. Never logged.", true, Key::Credential::value},
+    Key{"calls.janus_api_secret", &Config::calls_janus_api_secret, 0, 0, {}, true,
+        "Janus's api_secret, when it has one. Never logged.", true, Key::Credential::value},
+    Key{"calls.janus_recordings_dir", &Config::calls_janus_recordings_dir, 0, 0, {}, true,
+        "Where Janus writes recordings (.mjr) and tourbusd reads them to convert. Required with calls.janus_url for recording."},
+    Key{"calls.janus_pp_rec", &Config::calls_janus_pp_rec, 0, 0, {}, true,
+        "The janus-pp-rec program (Debian janus-tools) that converts a recording into WebM."},
+    Key{"calls.preview_max_viewers", &Config::calls_preview_max_viewers, 1, 10'000, {}, true,
+        "Most viewers of one preview at once; more get rate_limited."},
     Key{"campaign.rate_per_second", &Config::campaign_rate_per_second, 0, 1'000'000, {}, true,
         "Messages a running campaign enqueues a second on each channel (a campaign may set its own). 0: no limit."},
     Key{"campaign.window_max", &Config::campaign_window_max, 0, 100'000'000, {}, true,
@@ -462,6 +474,10 @@ Status validate(const Config& c) {
     return need("calls.turn_secret", "required with calls.turn_urls (coturn's static-auth-secret)");
   for (auto u : split_list(c.calls_turn_urls))
     if (!u.starts_with("turn:") && !u.starts_with("turns:")) return need("calls.turn_urls", "'" + std::string(u) + "': expected turn: or turns: URLs");
+  if (!c.calls_janus_url.empty() && !c.calls_janus_url.starts_with("http://") && !c.calls_janus_url.starts_with("https://"))
+    return need("calls.janus_url", "expected Janus's HTTP API, http://127.0.0.1:8088/janus");
+  if (!c.calls_janus_recordings_dir.empty() && !std::filesystem::path(c.calls_janus_recordings_dir).is_absolute())
+    return need("calls.janus_recordings_dir", "an absolute directory");
   for (auto u : split_list(c.calls_stun_urls))
     if (!u.starts_with("stun:") && !u.starts_with("stuns:")) return need("calls.stun_urls", "'" + std::string(u) + "': expected stun: or stuns: URLs");
   auto engine = [](std::string_view e) { return e == "apertium" || e == "libretranslate" || e == "deepl"; };

@@ -96,6 +96,10 @@ struct Config {
   std::string calls_stun_urls, calls_turn_urls, calls_turn_secret;
   std::int64_t calls_turn_ttl_seconds = 3600;
   std::int64_t calls_stats_interval_ms = 1000;
+  // Tour previews and recordings through Janus (docs/previews.md).
+  std::string calls_janus_url, calls_janus_admin_key, calls_janus_api_secret, calls_janus_recordings_dir;
+  std::string calls_janus_pp_rec = "janus-pp-rec";
+  std::int64_t calls_preview_max_viewers = 50;
   std::int64_t chat_max_text_bytes = 4096;
   std::int64_t chat_history_page = 200;
   std::int64_t chat_max_group_members = 1000;

@@ -44,6 +44,10 @@ constexpr PushEvent kPushEvents[] = {
      "the call is over (completed, missed, declined, busy, cancelled): stop ringing, close the connections"},
     {"call.signal", "the one session of the member it is for",
      "SDP (offer, answer, renegotiation) or an ICE candidate from another member of the call"},
+    {"preview.recording", "the preview's guide and the session of each viewer",
+     "recording of the preview was turned on or off (show it: people must know they are recorded)"},
+    {"preview.ended", "the session of each viewer", "the preview is over: close the connection"},
+    {"recording.ready", "the preview's guide", "a recording of the preview was converted and stored (recording.download)"},
     {"sos.updated", "the person, their guide and the operators on duty; control-socket operators",
      "an SOS was acknowledged or resolved"},
 };

@@ -195,6 +195,7 @@ class ApiSocket : public std::enable_shared_from_this<ApiSocket>, public realtim
     if (auto change = hub_.detach(caller_.user_id, caller_.session); change.changed())
       api::announce_presence(ctx_, caller_.user_id, change.after);
     api::handlers::call_session_closed(ctx_, caller_.user_id, caller_.session);
+    api::handlers::preview_session_closed(ctx_, caller_.user_id, caller_.session);
   }
 
   void deliver(const events::EventPtr& event) override { link_->send(recovery_.packet(event)); }

@@ -172,6 +172,7 @@ class Session : public WsConnection<S>, public realtime::Client {
     if (auto change = hub_.detach(caller_.user_id, caller_.session); change.changed())
       api::announce_presence(ctx_, caller_.user_id, change.after);
     api::handlers::call_session_closed(ctx_, caller_.user_id, caller_.session);
+    api::handlers::preview_session_closed(ctx_, caller_.user_id, caller_.session);
     http_->finish();
   }
 
