@@ -3,6 +3,9 @@
 // relays SDP between the browsers and Janus; Janus's calls run on a pool of their own. The
 // previews on air (calls::PreviewRegistry) are on the event loop: a handler looks them up again
 // after each suspension, since a preview may stop meanwhile.
+#include <chrono>
+#include <thread>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -401,7 +404,13 @@ asio::awaitable<Result<Reply>> preview_watch(Context& ctx, const Caller& caller,
     calls::Janus janus(cfg);
     auto h = janus.open();
     if (!h) return h.error();
+    // Janus takes subscribers once the guide's media is up, a moment after it answered the
+    // guide: "no such feed" (unavailable) is asked again for up to 5 seconds.
     auto e = janus.exchange(*h, join, std::nullopt, "");
+    for (int i = 0; i < 25 && !e && e.error().code == Code::unavailable && e.error().message.find("no such stream") != std::string::npos; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      e = janus.exchange(*h, join, std::nullopt, "");
+    }
     if (!e) {
       janus.close(*h);
       return e.error();

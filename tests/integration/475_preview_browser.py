@@ -87,7 +87,9 @@ event_burst = 10000
 
     def describe(self):
         out = "".join("\n[%s]%s" % (h, p.report(PAGE_STATE)) for h, p in self.pages.items())
-        return out + self.janus.tail() + "\ndaemon log (tail):\n" + "\n".join(self.d.log_text().splitlines()[-30:])
+        lines = self.d.log_text().splitlines()
+        return (out + self.janus.tail() + "\ndaemon log ([calls]):\n" + "\n".join(l for l in lines if "[calls]" in l) +
+                "\ndaemon log (tail):\n" + "\n".join(lines[-30:]))
 
     def until(self, page, check, what):
         """Polls the page's tb.state() until check(state) holds; returns that state."""
