@@ -288,6 +288,9 @@ asio::awaitable<Result<Reply>> preview_start(Context& ctx, const Caller& caller,
               {"videocodec", "vp8"},
               {"audiocodec", "opus"},
               {"notify_joining", false},
+              // A keyframe from the guide every 2 s: a viewer switched to another simulcast layer
+              // (and a recording) starts on it without waiting for the browser to send one.
+              {"fir_freq", 2},
               {"record", pv.recording},
               {"lock_record", true}};
   if (!cfg->calls_janus_recordings_dir.empty()) {
@@ -499,7 +502,9 @@ asio::awaitable<Result<Reply>> preview_stats(Context& ctx, const Caller& caller,
   s.height = get_int(p, "height").value_or(0);
   if (s.rtt_ms < 0 || s.loss_percent < 0 || s.loss_percent > 100 || s.bitrate_kbps < 0 || s.fps < 0 || s.height < 0)
     co_return Error(Code::invalid_argument, "figures are not negative, and loss_percent is at most 100");
-  auto score = calls::score(s, true);
+  // Scored on loss and round trip alone: the bitrate and the picture follow the layer a viewer
+  // gets, so judging them would keep a viewer on the lowest layer for good.
+  auto score = calls::score(s, false);
   // A poor link gets the lowest simulcast layer, a fair one the middle, a good one the highest.
   int layer = score == "poor" ? 0 : score == "fair" ? 1 : 2;
   if (layer != v->substream && !v->video_mid.empty() && v->ready) {

@@ -450,5 +450,44 @@ class Recording(Previews):
         self.run_async(go())
 
 
+class Interrupted(Previews):
+    def test_a_recording_survives_kill_9_and_is_stored_at_restart(self):
+        out = os.path.join(self.work, "after-crash.webm")
+
+        async def record_then_crash():
+            gina = await self.connect("gina")
+            anna = await self.viewer("anna")
+            pid = (await self.call(gina, "preview.start", {"tour": self.tour, "access": "tour", "record": True}))["id"]
+            self.assertIs((await gina.call("preview.show", {"id": pid}))["recording"], True)
+            await self.publish(gina, pid)
+            watched = await anna.watch(pid)
+            self.assertIs(watched["recording"], True)  # a viewer arriving is told at once
+            await anna.until_frames(60, "anna's video while recorded")
+            await asyncio.to_thread(wait_until, self.mjr_files, "Janus writing the recording", describe=self.describe)
+            self.d.kill9()  # tourbusd dies while the preview is live and recorded
+            await anna.pc.close()
+            return pid
+
+        pid = self.run_async(record_then_crash())
+        mark = 0
+        self.d.start()
+        # At start-up the preview is over; once the server runs, its room goes and what Janus
+        # recorded is converted and stored.
+        self.d.wait_for(r"calls\.previews_interrupted previews=1", mark)
+        self.d.wait_for(r"calls\.recording_stored preview=%d " % pid, mark)
+        shown = self.d.cli_json("preview", "show", str(pid))
+        self.assertEqual((shown["state"], shown["recording"], shown["on_air"]), ("ended", False, False))
+        recordings = json_records(self.d.cli("--json", "recording", "list", "--preview", str(pid)).stdout, "recordings")
+        self.assertEqual(len(recordings), 1, recordings)
+        r = self.d.cli("recording", "download", str(recordings[0]["id"]), "-o", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        probe = json.loads(subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_name:format=duration",
+             "-of", "json", out], capture_output=True, text=True, check=True, timeout=WAIT).stdout)
+        self.assertEqual(probe["streams"][0]["codec_name"], "vp8")
+        self.assertGreater(float(probe["format"]["duration"]), 1.0)
+        self.assertEqual(self.mjr_files(), [])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
