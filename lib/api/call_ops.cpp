@@ -316,6 +316,7 @@ boost::asio::awaitable<Result<Reply>> call_start(Context& ctx, const Caller& cal
     std::string title;
     std::vector<std::pair<std::int64_t, std::string>> others;
   };
+  std::vector<std::pair<std::int64_t, std::string>> duty;  // an SOS's call: the operators on duty
   if (sos) {
     // The SOS's person calls the operators on duty, in the SOS's incident conversation.
     auto r = ctx.reads.with([&](store::Db& db) -> Result<std::pair<std::int64_t, std::vector<std::pair<std::int64_t, std::string>>>> {
@@ -331,15 +332,10 @@ boost::asio::awaitable<Result<Reply>> call_start(Context& ctx, const Caller& cal
     if (!r) co_return r.error();
     if (r->second.empty()) co_return Error(Code::unavailable, "nobody is on duty to answer: the SOS keeps ringing the guide and operators", "sos");
     conversation = r->first;
+    duty = std::move(r->second);
   }
   auto found = ctx.reads.with([&](store::Db& db) -> Result<Found> {
-    if (sos) {
-      Found f;
-      f.title = "SOS " + std::to_string(*sos);
-      for (auto id : safety::duty::ids(db))
-        if (auto u = store::users::find_id(db, id); u && id != caller.user_id) f.others.emplace_back(id, u->handle);
-      return f;
-    }
+    if (sos) return Found{"SOS " + std::to_string(*sos), std::move(duty)};
     auto c = visible_conversation(db, caller, conversation, "conversation");
     if (!c) return c.error();
     if (!c->me) return not_visible(conversation, "conversation");

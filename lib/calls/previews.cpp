@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "chat/files.hpp"
 #include "core/logging.hpp"
 
 extern char** environ;
@@ -143,15 +144,7 @@ std::optional<std::string> remove_recording(store::Db& db, std::int64_t id) {
   auto r = find_recording(db, id);
   if (!r) return std::nullopt;
   db.prepare("DELETE FROM recordings WHERE id = ?").bind(1, id).run();
-  // The file goes too unless a message shares it (it was only ever the recording's).
-  auto shared = db.prepare("SELECT 1 FROM messages WHERE file_id = ? LIMIT 1");
-  shared.bind(1, r->file_id);
-  if (shared.step()) return std::nullopt;
-  db.prepare("DELETE FROM files WHERE id = ?").bind(1, r->file_id).run();
-  auto still = db.prepare("SELECT 1 FROM files WHERE sha256 = ? LIMIT 1");
-  still.bind(1, r->sha256);
-  if (still.step()) return std::nullopt;
-  return r->sha256;
+  return chat::files::remove_unshared(db, r->file_id);  // the file was only ever the recording's
 }
 
 }  // namespace previews

@@ -216,5 +216,18 @@ std::vector<std::string> expire(store::Db& db, std::int64_t cutoff) {
   return gone;
 }
 
+std::optional<std::string> remove_unshared(store::Db& db, std::int64_t id) {
+  auto f = find(db, id);
+  if (!f) return std::nullopt;
+  auto shared = db.prepare("SELECT 1 FROM messages WHERE file_id = ? LIMIT 1");
+  shared.bind(1, id);
+  if (shared.step()) return std::nullopt;
+  db.prepare("DELETE FROM files WHERE id = ?").bind(1, id).run();
+  auto still = db.prepare("SELECT 1 FROM files WHERE sha256 = ? LIMIT 1");
+  still.bind(1, f->sha256);
+  if (still.step()) return std::nullopt;
+  return f->sha256;
+}
+
 }  // namespace files
 }  // namespace tourbus::chat

@@ -56,6 +56,9 @@ std::optional<FileInfo> find(store::Db& db, std::int64_t id);
 std::int64_t uploaded_since(store::Db& db, std::int64_t uploader, std::int64_t since);
 // Deletes files uploaded before `cutoff` and returns the blobs no longer referenced by any file.
 std::vector<std::string> expire(store::Db& db, std::int64_t cutoff);
+// Deletes a file no message shares (a preview's recording); returns its blob when no file refers
+// to it any more. A shared file stays.
+std::optional<std::string> remove_unshared(store::Db& db, std::int64_t id);
 }  // namespace files
 
 }  // namespace tourbus::chat
