@@ -65,6 +65,14 @@ Result<config::Config> build_config(const Options& options) {
 
 namespace {
 
+// cluster.node, else the host name.
+std::string node_name(const config::Config& cfg) {
+  if (!cfg.cluster_node.empty()) return cfg.cluster_node;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || !*host) return "tourbusd";
+  return host;
+}
+
 // SIGHUP and `tourbus reload`: build a new config, validate it, swap it; on failure keep the old.
 class Reloader : public api::Control {
  public:
@@ -153,16 +161,22 @@ int run(const Options& options, config::Config cfg) {
   config::Holder holder(cfg);
   std::unique_ptr<store::Writer> writer;
   std::unique_ptr<store::ReadPool> reads;
+  auto target = cfg.cluster_postgres.empty() ? store::Target(cfg.database_path())
+                                             : store::Target::pg(cfg.cluster_postgres, cfg.cluster_postgres_password);
   try {
     writer = std::make_unique<store::Writer>(
-        cfg.database_path(), store::Writer::Options{cfg.synchronous, static_cast<std::size_t>(cfg.max_batch)});
-    reads = std::make_unique<store::ReadPool>(cfg.database_path(), static_cast<std::size_t>(cfg.read_connections));
+        target, store::Writer::Options{cfg.synchronous, static_cast<std::size_t>(cfg.max_batch)});
+    reads = std::make_unique<store::ReadPool>(target, static_cast<std::size_t>(cfg.read_connections));
   } catch (const std::exception& e) {
     log->critical("daemon.start_failed error=\"store: {}\"", e.what());
     return 1;
   }
-  log->info("store.opened path={} schema_version={} synchronous={}", cfg.database_path().string(),
-            writer->schema_version(), cfg.synchronous);
+  if (target.dialect() == store::Dialect::postgres)
+    log->info("store.opened engine=postgres dsn=\"{}\" schema_version={} node={}", target.describe(), writer->schema_version(),
+              node_name(cfg));
+  else
+    log->info("store.opened path={} schema_version={} synchronous={}", target.describe(), writer->schema_version(),
+              cfg.synchronous);
 
   std::unique_ptr<chat::Sniffer> sniffer;
   try {
@@ -177,7 +191,7 @@ int run(const Options& options, config::Config cfg) {
   Reloader reloader(options, holder);
   asio::thread_pool blocking(2);
   realtime::Hub hub;  // outlives the event loop and the sessions registered with it
-  api::Context ctx{blocking.get_executor(), *writer, *reads, holder, stats, reloader, hub, hub, cfg.database_path(),
+  api::Context ctx{blocking.get_executor(), *writer, *reads, holder, stats, reloader, hub, hub, target, node_name(cfg),
                    cfg.files_dir(), *sniffer, timeutil::now_ms()};
 
   asio::io_context io(1);

@@ -21,6 +21,9 @@ packages=(
   # Tour previews (docs/previews.md): Janus with its VideoRoom plugin, janus-pp-rec (janus-tools)
   # to convert recordings, ffprobe (ffmpeg) to check them, aiortc as a browser-free WebRTC peer
   janus janus-tools ffmpeg python3-aiortc
+  # Scale-out (docs/scaling.md): PostgreSQL as the shared store, libpq to build against, the server
+  # and psql for the tests (tests/postgres.py runs a cluster of its own; the packaged one is unused)
+  postgresql postgresql-client libpq-dev
 )
 # Debian's npm comes apart from its nodejs; a Node.js of another origin (NodeSource) brings its own.
 command -v npm >/dev/null || packages+=(npm)

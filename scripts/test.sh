@@ -32,5 +32,8 @@ done
 echo "== build (ASan + UBSan) =="
 bash scripts/build.sh build-asan -DTOURBUS_TESTS=ON -DTOURBUS_BENCH=OFF -DTOURBUS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1"
 echo "== tests under ASan + UBSan =="
+# The scenarios' second run on PostgreSQL (label postgres-scenario) drives the same daemon code as
+# their SQLite run; the store's PostgreSQL engine runs under the sanitizers in `unit (postgres)`.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE browser
+  ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE 'browser|postgres-scenario'
+

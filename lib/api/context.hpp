@@ -130,7 +130,8 @@ struct Context {
   events::Sink& events;
   // Takes rights away from open sessions at once (revocation; implemented by realtime/).
   sessions::Control& sessions;
-  std::filesystem::path database_path;
+  store::Target store;  // where the data lives: the SQLite file or the PostgreSQL database
+  std::string node;     // this node's name (cluster.node, else the host name)
   std::filesystem::path files_dir;  // uploads, content-addressed
   chat::Sniffer& sniffer;
   std::int64_t started_at = 0;  // ms since the epoch

@@ -305,9 +305,10 @@ boost::asio::awaitable<void> expire_locations(Context& ctx) {
     log->error("safety.locations_expire_failed error=\"{}\"", deleted.error().message);
     co_return;
   }
-  if (*deleted > 0) {
+  if (*deleted > 0 && ctx.store.dialect() == store::Dialect::sqlite) {
     // The WAL still holds the pages as they were before the delete: fold it into the file.
-    auto path = ctx.database_path;
+    // (PostgreSQL: autovacuum frees the dead rows; docs/scaling.md says what that leaves.)
+    auto path = ctx.store.file;
     auto work = [path]() -> boost::asio::awaitable<std::optional<std::string>> {
       try {
         store::Db db(path, store::Db::Mode::read_write);

@@ -30,7 +30,7 @@ struct Snapshot {
 
 Snapshot snapshot(Context& ctx) {
   Snapshot s;
-  s.store = ctx.reads.with([&](store::Db& db) { return store::figures(db, ctx.database_path); });
+  s.store = ctx.reads.with([&](store::Db& db) { return store::figures(db, ctx.store.file); });
   s.writer = ctx.writer.stats();
   return s;
 }
@@ -70,7 +70,8 @@ boost::asio::awaitable<Result<Reply>> status(Context& ctx, const Caller&, const 
   auto cfg = ctx.config.get();
   auto now = timeutil::now_ms();
   object store{
-      {"path", ctx.database_path.string()},
+      {"engine", ctx.store.dialect() == store::Dialect::postgres ? "postgres" : "sqlite"},
+      {"path", ctx.store.describe()},
       {"schema_version", s.store.schema_version},
       {"db_bytes", s.store.db_bytes},
       {"wal_bytes", s.store.wal_bytes},
@@ -81,6 +82,7 @@ boost::asio::awaitable<Result<Reply>> status(Context& ctx, const Caller&, const 
       {"writes", s.writer.writes},
       {"queued_writes", s.writer.queued},
       {"largest_batch", s.writer.max_batch_seen},
+      {"retried_batches", s.writer.retried_batches},
   };
   object connections{
       {"tcp", ctx.stats.tcp_connections.load()},
@@ -96,6 +98,7 @@ boost::asio::awaitable<Result<Reply>> status(Context& ctx, const Caller&, const 
   co_return Reply::ok(object{
       {"version", TOURBUS_VERSION},
       {"pid", static_cast<std::int64_t>(::getpid())},
+      {"node", ctx.node},
       {"started_at", timeutil::format_utc(ctx.started_at)},
       {"uptime_seconds", (now - ctx.started_at) / 1000},
       {"state_dir", cfg->state_dir},
@@ -149,8 +152,11 @@ boost::asio::awaitable<Result<Reply>> metrics(Context& ctx, const Caller&, const
   metric("tourbus_store_commits_total", "counter", "Transactions committed by the writer.", s.writer.commits);
   metric("tourbus_store_writes_total", "counter", "Writes group-committed by the writer.", s.writer.writes);
   metric("tourbus_store_failed_commits_total", "counter", "Transactions that failed to commit.", s.writer.failed_commits);
+  metric("tourbus_store_retried_batches_total", "counter",
+         "Batches run again after a deadlock or serialization failure with another node (PostgreSQL).",
+         s.writer.retried_batches);
   metric("tourbus_store_queued_writes", "gauge", "Writes waiting for the writer.", s.writer.queued);
-  metric("tourbus_store_db_bytes", "gauge", "Size of tourbus.db.", s.store.db_bytes);
+  metric("tourbus_store_db_bytes", "gauge", "Size of the database (tourbus.db, or the PostgreSQL database).", s.store.db_bytes);
   metric("tourbus_store_wal_bytes", "gauge", "Size of the write-ahead log.", s.store.wal_bytes);
   out += "# HELP tourbus_entities Stored entities by kind.\n# TYPE tourbus_entities gauge\n";
   out += fmt::format("tourbus_entities{{kind=\"user\"}} {}\n", s.store.users);

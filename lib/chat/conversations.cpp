@@ -89,7 +89,7 @@ std::vector<Conversation> list(store::Db& db, const ConversationFilter& f) {
   if (f.member)
     sql.append(" JOIN conversation_members m ON m.conversation_id = c.id AND m.user_id = ?1"
                " JOIN users u ON u.id = m.user_id");
-  sql.append(" WHERE c.id > ?2 AND (?3 IS NULL OR c.kind = ?3)");
+  sql.append(" WHERE c.id > ?2 AND (CAST(?3 AS TEXT) IS NULL OR c.kind = ?3)");
   if (f.member && f.archived) sql.append(" AND m.archived = ?4");
   if (f.before) sql.append(" AND (coalesce(c.last_message_at, c.created_at), c.id) < (?6, ?7)");
   sql.append(" ORDER BY coalesce(c.last_message_at, c.created_at) DESC, c.id DESC LIMIT ?5");
@@ -144,7 +144,7 @@ std::optional<Member> member(store::Db& db, std::int64_t id, std::int64_t user_i
 }
 
 bool add_member(store::Db& db, std::int64_t id, std::int64_t user_id, std::int64_t now) {
-  db.prepare("INSERT OR IGNORE INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?)")
+  db.prepare("INSERT INTO conversation_members (conversation_id, user_id, joined_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
       .bind(1, id)
       .bind(2, user_id)
       .bind(3, now)
@@ -172,7 +172,9 @@ void set_flags(store::Db& db, std::int64_t id, std::int64_t user_id, std::option
 std::pair<std::int64_t, std::int64_t> advance_receipts(store::Db& db, std::int64_t id, std::int64_t user_id,
                                                        std::int64_t delivered, std::int64_t read) {
   auto s = db.prepare(
-      "UPDATE conversation_members SET read_seq = max(read_seq, ?1), delivered_seq = max(delivered_seq, ?1, ?2) "
+      "UPDATE conversation_members SET read_seq = CASE WHEN read_seq > ?1 THEN read_seq ELSE ?1 END, "
+      "delivered_seq = CASE WHEN delivered_seq >= ?1 AND delivered_seq >= ?2 THEN delivered_seq "
+      "WHEN ?1 >= ?2 THEN ?1 ELSE ?2 END "
       "WHERE conversation_id = ?3 AND user_id = ?4 RETURNING delivered_seq, read_seq");
   s.bind(1, read).bind(2, delivered).bind(3, id).bind(4, user_id);
   if (!s.step()) return {0, 0};

@@ -1,6 +1,8 @@
 #include "core/config.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -59,7 +61,13 @@ const std::array kKeys{
     Key{"store.max_batch", &Config::max_batch, 1, 10000, {}, false,
         "Most writes group-committed in one transaction."},
     Key{"store.read_connections", &Config::read_connections, 1, 64, {}, false,
-        "SQLite connections kept open for reads (reads never wait for the writer)."},
+        "Connections kept open for reads (reads never wait for the writer), to SQLite or to PostgreSQL."},
+    Key{"cluster.postgres", &Config::cluster_postgres, 0, 0, {}, false,
+        "PostgreSQL connection string (libpq keywords, host=db.example dbname=tourbus user=tourbus, or a postgresql:// URI), without the password. Set: the store is that database, shared by every node; empty: SQLite at <state_dir>/tourbus.db."},
+    Key{"cluster.postgres_password", &Config::cluster_postgres_password, 0, 0, {}, false,
+        "The password of cluster.postgres's role. Never logged.", true, Key::Credential::value},
+    Key{"cluster.node", &Config::cluster_node, 0, 0, {}, false,
+        "This node's name, unique among the nodes sharing a store (status, metrics, logs). Empty: the host name."},
     Key{"websocket.max_frame_bytes", &Config::ws_max_frame_bytes, 1024, 16 << 20, {}, true,
         "Largest WebSocket message a client may send; a larger one closes the connection with code 1009. New connections."},
     Key{"websocket.send_queue_frames", &Config::ws_send_queue_frames, 16, 1'000'000, {}, true,
@@ -470,6 +478,19 @@ Status validate(const Config& c) {
   if (c.review_template.size() > 64 ||
       c.review_template.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos)
     return need("review.template", "a template name (a-z, 0-9 and _, at most 64) or empty");
+  // password=... as a keyword or a URI parameter, or user:password@ in a URI.
+  auto has_password = [](std::string dsn) {
+    std::transform(dsn.begin(), dsn.end(), dsn.begin(), [](unsigned char ch) { return std::tolower(ch); });
+    for (auto at = dsn.find("password"); at != std::string::npos; at = dsn.find("password", at + 1)) {
+      auto next = dsn.find_first_not_of(' ', at + 8);
+      if (next != std::string::npos && dsn[next] == '=') return true;
+    }
+    auto scheme = dsn.find("://"), user_end = dsn.find('@');
+    return scheme != std::string::npos && user_end != std::string::npos && user_end > scheme &&
+           dsn.substr(scheme + 3, user_end - scheme - 3).find(':') != std::string::npos;
+  };
+  if (has_password(c.cluster_postgres))
+    return need("cluster.postgres", "keep the password out of the connection string: set cluster.postgres_password (a systemd credential)");
   if (!c.calls_turn_urls.empty() && c.calls_turn_secret.empty())
     return need("calls.turn_secret", "required with calls.turn_urls (coturn's static-auth-secret)");
   for (auto u : split_list(c.calls_turn_urls))

@@ -38,6 +38,8 @@ struct Config {
   std::string synchronous = "full";
   std::int64_t max_batch = 256;
   std::int64_t read_connections = 4;
+  // Several nodes on one PostgreSQL store (docs/scaling.md).
+  std::string cluster_postgres, cluster_postgres_password, cluster_node;
   std::int64_t token_ttl_days = 90;
   std::int64_t ws_max_frame_bytes = 64 * 1024;
   std::int64_t ws_send_queue_frames = 1024;

@@ -156,7 +156,7 @@ std::optional<Job> find_job(store::Db& db, std::int64_t id) {
 }
 
 std::vector<Job> jobs(store::Db& db, const JobFilter& f) {
-  auto s = db.prepare(std::string(kJobSelect) + " WHERE 1" + where(f) + " ORDER BY j.id DESC LIMIT ?1");
+  auto s = db.prepare(std::string(kJobSelect) + " WHERE 1 = 1" + where(f) + " ORDER BY j.id DESC LIMIT ?1");
   s.bind(1, f.limit);
   bind(s, f);
   std::vector<Job> out;
@@ -230,10 +230,10 @@ std::vector<Attempt> attempts(store::Db& db, std::int64_t job_id) {
 std::vector<QueueRow> status(store::Db& db, std::int64_t now) {
   // Through the two partial indexes: the delivered history, however long, is never read.
   auto s = db.prepare(
-      "SELECT channel, lane, sum(queued), sum(queued AND next_at <= ?1), sum(NOT queued), "
-      "min(CASE WHEN queued AND next_at <= ?1 THEN next_at END) FROM ("
+      "SELECT channel, lane, sum(queued), sum(CASE WHEN queued = 1 AND next_at <= ?1 THEN 1 ELSE 0 END), "
+      "sum(1 - queued), min(CASE WHEN queued = 1 AND next_at <= ?1 THEN next_at END) FROM ("
       "SELECT channel, lane, next_at, 1 AS queued FROM notify_jobs WHERE state = 'queued' UNION ALL "
-      "SELECT channel, lane, next_at, 0 FROM notify_jobs WHERE state = 'dead') "
+      "SELECT channel, lane, next_at, 0 FROM notify_jobs WHERE state = 'dead') AS q "
       "GROUP BY channel, lane ORDER BY channel, lane");
   s.bind(1, now);
   std::vector<QueueRow> out;

@@ -155,7 +155,7 @@ std::vector<AlertRecord> list(store::Db& db, std::optional<std::string> state, s
                               std::optional<std::string> author, std::int64_t limit) {
   auto st = db.prepare(
       "SELECT " + std::string(kAlertColumns) +
-      " FROM alerts a WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR a.created_by = ?4 OR EXISTS (SELECT 1 "
+      " FROM alerts a WHERE (CAST(?1 AS TEXT) IS NULL OR state = ?1) AND (CAST(?2 AS BIGINT) IS NULL OR a.created_by = ?4 OR EXISTS (SELECT 1 "
       "FROM alert_recipients r WHERE r.alert_id = coalesce(a.updates, a.id) AND r.user_id = ?2)) ORDER BY id DESC LIMIT ?3");
   st.bind(1, state).bind(2, recipient).bind(3, limit).bind(4, author);
   std::vector<AlertRecord> out;
@@ -318,7 +318,7 @@ std::vector<Recipient> unsent(store::Db& db, std::int64_t alert, std::int64_t li
 void mark_sent(store::Db& db, std::int64_t alert, std::int64_t user, std::int64_t now, const std::string& channels,
                std::optional<std::int64_t> next_at) {
   db.prepare(
-        "UPDATE alert_recipients SET notified_at = ?3, channels = ?4, next_at = CASE WHEN answer IS NULL THEN ?5 END "
+        "UPDATE alert_recipients SET notified_at = ?3, channels = ?4, next_at = CASE WHEN answer IS NULL THEN CAST(?5 AS BIGINT) END "
         "WHERE alert_id = ?1 AND user_id = ?2")
       .bind(1, alert)
       .bind(2, user)
@@ -333,7 +333,7 @@ bool answer(store::Db& db, std::int64_t alert, std::int64_t user, std::string_vi
   // A guide's "seen safe" never overwrites the person's own call for help.
   db.prepare(
         "UPDATE alert_recipients SET answer = ?3, answered_at = ?4, answered_via = ?5, answered_by = ?6, next_at = NULL "
-        "WHERE alert_id = ?1 AND user_id = ?2 AND NOT (?7 AND answer = 'need_help' AND ?3 = 'safe')")
+        "WHERE alert_id = ?1 AND user_id = ?2 AND NOT (?7 = 1 AND answer = 'need_help' AND ?3 = 'safe')")
       .bind(1, alert)
       .bind(2, user)
       .bind(3, answer)

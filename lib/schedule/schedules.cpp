@@ -145,7 +145,7 @@ std::optional<Schedule> find_name(store::Db& db, std::string_view kind, std::str
 
 std::vector<Schedule> list(store::Db& db, std::optional<std::string_view> kind, bool include_removed) {
   auto s = db.prepare(std::string(kScheduleColumns) +
-                      "WHERE (?1 IS NULL OR kind = ?1) AND (?2 = 1 OR state != 'removed') ORDER BY id");
+                      "WHERE (CAST(?1 AS TEXT) IS NULL OR kind = ?1) AND (?2 = 1 OR state != 'removed') ORDER BY id");
   s.bind(1, kind ? std::optional<std::string>(std::string(*kind)) : std::nullopt).bind(2, include_removed);
   return read_schedules(s);
 }
@@ -216,9 +216,9 @@ void finish(store::Db& db, std::int64_t id, std::string_view state, std::optiona
 
 std::vector<Firing> list(store::Db& db, const FiringFilter& f) {
   auto s = db.prepare(std::string(kFiringColumns) +
-                      "WHERE (?1 IS NULL OR f.schedule_id = ?1) AND (?2 IS NULL OR f.tour_id = ?2) "
-                      "AND (?3 IS NULL OR f.user_id = ?3) AND (?4 IS NULL OR f.state = ?4) "
-                      "AND (?5 IS NULL OR f.schedule_id IN (SELECT id FROM schedules WHERE kind = ?5)) "
+                      "WHERE (CAST(?1 AS BIGINT) IS NULL OR f.schedule_id = ?1) AND (CAST(?2 AS BIGINT) IS NULL OR f.tour_id = ?2) "
+                      "AND (CAST(?3 AS BIGINT) IS NULL OR f.user_id = ?3) AND (CAST(?4 AS TEXT) IS NULL OR f.state = ?4) "
+                      "AND (CAST(?5 AS TEXT) IS NULL OR f.schedule_id IN (SELECT id FROM schedules WHERE kind = ?5)) "
                       "ORDER BY CASE WHEN ?6 = 1 THEN -f.due_at ELSE f.due_at END, f.id LIMIT ?7");
   s.bind(1, f.schedule_id).bind(2, f.tour_id).bind(3, f.user_id).bind(4, f.state).bind(5, f.kind);
   s.bind(6, f.newest_first).bind(7, f.limit);
@@ -246,7 +246,7 @@ std::int64_t cancel_pending(store::Db& db, std::optional<std::int64_t> schedule_
                             std::string_view note, Millis at) {
   auto s = db.prepare(
       "UPDATE firings SET state = 'cancelled', note = ?3, done_at = ?4 WHERE state = 'pending' "
-      "AND (?1 IS NULL OR schedule_id = ?1) AND (?2 IS NULL OR (tour_id = ?2 AND event_id = 0))");
+      "AND (CAST(?1 AS BIGINT) IS NULL OR schedule_id = ?1) AND (CAST(?2 AS BIGINT) IS NULL OR (tour_id = ?2 AND event_id = 0))");
   s.bind(1, schedule_id).bind(2, tour_id).bind(3, note).bind(4, at);
   s.run();
   return db.changes();

@@ -337,7 +337,7 @@ std::string language_sql(const Ask& a, Binds& b) {
   std::string s;
   for (const auto& v : a.values) {
     s += s.empty() ? "(" : " OR ";
-    s += "u.language = ? OR u.language LIKE ?";
+    s += "u.language = ? OR lower(u.language) LIKE ?";  // LIKE ignores case in SQLite only
     b.push_back(v);
     b.push_back(std::get<std::string>(v) + "-%");
   }

@@ -20,6 +20,12 @@ int migration_number(std::string_view name) {
 }  // namespace
 
 void configure_writer(Db& db, std::string_view synchronous) {
+  if (db.dialect() == Dialect::postgres) {
+    // Every commit waits for the server's WAL flush, whatever store.synchronous says: an
+    // acknowledged write survives the loss of the server process.
+    db.exec("SET synchronous_commit = on");
+    return;
+  }
   db.exec("PRAGMA journal_mode=WAL");
   db.exec(synchronous == "normal" ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL");
   db.exec("PRAGMA foreign_keys=ON");
@@ -30,31 +36,56 @@ void configure_writer(Db& db, std::string_view synchronous) {
 }
 
 void configure_reader(Db& db) {
+  if (db.dialect() == Dialect::postgres) return;  // read-only by its connection's default
   db.exec("PRAGMA foreign_keys=ON");
   db.exec("PRAGMA query_only=ON");
 }
 
+// PostgreSQL keeps the version in a table of its own (SQLite in the file header's user_version).
 int schema_version(Db& db) {
+  if (db.dialect() == Dialect::postgres) {
+    auto st = db.prepare("SELECT coalesce(max(version), 0) FROM tourbus_schema");
+    return st.step() ? static_cast<int>(st.i64(0)) : 0;
+  }
   auto st = db.prepare("PRAGMA user_version");
   return st.step() ? static_cast<int>(st.i64(0)) : 0;
 }
 
 Result<int> migrate(Db& db) {
   auto log = logging::get("store");
-  int current = schema_version(db);
+  bool pg = db.dialect() == Dialect::postgres;
+  if (pg) {
+    // Several nodes may start at once: one migrates while the others wait, then find nothing to do.
+    db.exec(
+        "BEGIN; SELECT pg_advisory_xact_lock(7461627573); "
+        "CREATE TABLE IF NOT EXISTS tourbus_schema (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL); COMMIT");
+  }
+  auto all = migrations(db.dialect());
   int latest = 0;
-  for (const auto& m : migrations()) latest = std::max(latest, migration_number(m.name));
-  if (current > latest)
-    return Error(Code::internal, "the database has schema version " + std::to_string(current) +
-                                     " but this tourbusd knows only up to " + std::to_string(latest) +
-                                     "; run a newer tourbusd or restore a backup");
-  for (const auto& m : migrations()) {
+  for (const auto& m : all) latest = std::max(latest, migration_number(m.name));
+  int current = 0;
+  for (const auto& m : all) {
     int n = migration_number(m.name);
-    if (n <= current) continue;
     try {
-      db.exec("BEGIN IMMEDIATE");
+      db.exec(pg ? "BEGIN" : "BEGIN IMMEDIATE");
+      if (pg) db.exec("SELECT pg_advisory_xact_lock(7461627573)");  // "tbus": the migration lock
+      current = schema_version(db);
+      if (current > latest) {
+        db.exec("ROLLBACK");
+        return Error(Code::internal, "the database has schema version " + std::to_string(current) +
+                                         " but this tourbusd knows only up to " + std::to_string(latest) +
+                                         "; run a newer tourbusd or restore a backup");
+      }
+      if (n <= current) {
+        db.exec("ROLLBACK");
+        continue;
+      }
       db.exec(m.sql);
-      db.exec("PRAGMA user_version=" + std::to_string(n));
+      if (pg)
+        db.exec("INSERT INTO tourbus_schema (version, applied_at) VALUES (" + std::to_string(n) +
+                ", (extract(epoch FROM clock_timestamp()) * 1000)::bigint)");
+      else
+        db.exec("PRAGMA user_version=" + std::to_string(n));
       db.exec("COMMIT");
     } catch (const SqlError& e) {
       try { db.exec("ROLLBACK"); } catch (const SqlError&) {}
@@ -63,19 +94,26 @@ Result<int> migrate(Db& db) {
     log->info("store.migrated version={} file={}", n, m.name);
     current = n;
   }
+  if (all.empty()) current = schema_version(db);
   return current;
 }
 
 Figures figures(Db& db, const std::filesystem::path& path) {
   Figures f;
   f.schema_version = schema_version(db);
+  if (db.dialect() == Dialect::postgres) {
+    auto st = db.prepare("SELECT pg_database_size(current_database())");
+    if (st.step()) f.db_bytes = st.i64(0);
+  }
   std::error_code ec;
-  f.db_bytes = static_cast<std::int64_t>(std::filesystem::file_size(path, ec));
-  if (ec) f.db_bytes = 0;
-  auto wal = path;
-  wal += "-wal";
-  f.wal_bytes = static_cast<std::int64_t>(std::filesystem::file_size(wal, ec));
-  if (ec) f.wal_bytes = 0;
+  if (db.dialect() == Dialect::sqlite) {
+    f.db_bytes = static_cast<std::int64_t>(std::filesystem::file_size(path, ec));
+    if (ec) f.db_bytes = 0;
+    auto wal = path;
+    wal += "-wal";
+    f.wal_bytes = static_cast<std::int64_t>(std::filesystem::file_size(wal, ec));
+    if (ec) f.wal_bytes = 0;
+  }
   auto st = db.prepare(
       "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM tokens), (SELECT count(*) FROM tours)");
   if (st.step()) {
@@ -87,6 +125,9 @@ Figures figures(Db& db, const std::filesystem::path& path) {
 }
 
 Status backup(Db& source, const std::filesystem::path& target) {
+  if (source.dialect() == Dialect::postgres)
+    return Error(Code::unavailable,
+                 "the store is PostgreSQL: back it up with pg_dump or the server's own backups (docs/scaling.md)");
   sqlite3* dest = nullptr;
   int rc = sqlite3_open_v2(target.c_str(), &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   if (rc != SQLITE_OK) {

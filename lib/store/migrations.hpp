@@ -1,8 +1,11 @@
-// Numbered schema migrations (store/migrations/NNNN_name.sql), embedded at build time.
+// Numbered schema migrations (store/migrations/NNNN_name.sql for SQLite, the same names under
+// store/migrations/postgres for PostgreSQL), embedded at build time.
 #pragma once
 
 #include <span>
 #include <string_view>
+
+#include "store/db.hpp"
 
 namespace tourbus::store {
 
@@ -11,6 +14,6 @@ struct Migration {
   std::string_view sql;
 };
 
-std::span<const Migration> migrations();
+std::span<const Migration> migrations(Dialect dialect = Dialect::sqlite);
 
 }  // namespace tourbus::store

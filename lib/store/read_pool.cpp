@@ -4,9 +4,9 @@
 
 namespace tourbus::store {
 
-ReadPool::ReadPool(const std::filesystem::path& path, std::size_t connections) {
+ReadPool::ReadPool(const Target& target, std::size_t connections) {
   for (std::size_t i = 0; i < std::max<std::size_t>(connections, 1); ++i) {
-    auto db = std::make_unique<Db>(path, Db::Mode::read_only);
+    auto db = std::make_unique<Db>(target, Db::Mode::read_only);
     configure_reader(*db);
     free_.push_back(db.get());
     all_.push_back(std::move(db));

@@ -1,5 +1,5 @@
-// Read connections. In WAL mode a reader sees the last committed state and never waits for the
-// writer. Thread-safe: each call borrows one connection for the duration of fn.
+// Read connections. A reader sees the last committed state and never waits for the writer
+// (SQLite in WAL mode; PostgreSQL's MVCC). Thread-safe: each call borrows one connection for the duration of fn.
 #pragma once
 
 #include <condition_variable>
@@ -14,7 +14,7 @@ namespace tourbus::store {
 
 class ReadPool {
  public:
-  ReadPool(const std::filesystem::path& path, std::size_t connections);
+  ReadPool(const Target& target, std::size_t connections);
 
   template <class F>
   auto with(F&& fn) {

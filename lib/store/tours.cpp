@@ -77,11 +77,11 @@ std::optional<Tour> find(Db& db, std::int64_t id) {
 
 std::vector<Tour> list(Db& db, const TourFilter& f) {
   auto s = db.prepare(std::string(kSelect) +
-                      "WHERE (?1 IS NULL OR t.status = ?1) AND (?2 IS NULL OR t.guide_id = ?2) "
-                      "AND (?3 IS NULL OR EXISTS (SELECT 1 FROM tour_participants p WHERE p.tour_id = t.id AND p.user_id = ?3)) "
-                      "AND (?4 IS NULL OR t.guide_id = ?4 OR EXISTS (SELECT 1 FROM tour_participants p "
+                      "WHERE (CAST(?1 AS TEXT) IS NULL OR t.status = ?1) AND (CAST(?2 AS BIGINT) IS NULL OR t.guide_id = ?2) "
+                      "AND (CAST(?3 AS BIGINT) IS NULL OR EXISTS (SELECT 1 FROM tour_participants p WHERE p.tour_id = t.id AND p.user_id = ?3)) "
+                      "AND (CAST(?4 AS BIGINT) IS NULL OR t.guide_id = ?4 OR EXISTS (SELECT 1 FROM tour_participants p "
                       "     WHERE p.tour_id = t.id AND p.user_id = ?4)) "
-                      "AND (?5 IS NULL OR t.ends_at > ?5) AND (?6 IS NULL OR t.starts_at < ?6) "
+                      "AND (CAST(?5 AS BIGINT) IS NULL OR t.ends_at > ?5) AND (CAST(?6 AS BIGINT) IS NULL OR t.starts_at < ?6) "
                       "ORDER BY t.starts_at, t.id LIMIT ?7");
   s.bind(1, f.status).bind(2, f.guide_id).bind(3, f.participant_id).bind(4, f.visible_to);
   s.bind(5, f.from).bind(6, f.to).bind(7, f.limit);
@@ -101,7 +101,7 @@ void update(Db& db, const Tour& t) {
 }
 
 bool add_participant(Db& db, std::int64_t tour_id, std::int64_t user_id, std::int64_t now) {
-  auto s = db.prepare("INSERT OR IGNORE INTO tour_participants (tour_id, user_id, joined_at) VALUES (?1, ?2, ?3)");
+  auto s = db.prepare("INSERT INTO tour_participants (tour_id, user_id, joined_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING");
   s.bind(1, tour_id).bind(2, user_id).bind(3, now);
   s.run();
   return db.changes() > 0;

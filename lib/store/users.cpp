@@ -81,7 +81,7 @@ std::optional<User> find_id(Db& db, std::int64_t id) {
 
 std::vector<User> list(Db& db, const UserFilter& f) {
   auto s = db.prepare(std::string("SELECT ") + std::string(kColumns) +
-                      " FROM users WHERE id > ?1 AND (?2 IS NULL OR role = ?2) AND (?3 IS NULL OR disabled = ?3)"
+                      " FROM users WHERE id > ?1 AND (CAST(?2 AS TEXT) IS NULL OR role = ?2) AND (CAST(?3 AS BIGINT) IS NULL OR disabled = ?3)"
                       " ORDER BY id LIMIT ?4");
   s.bind(1, f.after_id).bind(2, f.role).bind(3, f.disabled).bind(4, f.limit);
   std::vector<User> out;

@@ -5,8 +5,8 @@
 
 namespace tourbus::store {
 
-Writer::Writer(const std::filesystem::path& path, Options options) : options_(std::move(options)) {
-  db_ = std::make_unique<Db>(path, Db::Mode::read_write);
+Writer::Writer(const Target& target, Options options) : options_(std::move(options)) {
+  db_ = std::make_unique<Db>(target, Db::Mode::read_write);
   configure_writer(*db_, options_.synchronous);
   auto version = migrate(*db_);
   if (!version) throw std::runtime_error(version.error().message);
@@ -34,13 +34,15 @@ void Writer::stop() {
   }
   cv_.notify_one();
   if (thread_.joinable()) thread_.join();
-  if (db_) {
+  if (db_ && db_->dialect() == Dialect::sqlite) {
     // Fold the WAL back into the main file so a clean stop leaves one self-contained file.
     try {
       db_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
     } catch (const SqlError& e) {
       logging::get("store")->warn("store.checkpoint_failed error=\"{}\"", e.what());
     }
+  }
+  if (db_) {
     db_.reset();
     logging::get("store")->info("store.closed");
   }
@@ -54,7 +56,6 @@ WriterStats Writer::stats() const {
 }
 
 void Writer::loop() {
-  auto log = logging::get("store");
   std::vector<Entry> batch;
   batch.reserve(options_.max_batch);
   for (;;) {
@@ -67,30 +68,7 @@ void Writer::loop() {
         queue_.pop_front();
       }
     }
-    std::optional<Error> failure;
-    try {
-      db_->prepare("BEGIN IMMEDIATE").run();
-      for (auto& e : batch) {
-        db_->prepare("SAVEPOINT w").run();
-        bool keep = false;
-        try {
-          keep = e.work(*db_);
-        } catch (const std::exception& ex) {
-          log->error("store.write_failed error=\"{}\"", ex.what());
-          // The caller's result stays empty and is reported as internal below.
-          e.done = [done = std::move(e.done)](std::optional<Error> f) {
-            done(f ? f : std::optional<Error>(Error(Code::internal, "the write failed; see the daemon log")));
-          };
-        }
-        if (!keep) db_->prepare("ROLLBACK TO w").run();
-        db_->prepare("RELEASE w").run();
-      }
-      db_->prepare("COMMIT").run();
-    } catch (const SqlError& ex) {
-      log->error("store.commit_failed error=\"{}\" writes={}", ex.what(), batch.size());
-      try { db_->exec("ROLLBACK"); } catch (const SqlError&) {}
-      failure = Error(Code::internal, "the write could not be committed; see the daemon log");
-    }
+    std::optional<Error> failure = commit(batch);
     {
       std::lock_guard lock(mutex_);
       if (failure) ++stats_.failed_commits;
@@ -101,6 +79,61 @@ void Writer::loop() {
     for (auto& e : batch) e.done(failure);
     batch.clear();
   }
+}
+
+// Runs the batch in one transaction, each write under its own savepoint. A write that throws is
+// rolled back alone and its caller told `internal`; a deadlock or serialization failure (other
+// nodes writing the same rows) runs the whole batch again.
+std::optional<Error> Writer::commit(std::vector<Entry>& batch) {
+  auto log = logging::get("store");
+  bool pg = db_->dialect() == Dialect::postgres;
+  auto sql = [&](const char* text) {
+    if (pg) db_->exec(text);
+    else db_->prepare(text).run();
+  };
+  std::vector<char> threw(batch.size());
+  for (int attempt = 1;; ++attempt) {
+    std::fill(threw.begin(), threw.end(), 0);
+    try {
+      sql(pg ? "BEGIN" : "BEGIN IMMEDIATE");
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        sql("SAVEPOINT w");
+        bool keep = false;
+        try {
+          keep = batch[i].work(*db_);
+        } catch (const SqlError& ex) {
+          if (ex.is_retryable()) throw;
+          log->error("store.write_failed error=\"{}\"", ex.what());
+          threw[i] = 1;
+        } catch (const std::exception& ex) {
+          log->error("store.write_failed error=\"{}\"", ex.what());
+          threw[i] = 1;
+        }
+        if (!keep) sql("ROLLBACK TO w");
+        sql("RELEASE w");
+      }
+      sql("COMMIT");
+      break;
+    } catch (const SqlError& ex) {
+      try { db_->exec("ROLLBACK"); } catch (const SqlError&) {}
+      if (ex.is_retryable() && attempt < 10) {
+        log->warn("store.batch_retried error=\"{}\" writes={} attempt={}", ex.what(), batch.size(), attempt);
+        std::lock_guard lock(mutex_);
+        ++stats_.retried_batches;
+        continue;
+      }
+      log->error("store.commit_failed error=\"{}\" writes={}", ex.what(), batch.size());
+      return Error(Code::internal, "the write could not be committed; see the daemon log");
+    }
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (!threw[i]) continue;
+    // The caller's result stays empty and is reported as internal.
+    batch[i].done = [done = std::move(batch[i].done)](std::optional<Error> f) {
+      done(f ? f : std::optional<Error>(Error(Code::internal, "the write failed; see the daemon log")));
+    };
+  }
+  return std::nullopt;
 }
 
 }  // namespace tourbus::store

@@ -1,6 +1,8 @@
 // The single writer: one connection, one thread, group commit. Callers hand it a function that
 // runs inside the batch's transaction (under its own savepoint, so a failing write is rolled back
 // alone); each caller is resumed only after the whole batch has committed.
+// On PostgreSQL, where other nodes write too, a batch that meets a deadlock or a serialization
+// failure is rolled back and run again whole (the functions must touch nothing but the database).
 // Thread-safe: submit from any thread. The function runs on the writer thread.
 #pragma once
 
@@ -14,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
@@ -29,6 +32,7 @@ struct WriterStats {
   std::uint64_t commits = 0;  // transactions committed
   std::uint64_t writes = 0;   // caller writes committed (or rolled back alone)
   std::uint64_t failed_commits = 0;
+  std::uint64_t retried_batches = 0;  // run again after a deadlock or serialization failure
   std::uint64_t max_batch_seen = 0;
   std::uint64_t queued = 0;  // waiting right now
 };
@@ -41,7 +45,7 @@ class Writer {
     std::size_t max_queue = 65536;  // beyond this, writes fail with `unavailable`
   };
   // Opens the database, configures it and applies migrations; throws on failure.
-  Writer(const std::filesystem::path& path, Options options);
+  Writer(const Target& target, Options options);
   ~Writer();
 
   // Runs fn(Db&) -> Result<T> in the next batch; completes after commit. Awaitable form.
@@ -74,6 +78,7 @@ class Writer {
   };
   bool submit(Entry e);
   void loop();
+  std::optional<Error> commit(std::vector<Entry>& batch);
 
   Options options_;
   std::unique_ptr<Db> db_;

@@ -14,8 +14,8 @@ std::map<std::int64_t, std::vector<Stored>> of(store::Db& db, std::span<const st
   for (auto id : messages) {
     auto s = db.prepare(
         "SELECT message_id, lang, text, provider, pivot, created_at FROM translations "
-        "WHERE message_id = ? AND (? IS NULL OR lang = ?) ORDER BY lang");
-    s.bind(1, id).bind(2, lang).bind(3, lang);
+        "WHERE message_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR lang = ?2) ORDER BY lang");
+    s.bind(1, id).bind(2, lang);
     while (s.step())
       out[id].push_back(Stored{s.i64(0), s.text(1), s.text(2), s.text(3), s.opt_text(4), s.i64(5)});
   }

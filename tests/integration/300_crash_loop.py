@@ -11,7 +11,7 @@ Workload, on several threads at once:
 After the last round: every acknowledged message is stored exactly once (one per client_id), each
 conversation's seqs run 1..last without a gap, every acknowledged notification has its jobs and
 every job was delivered at least once (the webhook receiver and the SMTP server saw its id), and
-`PRAGMA integrity_check` says ok.
+(SQLite) `PRAGMA integrity_check` says ok.
 
 Rounds: TOURBUS_CRASH_ROUNDS (default 3, the test command's short variant); docs/testing.md has
 the figures of a 100-round run:
@@ -24,7 +24,6 @@ import json
 import os
 import random
 import re
-import sqlite3
 import tempfile
 import threading
 import time
@@ -181,9 +180,8 @@ rate_per_second = 1000
         self.assertGreater(self.resent, 0, "no kill hit a request in flight")
 
         # every acknowledged message exactly once, seqs gap-free
-        db = sqlite3.connect(os.path.join(self.d.state, "tourbus.db"))
         for conv, a, b in self.convs:
-            rows = db.execute("SELECT seq, client_id FROM messages WHERE conversation_id = ? ORDER BY seq", (conv,)).fetchall()
+            rows = self.d.store_rows("SELECT seq, client_id FROM messages WHERE conversation_id = ? ORDER BY seq", (conv,))
             self.assertEqual([s for s, _ in rows], list(range(1, len(rows) + 1)), "conversation %d has gaps" % conv)
             ids = [c for _, c in rows]
             self.assertEqual(len(ids), len(set(ids)), "a client_id stored twice in conversation %d" % conv)
@@ -192,7 +190,7 @@ rate_per_second = 1000
                 if c == conv:
                     self.assertEqual(stored.get(cid), seq, "acknowledged message %s" % cid)
         # every acknowledged notification stored once, each of its jobs delivered at least once
-        keys = [k for (k,) in db.execute("SELECT idempotency_key FROM notifications WHERE idempotency_key IS NOT NULL")]
+        keys = [k for (k,) in self.d.store_rows("SELECT idempotency_key FROM notifications WHERE idempotency_key IS NOT NULL")]
         self.assertEqual(len(keys), len(set(keys)))
         self.assertLessEqual(set(notifications), set(keys))
         self.assertEqual({j["channel"] for j in jobs.values()}, {"webhook", "email", "inapp"})
@@ -200,7 +198,7 @@ rate_per_second = 1000
         def undelivered():
             hooked = {json.loads(r.body)["delivery"] for r in self.hook.requests if r.path == "/hook"}
             mailed = {int(re.match(r"<(\d+)\.", m.message["Message-ID"]).group(1)) for m in self.smtp.requests}
-            states = dict(db.execute("SELECT id, state FROM notify_jobs"))
+            states = dict(self.d.store_rows("SELECT id, state FROM notify_jobs"))
             return [j for j, job in jobs.items()
                     if states[j] != "delivered" or (job["channel"] == "webhook" and j not in hooked)
                     or (job["channel"] == "email" and j not in mailed)]
@@ -213,8 +211,10 @@ rate_per_second = 1000
             (left,) = wait_until(lambda: fewer_than(left), "fewer than %d undelivered jobs" % left,
                                  describe=lambda: ": " + str(undelivered()[:10]))
         print("crash loop: every job delivered %.1f s after the last restart" % (time.monotonic() - waited))
-        self.assertEqual(db.execute("PRAGMA integrity_check").fetchone()[0], "ok")
-        db.close()
+        # The file the killed process was writing is whole. SQLite only: with PostgreSQL the daemon
+        # writes no file (the server, never killed here, keeps its own) and SQL has no such check.
+        if self.d.store_engine == "sqlite":
+            self.assertEqual(self.d.store_rows("PRAGMA integrity_check")[0][0], "ok")
 
     @staticmethod
     def record_failure(run, errors):

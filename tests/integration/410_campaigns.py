@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import socket
-import sqlite3
 import tempfile
 import threading
 import unittest
@@ -163,11 +162,7 @@ class CampaignTest(DaemonTest):
 
     # -- the daemon's own records, read-only ---------------------------------------------------
     def sql(self, query, *args):
-        con = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.d.state, "tourbus.db"), uri=True, timeout=WAIT)
-        try:
-            return con.execute(query, args).fetchall()
-        finally:
-            con.close()
+        return self.d.store_rows(query, args)
 
     def campaign_jobs(self, name):
         """(handle, channel, created_at ms) of every job the campaign's notifications hold."""

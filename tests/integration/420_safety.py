@@ -14,7 +14,6 @@ import hmac
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import tempfile
 import time
@@ -238,11 +237,9 @@ class Location(Safety):
             for c in (anna, bob, carl, gina):
                 await c.close()
         self.run_async(go())
-        db = sqlite3.connect(os.path.join(self.d.state, "tourbus.db"))
-        anna_id = db.execute("SELECT id FROM users WHERE handle = 'anna'").fetchone()[0]
-        self.assertEqual(db.execute("SELECT count(*) FROM location_trail WHERE user_id = ?", (anna_id,)).fetchone()[0], 0)
-        self.assertEqual(db.execute("SELECT count(*) FROM locations WHERE user_id = ?", (anna_id,)).fetchone()[0], 0)
-        db.close()
+        anna_id = self.d.store_rows("SELECT id FROM users WHERE handle = 'anna'")[0][0]
+        self.assertEqual(self.d.store_rows("SELECT count(*) FROM location_trail WHERE user_id = ?", (anna_id,))[0][0], 0)
+        self.assertEqual(self.d.store_rows("SELECT count(*) FROM locations WHERE user_id = ?", (anna_id,))[0][0], 0)
 
 
 class Alerts(Safety):
@@ -483,13 +480,11 @@ class Crash(Safety):
         self.d.wait_for(r"safety\.alert_sent alert=%d " % sent["id"])
         # the restart picked the fan-out up where it stopped
         self.assertTrue(re.search(r"safety\.alert_batch alert=%d " % sent["id"], "\n".join(self.d.lines)))
-        db = sqlite3.connect(os.path.join(self.d.state, "tourbus.db"))
-        per_user = db.execute("SELECT j.user_id, count(*) FROM notify_jobs j JOIN notifications n ON n.id = j.notification_id "
-                              "WHERE n.created_by = ? AND j.channel = 'inapp' GROUP BY j.user_id",
-                              ("alert:%d" % sent["id"],)).fetchall()
-        unsent = db.execute("SELECT count(*) FROM alert_recipients WHERE alert_id = ? AND notified_at IS NULL",
-                            (sent["id"],)).fetchone()[0]
-        db.close()
+        per_user = self.d.store_rows("SELECT j.user_id, count(*) FROM notify_jobs j JOIN notifications n ON n.id = j.notification_id "
+                                     "WHERE n.created_by = ? AND j.channel = 'inapp' GROUP BY j.user_id",
+                                     ("alert:%d" % sent["id"],))
+        unsent = self.d.store_rows("SELECT count(*) FROM alert_recipients WHERE alert_id = ? AND notified_at IS NULL",
+                                   (sent["id"],))[0][0]
         self.assertEqual(len(per_user), total)
         self.assertEqual({n for _, n in per_user}, {1})
         self.assertEqual(unsent, 0)

@@ -2,7 +2,10 @@
 with the real tourbus CLI, curl and raw HTTP. Readiness and events are awaited by reading the
 daemon's log as it is written, never by sleeping."""
 
+import atexit
 import http.client
+import importlib.util
+import itertools
 import json
 import os
 import re
@@ -10,15 +13,67 @@ import resource
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 
 TOURBUSD = os.environ.get("TOURBUSD", "build/daemon/tourbusd")
 TOURBUS = os.environ.get("TOURBUS", "build/cmd/tourbus")
 WAIT = 30  # seconds to wait for an event before the test fails
+
+# PostgreSQL instead of SQLite (docs/scaling.md): with TOURBUS_TEST_POSTGRES set to a base libpq
+# conninfo without dbname ("host=127.0.0.1 port=N user=tourbus"), or TOURBUS_TEST_POSTGRES_FILE
+# naming a file that holds one (the CTest fixture "postgres: start" writes it: tests/postgres.py),
+# every Daemon gets a database of its own on that server, named in a [cluster] table added to its
+# config, the password (TOURBUS_TEST_POSTGRES_PASSWORD) as the systemd credential
+# cluster.postgres_password. Without either variable, nothing here changes.
+_databases = itertools.count(1)
+_postgres_module = None
+_undropped = set()  # (base, name) of the databases this process made and has not dropped yet
+
+
+def _drop_undropped():
+    """At exit: the databases of Daemons never cleaned up (a setUp whose start() failed)."""
+    while _undropped:
+        base, name = _undropped.pop()
+        try:
+            postgres().drop_database_as(base, os.environ.get("TOURBUS_TEST_POSTGRES_PASSWORD"), name)
+        except Exception:
+            pass
+
+
+def postgres_base():
+    """The base conninfo of the test PostgreSQL server, or None for SQLite."""
+    base = os.environ.get("TOURBUS_TEST_POSTGRES")
+    if not base and os.environ.get("TOURBUS_TEST_POSTGRES_FILE"):
+        path = os.environ["TOURBUS_TEST_POSTGRES_FILE"]
+        try:
+            with open(path) as f:
+                base = f.readline().strip()
+        except OSError as e:
+            raise AssertionError("TOURBUS_TEST_POSTGRES_FILE: %s (is the CTest fixture \"postgres: start\" "
+                                 "run, or tests/postgres.py start?)" % e)
+    return base or None
+
+
+def postgres():
+    """tests/postgres.py, as a module."""
+    global _postgres_module
+    if _postgres_module is None:
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "postgres.py")
+        spec = importlib.util.spec_from_file_location("tourbus_test_postgres", path)
+        _postgres_module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_postgres_module)
+    return _postgres_module
+
+
+def has_cluster_table(config):
+    """Whether TOML text defines the cluster table itself ([cluster], [cluster.x] or cluster.x = ...)."""
+    return re.search(r"^\s*(\[\s*\"?cluster\"?\s*[\].]|\"?cluster\"?\s*\.)", config, re.M) is not None
 
 
 def wait_until(check, what, timeout=WAIT, describe=lambda: ""):
@@ -34,12 +89,118 @@ def wait_until(check, what, timeout=WAIT, describe=lambda: ""):
         time.sleep(0.05)
 
 
+# -- the store, read directly (Daemon.store_rows / store_exec) ------------------------------------
+_markers = itertools.count(1)
+
+
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs, in the order of the text (row_to_json follows the
+    select list; keys may repeat)."""
+
+
+def _plain(value):
+    """A value parsed with _Pairs back to ordinary JSON values (objects as dicts)."""
+    if isinstance(value, _Pairs):
+        return {k: _plain(v) for k, v in value}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _sqlite_value(value, pgtype):
+    """A value of row_to_json as sqlite3 would give it, by the column's PostgreSQL type."""
+    if value is None:
+        return None
+    if pgtype in ("double precision", "real"):
+        return float(value)  # also "NaN", "Infinity", which JSON writes as strings
+    if pgtype == "boolean":
+        return int(value)
+    if pgtype == "bytea":
+        return bytes.fromhex(value[2:])  # "\x6162"
+    if pgtype in ("json", "jsonb"):
+        return json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False)
+    if isinstance(value, (_Pairs, list)):
+        return json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False)  # a composite or an array
+    return value
+
+
+def _literal(value):
+    """A Python value as an SQL literal, for _bind."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"  # as sqlite3 binds it
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("no SQL literal for %r" % value)
+        return repr(value)
+    if isinstance(value, str):
+        if "\0" in value:
+            raise ValueError("PostgreSQL text cannot hold NUL: %r" % value)
+        return "'" + value.replace("'", "''") + "'"  # standard_conforming_strings: backslashes are plain
+    raise TypeError("no SQL literal for %s %r" % (type(value).__name__, value))
+
+
+def _bind(sql, params):
+    """sql with each `?` placeholder replaced by the literal of the next parameter; a `?` in a
+    string literal, a quoted identifier or a comment is left alone. One statement only: a trailing
+    `;` is dropped, any other `;` (or a backslash, a psql command) outside quotes is refused."""
+    params = list(params)
+    text = sql.rstrip().rstrip(";")
+    out, i, n, used = [], 0, len(text), 0
+    while i < n:
+        c = text[i]
+        if c in "'\"":
+            j = i + 1
+            while True:
+                j = text.find(c, j)
+                if j < 0:
+                    raise ValueError("unterminated %s in %r" % ("string" if c == "'" else "identifier", sql))
+                if j + 1 < n and text[j + 1] == c:
+                    j += 2  # a doubled quote stands for itself
+                    continue
+                break
+            out.append(text[i:j + 1])
+            i = j + 1
+        elif text.startswith("--", i):
+            j = text.find("\n", i)
+            j = n if j < 0 else j
+            out.append(text[i:j])
+            i = j
+        elif text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            if j < 0:
+                raise ValueError("unterminated comment in %r" % sql)
+            out.append(text[i:j + 2])
+            i = j + 2
+        elif c == "?":
+            if used == len(params):
+                raise ValueError("more placeholders than the %d parameters in %r" % (len(params), sql))
+            out.append(_literal(params[used]))
+            used += 1
+            i += 1
+        elif c in ";\\":
+            raise ValueError("one SQL statement, without %r outside quotes: %r" % (c, sql))
+        else:
+            out.append(c)
+            i += 1
+    if used != len(params):
+        raise ValueError("%d parameters for %d placeholders in %r" % (len(params), used, sql))
+    return "".join(out)
+
+
 class Daemon:
     def __init__(self, workdir=None, config=None, args=(), env=None):
         self.dir = workdir or tempfile.mkdtemp(prefix="tourbus-it-")
         self.state = os.path.join(self.dir, "state")
         self.socket = os.path.join(self.state, "tourbusd.sock")
         self.config = None
+        self.postgres = postgres_base()  # None: SQLite at state/tourbus.db
+        self.database = None  # this daemon's PostgreSQL database
+        self.database_created = False
+        self.postgres_in_config = False  # the config file holds the harness's [cluster] table
         if config is not None:
             self.write_config(config)
         self.args = list(args)
@@ -52,8 +213,166 @@ class Daemon:
 
     def write_config(self, text):
         self.config = os.path.join(self.dir, "tourbus.toml")
+        if self.postgres:
+            # A test's own [cluster] table is left as it is, and then the harness adds nothing.
+            self.postgres_in_config = not has_cluster_table(text)
+            if self.postgres_in_config:
+                text += ("" if not text or text.endswith("\n") else "\n") + self.cluster_table()
         with open(self.config, "w") as f:
             f.write(text)
+
+    # -- PostgreSQL (TOURBUS_TEST_POSTGRES) --------------------------------------------------------
+    def database_name(self):
+        """This daemon's database: the one already made for this workdir (a restart, or a second
+        Daemon on the same dir), else a new name, unique per Daemon."""
+        if self.database is None:
+            path = os.path.join(self.dir, "postgres-database")
+            if os.path.exists(path):
+                with open(path) as f:
+                    self.database = f.read().strip()
+                self.database_created = True
+            else:
+                self.database = "it_%d_%d" % (os.getpid(), next(_databases))
+        return self.database
+
+    def cluster_table(self):
+        return ("\n# Added by the test harness (TOURBUS_TEST_POSTGRES): this daemon's own database.\n"
+                "[cluster]\npostgres = %s\n" % json.dumps("%s dbname=%s" % (self.postgres, self.database_name())))
+
+    def _postgres_setup(self, env):
+        """Before a start with TOURBUS_TEST_POSTGRES: the config to pass (one with just the [cluster]
+        table when the test has none), the database made on the first start, the password
+        written as the credential cluster.postgres_password (into the test's CREDENTIALS_DIRECTORY
+        when it set one, else into one of the harness's, added to `env`)."""
+        config = self.config
+        if config is None:
+            os.makedirs(self.dir, exist_ok=True)
+            config = os.path.join(self.dir, "tourbus-postgres.toml")
+            with open(config, "w") as f:
+                f.write(self.cluster_table())
+        elif not self.postgres_in_config:
+            return config
+        password = os.environ.get("TOURBUS_TEST_POSTGRES_PASSWORD")
+        if not self.database_created:
+            # A database of this name can only be a dead test process's (same pid): replaced.
+            postgres().create_database_as(self.postgres, password, self.database_name(), replace=True)
+            if not _undropped:
+                atexit.register(_drop_undropped)  # (a no-op when it has nothing left to drop)
+            _undropped.add((self.postgres, self.database))
+            self.database_created = True
+            with open(os.path.join(self.dir, "postgres-database"), "w") as f:
+                f.write(self.database + "\n")
+        if password:
+            creds = self.env.get("CREDENTIALS_DIRECTORY")
+            if not creds:
+                creds = os.path.join(self.dir, "credentials")
+                os.makedirs(creds, mode=0o700, exist_ok=True)
+                env["CREDENTIALS_DIRECTORY"] = creds
+            path = os.path.join(creds, "cluster.postgres_password")
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                f.write(password)
+        return config
+
+    def drop_database(self):
+        if self.database_created:
+            try:
+                postgres().drop_database_as(self.postgres, os.environ.get("TOURBUS_TEST_POSTGRES_PASSWORD"),
+                                            self.database)
+            except Exception:
+                pass  # the server is gone already; its directory goes with it
+            _undropped.discard((self.postgres, self.database))
+            self.database_created = False
+
+    # -- the store, read (and written) directly ------------------------------------------------
+    # For what no command shows. Both engines take the same SQL: standard SQL with `?` placeholders
+    # (no `WHERE 1`, no integers as booleans, an alias for every subquery in FROM, one statement).
+    @property
+    def store_engine(self):
+        """"postgresql" when the harness gave this daemon a database of its own (TOURBUS_TEST_POSTGRES),
+        else "sqlite" (state/tourbus.db; also when a test's own [cluster] table decides the store)."""
+        return "postgresql" if self.postgres and self.database_created else "sqlite"
+
+    def store_conninfo(self):
+        """The libpq conninfo of this daemon's PostgreSQL database (the password is apart)."""
+        return "%s dbname=%s" % (self.postgres, self.database)
+
+    def store_rows(self, sql, params=()):
+        """The rows of a query on this daemon's store, as sqlite3 gives them: a list of tuples of
+        int, float, str, bytes or None. Read-only on both engines. SQLite: a mode=ro connection to
+        state/tourbus.db (waiting up to WAIT for a lock). PostgreSQL: psql on this daemon's database
+        in a read-only transaction, the values as JSON (row_to_json, in the order of the select
+        list), each converted by the column's type (psql's \\gdesc): double precision and real to
+        float (JSON writes 1.0 as 1), boolean to 0/1, bytea to bytes, json to its text."""
+        if self.store_engine == "sqlite":
+            con = sqlite3.connect("file:%s?mode=ro" % urllib.parse.quote(self._store_path()), uri=True, timeout=WAIT)
+            try:
+                return con.execute(sql, tuple(params)).fetchall()
+            finally:
+                con.close()
+        query = _bind(sql, params)
+        marker = "tourbus-harness-rows-%d" % next(_markers)
+        # First the columns' types ("name|type" lines), then a line of its own, then a JSON object a row.
+        script = "%s\n\\gdesc\n\\echo %s\nSELECT row_to_json(q) FROM (%s\n) AS q;\n" % (query, marker, query)
+        out = self._psql(["-q"], script=script, read_only=True)
+        lines = out.split("\n")
+        if marker not in lines:
+            raise AssertionError("psql gave no rows for %r: %r" % (sql, out))
+        cut = lines.index(marker)
+        types = [l.rsplit("|", 1)[-1] for l in lines[:cut] if l]
+        rows = []
+        for line in lines[cut + 1:]:
+            if not line:
+                continue
+            pairs = json.loads(line, object_pairs_hook=_Pairs)
+            if len(pairs) != len(types):
+                raise AssertionError("psql: %d values for %d columns (%r): %s" % (len(pairs), len(types), types, line))
+            rows.append(tuple(_sqlite_value(v, t) for (_, v), t in zip(pairs, types)))
+        return rows
+
+    def store_exec(self, sql, params=()):
+        """Runs one writing statement (UPDATE, DELETE, INSERT) on this daemon's store, committed;
+        returns the number of rows it changed. For a test that fakes what only time would do."""
+        if self.store_engine == "sqlite":
+            con = sqlite3.connect(self._store_path(), timeout=WAIT)
+            try:
+                with con:
+                    return con.execute(sql, tuple(params)).rowcount
+            finally:
+                con.close()
+        # Without -q psql prints the command tag ("UPDATE 3"), whose last word is the row count.
+        tag = self._psql([], command=_bind(sql, params)).split()
+        return int(tag[-1]) if tag and tag[-1].isdigit() else None
+
+    def store_dump(self):
+        """PostgreSQL: the whole of this daemon's database as SQL text (pg_dump), to look for what
+        must not be stored anywhere."""
+        assert self.store_engine == "postgresql", "store_dump() is for PostgreSQL; SQLite's store is a file"
+        r = subprocess.run([postgres().tool("pg_dump"), "-w", "--no-owner", "-d", self.store_conninfo()],
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=WAIT,
+                           env=postgres().clean_env(os.environ.get("TOURBUS_TEST_POSTGRES_PASSWORD")))
+        if r.returncode != 0:
+            raise AssertionError("pg_dump of %s failed (%d): %s" % (self.database, r.returncode, r.stderr.strip()))
+        return r.stdout
+
+    def _store_path(self):
+        return os.path.join(self.state, "tourbus.db")
+
+    def _psql(self, flags, script=None, command=None, read_only=False):
+        """psql on this daemon's database: `script` on its standard input, or the one `command`
+        (-c: sent as it is, no psql variables); returns the output (tuples only, unaligned)."""
+        cmd = [postgres().tool("psql"), "-X", "-w", "-v", "ON_ERROR_STOP=1", "-At"] + flags
+        cmd += ["-d", self.store_conninfo()]
+        if command is not None:
+            cmd += ["-c", command]
+        env = postgres().clean_env(os.environ.get("TOURBUS_TEST_POSTGRES_PASSWORD"))
+        if read_only:
+            env["PGOPTIONS"] = "-c default_transaction_read_only=on"
+        r = subprocess.run(cmd, input=script if command is None else "", capture_output=True, text=True, timeout=WAIT,
+                           env=env)
+        if r.returncode != 0:
+            raise AssertionError("psql on %s failed (%d): %s\n%s" % (self.database, r.returncode, r.stderr.strip(),
+                                                                     command if command is not None else script))
+        return r.stdout
 
     # -- process -----------------------------------------------------------------------------
     def start(self, wait_ready=True, listen="127.0.0.1:0"):
@@ -63,11 +382,15 @@ class Daemon:
             self.reader.join(timeout=WAIT)  # the previous run's log is complete
             self.proc.stderr.close()
         cmd = [TOURBUSD, "--state-dir", self.state, "--listen", listen] + self.args
-        if self.config:
-            cmd += ["--config", self.config]
+        config, extra = self.config, {}
+        if self.postgres:
+            config = self._postgres_setup(extra)
+        if config:
+            cmd += ["--config", config]
         env = dict(os.environ)
         env.pop("TOURBUS_CONFIG", None)
         env.update(self.env)
+        env.update(extra)
         self.lines = []
         limit = self.fd_limit
         preexec = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))) if limit else None
@@ -130,6 +453,8 @@ class Daemon:
         if self.proc:
             self.reader.join(timeout=WAIT)
             self.proc.stderr.close()
+        if self.postgres:
+            self.drop_database()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # -- clients -----------------------------------------------------------------------------

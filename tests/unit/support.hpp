@@ -1,11 +1,16 @@
 // Helpers shared by the unit tests.
 #pragma once
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+
+#include "store/db.hpp"
 
 namespace tourbus::test {
 
@@ -33,6 +38,36 @@ inline std::string source_file(const std::string& relative) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+// The PostgreSQL server the store tests run against, when CTest's `unit (postgres)` started one:
+// its base connection string from TOURBUS_TEST_POSTGRES or the file TOURBUS_TEST_POSTGRES_FILE
+// names; empty otherwise.
+inline std::string postgres_base() {
+  if (const char* v = std::getenv("TOURBUS_TEST_POSTGRES"); v && *v) return v;
+  const char* file = std::getenv("TOURBUS_TEST_POSTGRES_FILE");
+  if (!file || !*file) return {};
+  std::ifstream f(file);
+  std::string line;
+  std::getline(f, line);
+  return line;
+}
+
+inline bool on_postgres() { return !postgres_base().empty(); }
+
+// The store a repository test runs against: a SQLite file in `dir`, or, under `unit (postgres)`,
+// a fresh PostgreSQL database of the test's own (the cluster is thrown away after the run).
+inline store::Target store_target(const TempDir& dir) {
+  auto base = postgres_base();
+  if (base.empty()) return dir / "t.db";
+  const char* pw = std::getenv("TOURBUS_TEST_POSTGRES_PASSWORD");
+  std::string password = pw ? pw : "";
+  static std::atomic<int> counter{0};
+  std::string name = "unit_" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
+  store::Db admin(store::Target::pg(base + " dbname=postgres", password), store::Db::Mode::read_write);
+  admin.exec("DROP DATABASE IF EXISTS " + name);
+  admin.exec("CREATE DATABASE " + name);
+  return store::Target::pg(base + " dbname=" + name, password);
 }
 
 }  // namespace tourbus::test

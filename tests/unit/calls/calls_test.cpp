@@ -86,10 +86,11 @@ TEST_CASE("the registry knows who is busy and which calls a device joined", "[ca
   CHECK(r.size() == 0);
 }
 
-TEST_CASE("call records keep members and outcome; calls left open end as failed", "[calls]") {
+TEST_CASE("call records keep members and outcome; calls left open end as failed", "[calls][store]") {
   test::TempDir dir;
-  store::Writer writer(dir / "t.db", {});
-  store::Db db(dir / "t.db", store::Db::Mode::read_write);
+  auto target = test::store_target(dir);
+  store::Writer writer(target, {});
+  store::Db db(target, store::Db::Mode::read_write);
   auto user = [&](const char* h) {
     store::User u;
     u.handle = h;

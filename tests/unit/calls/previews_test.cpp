@@ -69,10 +69,11 @@ TEST_CASE("a WebM file's duration comes from its Segment Info", "[calls]") {
   CHECK_FALSE(calls::webm_duration_ms(std::string(64, '\xff')));
 }
 
-TEST_CASE("previews and recordings: peaks only grow, a recording goes with its file, ids are never reused", "[calls]") {
+TEST_CASE("previews and recordings: peaks only grow, a recording goes with its file, ids are never reused", "[calls][store]") {
   test::TempDir dir;
-  store::Writer writer(dir / "t.db", {});
-  store::Db db(dir / "t.db", store::Db::Mode::read_write);
+  auto target = test::store_target(dir);
+  store::Writer writer(target, {});
+  store::Db db(target, store::Db::Mode::read_write);
   store::User u;
   u.handle = "gus";
   u.display_name = "Gus";

@@ -22,9 +22,10 @@ std::int64_t add_file(store::Db& db, const std::string& sha, std::int64_t create
 
 }  // namespace
 
-TEST_CASE("retention: expired files go, a blob still used by a newer upload stays") {
+TEST_CASE("retention: expired files go, a blob still used by a newer upload stays", "[store]") {
   TempDir dir;
-  store::Db db(dir / "t.db", store::Db::Mode::read_write);
+  auto target = test::store_target(dir);
+  store::Db db(target, store::Db::Mode::read_write);
   store::configure_writer(db, "full");
   REQUIRE(store::migrate(db));
   const std::string a(64, 'a'), b(64, 'b');

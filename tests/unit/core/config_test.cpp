@@ -114,3 +114,22 @@ TEST_CASE("every config key is documented in the man page, docs/config.md and ex
     CHECK(example.find(leaf + " = " + config::default_as_toml(key)) != std::string::npos);
   }
 }
+
+TEST_CASE("the PostgreSQL password stays out of cluster.postgres") {
+  config::Config c;
+  c.cluster_postgres = "host=db.example dbname=tourbus user=tourbus";
+  CHECK(config::validate(c).ok());
+  c.cluster_postgres = "postgresql://tourbus@db.example:5432/tourbus";  // a port is not a password
+  CHECK(config::validate(c).ok());
+  c.cluster_postgres = "host=db.example dbname=password_archive user=tourbus";
+  CHECK(config::validate(c).ok());
+  for (const char* dsn : {"host=db.example password=s3cret dbname=tourbus", "host=db PASSWORD = s3cret",
+                          "postgresql://tourbus:s3cret@db.example/tourbus", "postgresql://db.example/tourbus?password=s3cret"}) {
+    INFO(dsn);
+    c.cluster_postgres = dsn;
+    auto st = config::validate(c);
+    REQUIRE_FALSE(st.ok());
+    CHECK(st.error().field == "cluster.postgres");
+    CHECK_THAT(st.error().message, Catch::Contains("cluster.postgres_password"));
+  }
+}

@@ -38,6 +38,7 @@ constexpr std::int64_t kT0 = 1'800'000'000'000;  // 2027-01-15, the fake clock's
 
 struct Fixture {
   test::TempDir dir;
+  store::Target target = test::store_target(dir);
   store::Writer writer;
   store::Db db;
   std::unique_ptr<notify::Channel> inapp = channels::make_inapp();
@@ -48,8 +49,8 @@ struct Fixture {
   notify::PlanContext ctx;  // the in-app channel only: people who "only had push"
 
   Fixture()
-      : writer(dir / "t.db", {}),
-        db(dir / "t.db", store::Db::Mode::read_write),
+      : writer(target, {}),
+        db(target, store::Db::Mode::read_write),
         templates(dir / "templates", "en"),
         ctx{templates, catalog, {"inapp"}, config, kT0} {
     store::configure_writer(db, "normal");
@@ -159,7 +160,7 @@ std::string double_bytes(double v) {
 
 }  // namespace
 
-TEST_CASE("an alert goes out in batches, each person once, in their language", "[safety]") {
+TEST_CASE("an alert goes out in batches, each person once, in their language", "[safety][store]") {
   Fixture f;
   std::vector<std::int64_t> people;
   for (int i = 0; i < 5; ++i) people.push_back(f.user("t" + std::to_string(i), "tourist", {}, i == 0 ? "es-MX" : "en"));
@@ -193,7 +194,7 @@ TEST_CASE("an alert goes out in batches, each person once, in their language", "
   CHECK(en.text(0) == "Flood warning");
 }
 
-TEST_CASE("a tracked notification goes in its own category and asks to be confirmed", "[safety]") {
+TEST_CASE("a tracked notification goes in its own category and asks to be confirmed", "[safety][store]") {
   Fixture f;
   auto anna = f.user("anna", "tourist", {}, "it");
   auto id = f.alert(safety::Targets{.users = {"anna"}}, "pickup", "transactional");
@@ -213,7 +214,7 @@ TEST_CASE("a tracked notification goes in its own category and asks to be confir
   CHECK(safety::alerts::recipient(f.db, id, anna)->next_at == kT0 + 300 * kSecond);  // it escalates too
 }
 
-TEST_CASE("the escalation ladder, rung by rung", "[safety]") {
+TEST_CASE("the escalation ladder, rung by rung", "[safety][store]") {
   Fixture f;
   auto anna = f.user("anna", "tourist", "+393331112222");
   auto bob = f.user("bob");
@@ -267,7 +268,7 @@ TEST_CASE("the escalation ladder, rung by rung", "[safety]") {
   CHECK(safety::next_due(f.db) == std::nullopt);
 }
 
-TEST_CASE("an answer stops the ladder; a guide's seen-safe never overrides a call for help", "[safety]") {
+TEST_CASE("an answer stops the ladder; a guide's seen-safe never overrides a call for help", "[safety][store]") {
   Fixture f;
   auto anna = f.user("anna");
   auto guide = f.user("gina", "guide");
@@ -283,7 +284,7 @@ TEST_CASE("an answer stops the ladder; a guide's seen-safe never overrides a cal
   CHECK_FALSE(safety::alerts::answer(f.db, id, f.user("stranger"), "safe", "app", "x", kT0));
 }
 
-TEST_CASE("the group rule notifies the next group only when too few answered", "[safety]") {
+TEST_CASE("the group rule notifies the next group only when too few answered", "[safety][store]") {
   Fixture f;
   auto a = f.user("a"), b = f.user("b");
   f.user("g1", "guide");
@@ -310,7 +311,7 @@ TEST_CASE("the group rule notifies the next group only when too few answered", "
   CHECK(safety::group_rules(f.db, kT0 + kHour, 0, 0).empty());  // once
 }
 
-TEST_CASE("area targets: last positions inside, fresh enough; whole tours wherever they are", "[safety]") {
+TEST_CASE("area targets: last positions inside, fresh enough; whole tours wherever they are", "[safety][store]") {
   Fixture f;
   auto guide = f.user("gina", "guide");
   auto in = f.user("in"), stale = f.user("stale"), out = f.user("out"), fiji = f.user("fiji"), roaming = f.user("roaming");
@@ -349,6 +350,7 @@ TEST_CASE("area targets: last positions inside, fresh enough; whole tours wherev
   CHECK(safety::alerts::tally(f.db, a3).recipients == 2);
 }
 
+// SQLite only (the file's bytes): PostgreSQL keeps dead rows until VACUUM (docs/scaling.md).
 TEST_CASE("positions past their retention are gone from the database file", "[safety]") {
   Fixture f;
   auto guide = f.user("gina", "guide");
@@ -370,7 +372,7 @@ TEST_CASE("positions past their retention are gone from the database file", "[sa
   CHECK(safety::locations::last(f.db, guide));
 }
 
-TEST_CASE("withdrawing consent deletes that tour's positions at once", "[safety]") {
+TEST_CASE("withdrawing consent deletes that tour's positions at once", "[safety][store]") {
   Fixture f;
   auto guide = f.user("gina", "guide");
   auto anna = f.user("anna");
@@ -384,7 +386,7 @@ TEST_CASE("withdrawing consent deletes that tour's positions at once", "[safety]
   CHECK(safety::locations::trail(f.db, t.id, anna, 100).empty());
 }
 
-TEST_CASE("the sharing window: a margin before the start and after the end", "[safety]") {
+TEST_CASE("the sharing window: a margin before the start and after the end", "[safety][store]") {
   Fixture f;
   auto guide = f.user("gina", "guide");
   auto anna = f.user("anna");
@@ -446,7 +448,7 @@ TEST_CASE("SMS replies in the person's language", "[safety]") {
   CHECK(safety::rollcall::prompt("it", "", "").find("SALVO") != std::string::npos);
 }
 
-TEST_CASE("an SOS is one per client id and rings until acknowledged", "[safety]") {
+TEST_CASE("an SOS is one per client id and rings until acknowledged", "[safety][store]") {
   Fixture f;
   auto anna = f.user("anna");
   auto guide = f.user("gina", "guide");

@@ -44,6 +44,7 @@ Millis utc(std::string_view text) {
 // call the scheduler with, templates on disk and a catalog holding the in-app channel.
 struct Fixture {
   test::TempDir dir;
+  store::Target target = test::store_target(dir);
   store::Writer writer;
   store::Db db;
   std::unique_ptr<notify::Channel> inapp = channels::make_inapp();
@@ -53,8 +54,8 @@ struct Fixture {
   notify::PlanContext ctx;
 
   Fixture()
-      : writer(dir / "t.db", {}),
-        db(dir / "t.db", store::Db::Mode::read_write),
+      : writer(target, {}),
+        db(target, store::Db::Mode::read_write),
         templates(dir / "templates", "en"),
         ctx{templates, catalog, {"inapp"}, config, 0} {
     store::configure_writer(db, "normal");
@@ -200,7 +201,7 @@ TEST_CASE("schedule: a cron reminder fires once per day across daylight-saving c
   }
 }
 
-TEST_CASE("schedule: missed cron firings collapse into one, fired late or skipped by the catch-up policy") {
+TEST_CASE("schedule: missed cron firings collapse into one, fired late or skipped by the catch-up policy", "[store]") {
   Fixture fx;
   auto uid = fx.user("ann");
   auto s = cron_reminder("0 9 * * *", "UTC", "ann");
@@ -260,7 +261,7 @@ TEST_CASE("schedule: missed cron firings collapse into one, fired late or skippe
   }
 }
 
-TEST_CASE("schedule: tour reminders follow the tour when it moves and are cancelled with it") {
+TEST_CASE("schedule: tour reminders follow the tour when it moves and are cancelled with it", "[store]") {
   Fixture fx;
   Millis now = utc("2026-06-01T08:00:00Z");
   auto a = fx.user("ann"), b = fx.user("bob");
@@ -317,7 +318,7 @@ TEST_CASE("schedule: tour reminders follow the tour when it moves and are cancel
   }
 }
 
-TEST_CASE("schedule: a late joiner gets only the reminders still ahead; a leaver none") {
+TEST_CASE("schedule: a late joiner gets only the reminders still ahead; a leaver none", "[store]") {
   Fixture fx;
   Millis now = utc("2026-06-01T08:00:00Z");
   auto early = fx.user("early"), late = fx.user("late");
@@ -359,7 +360,7 @@ TEST_CASE("schedule: a late joiner gets only the reminders still ahead; a leaver
   CHECK(fx.jobs_for(early) == 2);
 }
 
-TEST_CASE("schedule: a tour reminder is checked again when it fires") {
+TEST_CASE("schedule: a tour reminder is checked again when it fires", "[store]") {
   Fixture fx;
   Millis now = utc("2026-06-01T08:00:00Z");
   auto a = fx.user("ann"), b = fx.user("bob");
@@ -410,7 +411,7 @@ TEST_CASE("schedule: a tour reminder is checked again when it fires") {
   }
 }
 
-TEST_CASE("schedule: firing is idempotent and atomic with its notification") {
+TEST_CASE("schedule: firing is idempotent and atomic with its notification", "[store]") {
   Fixture fx;
   fx.user("ann");
   Millis due = utc("2026-07-01T09:00:00Z");
@@ -467,7 +468,7 @@ TEST_CASE("schedule: firing is idempotent and atomic with its notification") {
   }
 }
 
-TEST_CASE("schedule: rules fire on platform events, once per idempotency key, after their delay") {
+TEST_CASE("schedule: rules fire on platform events, once per idempotency key, after their delay", "[store]") {
   Fixture fx;
   auto ann = fx.user("ann");
   fx.user("bob");
@@ -543,7 +544,7 @@ TEST_CASE("schedule: rules fire on platform events, once per idempotency key, af
   CHECK(fx.jobs() == 2);
 }
 
-TEST_CASE("schedule: review requests skip no-shows, cancelled tours and those who reviewed") {
+TEST_CASE("schedule: review requests skip no-shows, cancelled tours and those who reviewed", "[store]") {
   Fixture fx;
   Millis now = utc("2026-06-01T08:00:00Z");
   auto a = fx.user("ann"), b = fx.user("bob"), c = fx.user("cid"), d = fx.user("dan"), e = fx.user("eve");
@@ -608,7 +609,7 @@ TEST_CASE("schedule: review requests skip no-shows, cancelled tours and those wh
   CHECK(schedule::firings::next_due(fx.db) == std::nullopt);
 }
 
-TEST_CASE("schedule: sync_review follows the settings, changes nothing when they did not change, and switches off") {
+TEST_CASE("schedule: sync_review follows the settings, changes nothing when they did not change, and switches off", "[store]") {
   Fixture fx;
   Millis now = utc("2026-06-01T08:00:00Z");
   auto a = fx.user("ann");
@@ -672,7 +673,7 @@ TEST_CASE("schedule: sync_review follows the settings, changes nothing when they
 
 // Cancelling a tour cancels its tour-relative firings only: a "tour.cancelled" rule that tells the
 // participants must still fire.
-TEST_CASE("schedule: cancelling a tour leaves the firings of platform-event rules alone") {
+TEST_CASE("schedule: cancelling a tour leaves the firings of platform-event rules alone", "[store]") {
   Fixture fx;
   fx.write_template("tour_off", "transactional", "{{tour_title}} is cancelled: {{reason}}");
   auto a = fx.user("ann"), b = fx.user("bob");
@@ -714,7 +715,7 @@ TEST_CASE("schedule: cancelling a tour leaves the firings of platform-event rule
 
 // A replan keeps firings that are overdue but not yet fired (the daemon was down, the schedule
 // paused): the catch-up policy applies to them as to any other, even when the tour changed since.
-TEST_CASE("schedule: a replan keeps overdue firings for the catch-up policy") {
+TEST_CASE("schedule: a replan keeps overdue firings for the catch-up policy", "[store]") {
   Fixture fx;
   Millis now = utc("2026-06-01T08:00:00Z");
   auto a = fx.user("ann"), b = fx.user("bob");

@@ -16,7 +16,9 @@ int latest() {
 }
 
 bool has_table(store::Db& db, const char* name) {
-  auto s = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
+  auto s = db.prepare(db.dialect() == store::Dialect::postgres
+                          ? "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?1"
+                          : "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
   s.bind(1, name);
   return s.step();
 }
@@ -33,9 +35,9 @@ TEST_CASE("migrations are numbered from 0001 without gaps") {
   }
 }
 
-TEST_CASE("a new database is migrated to the latest version, once") {
+TEST_CASE("a new database is migrated to the latest version, once", "[store]") {
   TempDir dir;
-  store::Db db(dir / "t.db", store::Db::Mode::read_write);
+  store::Db db(test::store_target(dir), store::Db::Mode::read_write);
   store::configure_writer(db, "full");
   auto v = store::migrate(db);
   REQUIRE(v.ok());
@@ -67,10 +69,14 @@ TEST_CASE("WAL mode and foreign keys are on") {
   CHECK_THROWS_AS(db.exec("INSERT INTO tour_participants (tour_id, user_id, joined_at) VALUES (42, 42, 0)"), store::SqlError);
 }
 
-TEST_CASE("a database from a newer tourbus is refused, untouched") {
+TEST_CASE("a database from a newer tourbus is refused, untouched", "[store]") {
   TempDir dir;
-  store::Db db(dir / "t.db", store::Db::Mode::read_write);
-  db.exec("PRAGMA user_version = 999");
+  store::Db db(test::store_target(dir), store::Db::Mode::read_write);
+  if (db.dialect() == store::Dialect::postgres)
+    db.exec("CREATE TABLE tourbus_schema (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL); "
+            "INSERT INTO tourbus_schema VALUES (999, 0)");
+  else
+    db.exec("PRAGMA user_version = 999");
   auto v = store::migrate(db);
   REQUIRE_FALSE(v.ok());
   CHECK_THAT(v.error().message, Catch::Contains("999"));

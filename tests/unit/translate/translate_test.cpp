@@ -131,7 +131,7 @@ TEST_CASE("a pair goes to the engines of its most specific route, else translate
   CHECK_FALSE(config::validate(c).ok());
 }
 
-TEST_CASE("an unconfigured or unreachable engine fails a translation instead of calling it unsupported", "[translate]") {
+TEST_CASE("an unconfigured or unreachable engine fails a translation instead of calling it unsupported", "[translate][store]") {
   config::Config c;
   c.translate_providers = "apertium";
   c.translate_apertium_url = "http://127.0.0.1:9";  // discard: nothing listens
@@ -156,9 +156,10 @@ namespace {
 
 struct Fixture {
   test::TempDir dir;
+  store::Target target = test::store_target(dir);
   store::Writer writer;
   store::Db db;
-  Fixture() : writer(dir / "t.db", {}), db(dir / "t.db", store::Db::Mode::read_write) {
+  Fixture() : writer(target, {}), db(target, store::Db::Mode::read_write) {
     store::configure_writer(db, "normal");
   }
   std::int64_t user(const std::string& handle, const std::string& language, const std::string& role = "tourist") {
@@ -198,7 +199,7 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("translations are stored per message and language, and replaced, not duplicated", "[translate]") {
+TEST_CASE("translations are stored per message and language, and replaced, not duplicated", "[translate][store]") {
   Fixture f;
   auto guide = f.user("guide", "en-GB", "guide");
   auto ana = f.user("ana", "es");
@@ -226,7 +227,7 @@ TEST_CASE("translations are stored per message and language, and replaced, not d
   CHECK(translate::translations::of(f.db, std::span(&id, 1), std::nullopt).empty());
 }
 
-TEST_CASE("the cursor only moves forward; retries wait until due; notices are said once", "[translate]") {
+TEST_CASE("the cursor only moves forward; retries wait until due; notices are said once", "[translate][store]") {
   Fixture f;
   auto a = f.user("a", "en");
   auto c = f.group(a, {a});
@@ -258,7 +259,7 @@ TEST_CASE("the cursor only moves forward; retries wait until due; notices are sa
   CHECK(translate::notices::first(f.db, c, "de", "en", 2));
 }
 
-TEST_CASE("the glossary refuses a term twice in any case, and its ids are never reused", "[translate]") {
+TEST_CASE("the glossary refuses a term twice in any case, and its ids are never reused", "[translate][store]") {
   Fixture f;
   auto t1 = translate::glossary::add(f.db, "Plaza Mayor", "the main square", 1);
   REQUIRE(t1.ok());
@@ -277,7 +278,7 @@ TEST_CASE("the glossary refuses a term twice in any case, and its ids are never 
   CHECK(terms == std::vector<std::string>{"Plaza Mayor", "Trevi"});
 }
 
-TEST_CASE("who wants translations: their own switch, then their choice here, else the conversation's default", "[translate]") {
+TEST_CASE("who wants translations: their own switch, then their choice here, else the conversation's default", "[translate][store]") {
   Fixture f;
   auto guide = f.user("guide", "en", "guide");
   auto ana = f.user("ana", "es-ES");
