@@ -498,6 +498,11 @@ constexpr Param kRecordingList[] = {
     {"limit", integer, false, "at most this many, newest first (1-500, default 50)"},
 };
 
+constexpr Param kStoreMigrate[] = {
+    {"postgres", string, true, "libpq connection string of the empty PostgreSQL database, without the password"},
+    {"password", string, false, "the password of its role (never logged)"},
+};
+
 const Operation kOperations[] = {
     {.name = "status", .method = "GET", .route = "/v1/status", .allowed = kOperator,
      .summary = "Show the daemon's version, uptime, store figures and connection counts"},
@@ -507,6 +512,10 @@ const Operation kOperations[] = {
      .summary = "Stream a consistent copy of the live database", .websocket = false},
     {.name = "reload", .method = "POST", .route = "/v1/reload", .allowed = kOperator,
      .summary = "Re-read the config file and apply it (same as SIGHUP)"},
+    {.name = "store.migrate", .method = "POST", .route = "/v1/store/migrate", .allowed = kOperator,
+     .params = kStoreMigrate,
+     .summary = "Copy the SQLite store into an empty PostgreSQL database, then refuse writes until restarted on it",
+     .websocket = false},
     {.name = "me", .method = "GET", .route = "/v1/me", .allowed = kAnyone, .summary = "Show the calling user"},
 
     {.name = "user.create", .method = "POST", .route = "/v1/users", .allowed = kOperator,

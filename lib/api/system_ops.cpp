@@ -11,6 +11,7 @@
 #include "core/crypto.hpp"
 #include "core/logging.hpp"
 #include "core/time.hpp"
+#include "store/copy.hpp"
 #include "store/database.hpp"
 #include "calls/live.hpp"
 #include "calls/previews.hpp"
@@ -248,12 +249,56 @@ boost::asio::awaitable<Result<Reply>> reload(Context& ctx, const Caller&, const 
   co_return Reply::ok(std::move(*r));
 }
 
+// Copies the live SQLite store into PostgreSQL on the writer's thread (no write is acknowledged
+// meanwhile), then refuses writes: whatever came after the copy would be lost at the switch.
+boost::asio::awaitable<Result<Reply>> store_migrate(Context& ctx, const Caller& caller, const object& body) {
+  auto dsn = std::string(body.at("postgres").as_string());
+  std::string password = body.contains("password") ? std::string(body.at("password").as_string()) : std::string();
+  config::Config probe;
+  probe.cluster_postgres = dsn;
+  if (dsn.empty()) co_return Error(Code::invalid_argument, "postgres: a connection string is required", "postgres");
+  if (!config::validate(probe))
+    co_return Error(Code::invalid_argument,
+                    "postgres: keep the password out of the connection string: give it as password (--password-file)",
+                    "postgres");
+  if (ctx.store.dialect() == store::Dialect::postgres)
+    co_return Error(Code::unavailable, "the store is PostgreSQL already");
+  if (auto why = ctx.writer.refusing(); !why.empty()) co_return Error(Code::unavailable, why);
+  // Connected, migrated and checked empty on the blocking pool: an unreachable server holds up
+  // nobody's writes.
+  auto target = store::Target::pg(dsn, password);
+  using Opened = std::shared_ptr<Result<std::unique_ptr<store::Db>>>;  // co_spawn wants a default
+  auto open = [target]() -> boost::asio::awaitable<Opened> {
+    co_return std::make_shared<Result<std::unique_ptr<store::Db>>>(store::open_target(target));
+  };
+  auto opening = boost::asio::co_spawn(ctx.blocking, open, boost::asio::use_awaitable);
+  auto opened = co_await std::move(opening);
+  if (!*opened) co_return opened->error();
+  std::shared_ptr<store::Db> dest = std::move(**opened);
+  // Refused from inside the copy's write: no write queued behind it is made (and acknowledged) on
+  // SQLite after the copy.
+  auto& writer = ctx.writer;
+  auto pending = ctx.writer.run<store::CopyReport>([dest, &writer](store::Db& db) -> Result<store::CopyReport> {
+    auto r = store::copy_into(db, *dest);
+    if (r) writer.refuse_writes("the store was copied to PostgreSQL: restart tourbusd with cluster.postgres set");
+    return r;
+  });
+  auto report = co_await std::move(pending);
+  if (!report) co_return report.error();
+  logging::get("store")->info("store.migrated_to_postgres dsn=\"{}\" rows={} tables={} peer=\"{}\"", logging::quoted_field(dsn),
+                              report->rows, report->tables.size(), caller.peer);
+  object tables;
+  for (const auto& [name, rows] : report->tables) tables[name] = rows;
+  co_return Reply::ok(object{{"schema_version", report->schema_version}, {"rows", report->rows}, {"tables", std::move(tables)}});
+}
+
 namespace {
 const Binding kBindings[] = {
     {"status", status},
     {"metrics", metrics},
     {"backup", backup},
     {"reload", reload},
+    {"store.migrate", store_migrate},
 };
 }  // namespace
 

@@ -128,6 +128,9 @@ void Dispatcher::arm(Lane& lane, std::int64_t at_ms) {
 
 void Dispatcher::poll(Lane& lane) {
   if (stopped_ || lane.in_flight.size() >= lane.capacity) return;
+  // The store moved (tourbus migrate-store): a send whose outcome cannot be recorded would go out
+  // again and again. The jobs wait for the restart on the new store.
+  if (!writer_.refusing().empty()) return;
   auto cfg = config_.get();
   if (!lane.channel->configured(*cfg)) return;  // jobs wait for a config that can send them
   auto now = timeutil::now_ms();

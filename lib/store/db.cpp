@@ -46,6 +46,15 @@ class SqliteCursor final : public detail::Cursor {
     auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
     return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col))) : std::string();
   }
+  int columns() const override { return sqlite3_column_count(s_); }
+  store::Value type(int col) const override {
+    switch (sqlite3_column_type(s_, col)) {
+      case SQLITE_NULL: return store::Value::null;
+      case SQLITE_INTEGER: return store::Value::integer;
+      case SQLITE_FLOAT: return store::Value::real;
+      default: return store::Value::text;
+    }
+  }
 
  private:
   void check(int rc);

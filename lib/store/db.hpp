@@ -20,6 +20,9 @@ namespace tourbus::store {
 
 enum class Dialect { sqlite, postgres };
 
+// What a result column holds in the current row.
+enum class Value { null, integer, real, text };
+
 // Where the data lives: a SQLite file, or a PostgreSQL database named by a libpq connection string
 // (the password kept apart, so that the string can be logged).
 struct Target {
@@ -71,6 +74,8 @@ class Cursor {
   virtual std::int64_t i64(int col) const = 0;
   virtual double real(int col) const = 0;
   virtual std::string text(int col) const = 0;
+  virtual int columns() const = 0;
+  virtual Value type(int col) const = 0;
 };
 
 class Connection {
@@ -151,6 +156,8 @@ class Stmt {
   std::int64_t i64(int col) const { return c_->i64(col); }
   double real(int col) const { return c_->real(col); }
   std::string text(int col) const { return c_->text(col); }
+  int columns() const { return c_->columns(); }
+  Value type(int col) const { return c_->type(col); }
   std::optional<std::string> opt_text(int col) const {
     if (is_null(col)) return std::nullopt;
     return text(col);

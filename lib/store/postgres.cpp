@@ -134,6 +134,15 @@ class PgCursor final : public detail::Cursor {
   std::string text(int col) const override {
     return std::string(PQgetvalue(res_, row_, col), static_cast<std::size_t>(PQgetlength(res_, row_, col)));
   }
+  int columns() const override { return PQnfields(res_); }
+  Value type(int col) const override {
+    if (PQgetisnull(res_, row_, col)) return Value::null;
+    switch (PQftype(res_, col)) {
+      case 16: case 20: case 21: case 23: return Value::integer;  // bool, int8, int2, int4
+      case 700: case 701: case 1700: return Value::real;          // float4, float8, numeric
+      default: return Value::text;
+    }
+  }
 
  private:
   std::optional<std::string>& slot(int i) {

@@ -16,10 +16,25 @@ Writer::Writer(const Target& target, Options options) : options_(std::move(optio
 
 Writer::~Writer() { stop(); }
 
+void Writer::refuse_writes(std::string why) {
+  std::lock_guard lock(mutex_);
+  refusal_ = std::move(why);
+}
+
+std::string Writer::refusing() const {
+  std::lock_guard lock(mutex_);
+  return refusal_;
+}
+
+std::string Writer::refused() const {
+  std::lock_guard lock(mutex_);
+  return refusal_.empty() ? "the store is not accepting writes (shutting down or overloaded)" : refusal_;
+}
+
 bool Writer::submit(Entry e) {
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ || queue_.size() >= options_.max_queue) return false;
+    if (stopping_ || !refusal_.empty() || queue_.size() >= options_.max_queue) return false;
     queue_.push_back(std::move(e));
   }
   cv_.notify_one();
@@ -91,12 +106,15 @@ std::optional<Error> Writer::commit(std::vector<Entry>& batch) {
     if (pg) db_->exec(text);
     else db_->prepare(text).run();
   };
-  std::vector<char> threw(batch.size());
+  std::vector<char> threw(batch.size()), skipped(batch.size());
   for (int attempt = 1;; ++attempt) {
     std::fill(threw.begin(), threw.end(), 0);
+    std::fill(skipped.begin(), skipped.end(), 0);
     try {
       sql(pg ? "BEGIN" : "BEGIN IMMEDIATE");
       for (std::size_t i = 0; i < batch.size(); ++i) {
+        // Writes after refuse_writes (queued before it, or later in its batch) are not made.
+        if (skipped[i] = !refusing().empty(); skipped[i]) continue;
         sql("SAVEPOINT w");
         bool keep = false;
         try {
@@ -127,6 +145,12 @@ std::optional<Error> Writer::commit(std::vector<Entry>& batch) {
     }
   }
   for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (skipped[i]) {
+      batch[i].done = [done = std::move(batch[i].done), why = refused()](std::optional<Error>) {
+        done(Error(Code::unavailable, why));
+      };
+      continue;
+    }
     if (!threw[i]) continue;
     // The caller's result stays empty and is reported as internal.
     batch[i].done = [done = std::move(batch[i].done)](std::optional<Error> f) {

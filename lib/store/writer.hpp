@@ -68,6 +68,12 @@ class Writer {
 
   // Finishes everything queued, then stops the thread. Later writes fail with `unavailable`.
   void stop();
+  // From now on every write fails with `unavailable` and this message (the store has moved),
+  // those already queued included. May be called by a write, on the writer's thread: the writes
+  // after it in its batch are not made either.
+  void refuse_writes(std::string why);
+  // refuse_writes' message; empty while writes are taken.
+  std::string refusing() const;
   WriterStats stats() const;
   int schema_version() const { return schema_version_; }
 
@@ -77,6 +83,7 @@ class Writer {
     std::function<void(std::optional<Error>)> done;     // error when the batch failed to commit
   };
   bool submit(Entry e);
+  std::string refused() const;   // why a write is refused
   void loop();
   std::optional<Error> commit(std::vector<Entry>& batch);
 
@@ -87,6 +94,7 @@ class Writer {
   std::condition_variable cv_;
   std::deque<Entry> queue_;
   bool stopping_ = false;
+  std::string refusal_;  // set by refuse_writes
   WriterStats stats_;
   std::thread thread_;
 };
@@ -109,7 +117,7 @@ boost::asio::awaitable<Result<T>> Writer::run(F fn) {
                   return result->has_value() && (*result)->ok();
                 },
                 complete};
-        if (!submit(std::move(e))) complete(Error(Code::unavailable, "the store is not accepting writes (shutting down or overloaded)"));
+        if (!submit(std::move(e))) complete(Error(Code::unavailable, refused()));
       },
       boost::asio::use_awaitable);
 }
@@ -124,7 +132,7 @@ Result<T> Writer::run_sync(F fn) {
             return (*result)->ok();
           },
           [promise](std::optional<Error> failure) { promise->set_value(std::move(failure)); }};
-  if (!submit(std::move(e))) return Error(Code::unavailable, "the store is not accepting writes (shutting down or overloaded)");
+  if (!submit(std::move(e))) return Error(Code::unavailable, refused());
   if (auto failure = future.get()) return *failure;
   return std::move(**result);
 }

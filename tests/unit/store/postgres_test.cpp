@@ -11,6 +11,7 @@
 #include "../support.hpp"
 #include "chat/conversations.hpp"
 #include "chat/messages.hpp"
+#include "store/copy.hpp"
 #include "store/database.hpp"
 #include "store/read_pool.hpp"
 #include "store/users.hpp"
@@ -281,4 +282,65 @@ TEST_CASE("message search: every word, case and accents aside, on both engines",
   CHECK(seqs("noon cafeteria") == std::vector<std::int64_t>{3});
   CHECK(seqs("tea").empty());
   CHECK(seqs("\"'*").empty());
+}
+
+TEST_CASE("a SQLite store is copied into PostgreSQL whole, ids kept and never reused", "[.postgres]") {
+  TempDir dir;
+  store::Db lite(dir / "t.db", store::Db::Mode::read_write);
+  store::configure_writer(lite, "full");
+  REQUIRE(store::migrate(lite).ok());
+  auto anna = new_user(lite, "anna");
+  // A glossary term added and removed: the top id, which SQLite's AUTOINCREMENT never hands out again.
+  auto term = [](store::Db& db, const char* t) {
+    db.prepare("INSERT INTO glossary (term, term_key, created_at) VALUES (?1, ?1, 0)").bind(1, t).run();
+    return db.last_insert_rowid();
+  };
+  term(lite, "Colosseo");
+  auto gone = term(lite, "Pantheon");
+  lite.prepare("DELETE FROM glossary WHERE id = ?1").bind(1, gone).run();
+  chat::Conversation c;
+  c.kind = "group";
+  c.title = "Roma";
+  c.owner_id = anna;
+  auto conversation = chat::conversations::insert(lite, c, std::nullopt);
+  chat::conversations::add_member(lite, conversation, anna, 0);
+  for (const char* text : {"Un café", "ciao"}) {
+    chat::Message m;
+    m.conversation_id = conversation;
+    m.sender_id = anna;
+    m.kind = "text";
+    m.body = text;
+    m.lang = std::nullopt;
+    chat::messages::append(lite, m);
+  }
+
+  auto target = test::store_target(dir);
+  auto report = store::copy_to_postgres(lite, target);
+  REQUIRE(report.ok());
+  CHECK(report->schema_version == store::schema_version(lite));
+  std::map<std::string, std::int64_t> copied(report->tables.begin(), report->tables.end());
+  CHECK(copied["users"] == 1);
+  CHECK(copied["glossary"] == 1);
+  CHECK(copied["messages"] == 2);
+  CHECK(copied["conversation_members"] == 1);
+
+  store::Db pg(target, store::Db::Mode::read_write);
+  auto stored = chat::messages::page(pg, conversation, {.after = 0, .limit = 10});
+  REQUIRE(stored.size() == 2);
+  CHECK((stored[0].seq == 1 && stored[0].body == "Un café" && stored[1].seq == 2));
+  CHECK(chat::messages::search(pg, conversation, "cafe", 10).size() == 1);
+  // The next ids follow the highest ever handed out: the removed term's id stays unused.
+  CHECK(term(pg, "Fontana") > gone);
+  CHECK(new_user(pg, "bruno") > anna);
+  chat::Message next;
+  next.conversation_id = conversation;
+  next.sender_id = anna;
+  next.kind = "text";
+  next.body = "after the move";
+  CHECK(chat::messages::append(pg, next).seq == 3);
+
+  // A database with users already is not written over.
+  auto again = store::copy_to_postgres(lite, target);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.error().code == Code::conflict);
 }
