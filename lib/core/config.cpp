@@ -67,7 +67,7 @@ const std::array kKeys{
     Key{"cluster.postgres_password", &Config::cluster_postgres_password, 0, 0, {}, false,
         "The password of cluster.postgres's role. Never logged.", true, Key::Credential::value},
     Key{"cluster.node", &Config::cluster_node, 0, 0, {}, false,
-        "This node's name, unique among the nodes sharing a store (status, metrics, logs). Empty: the host name."},
+        "This node's name, unique among the nodes sharing a store (status, logs). Empty: the host name."},
     Key{"websocket.max_frame_bytes", &Config::ws_max_frame_bytes, 1024, 16 << 20, {}, true,
         "Largest WebSocket message a client may send; a larger one closes the connection with code 1009. New connections."},
     Key{"websocket.send_queue_frames", &Config::ws_send_queue_frames, 16, 1'000'000, {}, true,
