@@ -173,7 +173,14 @@ class PgCursor final : public detail::Cursor {
 
 class PgConnection final : public detail::Connection {
  public:
-  PgConnection(const Target& target, bool read_only) : target_(target), read_only_(read_only) { connect(); }
+  PgConnection(const Target& target, bool read_only) : target_(target), read_only_(read_only) {
+    try {
+      connect();
+    } catch (...) {
+      PQfinish(conn_);  // a constructor that throws runs no destructor
+      throw;
+    }
+  }
   ~PgConnection() override {
     cache_.clear();
     PQfinish(conn_);
@@ -237,6 +244,8 @@ class PgConnection final : public detail::Connection {
     conn_ = PQconnectdbParams(keys, values, 1);
     if (PQstatus(conn_) != CONNECTION_OK) {
       std::string msg = "cannot connect to PostgreSQL (" + target_.describe() + "): " + trimmed(PQerrorMessage(conn_));
+      PQfinish(conn_);
+      conn_ = nullptr;
       throw SqlError(SqlError::Kind::other, msg);
     }
     ++generation_;
