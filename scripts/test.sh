@@ -10,8 +10,18 @@ jobs=$(nproc)
 
 echo "== build (RelWithDebInfo) =="
 bash scripts/build.sh build -DTOURBUS_TESTS=ON  # explicit: run.sh and bench/run build it without tests
+# After a failed ctest: why each test failed, again at the end of the log (scripts/failures.py).
+run_ctest() {
+  local dir=$1
+  shift
+  if ! ctest --test-dir "$dir" --output-on-failure -j "$jobs" "$@"; then
+    /usr/bin/python3 scripts/failures.py "$dir"
+    return 1
+  fi
+}
+
 echo "== tests =="
-ctest --test-dir build --output-on-failure -j "$jobs"
+run_ctest build
 
 echo "== fuzz smoke (libFuzzer + ASan + UBSan, clang; docs/testing.md) =="
 cmake -S . -B build-fuzz -DTOURBUS_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
@@ -35,5 +45,5 @@ echo "== tests under ASan + UBSan =="
 # The scenarios' second run on PostgreSQL (label postgres-scenario) drives the same daemon code as
 # their SQLite run; the store's PostgreSQL engine runs under the sanitizers in `unit (postgres)`.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j "$jobs" -LE 'browser|postgres-scenario'
+  run_ctest build-asan -LE 'browser|postgres-scenario'
 
