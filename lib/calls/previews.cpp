@@ -107,7 +107,7 @@ void end(store::Db& db, std::int64_t id, std::int64_t now) {
 std::vector<std::int64_t> end_open(store::Db& db, std::int64_t now) {
   std::vector<std::int64_t> ids;
   {
-    auto s = db.prepare("SELECT id FROM previews WHERE state = 'live'");
+    auto s = db.prepare("SELECT id FROM previews WHERE state = 'live' ORDER BY id");
     while (s.step()) ids.push_back(s.i64(0));
   }
   for (auto id : ids) end(db, id, now);

@@ -126,7 +126,7 @@ std::vector<CallRecord> list(store::Db& db, std::int64_t conversation, std::int6
 
 std::vector<std::int64_t> fail_open(store::Db& db, std::int64_t now) {
   std::vector<std::int64_t> ids;
-  auto s = db.prepare("SELECT id FROM calls WHERE state <> 'ended'");
+  auto s = db.prepare("SELECT id FROM calls WHERE state <> 'ended' ORDER BY id");
   while (s.step()) ids.push_back(s.i64(0));
   for (auto id : ids) end(db, id, "failed", now, std::nullopt);
   return ids;

@@ -119,7 +119,7 @@ std::vector<Member> members(store::Db& db, std::int64_t id) {
 }
 
 std::vector<std::int64_t> member_ids(store::Db& db, std::int64_t id) {
-  auto s = db.prepare("SELECT user_id FROM conversation_members WHERE conversation_id = ?");
+  auto s = db.prepare("SELECT user_id FROM conversation_members WHERE conversation_id = ? ORDER BY user_id");
   s.bind(1, id);
   std::vector<std::int64_t> out;
   while (s.step()) out.push_back(s.i64(0));
@@ -189,7 +189,7 @@ std::vector<std::int64_t> contacts(store::Db& db, std::int64_t user_id) {
       "WITH mine AS MATERIALIZED (SELECT m.conversation_id FROM conversation_members m WHERE m.user_id = ?1 AND "
       "(SELECT COUNT(*) FROM conversation_members c WHERE c.conversation_id = m.conversation_id) <= ?2) "
       "SELECT DISTINCT o.user_id FROM mine JOIN conversation_members o ON o.conversation_id = mine.conversation_id "
-      "WHERE o.user_id != ?1");
+      "WHERE o.user_id != ?1 ORDER BY o.user_id");
   s.bind(1, user_id).bind(2, kPresenceMaxMembers);
   std::vector<std::int64_t> out;
   while (s.step()) out.push_back(s.i64(0));

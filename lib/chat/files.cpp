@@ -200,7 +200,7 @@ std::int64_t uploaded_since(store::Db& db, std::int64_t uploader, std::int64_t s
 std::vector<std::string> expire(store::Db& db, std::int64_t cutoff) {
   std::vector<std::string> gone;
   {
-    auto s = db.prepare("SELECT DISTINCT sha256 FROM files WHERE created_at < ?");
+    auto s = db.prepare("SELECT DISTINCT sha256 FROM files WHERE created_at < ? ORDER BY sha256");
     s.bind(1, cutoff);
     while (s.step()) gone.push_back(s.text(0));
   }

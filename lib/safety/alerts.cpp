@@ -97,7 +97,7 @@ std::pair<std::optional<std::int64_t>, std::optional<std::int64_t>> current_tour
   auto st = db.prepare(
       "SELECT t.id, t.guide_id FROM tours t WHERE t.status != 'cancelled' AND t.starts_at <= ?2 AND t.ends_at >= ?3 "
       "AND (t.guide_id = ?1 OR EXISTS (SELECT 1 FROM tour_participants p WHERE p.tour_id = t.id AND p.user_id = ?1)) "
-      "ORDER BY (t.guide_id = ?1), t.starts_at DESC LIMIT 1");
+      "ORDER BY (t.guide_id = ?1), t.starts_at DESC, t.id DESC LIMIT 1");
   st.bind(1, user).bind(2, now + t.window_before_ms).bind(3, now - t.window_after_ms);
   if (!st.step()) return {std::nullopt, std::nullopt};
   auto guide = st.opt_i64(1);
@@ -185,7 +185,7 @@ std::vector<std::int64_t> sending(store::Db& db) {
 std::vector<std::pair<std::int64_t, std::int64_t>> group_rules_pending(store::Db& db) {
   auto st = db.prepare(
       "SELECT id, created_at + group_minutes * 60000 FROM alerts WHERE group_percent IS NOT NULL "
-      "AND group_done_at IS NULL AND state IN ('sending', 'sent') ORDER BY 2");
+      "AND group_done_at IS NULL AND state IN ('sending', 'sent') ORDER BY 2, id");
   std::vector<std::pair<std::int64_t, std::int64_t>> out;
   while (st.step()) out.emplace_back(st.i64(0), st.i64(1));
   return out;
@@ -356,7 +356,8 @@ void set_incident(store::Db& db, std::int64_t alert, std::int64_t user, std::int
 
 std::vector<Recipient> due(store::Db& db, std::int64_t now, std::int64_t limit) {
   auto st = db.prepare("SELECT " + std::string(kRecipientColumns) +
-                       " WHERE r.answer IS NULL AND r.next_at IS NOT NULL AND r.next_at <= ?1 ORDER BY r.next_at LIMIT ?2");
+                       " WHERE r.answer IS NULL AND r.next_at IS NOT NULL AND r.next_at <= ?1 "
+                       "ORDER BY r.next_at, r.alert_id, r.user_id LIMIT ?2");
   st.bind(1, now).bind(2, limit);
   return read_recipients(st);
 }

@@ -87,7 +87,7 @@ void set_cap(store::Db& db, std::int64_t id, const cap::Alert& doc);
 void set_group_done(store::Db& db, std::int64_t id, std::int64_t now);
 // Alerts whose fan-out is not finished.
 std::vector<std::int64_t> sending(store::Db& db);
-// Alerts with a group rule not yet applied: (id, due time).
+// Alerts with a group rule not yet applied: (id, due time), the earliest due first (ties by id).
 std::vector<std::pair<std::int64_t, std::int64_t>> group_rules_pending(store::Db& db);
 
 // Resolves the targets into recipient rows of `alert` (someone already a recipient stays as they

@@ -100,7 +100,7 @@ std::optional<Position> last(store::Db& db, std::int64_t user) {
 }
 
 std::vector<Position> on_tour(store::Db& db, std::int64_t tour) {
-  auto st = db.prepare("SELECT " + std::string(kColumns) + " FROM locations WHERE tour_id = ?1");
+  auto st = db.prepare("SELECT " + std::string(kColumns) + " FROM locations WHERE tour_id = ?1 ORDER BY user_id");
   st.bind(1, tour);
   return all(st);
 }

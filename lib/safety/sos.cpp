@@ -154,7 +154,8 @@ std::vector<DutyEntry> list(store::Db& db) {
 }
 
 std::vector<std::int64_t> ids(store::Db& db) {
-  auto st = db.prepare("SELECT d.user_id FROM duty d JOIN users u ON u.id = d.user_id WHERE u.disabled = 0");
+  auto st = db.prepare(
+      "SELECT d.user_id FROM duty d JOIN users u ON u.id = d.user_id WHERE u.disabled = 0 ORDER BY d.user_id");
   std::vector<std::int64_t> out;
   while (st.step()) out.push_back(st.i64(0));
   return out;

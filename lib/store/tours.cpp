@@ -36,7 +36,7 @@ void bind_fields(Stmt& s, const Tour& t) {
 }  // namespace
 
 std::vector<std::int64_t> participant_ids(Db& db, std::int64_t tour_id) {
-  auto s = db.prepare("SELECT user_id FROM tour_participants WHERE tour_id = ?");
+  auto s = db.prepare("SELECT user_id FROM tour_participants WHERE tour_id = ? ORDER BY user_id");
   s.bind(1, tour_id);
   std::vector<std::int64_t> out;
   while (s.step()) out.push_back(s.i64(0));

@@ -63,7 +63,8 @@ void set_cursor(store::Db& db, std::int64_t message_id) {
 
 std::vector<Job> due(store::Db& db, std::int64_t now, std::int64_t limit) {
   auto s = db.prepare(
-      "SELECT message_id, due_at, attempts, last_error FROM translation_jobs WHERE due_at <= ? ORDER BY due_at LIMIT ?");
+      "SELECT message_id, due_at, attempts, last_error FROM translation_jobs WHERE due_at <= ? "
+      "ORDER BY due_at, message_id LIMIT ?");
   s.bind(1, now).bind(2, limit);
   std::vector<Job> out;
   while (s.step()) out.push_back(Job{s.i64(0), s.i64(1), s.i64(2), s.opt_text(3)});
@@ -153,7 +154,7 @@ bool remove(store::Db& db, std::int64_t id) {
 }
 
 std::vector<std::string> terms(store::Db& db) {
-  auto s = db.prepare("SELECT term FROM glossary");
+  auto s = db.prepare("SELECT term FROM glossary ORDER BY id");
   std::vector<std::string> out;
   while (s.step()) out.push_back(s.text(0));
   return out;
