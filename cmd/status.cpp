@@ -32,6 +32,19 @@ void print_translation(const boost::json::object& t) {
   }
 }
 
+// This node's name and role, then (several nodes on one store) a line per node.
+void print_nodes(const boost::json::object& o) {
+  std::cout << "node:        " << show(o.at("node")) << " (" << show(o.at("role")) << ")\n";
+  const auto* nodes = o.if_contains("nodes");
+  if (!nodes || !nodes->is_array() || nodes->as_array().size() < 2) return;
+  for (const auto& v : nodes->as_array()) {
+    const auto& n = v.as_object();
+    std::cout << "  " << show(n.at("name")) << (n.at("self").as_bool() ? " (this node)" : "") << ": " << show(n.at("role"))
+              << ", " << show(n.at("connections")) << " connections, last seen " << show(n.at("lag_ms")) << " ms ago, "
+              << show(n.at("listen")) << ", pid " << show(n.at("pid")) << ", " << show(n.at("version")) << "\n";
+  }
+}
+
 }  // namespace
 
 void add_status(CLI::App& app, Globals& g, Action& action) {
@@ -58,6 +71,7 @@ void add_status(CLI::App& app, Globals& g, Action& action) {
                                     << show(c.at("websocket")) << " websocket"
                                     << (c.contains("socketio") ? ", " + show(c.at("socketio")) + " socket.io" : std::string())
                                     << "\n";
+                          print_nodes(o);
                           if (const auto* t = o.if_contains("translation"); t && t->is_object()) print_translation(t->as_object());
                         });
                       });

@@ -10,6 +10,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -25,6 +26,7 @@
 #include "channels/channels.hpp"
 #include "net/http_server.hpp"
 #include "notify/dispatcher.hpp"
+#include "notify/outbox.hpp"
 #include "api/handlers.hpp"
 #include "core/links.hpp"
 #include "safety/runner.hpp"
@@ -36,6 +38,8 @@
 #include "translate/translator.hpp"
 #include "schedule/campaign_runner.hpp"
 #include "schedule/plan.hpp"
+#include "store/leader.hpp"
+#include "store/nodes.hpp"
 #include "store/secrets.hpp"
 #include "schedule/scheduler.hpp"
 #include "realtime/hub.hpp"
@@ -199,6 +203,25 @@ int run(const Options& options, config::Config cfg) {
   notify::Dispatcher dispatcher(io, *writer, *reads, holder, hub);
   for (auto& channel : channels::make_all()) dispatcher.add(std::move(channel));
   ctx.notify = &dispatcher;
+  // Several nodes on one PostgreSQL store (docs/scaling.md): each says it is alive in the nodes
+  // table, claims notification jobs under its name, and one of them leads (runs the loops below).
+  const bool clustered = target.dialect() == store::Dialect::postgres;
+  const std::string node = node_name(cfg);
+  bool alone = true;  // no other node alive on this store
+  if (clustered) {
+    auto others = reads->with([&](store::Db& db) {
+      auto since = timeutil::now_ms() - store::nodes::kGoneAfterMs;
+      int n = 0;
+      for (const auto& other : store::nodes::list(db))
+        if (other.name != node && other.seen_at >= since) ++n;
+      return n;
+    });
+    alone = others == 0;
+    auto released = writer->run_sync<std::int64_t>(
+        [&](store::Db& db) -> Result<std::int64_t> { return notify::outbox::release_claims(db, node); });
+    if (released && *released > 0) log->info("notify.claims_released jobs={} (held by an earlier run of node {})", *released, node);
+    dispatcher.claim_as(node);
+  }
   // Signed links in messages (review, unsubscribe): the key is made once and kept in the store;
   // the links point at server.public_url, else at the address the daemon listens on.
   {
@@ -242,7 +265,8 @@ int run(const Options& options, config::Config cfg) {
   calls::Registry call_registry;
   ctx.calls = &call_registry;
   ctx.loop = io.get_executor();
-  if (auto failed = writer->run_sync<std::vector<std::int64_t>>(
+  // (With other nodes alive, their calls and previews are theirs: left as they are.)
+  if (auto failed = !alone ? Result<std::vector<std::int64_t>>(std::vector<std::int64_t>{}) : writer->run_sync<std::vector<std::int64_t>>(
           [](store::Db& db) -> Result<std::vector<std::int64_t>> { return calls::records::fail_open(db, timeutil::now_ms()); });
       failed && !failed->empty())
     log->warn("calls.interrupted calls={} (left open when tourbusd stopped: ended as failed)", failed->size());
@@ -251,7 +275,7 @@ int run(const Options& options, config::Config cfg) {
   asio::thread_pool janus_pool(4);
   calls::PreviewRegistry preview_registry(janus_pool.get_executor());
   ctx.previews = &preview_registry;
-  auto interrupted_previews = writer->run_sync<std::vector<std::int64_t>>(
+  auto interrupted_previews = !alone ? Result<std::vector<std::int64_t>>(std::vector<std::int64_t>{}) : writer->run_sync<std::vector<std::int64_t>>(
       [](store::Db& db) -> Result<std::vector<std::int64_t>> { return calls::previews::end_open(db, timeutil::now_ms()); });
   if (interrupted_previews && !interrupted_previews->empty())
     log->warn("calls.previews_interrupted previews={} (left live when tourbusd stopped: ended)", interrupted_previews->size());
@@ -302,6 +326,67 @@ int run(const Options& options, config::Config cfg) {
     log->critical("daemon.start_failed error=\"listen: {}\"", e.what());
     return 1;
   }
+  // One node leads: on SQLite this one; on PostgreSQL the holder of an advisory lock. Taking the
+  // lead wakes the loops, which otherwise skip their rounds.
+  store::Leader leader(target, [&](bool on) {
+    asio::post(io, [&, on] {
+      if (!on) return;
+      scheduler.wake();
+      campaigns.wake();
+      safety_runner.wake();
+      translation.wake();
+    });
+  });
+  ctx.leading = &leader.flag();
+  if (clustered) {
+    schedule::Shift shift{&leader.flag(), store::nodes::kBeatMs};
+    scheduler.set_shift(shift);
+    campaigns.set_shift(shift);
+    safety_runner.set_shift(shift);
+    translation.set_shift(shift);
+  }
+  // This node's row in the nodes table, written now and every beat.
+  const auto started_at = timeutil::now_ms();
+  auto node_row = [&] {
+    store::Node n;
+    n.name = node;
+    n.version = TOURBUS_VERSION;
+    n.pid = ::getpid();
+    n.listen = stats.get_listen_address();
+    n.leader = leader.leading();
+    n.connections = static_cast<std::int64_t>(stats.websocket_connections.load() + stats.socketio_connections.load());
+    n.started_at = started_at;
+    n.seen_at = timeutil::now_ms();
+    return n;
+  };
+  if (auto beat = writer->run_sync<bool>([row = node_row()](store::Db& db) -> Result<bool> {
+        store::nodes::beat(db, row);
+        return true;
+      });
+      !beat) {
+    log->critical("daemon.start_failed error=\"store: {}\"", beat.error().message);
+    return 1;
+  }
+  asio::steady_timer heartbeat(io);
+  std::function<void()> beat_again = [&] {
+    heartbeat.expires_after(std::chrono::milliseconds(store::nodes::kBeatMs));
+    heartbeat.async_wait([&](boost::system::error_code e) {
+      if (e) return;
+      asio::co_spawn(
+          io,
+          [&]() -> asio::awaitable<void> {
+            auto pending = writer->run<bool>([row = node_row()](store::Db& db) -> Result<bool> {
+              store::nodes::beat(db, row);
+              return true;
+            });
+            if (auto done = co_await std::move(pending); !done)
+              log->warn("cluster.beat_failed error=\"{}\"", done.error().message);
+          },
+          [&](std::exception_ptr) { beat_again(); });
+    });
+  };
+  beat_again();
+
   server.start();
   dispatcher.start();
   scheduler.start();
@@ -375,6 +460,7 @@ int run(const Options& options, config::Config cfg) {
       translation.stop();
       housekeeping.cancel();
       location_expiry.cancel();
+      heartbeat.cancel();
       deadline = std::chrono::steady_clock::now() + std::chrono::seconds(holder.get()->shutdown_grace_seconds);
       check_drained();
     }
@@ -405,6 +491,13 @@ int run(const Options& options, config::Config cfg) {
   translation.stop();
   dispatcher.stop();
   dispatcher.join();
+  leader.stop();  // the lead goes with the lock's session: another node takes it at its next check
+  if (clustered) {
+    // Jobs this node claimed and did not record go back to the queue for the other nodes now
+    // (an attempt under way is recorded by nobody: delivered again, at least once).
+    (void)writer->run_sync<std::int64_t>(
+        [&](store::Db& db) -> Result<std::int64_t> { return notify::outbox::release_claims(db, node); });
+  }
 
   blocking.join();
   writer->stop();

@@ -153,6 +153,8 @@ struct Context {
   boost::asio::any_io_executor loop;
   // The key signing the links in messages (unsubscribe, review): made once, kept in the store.
   std::string link_key;
+  // Whether this node leads its cluster (store::Leader; null in tests: the only node).
+  const std::atomic<bool>* leading = nullptr;
 };
 
 }  // namespace tourbus::api

@@ -13,6 +13,7 @@
 #include "core/time.hpp"
 #include "store/copy.hpp"
 #include "store/database.hpp"
+#include "store/nodes.hpp"
 #include "calls/live.hpp"
 #include "calls/previews.hpp"
 #include "translate/translations.hpp"
@@ -96,10 +97,35 @@ boost::asio::awaitable<Result<Reply>> status(Context& ctx, const Caller&, const 
       {"client_errors", ctx.stats.requests_4xx.load()},
       {"server_errors", ctx.stats.requests_5xx.load()},
   };
+  // Every node on this store (one on SQLite), as each last said: alive while it says so.
+  // This node's role is what it knows now; the others' as they last said, except that none of
+  // them leads while this one does (a dead leader's row says so until it counts as gone).
+  bool leads = !ctx.leading || ctx.leading->load();
+  boost::json::array nodes;
+  for (const auto& n : ctx.reads.with([](store::Db& db) { return store::nodes::list(db); })) {
+    bool self = n.name == ctx.node;
+    bool alive = self || n.seen_at >= now - store::nodes::kGoneAfterMs;
+    bool leader = self ? leads : n.leader && !leads;
+    nodes.push_back(object{
+        {"name", n.name},
+        {"self", self},
+        {"alive", alive},
+        {"role", !alive ? "gone" : leader ? "leader" : "follower"},
+        {"version", n.version},
+        {"pid", n.pid},
+        {"listen", n.listen},
+        {"connections", self ? ctx.stats.websocket_connections.load() + ctx.stats.socketio_connections.load() : n.connections},
+        {"started_at", timeutil::format_utc(n.started_at)},
+        {"seen_at", timeutil::format_utc(n.seen_at)},
+        {"lag_ms", self ? std::int64_t{0} : std::max<std::int64_t>(0, now - n.seen_at)},
+    });
+  }
   co_return Reply::ok(object{
       {"version", TOURBUS_VERSION},
       {"pid", static_cast<std::int64_t>(::getpid())},
       {"node", ctx.node},
+      {"role", leads ? "leader" : "follower"},
+      {"nodes", std::move(nodes)},
       {"started_at", timeutil::format_utc(ctx.started_at)},
       {"uptime_seconds", (now - ctx.started_at) / 1000},
       {"state_dir", cfg->state_dir},
@@ -153,6 +179,8 @@ boost::asio::awaitable<Result<Reply>> metrics(Context& ctx, const Caller&, const
   metric("tourbus_store_commits_total", "counter", "Transactions committed by the writer.", s.writer.commits);
   metric("tourbus_store_writes_total", "counter", "Writes group-committed by the writer.", s.writer.writes);
   metric("tourbus_store_failed_commits_total", "counter", "Transactions that failed to commit.", s.writer.failed_commits);
+  metric("tourbus_leader", "gauge", "1 while this node leads its cluster (runs schedules, campaigns, alerts, translations).",
+         !ctx.leading || ctx.leading->load() ? 1 : 0);
   metric("tourbus_store_retried_batches_total", "counter",
          "Batches run again after a deadlock or serialization failure with another node (PostgreSQL).",
          s.writer.retried_batches);

@@ -12,6 +12,7 @@
 #include "core/time.hpp"
 #include "notify/feed.hpp"
 #include "notify/outbox.hpp"
+#include "store/nodes.hpp"
 
 namespace tourbus::notify {
 
@@ -38,6 +39,7 @@ struct Dispatcher::Lane {
   };
   std::vector<Ended> ended;  // outcomes not yet recorded
   bool recording = false;
+  bool claiming = false;  // several nodes: a claim is being written
   std::atomic<std::int64_t> active{0};  // deliveries running on the threads right now
   // Token bucket for the channel's rate.
   double tokens = 0;
@@ -144,7 +146,50 @@ void Dispatcher::poll(Lane& lane) {
     }
   }
   auto free = lane.capacity - lane.in_flight.size();
+  if (!node_.empty()) {
+    // Several nodes: jobs are claimed in the store, never more than the rate allows now (a claimed
+    // job is this node's until its attempt is recorded), one claim at a time per lane.
+    if (lane.claiming) return;
+    std::size_t want = free;
+    if (rate > 0) want = std::min(want, static_cast<std::size_t>(lane.tokens));
+    auto alive = now - store::nodes::kGoneAfterMs;
+    if (!reads_.with([&](store::Db& db) { return outbox::claimable(db, lane.name, now, node_, alive); })) {
+      // Nothing to take: look again when the next job is due, or after a beat for jobs other nodes
+      // queued or let go of.
+      auto next = reads_.with([&](store::Db& db) { return outbox::next_due(db, lane.name, now); });
+      arm(lane, std::min(next.value_or(now + store::nodes::kBeatMs), now + store::nodes::kBeatMs));
+      return;
+    }
+    lane.claiming = true;
+    asio::co_spawn(io_, claim(lane, want, now), asio::detached);
+    return;
+  }
   auto rows = reads_.with([&](store::Db& db) { return outbox::due(db, lane.name, now, free, lane.in_flight); });
+  take(lane, std::move(rows), now, free, cfg);
+}
+
+boost::asio::awaitable<void> Dispatcher::claim(Lane& lane, std::size_t limit, std::int64_t now) {
+  auto alive = now - store::nodes::kGoneAfterMs;
+  auto pending = writer_.run<std::vector<Job>>(
+      [channel = lane.name, node = node_, now, limit, alive](store::Db& db) -> Result<std::vector<Job>> {
+        return outbox::claim(db, channel, now, limit, node, alive);
+      });
+  auto rows = co_await std::move(pending);
+  lane.claiming = false;
+  if (stopped_) co_return;  // what was claimed is let go of when this node starts again, or taken once it is gone
+  if (!rows) {
+    logging::get("notify")->error("notify.claim_failed channel={} error=\"{}\"", lane.name, rows.error().message);
+    arm(lane, timeutil::now_ms() + store::nodes::kBeatMs);
+    co_return;
+  }
+  // Every job claimed is taken (at most `limit`): nobody else may take it while this node is alive.
+  take(lane, std::move(*rows), timeutil::now_ms(), limit, config_.get());
+}
+
+void Dispatcher::take(Lane& lane, std::vector<Job> rows, std::int64_t now, std::size_t free,
+                      std::shared_ptr<const config::Config> cfg) {
+  double rate = lane.channel->rate(*cfg);
+  bool claimed = !node_.empty();  // counted against the rate when claimed
   std::size_t taken = 0;
   bool limited = false;
   std::vector<Job> feed_batch;
@@ -156,7 +201,7 @@ void Dispatcher::poll(Lane& lane) {
   for (auto& job : rows) {
     if (taken == free) break;
     if (rate > 0) {
-      if (lane.tokens < 1) {
+      if (lane.tokens < 1 && !claimed) {
         limited = true;
         break;
       }
@@ -196,9 +241,11 @@ void Dispatcher::poll(Lane& lane) {
     // Everything due is on its way: sleep until the next job is due (or a wake()). Jobs due now
     // but in flight call poll() when they finish.
     auto next = reads_.with([&](store::Db& db) { return outbox::next_due(db, lane.name, now); });
+    if (claimed) next = std::min(next.value_or(now + store::nodes::kBeatMs), now + store::nodes::kBeatMs);
     if (next) arm(lane, *next);
   }
 }
+
 
 void Dispatcher::deliver(Lane& lane, std::vector<Job> jobs, std::vector<Destination> to,
                          std::shared_ptr<const config::Config> cfg) {

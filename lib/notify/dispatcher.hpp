@@ -42,6 +42,9 @@ class Dispatcher {
 
   // Adds a channel: a network one gets its own threads (notify.workers of them).
   void add(std::unique_ptr<Channel> channel);
+  // Several nodes on one store (docs/scaling.md): jobs are claimed in the store as `node` (set
+  // before start(); what an earlier run of this node claimed is let go of first, by the caller).
+  void claim_as(std::string node) { node_ = std::move(node); }
   void start();
   // New jobs were committed: look for due work now.
   void wake();
@@ -60,6 +63,11 @@ class Dispatcher {
   struct Lane;
   void poll(Lane& lane);
   void arm(Lane& lane, std::int64_t at_ms);
+  // Several nodes: claims up to `limit` due jobs in the store, then takes them.
+  boost::asio::awaitable<void> claim(Lane& lane, std::size_t limit, std::int64_t now);
+  // Starts the jobs taken (up to `free`): stored channels in batches, the others on their threads.
+  void take(Lane& lane, std::vector<Job> rows, std::int64_t now, std::size_t free,
+            std::shared_ptr<const config::Config> cfg);
   // Delivers jobs on the lane's threads: one (to its destination), or several at once (channels
   // with concurrency() > 1), then hands each outcome to finished() on the loop.
   void deliver(Lane& lane, std::vector<Job> jobs, std::vector<Destination> to,
@@ -78,6 +86,7 @@ class Dispatcher {
   events::Sink& events_;
   std::map<std::string, std::unique_ptr<Lane>, std::less<>> lanes_;
   Catalog catalog_;
+  std::string node_;  // several nodes: the name jobs are claimed as; empty: one node, no claims
   bool stopped_ = false;
 };
 

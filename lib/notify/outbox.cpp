@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <tuple>
 
 namespace tourbus::notify {
 
@@ -170,8 +171,10 @@ std::vector<Job> due(store::Db& db, std::string_view channel, std::int64_t now, 
   std::vector<std::int64_t> ids;
   {
     auto s = db.prepare(
-        "SELECT id FROM notify_jobs WHERE state = 'queued' AND channel = ?1 AND next_at <= ?2 ORDER BY lane, next_at, id");
-    s.bind(1, channel).bind(2, now);
+        "SELECT id FROM notify_jobs WHERE state = 'queued' AND channel = ?1 AND next_at <= ?2 ORDER BY lane, next_at, id "
+        "LIMIT ?3");
+    // Enough ids for `limit` after the skipped ones (PostgreSQL reads a result whole).
+    s.bind(1, channel).bind(2, now).bind(3, static_cast<std::int64_t>(limit + skip.size()));
     while (ids.size() < limit && s.step())
       if (auto id = s.i64(0); !skip.contains(id)) ids.push_back(id);
   }
@@ -180,6 +183,45 @@ std::vector<Job> due(store::Db& db, std::string_view channel, std::int64_t now, 
   for (auto id : ids)
     if (auto job = find_job(db, id)) out.push_back(std::move(*job));
   return out;
+}
+
+namespace {
+// Queued and due, and not held by a live node other than `node` (?2: now, ?3: node, ?4: alive since).
+constexpr const char* kClaimable =
+    "state = 'queued' AND channel = ?1 AND next_at <= ?2 AND (claimed_by IS NULL OR (claimed_by <> ?3 AND claimed_by NOT IN "
+    "(SELECT name FROM nodes WHERE seen_at >= ?4)))";
+}  // namespace
+
+std::vector<Job> claim(store::Db& db, std::string_view channel, std::int64_t now, std::size_t limit,
+                       std::string_view node, std::int64_t alive_since) {
+  // SQLite has one writer, which is the lock; PostgreSQL's nodes skip the rows another is taking.
+  std::string lock = db.dialect() == store::Dialect::postgres ? " FOR UPDATE SKIP LOCKED" : "";
+  auto s = db.prepare(std::string("UPDATE notify_jobs SET claimed_by = ?3 WHERE id IN (SELECT id FROM notify_jobs WHERE ") +
+                      kClaimable + " ORDER BY lane, next_at, id LIMIT ?5" + lock + ") RETURNING id");
+  s.bind(1, channel).bind(2, now).bind(3, node).bind(4, alive_since).bind(5, static_cast<std::int64_t>(limit));
+  std::vector<std::int64_t> ids;
+  while (s.step()) ids.push_back(s.i64(0));
+  std::vector<Job> out;
+  out.reserve(ids.size());
+  for (auto id : ids)
+    if (auto job = find_job(db, id)) out.push_back(std::move(*job));
+  // RETURNING gives no order: the emergency lane first, then the oldest, as due() does.
+  std::sort(out.begin(), out.end(), [](const Job& a, const Job& b) {
+    return std::tie(a.lane, a.next_at, a.id) < std::tie(b.lane, b.next_at, b.id);
+  });
+  return out;
+}
+
+bool claimable(store::Db& db, std::string_view channel, std::int64_t now, std::string_view node,
+               std::int64_t alive_since) {
+  auto s = db.prepare(std::string("SELECT 1 FROM notify_jobs WHERE ") + kClaimable + " LIMIT 1");
+  s.bind(1, channel).bind(2, now).bind(3, node).bind(4, alive_since);
+  return s.step();
+}
+
+std::int64_t release_claims(store::Db& db, std::string_view node) {
+  db.prepare("UPDATE notify_jobs SET claimed_by = NULL WHERE claimed_by = ?1 AND state = 'queued'").bind(1, node).run();
+  return db.changes();
 }
 
 std::optional<std::int64_t> next_due(store::Db& db, std::string_view channel, std::int64_t now) {
@@ -206,7 +248,8 @@ void record(store::Db& db, const Job& job, const Outcome& o, std::int64_t at, st
   if (o.kind != Outcome::Kind::delivered) error = o.status + (o.response.empty() ? "" : ": " + o.response.substr(0, 200));
   db.prepare(
         "UPDATE notify_jobs SET state = ?2, attempts = attempts + 1, next_at = coalesce(?3, next_at), last_error = ?4, "
-        "updated_at = ?5, delivered_at = CASE WHEN ?2 = 'delivered' THEN ?5 ELSE delivered_at END, address = ?6 "
+        "updated_at = ?5, delivered_at = CASE WHEN ?2 = 'delivered' THEN ?5 ELSE delivered_at END, address = ?6, "
+        "claimed_by = NULL "
         "WHERE id = ?1 AND (state != 'cancelled' OR ?2 = 'delivered')")
       .bind(1, job.id)
       .bind(2, state)

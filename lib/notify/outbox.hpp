@@ -59,6 +59,17 @@ std::vector<Job> jobs(store::Db& db, const JobFilter& f);
 // leaving out those in `skip` (taken already) without reading them.
 std::vector<Job> due(store::Db& db, std::string_view channel, std::int64_t now, std::size_t limit,
                      const std::set<std::int64_t>& skip);
+// Several nodes on one store (docs/scaling.md): takes up to `limit` due jobs of a channel for
+// `node`, in due()'s order, marking them claimed by it until their attempt is recorded. Jobs
+// another node claimed are left while that node is alive (seen at or after `alive_since`); on
+// PostgreSQL the rows are locked with SKIP LOCKED, so nodes claiming at once get different jobs.
+std::vector<Job> claim(store::Db& db, std::string_view channel, std::int64_t now, std::size_t limit,
+                       std::string_view node, std::int64_t alive_since);
+// Whether a job of the channel is due at `now` that `node` could claim (a read, no lock).
+bool claimable(store::Db& db, std::string_view channel, std::int64_t now, std::string_view node,
+               std::int64_t alive_since);
+// Lets go of what `node` claimed (at its start: what an earlier run of it held); returns how many.
+std::int64_t release_claims(store::Db& db, std::string_view node);
 // The earliest next_at after `now` of a queued job of the channel.
 std::optional<std::int64_t> next_due(store::Db& db, std::string_view channel, std::int64_t now);
 

@@ -27,6 +27,8 @@ class Runner {
   Runner(boost::asio::io_context& io, store::Writer& writer, store::ReadPool& reads, config::Holder& config,
          notify::Dispatcher& notify, events::Sink& events, Clock clock, AnswerLinks links);
 
+  // When this loop runs on a cluster (the leader only); set before start().
+  void set_shift(schedule::Shift shift) { loop_.set_shift(shift); }
   void start();
   // Alerts, answers or SOS calls changed: look again now. Safe from any thread.
   void wake();

@@ -56,6 +56,8 @@ class CampaignRunner {
 
   CampaignRunner(boost::asio::io_context& io, store::Writer& writer, store::ReadPool& reads, config::Holder& config,
                  notify::Dispatcher& notify, Clock clock, Links links);
+  // When this loop runs on a cluster (the leader only); set before start().
+  void set_shift(Shift shift) { loop_.set_shift(shift); }
   void start();
   // Campaigns changed (started, resumed, scheduled): look again now. Safe from any thread.
   void wake();

@@ -29,6 +29,8 @@ class Scheduler {
   Scheduler(boost::asio::io_context& io, store::Writer& writer, store::ReadPool& reads, config::Holder& config,
             notify::Dispatcher& notify, Clock clock, TourLinks links = {});
 
+  // When this loop runs on a cluster (the leader only); set before start().
+  void set_shift(Shift shift) { loop_.set_shift(shift); }
   void start();
   // Schedules or firings changed: look again now. Safe from any thread.
   void wake();

@@ -1,5 +1,7 @@
 #include "schedule/wake_loop.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -29,8 +31,13 @@ void WakeLoop::stop() {
 asio::awaitable<void> WakeLoop::run(Round round) {
   while (!stopped_) {
     woken_ = false;
-    auto wait = co_await round();
+    // Off shift (another node leads): no round; the leader's loops do the work, and this one looks
+    // again when woken (leadership comes with a wake-up) or after the longest sleep.
+    constexpr timeutil::Millis kOffShift = 60'000;
+    timeutil::Millis wait = kOffShift;
+    if (!shift_.on || shift_.on->load()) wait = co_await round();
     if (stopped_) break;
+    if (shift_.longest > 0) wait = std::min(wait, shift_.longest);
     if (woken_) continue;  // woken while the round ran: what changed may not have been seen
     timer_.expires_after(std::chrono::milliseconds(wait));
     boost::system::error_code ec;

@@ -2,6 +2,7 @@
 // woken), and runs again: what the scheduler and the campaign runner are built on.
 #pragma once
 
+#include <atomic>
 #include <functional>
 
 #include <boost/asio/awaitable.hpp>
@@ -12,6 +13,14 @@
 
 namespace tourbus::schedule {
 
+// When a loop runs: on the node that leads (store::Leader) while `on` says so (null: always),
+// sleeping at most `longest` ms (0: as long as the round asks), so that work another node of a
+// cluster created is seen without being woken.
+struct Shift {
+  const std::atomic<bool>* on = nullptr;
+  timeutil::Millis longest = 0;
+};
+
 class WakeLoop {
  public:
   // A round returns how long to sleep, in milliseconds.
@@ -19,6 +28,8 @@ class WakeLoop {
 
   explicit WakeLoop(boost::asio::io_context& io) : io_(io), timer_(io) {}
   void start(Round round);
+  // Set before start().
+  void set_shift(Shift shift) { shift_ = shift; }
   // Runs the next round now (a round under way finishes first). Safe from any thread.
   void wake();
   // No more rounds. Safe from any thread.
@@ -29,6 +40,7 @@ class WakeLoop {
 
   boost::asio::io_context& io_;
   boost::asio::steady_timer timer_;
+  Shift shift_;
   bool stopped_ = false, woken_ = false;
 };
 

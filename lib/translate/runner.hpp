@@ -30,6 +30,8 @@ class Runner {
          Translator& translator, events::Sink& events, Clock clock);
   ~Runner();
 
+  // When this loop runs on a cluster (the leader only); set before start().
+  void set_shift(schedule::Shift shift) { loop_.set_shift(shift); }
   void start();
   // Messages were sent or edited: look now. Safe from any thread.
   void wake();

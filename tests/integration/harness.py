@@ -30,7 +30,9 @@ WAIT = 30  # seconds to wait for an event before the test fails
 # naming a file that holds one (the CTest fixture "postgres: start" writes it: tests/postgres.py),
 # every Daemon gets a database of its own on that server, named in a [cluster] table added to its
 # config, the password (TOURBUS_TEST_POSTGRES_PASSWORD) as the systemd credential
-# cluster.postgres_password. Without either variable, nothing here changes.
+# cluster.postgres_password. Without either variable, nothing here changes. A Daemon made with
+# store_of=another Daemon shares that one's database instead (several nodes on one store), and
+# node="name" sets cluster.node in the [cluster] table.
 _databases = itertools.count(1)
 _postgres_module = None
 _undropped = set()  # (base, name) of the databases this process made and has not dropped yet
@@ -192,7 +194,7 @@ def _bind(sql, params):
 
 
 class Daemon:
-    def __init__(self, workdir=None, config=None, args=(), env=None):
+    def __init__(self, workdir=None, config=None, args=(), env=None, store_of=None, node=None):
         self.dir = workdir or tempfile.mkdtemp(prefix="tourbus-it-")
         self.state = os.path.join(self.dir, "state")
         self.socket = os.path.join(self.state, "tourbusd.sock")
@@ -201,6 +203,12 @@ class Daemon:
         self.database = None  # this daemon's PostgreSQL database
         self.database_created = False
         self.postgres_in_config = False  # the config file holds the harness's [cluster] table
+        # Another node on the same store: the Daemon whose database this one uses (made and
+        # dropped by that one), and this node's cluster.node.
+        self.store_of = store_of
+        self.node = node
+        if store_of is not None and not self.postgres:
+            raise ValueError("store_of: several nodes share a PostgreSQL store only (TOURBUS_TEST_POSTGRES)")
         if config is not None:
             self.write_config(config)
         self.args = list(args)
@@ -223,9 +231,11 @@ class Daemon:
 
     # -- PostgreSQL (TOURBUS_TEST_POSTGRES) --------------------------------------------------------
     def database_name(self):
-        """This daemon's database: the one already made for this workdir (a restart, or a second
-        Daemon on the same dir), else a new name, unique per Daemon."""
-        if self.database is None:
+        """This daemon's database: store_of's when it shares one, else the one already made for this
+        workdir (a restart, or a second Daemon on the same dir), else a new name, unique per Daemon."""
+        if self.store_of is not None:
+            self.database = self.store_of.database_name()
+        elif self.database is None:
             path = os.path.join(self.dir, "postgres-database")
             if os.path.exists(path):
                 with open(path) as f:
@@ -236,8 +246,11 @@ class Daemon:
         return self.database
 
     def cluster_table(self):
-        return ("\n# Added by the test harness (TOURBUS_TEST_POSTGRES): this daemon's own database.\n"
-                "[cluster]\npostgres = %s\n" % json.dumps("%s dbname=%s" % (self.postgres, self.database_name())))
+        node = "node = %s\n" % json.dumps(self.node) if self.node else ""
+        whose = "this daemon's own database" if self.store_of is None else "the database it shares with other nodes"
+        return ("\n# Added by the test harness (TOURBUS_TEST_POSTGRES): %s.\n"
+                "[cluster]\npostgres = %s\n%s" % (whose, json.dumps("%s dbname=%s" % (self.postgres, self.database_name())),
+                                                   node))
 
     def _postgres_setup(self, env):
         """Before a start with TOURBUS_TEST_POSTGRES: the config to pass (one with just the [cluster]
@@ -253,15 +266,9 @@ class Daemon:
         elif not self.postgres_in_config:
             return config
         password = os.environ.get("TOURBUS_TEST_POSTGRES_PASSWORD")
-        if not self.database_created:
-            # A database of this name can only be a dead test process's (same pid): replaced.
-            postgres().create_database_as(self.postgres, password, self.database_name(), replace=True)
-            if not _undropped:
-                atexit.register(_drop_undropped)  # (a no-op when it has nothing left to drop)
-            _undropped.add((self.postgres, self.database))
-            self.database_created = True
-            with open(os.path.join(self.dir, "postgres-database"), "w") as f:
-                f.write(self.database + "\n")
+        owner = self.store_of or self  # the Daemon whose database it is
+        if not owner.database_created:
+            owner._create_database(password)
         if password:
             creds = self.env.get("CREDENTIALS_DIRECTORY")
             if not creds:
@@ -273,7 +280,18 @@ class Daemon:
                 f.write(password)
         return config
 
+    def _create_database(self, password):
+        # A database of this name can only be a dead test process's (same pid): replaced.
+        postgres().create_database_as(self.postgres, password, self.database_name(), replace=True)
+        if not _undropped:
+            atexit.register(_drop_undropped)  # (a no-op when it has nothing left to drop)
+        _undropped.add((self.postgres, self.database))
+        self.database_created = True
+        with open(os.path.join(self.dir, "postgres-database"), "w") as f:
+            f.write(self.database + "\n")
+
     def drop_database(self):
+        """Drops this daemon's own database (one it shares with another Daemon is that one's)."""
         if self.database_created:
             try:
                 postgres().drop_database_as(self.postgres, os.environ.get("TOURBUS_TEST_POSTGRES_PASSWORD"),
@@ -288,9 +306,10 @@ class Daemon:
     # (no `WHERE 1`, no integers as booleans, an alias for every subquery in FROM, one statement).
     @property
     def store_engine(self):
-        """"postgresql" when the harness gave this daemon a database of its own (TOURBUS_TEST_POSTGRES),
+        """"postgresql" when the harness gave this daemon a database (TOURBUS_TEST_POSTGRES),
         else "sqlite" (state/tourbus.db; also when a test's own [cluster] table decides the store)."""
-        return "postgresql" if self.postgres and self.database_created else "sqlite"
+        owner = self.store_of or self
+        return "postgresql" if self.postgres and owner.database_created else "sqlite"
 
     def store_conninfo(self):
         """The libpq conninfo of this daemon's PostgreSQL database (the password is apart)."""

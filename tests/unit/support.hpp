@@ -11,6 +11,7 @@
 #include <string>
 
 #include "store/db.hpp"
+#include "store/users.hpp"
 
 namespace tourbus::test {
 
@@ -68,6 +69,15 @@ inline store::Target store_target(const TempDir& dir) {
   admin.exec("DROP DATABASE IF EXISTS " + name);
   admin.exec("CREATE DATABASE " + name);
   return store::Target::pg(base + " dbname=" + name, password);
+}
+
+// A tourist with that handle; returns their id.
+inline std::int64_t new_user(store::Db& db, const std::string& handle) {
+  store::User u;
+  u.handle = handle;
+  u.display_name = handle;
+  u.role = "tourist";
+  return store::users::insert(db, u)->id;
 }
 
 }  // namespace tourbus::test

@@ -1,0 +1,48 @@
+#include "store/nodes.hpp"
+
+namespace tourbus::store::nodes {
+
+void beat(Db& db, const Node& n) {
+  db.prepare(
+        "INSERT INTO nodes (name, version, pid, listen, leader, connections, started_at, seen_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+        "ON CONFLICT (name) DO UPDATE SET version = excluded.version, pid = excluded.pid, listen = excluded.listen, "
+        "leader = excluded.leader, connections = excluded.connections, started_at = excluded.started_at, "
+        "seen_at = excluded.seen_at")
+      .bind(1, n.name)
+      .bind(2, n.version)
+      .bind(3, n.pid)
+      .bind(4, n.listen)
+      .bind(5, n.leader ? 1 : 0)
+      .bind(6, n.connections)
+      .bind(7, n.started_at)
+      .bind(8, n.seen_at)
+      .run();
+}
+
+std::vector<Node> list(Db& db) {
+  auto s = db.prepare(
+      "SELECT name, version, pid, listen, leader, connections, started_at, seen_at FROM nodes ORDER BY name");
+  std::vector<Node> out;
+  while (s.step()) {
+    Node n;
+    n.name = s.text(0);
+    n.version = s.text(1);
+    n.pid = s.i64(2);
+    n.listen = s.text(3);
+    n.leader = s.i64(4) != 0;
+    n.connections = s.i64(5);
+    n.started_at = s.i64(6);
+    n.seen_at = s.i64(7);
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+std::int64_t forget(Db& db, std::int64_t before) {
+  auto s = db.prepare("DELETE FROM nodes WHERE seen_at < ?1");
+  s.bind(1, before).run();
+  return db.changes();
+}
+
+}  // namespace tourbus::store::nodes

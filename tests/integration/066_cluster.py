@@ -1,0 +1,407 @@
+"""Three tourbusd nodes on one PostgreSQL store (docs/scaling.md, "Several nodes"): every node's
+status lists the three, alive, and names the same one leader, whose /metrics alone say
+tourbus_leader 1; webhook notifications sent through every node, each failing once so that its
+retry falls due while all three nodes poll the queue, reach a real receiver once each; reminders
+created through any node fire once, on the leader. Then the leader is killed (kill -9) in the middle
+of a delivery: another node leads within a second or two, the dead one is shown gone, the
+delivery it held is made by another node once it is gone, and reminders and notifications go on
+once each. Started again with its name and state dir, it comes back as a follower. A follower
+killed in the middle of a delivery and started again at once lets go of its claim
+(notify.claims_released) and the job is delivered.
+
+It needs a PostgreSQL server: the CTest fixture postgres (TOURBUS_TEST_POSTGRES_FILE), or
+TOURBUS_TEST_POSTGRES; run by hand without either, it starts a throwaway one of its own
+(tests/postgres.py)."""
+
+import collections
+import datetime
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import unittest
+
+import harness
+from harness import WAIT, Daemon, wait_until
+import peers
+
+EXAMPLES = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "templates"))
+NAMES = ("tb1", "tb2", "tb3")
+GONE_AFTER = 10  # seconds without a beat before a node counts as gone (store/nodes.hpp)
+FAIL_ONCE = "[fail-once]"  # in a notification's text: the receiver answers its first request 503
+HOLD = "[hold]"  # in a notification's text: the receiver holds its first request until released
+
+CONFIG = """
+[log]
+level = "debug"  # notify.delivered job=N: which node delivered what
+
+[notify]
+templates_dir = %s
+retry_base_ms = 1000
+retry_max_ms = 2000
+
+[webhook]
+url = %s
+secret = "hook-secret"
+"""
+
+
+def server(test):
+    """Points the harness at a PostgreSQL server: the fixture's, or a throwaway one of the test's."""
+    if harness.postgres_base():
+        return
+    cluster = tempfile.mkdtemp(prefix="tourbus-pg-")
+    os.chmod(cluster, 0o755)  # the postgres user must reach it when we are root
+    test.addCleanup(shutil.rmtree, cluster, True)
+    pg = harness.postgres().Postgres().start(os.path.join(cluster, "pg"))
+    test.addCleanup(pg.stop)
+    os.environ["TOURBUS_TEST_POSTGRES"] = pg.conninfo()
+    os.environ["TOURBUS_TEST_POSTGRES_PASSWORD"] = pg.password
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def rfc3339(t):
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
+
+
+class Receiver:
+    """The webhook receiver (a real HTTP server): answers 200, except a job's first request when its
+    text holds FAIL_ONCE (503) or HOLD (held until release(), then 200). Every request is noted as
+    it arrives, by its Tourbus-Delivery header (the job id, the same on every attempt):
+    peers.HttpPeer records a request only once it is answered."""
+
+    def __init__(self):
+        self.peer = peers.HttpPeer()
+        self.url = self.peer.url + "/hook"
+        self.cond = threading.Condition()
+        self.arrived = []  # (job id, JSON body), in arrival order
+        self.released = set()
+        self.closing = False
+        self.peer.route("/hook", self.answer)
+
+    def answer(self, req):
+        job, body = int(req.headers["tourbus-delivery"]), req.json()
+        with self.cond:
+            first = job not in self.jobs()
+            self.arrived.append((job, body))
+            self.cond.notify_all()
+            if first and HOLD in body["text"]:
+                self.cond.wait_for(lambda: job in self.released or self.closing, WAIT * 2)
+        if first and FAIL_ONCE in body["text"]:
+            return 503, [], {"error": "try again"}
+        return None  # 200
+
+    def jobs(self):
+        with self.cond:
+            return [job for job, _ in self.arrived]
+
+    def count(self, job):
+        return self.jobs().count(job)
+
+    def release(self, job):
+        with self.cond:
+            self.released.add(job)
+            self.cond.notify_all()
+
+    def close(self):
+        with self.cond:
+            self.closing = True
+            self.cond.notify_all()
+        self.peer.close()
+
+
+class Cluster(unittest.TestCase):
+    def setUp(self):
+        server(self)
+        self.hook = Receiver()
+        self.addCleanup(self.hook.close)
+        config = CONFIG % (json.dumps(EXAMPLES), json.dumps(self.hook.url))
+        first = Daemon(config=config, node=NAMES[0])
+        self.addCleanup(first.cleanup)  # last: it drops the database the others use
+        self.nodes = {NAMES[0]: first}
+        for name in NAMES[1:]:
+            self.nodes[name] = Daemon(config=config, store_of=first, node=name)
+            self.addCleanup(self.nodes[name].cleanup)
+        # All three at once: the migrations of an empty database run once, under their lock.
+        for d in self.nodes.values():
+            d.start(wait_ready=False)
+        for d in self.nodes.values():
+            self.ready(d)
+        self.expected = {}  # job id: the requests the receiver must have had for it by the end
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def ready(self, d):
+        line = d.wait_for(r"daemon\.ready")
+        d.port = int(re.search(r"listen=127\.0\.0\.1:(\d+)", line).group(1))
+
+    def status(self, name):
+        return self.nodes[name].cli_json("status")
+
+    def leader_metric(self, name):
+        status, text = self.nodes[name].curl("GET", "/metrics", raw=True)
+        self.assertEqual(status, 200, text)
+        values = re.findall(r"^tourbus_leader (\d+)$", text, re.M)
+        self.assertEqual(len(values), 1, text)
+        return int(values[0])
+
+    def agreed(self, up, down=()):
+        """The leader when every node in `up` lists the nodes in `up` alive and those in `down`
+        gone, exactly one node of `up` says it leads (role), and every list names that one
+        leader and no other; else None."""
+        statuses = {name: self.status(name) for name in up}
+        leaders = [name for name, s in statuses.items() if s["role"] == "leader"]
+        if len(leaders) != 1:
+            return None
+        want = {name: ("leader" if name == leaders[0] else "follower") for name in up}
+        want.update({name: "gone" for name in down})
+        for s in statuses.values():
+            if {n["name"]: n["role"] for n in s["nodes"]} != want:
+                return None
+        return leaders[0]
+
+    def wait_agreed(self, up, down=(), timeout=WAIT):
+        last = {}
+
+        def check():
+            last.update({name: self.status(name) for name in up})
+            return self.agreed(up, down)
+
+        return wait_until(check, "nodes %s alive%s with one leader, the same from each" %
+                          (list(up), ", %s gone" % list(down) if down else ""), timeout=timeout,
+                          describe=lambda: "; status: " + json.dumps({n: s["nodes"] for n, s in last.items()}))
+
+    def check_lists(self, up, leader):
+        """What each node in `up` says of every node: itself, pid, address, version."""
+        for name in up:
+            s = self.status(name)
+            self.assertEqual((s["node"], s["role"]), (name, "leader" if name == leader else "follower"))
+            self.assertEqual([n["name"] for n in s["nodes"]], sorted(NAMES))
+            for n in s["nodes"]:
+                if n["name"] not in up:
+                    continue
+                d = self.nodes[n["name"]]
+                self.assertEqual((n["self"], n["alive"], n["pid"], n["listen"], n["version"], n["connections"]),
+                                 (n["name"] == name, True, d.proc.pid, "127.0.0.1:%d" % d.port, s["version"], 0), n)
+                self.assertLess(n["lag_ms"], GONE_AFTER * 1000, n)
+
+    def lines(self, name, pattern, start=0):
+        d = self.nodes[name]
+        with d.cond:
+            return [l for l in d.lines[start:] if re.search(pattern, l)]
+
+    def where_logged(self, pattern, marks=None):
+        """{node: the lines of its current run matching pattern, after its mark}, nodes with none left out."""
+        found = {name: self.lines(name, pattern, (marks or {}).get(name, 0)) for name in self.nodes}
+        return {name: lines for name, lines in found.items() if lines}
+
+    def marks(self):
+        return {name: d.log_mark() for name, d in self.nodes.items()}
+
+    def send(self, name, text):
+        """A webhook notification to ann through node `name`; returns its job id."""
+        sent = self.nodes[name].cli_json("notify", "send", "--to", "ann", "-c", "transactional", "--text", text,
+                                         "--channel", "webhook")
+        self.assertEqual(len(sent["jobs"]), 1, sent)
+        return sent["jobs"][0]["id"]
+
+    def jobs(self, via):
+        r = self.nodes[via].cli("--json", "notify", "list", "-u", "ann", "--limit", "1000")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return {j["id"]: j for j in map(json.loads, r.stdout.splitlines())}
+
+    def wait_delivered(self, ids, via):
+        ids = set(ids)
+        wait_until(lambda: all(self.jobs(via)[i]["state"] == "delivered" for i in ids),
+                   "jobs %s to be delivered" % sorted(ids),
+                   describe=lambda: "; " + json.dumps({i: self.jobs(via)[i]["state"] for i in ids}))
+
+    def delivered_once(self, ids, via, marks=None):
+        """Each job was delivered by exactly one node (notify.delivered in the logs); returns
+        {job: node}."""
+        pattern = lambda job: r"notify\.delivered job=%d " % job
+        wait_until(lambda: all(self.where_logged(pattern(j), marks) for j in ids), "notify.delivered of %s" % sorted(ids))
+        by = {}
+        for job in ids:
+            found = self.where_logged(pattern(job), marks)
+            self.assertEqual([len(l) for l in found.values()], [1], "job %d delivered by %s" % (job, found))
+            by[job] = next(iter(found))
+        return by
+
+    def hold_on(self, name, via):
+        """A webhook job whose delivery node `name` has under way (held by the receiver), sent
+        through `via`: the node that sent a job claims it at once, the others look every 2 s, so
+        a job another node claimed first is let go (delivered) and another one sent."""
+        for attempt in range(10):
+            job = self.send(via, "held %s #%d %s" % (name, attempt, HOLD))
+            wait_until(lambda: job in self.hook.jobs(), "the receiver to hold job %d" % job)
+            claimed = self.nodes[via].store_rows("SELECT claimed_by FROM notify_jobs WHERE id = ?", (job,))
+            if claimed == [(name,)]:
+                return job
+            self.expected[job] = 1
+            self.hook.release(job)
+        self.fail("node %s never claimed a job it sent" % name)
+
+    def fire_soon(self, name, via, seconds=3):
+        """A one-shot reminder to ann over the webhook, made through node `via`, due in a few seconds."""
+        self.nodes[via].cli_json("reminder", "add", name, "-t", "tour_reminder", "--to", "ann", "--channel", "webhook",
+                                 "--at", rfc3339(now() + datetime.timedelta(seconds=seconds)),
+                                 "--var", "tour_title=T-" + name, "--var", "start_local=S", "--var", "meeting_point=M")
+
+    def scheduler_pass(self, leader, via):
+        """Proof that the leader's scheduler went over every firing due before now: a rule's event
+        posted through another node fires at once on the leader, and due firings fire earliest
+        first, so anything due earlier was fired by the time this one is."""
+        marks = self.marks()
+        posted = self.nodes[via].cli_json("event", "post", "test.probe", "-u", "ann", "--var", "tour_title=probe",
+                                          "--var", "start_local=-", "--var", "meeting_point=-")
+        self.assertEqual(posted["firings"], 1)
+        wait_until(lambda: self.where_logged(r'schedule\.fired .*"rule probe"', marks), "the probe rule to fire")
+        self.assertEqual(list(self.where_logged(r'schedule\.fired .*"rule probe"', marks)), [leader])
+
+    def fired_once_on(self, leader, names, marks):
+        """Each reminder in `names` fired once since `marks`, on the leader, and made one job, whose
+        one webhook request the receiver had; returns their job ids."""
+        ids = []
+        jobs = self.jobs(leader)
+        for name in names:
+            fired = self.where_logged(r'schedule\.fired .*"reminder %s"' % name, marks)
+            self.assertEqual({n: len(l) for n, l in fired.items()}, {leader: 1}, "reminder %s fired: %s" % (name, fired))
+            made = [j for j in jobs.values() if j["subject"] == "Reminder: T-%s starts S" % name]
+            self.assertEqual(len(made), 1, made)
+            firing = re.search(r"\bfiring=(\d+)", fired[leader][0]).group(1)
+            self.assertEqual(made[0]["idempotency_key"], "firing:" + firing)
+            ids.append(made[0]["id"])
+            self.expected[made[0]["id"]] = 1
+        self.wait_delivered(ids, leader)
+        return ids
+
+    # -- the scenario ------------------------------------------------------------------------------
+    def test_three_nodes_share_one_store(self):
+        up = list(NAMES)
+        # 1. Every node lists the three, alive, and the same one leader; only it says
+        # tourbus_leader 1, only it logged cluster.leading.
+        leader = self.wait_agreed(up)
+        self.check_lists(up, leader)
+        self.assertEqual({name: self.leader_metric(name) for name in up}, {name: int(name == leader) for name in up})
+        self.assertEqual(list(self.where_logged(r"cluster\.leading")), [leader])
+        follower = next(name for name in up if name != leader)
+        text = self.nodes[follower].cli("status").stdout
+        self.assertIn("node:        %s (follower)\n" % follower, text)
+        self.assertIn("  %s (this node): follower, 0 connections, " % follower, text)
+        self.assertRegex(text, r"\n  %s: leader, 0 connections, last seen \d+ ms ago, 127\.0\.0\.1:%d, pid %d, " %
+                         (leader, self.nodes[leader].port, self.nodes[leader].proc.pid))
+
+        # 2. Notifications sent through every node: the receiver refuses each one's first attempt,
+        # so their retries fall due while all three nodes look for work; each job is attempted
+        # twice (503, then 200), by one node at a time, and delivered once.
+        self.nodes[NAMES[0]].cli_json("user", "add", "ann", "--role", "tourist")
+        self.nodes[leader].cli_json("rule", "add", "probe", "-t", "tour_reminder", "-e", "test.probe",
+                                    "--category", "reminder")
+        sent = {self.send(name, "from %s #%d %s" % (name, i, FAIL_ONCE)): name for i in range(4) for name in NAMES}
+        self.wait_delivered(sent, NAMES[2])
+        for job in sent:
+            self.expected[job] = 2
+            self.assertEqual([(a["outcome"], a["status"]) for a in self.nodes[NAMES[1]].cli_json(
+                "notify", "show", str(job))["attempts_made"]], [("retry", "503"), ("delivered", "200")])
+            self.assertEqual(self.hook.count(job), 2, "job %d" % job)
+        self.assertEqual(sorted(body["text"] for job, body in self.hook.arrived if job in sent),
+                         sorted(["from %s #%d %s" % (n, i, FAIL_ONCE) for i in range(4) for n in NAMES] * 2))
+        by = self.delivered_once(sent, NAMES[0])
+        print("\n12 jobs sent through %s, delivered by %s" % (dict(collections.Counter(sent.values())),
+                                                             dict(collections.Counter(by.values()))))
+
+        # 3. Reminders made through each node fire once, all on the leader.
+        marks = self.marks()
+        for name in NAMES:
+            self.fire_soon("before-" + name, name)
+        wait_until(lambda: all(self.where_logged(r'schedule\.fired .*"reminder before-%s"' % n, marks) for n in NAMES),
+                   "the three reminders to fire")
+        self.scheduler_pass(leader, follower)
+        self.fired_once_on(leader, ["before-" + n for n in NAMES], marks)
+
+        # 4. kill -9 of the leader while a delivery of its own is under way.
+        held = self.hold_on(leader, leader)
+        self.expected[held] = 2  # the attempt cut by the kill, and the one made after it
+        old_leader, survivors = self.nodes[leader], [n for n in NAMES if n != leader]
+        marks = self.marks()
+        killed_at = time.monotonic()
+        old_leader.kill9()
+        self.hook.release(held)
+        # Another node leads, well before the dead one counts as gone: its session, and the
+        # advisory lock with it, ended with the process.
+        wait_until(lambda: self.where_logged(r"cluster\.leading", marks), "another node to lead",
+                   timeout=GONE_AFTER)
+        took_over = time.monotonic() - killed_at
+        new_leader = next(iter(self.where_logged(r"cluster\.leading", marks)))
+        self.assertIn(new_leader, survivors)
+        self.assertEqual({name: self.status(name)["role"] for name in survivors},
+                         {name: "leader" if name == new_leader else "follower" for name in survivors})
+        follower = next(name for name in survivors if name != new_leader)
+        # Work after the kill: a reminder made through the follower, notifications through both.
+        self.fire_soon("after", follower)
+        after = {self.send(name, "after the kill, from %s #%d %s" % (name, i, FAIL_ONCE)): name
+                 for i in range(2) for name in survivors}
+        # The dead node is shown gone once it has been silent for 10 s; the lists agree again.
+        self.assertEqual(self.wait_agreed(survivors, [leader]), new_leader)
+        gone = time.monotonic() - killed_at
+        self.check_lists(survivors, new_leader)
+        self.assertEqual({name: self.leader_metric(name) for name in survivors},
+                         {name: int(name == new_leader) for name in survivors})
+        print("kill -9 of the leader %s: %s leads after %.1f s, %s shown gone after %.1f s" %
+              (leader, new_leader, took_over, leader, gone))
+        # The notifications queued after the kill: once each (after the refused first attempt).
+        self.wait_delivered(after, follower)
+        for job in after:
+            self.expected[job] = 2
+            self.assertEqual(self.hook.count(job), 2, "job %d" % job)
+        self.delivered_once(after, new_leader, marks)
+        # The delivery the dead leader held: made again by a live node once the leader was gone,
+        # delivered once (its cut attempt was never recorded).
+        self.wait_delivered([held], new_leader)
+        self.assertEqual(self.hook.count(held), 2)
+        self.assertIn(next(iter(self.delivered_once([held], new_leader, marks).values())), survivors)
+        self.assertEqual([a["outcome"] for a in self.nodes[follower].cli_json("notify", "show", str(held))["attempts_made"]],
+                         ["delivered"])
+        # The reminder made after the kill fires once, on the new leader.
+        wait_until(lambda: self.where_logged(r'schedule\.fired .*"reminder after"', marks), "the reminder after the kill")
+        self.scheduler_pass(new_leader, follower)
+        self.fired_once_on(new_leader, ["after"], marks)
+
+        # 5. The old leader started again, with its name and state dir: a follower, and every node
+        # lists the three alive with the new leader.
+        before = next(n for n in self.status(new_leader)["nodes"] if n["name"] == leader)
+        old_leader.start()
+        self.assertEqual(self.status(leader)["role"], "follower")
+        self.assertEqual(self.wait_agreed(up), new_leader)
+        self.check_lists(up, new_leader)
+        again = next(n for n in self.status(follower)["nodes"] if n["name"] == leader)
+        self.assertGreater(again["started_at"], before["started_at"])
+        self.assertEqual({name: self.leader_metric(name) for name in up}, {name: int(name == new_leader) for name in up})
+        self.assertEqual(self.lines(leader, r"cluster\.leading"), [])
+        # What it held when it died was taken by another node: nothing of its own to let go of.
+        self.assertEqual(self.lines(leader, r"notify\.claims_released"), [])
+
+        # 6. A follower killed in the middle of a delivery and started again at once (before it
+        # counts as gone, so nobody took its claim): it lets go of the claim, and the job goes out.
+        held = self.hold_on(leader, leader)
+        self.expected[held] = 2
+        old_leader.kill9()
+        self.hook.release(held)
+        old_leader.start()
+        self.assertEqual(self.lines(leader, r"notify\.claims_released jobs=1 "), [self.lines(leader, r"claims_released")[0]])
+        self.wait_delivered([held], new_leader)
+        self.assertEqual(self.hook.count(held), 2)
+        self.assertEqual(self.wait_agreed(up), new_leader)
+
+        # Nothing came late or twice over the whole run.
+        self.assertEqual(collections.Counter(self.hook.jobs()), self.expected)
+
+
+if __name__ == "__main__":
+    unittest.main()
