@@ -15,6 +15,7 @@ import argparse
 import concurrent.futures
 import datetime
 import http.client
+import importlib.util
 import json
 import os
 import platform
@@ -300,6 +301,7 @@ class Bench:
         self.peers = os.path.join(ROOT, "bench", "peers")
         self.r = {}
         self.tb = Tourbus(self.work, self.sizes)
+        self.postgres = None  # the throwaway PostgreSQL server of the durable scenario
 
     # --- servers -------------------------------------------------------------------------------
     def start(self, kind, extra=""):
@@ -420,7 +422,61 @@ class Bench:
                                                                               res["ack_p99_ms"]))
             finally:
                 server.stop()
+        # The same database moved to PostgreSQL (docs/scaling.md), when the machine has it.
+        pg = self.postgres_store()
+        if pg:
+            state, extra, credentials = pg
+            os.environ["CREDENTIALS_DIRECTORY"] = credentials
+            try:
+                server = self.tb.start(state=state, extra=extra)
+            finally:
+                del os.environ["CREDENTIALS_DIRECTORY"]
+            try:
+                lg = loadgen(["durable", "--proto", "tourbus", "--port", server.port,
+                              "--conns", self.conns("tourbus", "durable", self.tb.durable_conns),
+                              "--window", 4, "--seconds", s["durable_seconds"]])
+                res = results(lg)[-1]
+                out["postgres"] = res
+                log("durable postgres: %.0f acknowledged messages/s, p99 %.2f ms" % (res["acked_per_second"],
+                                                                                    res["ack_p99_ms"]))
+            finally:
+                server.stop()
         self.r["durable"] = out
+
+    def postgres_store(self):
+        """The benchmark's database copied into a throwaway PostgreSQL server on loopback
+        (tests/postgres.py: fsync on, default settings) by `tourbus migrate-store`; returns the
+        state directory, the config tables and the credentials directory for tourbusd on it, or
+        None where PostgreSQL is not installed."""
+        spec = importlib.util.spec_from_file_location("tourbus_postgres", os.path.join(ROOT, "tests", "postgres.py"))
+        pgmod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(pgmod)
+        try:
+            pgmod.bindir()
+        except Exception as e:
+            log("durable postgres: skipped (%s)" % e)
+            return None
+        if self.postgres is None:
+            # A directory of its own under /tmp: the server's user must reach it (stop() removes it).
+            self.postgres = pgmod.Postgres().start(tempfile.mkdtemp(prefix="tourbus-bench-postgres-"))
+        self.postgres.create_database("bench")
+        conninfo = self.postgres.conninfo("bench")
+        credentials = os.path.join(self.work, "credentials")
+        os.makedirs(credentials, exist_ok=True)
+        password = os.path.join(credentials, "cluster.postgres_password")
+        with open(password, "w") as f:
+            f.write(self.postgres.password)
+        state = os.path.join(self.work, "state-postgres")
+        shutil.rmtree(state, ignore_errors=True)
+        shutil.copytree(self.tb.state, state, ignore=shutil.ignore_patterns("*.sock", "*.lock", "*.pid"))
+        server = self.tb.start(state=state)
+        try:
+            subprocess.run([os.path.join(BUILD, "cmd", "tourbus"), "--socket", os.path.join(state, "tourbusd.sock"),
+                            "migrate-store", "--postgres", conninfo, "--password-file", password],
+                           check=True, stdout=subprocess.DEVNULL)
+        finally:
+            server.stop()
+        return state, "[cluster]\npostgres = %s\n" % json.dumps(conninfo), credentials
 
     def burst(self):
         out = {}
@@ -519,6 +575,8 @@ class Bench:
         return self.r
 
     def cleanup(self):
+        if self.postgres is not None:
+            self.postgres.stop()
         shutil.rmtree(self.work, ignore_errors=True)
         if self.shm:
             shutil.rmtree(self.shm, ignore_errors=True)

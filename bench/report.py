@@ -163,12 +163,24 @@ def render(r, command):
           % (r["sizes"]["pairs"], d["durable"]["window"]))
         w("| store | acknowledged messages/s | ack p50 | ack p99 | ack p99.9 | delivery p99 |")
         w("|---|---|---|---|---|---|")
-        for k, label in (("durable", "durable (disk, fsync)"), ("memory", "persistence off (tmpfs)")):
+        for k, label in (("durable", "durable (disk, fsync)"), ("memory", "persistence off (tmpfs)"),
+                         ("postgres", "PostgreSQL 15 (disk, fsync, same machine)")):
+            if k not in d:
+                continue
             v = d[k]
             w("| %s | %s | %.2f ms | %.2f ms | %.2f ms | %.2f ms |" % (label, fmt(v["acked_per_second"]), v["ack_p50_ms"],
                                                                     v["ack_p99_ms"], v["ack_p999_ms"], v["delivery_p99_ms"]))
         rr = d["durable"]["acked_per_second"] / d["memory"]["acked_per_second"]
         w("\nDurable ÷ persistence off: **%.2f**.\n" % rr)
+        if "postgres" in d:
+            pr = d["postgres"]["acked_per_second"] / d["durable"]["acked_per_second"]
+            w("*PostgreSQL*: the same database moved by `tourbus migrate-store` into a PostgreSQL 15 server on "
+              "loopback (a fresh cluster with default settings, fsync on, `synchronous_commit = on`), tourbusd "
+              "pinned to one core as above and PostgreSQL unpinned, so it shares the other core with the load "
+              "generator. Each group commit is one transaction over TCP instead of a SQLite commit in the "
+              "process: this is the store's cost per message, the figure to size a cluster's database by "
+              "(docs/scaling.md).\n")
+            w("PostgreSQL ÷ SQLite (durable): **%.2f**.\n" % pr)
         targets.append(("durable ≥ half of persistence off", rr, 0.5))
 
     b = r.get("burst")

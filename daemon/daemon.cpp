@@ -331,6 +331,18 @@ int run(const Options& options, config::Config cfg) {
   store::Leader leader(target, [&](bool on) {
     asio::post(io, [&, on] {
       if (!on) return;
+      // The rows say so at once: a dead leader's row would until it counts as gone.
+      asio::co_spawn(
+          io,
+          [&]() -> asio::awaitable<void> {
+            auto pending = writer->run<bool>([&](store::Db& db) -> Result<bool> {
+              store::nodes::lead(db, node);
+              return true;
+            });
+            if (auto done = co_await std::move(pending); !done)
+              log->warn("cluster.beat_failed error=\"{}\"", done.error().message);
+          },
+          asio::detached);
       scheduler.wake();
       campaigns.wake();
       safety_runner.wake();

@@ -150,6 +150,13 @@ Result<CopyReport> copy_into(Db& source, Db& dest) {
     try { dest.exec("ROLLBACK"); } catch (const SqlError&) {}
     return Error(Code::internal, std::string("the copy failed and was rolled back: ") + e.what());
   }
+  // The planner's statistics: tables filled at once have none until autovacuum comes round, and
+  // plans made without them scan whole tables (measured: a WebSocket's sign-in 40 times slower
+  // on 20,000 users). The copy stands if this fails; autovacuum analyzes later.
+  try {
+    dest.exec("ANALYZE");
+  } catch (const SqlError&) {
+  }
   return report;
 }
 

@@ -20,6 +20,12 @@ void beat(Db& db, const Node& n) {
       .run();
 }
 
+void lead(Db& db, const std::string& name) {
+  db.prepare("UPDATE nodes SET leader = CASE WHEN name = ?1 THEN 1 ELSE 0 END WHERE leader = 1 OR name = ?1")
+      .bind(1, name)
+      .run();
+}
+
 std::vector<Node> list(Db& db) {
   auto s = db.prepare(
       "SELECT name, version, pid, listen, leader, connections, started_at, seen_at FROM nodes ORDER BY name");

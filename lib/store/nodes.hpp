@@ -27,6 +27,9 @@ constexpr std::int64_t kGoneAfterMs = 10'000;
 
 // Writes the node's row (inserted the first time, replaced after).
 void beat(Db& db, const Node& node);
+// `name` leads now (it holds the lock): its row says so and no other row does (a dead leader's
+// row would until it counts as gone).
+void lead(Db& db, const std::string& name);
 // Every node that ever ran on this store, by name.
 std::vector<Node> list(Db& db);
 // Removes the rows of nodes not seen since `before`; returns how many.

@@ -150,11 +150,12 @@ class Cluster(unittest.TestCase):
         self.assertEqual(len(values), 1, text)
         return int(values[0])
 
-    def agreed(self, up, down=()):
-        """The leader when every node in `up` lists the nodes in `up` alive and those in `down`
-        gone, exactly one node of `up` says it leads (role), and every list names that one
-        leader and no other; else None."""
-        statuses = {name: self.status(name) for name in up}
+    @staticmethod
+    def agreed(statuses, down=()):
+        """The leader when every node in `statuses` ({name: its status}) lists those nodes alive
+        and the nodes in `down` gone, exactly one of them says it leads (role), and every list
+        names that one leader and no other; else None."""
+        up = list(statuses)
         leaders = [name for name, s in statuses.items() if s["role"] == "leader"]
         if len(leaders) != 1:
             return None
@@ -170,7 +171,7 @@ class Cluster(unittest.TestCase):
 
         def check():
             last.update({name: self.status(name) for name in up})
-            return self.agreed(up, down)
+            return self.agreed(last, down)
 
         return wait_until(check, "nodes %s alive%s with one leader, the same from each" %
                           (list(up), ", %s gone" % list(down) if down else ""), timeout=timeout,
@@ -225,7 +226,8 @@ class Cluster(unittest.TestCase):
         """Each job was delivered by exactly one node (notify.delivered in the logs); returns
         {job: node}."""
         pattern = lambda job: r"notify\.delivered job=%d " % job
-        wait_until(lambda: all(self.where_logged(pattern(j), marks) for j in ids), "notify.delivered of %s" % sorted(ids))
+        wait_until(lambda: all(self.where_logged(pattern(j), marks) for j in ids),
+                   "notify.delivered of %s" % sorted(ids))
         by = {}
         for job in ids:
             found = self.where_logged(pattern(job), marks)
@@ -271,7 +273,8 @@ class Cluster(unittest.TestCase):
         jobs = self.jobs(leader)
         for name in names:
             fired = self.where_logged(r'schedule\.fired .*"reminder %s"' % name, marks)
-            self.assertEqual({n: len(l) for n, l in fired.items()}, {leader: 1}, "reminder %s fired: %s" % (name, fired))
+            self.assertEqual({n: len(lines) for n, lines in fired.items()}, {leader: 1},
+                             "reminder %s fired: %s" % (name, fired))
             made = [j for j in jobs.values() if j["subject"] == "Reminder: T-%s starts S" % name]
             self.assertEqual(len(made), 1, made)
             firing = re.search(r"\bfiring=(\d+)", fired[leader][0]).group(1)
@@ -279,6 +282,7 @@ class Cluster(unittest.TestCase):
             ids.append(made[0]["id"])
             self.expected[made[0]["id"]] = 1
         self.wait_delivered(ids, leader)
+        self.assertEqual([self.hook.count(i) for i in ids], [1] * len(ids))
         return ids
 
     # -- the scenario ------------------------------------------------------------------------------
@@ -290,6 +294,10 @@ class Cluster(unittest.TestCase):
         self.check_lists(up, leader)
         self.assertEqual({name: self.leader_metric(name) for name in up}, {name: int(name == leader) for name in up})
         self.assertEqual(list(self.where_logged(r"cluster\.leading")), [leader])
+        # Started at once on an empty database, they applied each migration once between them.
+        migrated = [int(re.search(r"version=(\d+)", line).group(1))
+                    for name in up for line in self.lines(name, r"store\.migrated ")]
+        self.assertEqual(sorted(migrated), list(range(1, self.status(leader)["store"]["schema_version"] + 1)))
         follower = next(name for name in up if name != leader)
         text = self.nodes[follower].cli("status").stdout
         self.assertIn("node:        %s (follower)\n" % follower, text)
@@ -310,7 +318,9 @@ class Cluster(unittest.TestCase):
             self.assertEqual([(a["outcome"], a["status"]) for a in self.nodes[NAMES[1]].cli_json(
                 "notify", "show", str(job))["attempts_made"]], [("retry", "503"), ("delivered", "200")])
             self.assertEqual(self.hook.count(job), 2, "job %d" % job)
-        self.assertEqual(sorted(body["text"] for job, body in self.hook.arrived if job in sent),
+        with self.hook.cond:
+            texts = [body["text"] for job, body in self.hook.arrived if job in sent]
+        self.assertEqual(sorted(texts),
                          sorted(["from %s #%d %s" % (n, i, FAIL_ONCE) for i in range(4) for n in NAMES] * 2))
         by = self.delivered_once(sent, NAMES[0])
         print("\n12 jobs sent through %s, delivered by %s" % (dict(collections.Counter(sent.values())),
@@ -342,6 +352,16 @@ class Cluster(unittest.TestCase):
         self.assertIn(new_leader, survivors)
         self.assertEqual({name: self.status(name)["role"] for name in survivors},
                          {name: "leader" if name == new_leader else "follower" for name in survivors})
+        # Every survivor's list names the new leader alone at once (its takeover rewrites the
+        # rows), while the dead node still counts as alive.
+        def one_leader_listed():
+            for name in survivors:
+                listed = [n["name"] for n in self.status(name)["nodes"] if n["role"] == "leader"]
+                if listed != [new_leader]:
+                    return False
+            return True
+        wait_until(one_leader_listed, "every survivor to list %s as the one leader" % new_leader, timeout=GONE_AFTER)
+        self.assertLess(time.monotonic() - killed_at, GONE_AFTER)
         follower = next(name for name in survivors if name != new_leader)
         # Work after the kill: a reminder made through the follower, notifications through both.
         self.fire_soon("after", follower)
@@ -366,10 +386,11 @@ class Cluster(unittest.TestCase):
         self.wait_delivered([held], new_leader)
         self.assertEqual(self.hook.count(held), 2)
         self.assertIn(next(iter(self.delivered_once([held], new_leader, marks).values())), survivors)
-        self.assertEqual([a["outcome"] for a in self.nodes[follower].cli_json("notify", "show", str(held))["attempts_made"]],
-                         ["delivered"])
+        shown = self.nodes[follower].cli_json("notify", "show", str(held))
+        self.assertEqual([a["outcome"] for a in shown["attempts_made"]], ["delivered"])
         # The reminder made after the kill fires once, on the new leader.
-        wait_until(lambda: self.where_logged(r'schedule\.fired .*"reminder after"', marks), "the reminder after the kill")
+        wait_until(lambda: self.where_logged(r'schedule\.fired .*"reminder after"', marks),
+                   "the reminder after the kill")
         self.scheduler_pass(new_leader, follower)
         self.fired_once_on(new_leader, ["after"], marks)
 
@@ -394,7 +415,9 @@ class Cluster(unittest.TestCase):
         old_leader.kill9()
         self.hook.release(held)
         old_leader.start()
-        self.assertEqual(self.lines(leader, r"notify\.claims_released jobs=1 "), [self.lines(leader, r"claims_released")[0]])
+        released = self.lines(leader, r"notify\.claims_released")
+        self.assertEqual(len(released), 1, old_leader.log_text())
+        self.assertRegex(released[0], r"notify\.claims_released jobs=1 ")
         self.wait_delivered([held], new_leader)
         self.assertEqual(self.hook.count(held), 2)
         self.assertEqual(self.wait_agreed(up), new_leader)

@@ -246,11 +246,10 @@ class Daemon:
         return self.database
 
     def cluster_table(self):
-        node = "node = %s\n" % json.dumps(self.node) if self.node else ""
         whose = "this daemon's own database" if self.store_of is None else "the database it shares with other nodes"
-        return ("\n# Added by the test harness (TOURBUS_TEST_POSTGRES): %s.\n"
-                "[cluster]\npostgres = %s\n%s" % (whose, json.dumps("%s dbname=%s" % (self.postgres, self.database_name())),
-                                                   node))
+        table = ("\n# Added by the test harness (TOURBUS_TEST_POSTGRES): %s.\n[cluster]\npostgres = %s\n"
+                 % (whose, json.dumps("%s dbname=%s" % (self.postgres, self.database_name()))))
+        return table + ("node = %s\n" % json.dumps(self.node) if self.node else "")
 
     def _postgres_setup(self, env):
         """Before a start with TOURBUS_TEST_POSTGRES: the config to pass (one with just the [cluster]

@@ -105,6 +105,17 @@ TEST_CASE("every node says it is alive in the nodes table; its row is replaced, 
   CHECK_FALSE(nodes[0].leader);
   CHECK(nodes[0].listen == "127.0.0.1:1");
   CHECK(nodes[1].name == "b");
+  // a led; b takes over: the rows say b alone leads, without waiting for a's next beat.
+  beat(writer, "a", kNow + 2000, true);
+  REQUIRE(writer.run_sync<bool>([](store::Db& db) -> Result<bool> {
+                  store::nodes::lead(db, "b");
+                  return true;
+                })
+              .ok());
+  nodes = reads.with([](store::Db& db) { return store::nodes::list(db); });
+  CHECK_FALSE(nodes[0].leader);
+  CHECK(nodes[1].leader);
+  CHECK(nodes[0].seen_at == kNow + 2000);  // nothing else changed
   auto forgotten = writer.run_sync<std::int64_t>([](store::Db& db) -> Result<std::int64_t> {
     return store::nodes::forget(db, kNow + 1);
   });
