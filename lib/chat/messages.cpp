@@ -86,10 +86,11 @@ Message append(store::Db& db, Message m) {
   m.seq = next.i64(0);
   while (next.step()) {
   }
-  db.prepare(
-        "INSERT INTO messages (conversation_id, seq, sender_id, client_id, kind, body, data, file_id, created_at, lang, "
-        "lang_method, translate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-      .bind(1, m.conversation_id)
+  // The id comes back with the insert (on PostgreSQL, asking for it after would be a round trip more).
+  auto insert = db.prepare(
+      "INSERT INTO messages (conversation_id, seq, sender_id, client_id, kind, body, data, file_id, created_at, lang, "
+      "lang_method, translate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+  insert.bind(1, m.conversation_id)
       .bind(2, m.seq)
       .bind(3, m.sender_id)
       .bind(4, m.client_id)
@@ -100,9 +101,11 @@ Message append(store::Db& db, Message m) {
       .bind(9, m.created_at)
       .bind(10, m.lang)
       .bind(11, m.lang_method)
-      .bind(12, m.translate)
-      .run();
-  m.id = db.last_insert_rowid();
+      .bind(12, m.translate);
+  if (!insert.step()) throw store::SqlError(0, 0, "append: the insert returned no id");
+  m.id = insert.i64(0);
+  while (insert.step()) {
+  }
   return m;
 }
 
