@@ -15,6 +15,7 @@
 #include "store/leader.hpp"
 #include "store/nodes.hpp"
 #include "store/read_pool.hpp"
+#include "store/secrets.hpp"
 #include "store/users.hpp"
 #include "store/writer.hpp"
 
@@ -205,6 +206,29 @@ TEST_CASE("two nodes claiming at once get different jobs, and every job once", "
   for (auto id : gb) CHECK(all.insert(id).second);  // never claimed by both
   CHECK(all == std::set<std::int64_t>(ids.begin(), ids.end()));
   CHECK(ga.size() + gb.size() == ids.size());
+}
+
+TEST_CASE("nodes starting at once on an empty store agree on one link key", "[.postgres]") {
+  TempDir dir;
+  auto target = test::store_target(dir);
+  store::Writer a(target, {}), b(target, {});
+  // Both read "none" and make one; the first kept is both nodes' (not a failed start).
+  std::promise<void> go;
+  auto start = go.get_future().share();
+  auto key = [&](store::Writer& writer) {
+    start.wait();
+    return writer.run_sync<std::string>([](store::Db& db) -> Result<std::string> {
+      return store::secrets::get_or_create(db, "links", kNow);
+    });
+  };
+  auto fa = std::async(std::launch::async, [&] { return key(a); });
+  auto fb = std::async(std::launch::async, [&] { return key(b); });
+  go.set_value();
+  auto ka = fa.get(), kb = fb.get();
+  REQUIRE(ka.ok());
+  REQUIRE(kb.ok());
+  CHECK(*ka == *kb);
+  CHECK(ka->size() >= 32);
 }
 
 namespace {
