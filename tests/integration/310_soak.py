@@ -27,6 +27,7 @@ from wsclient import Client
 # sanitizers find, the normal build for the flat resource curves.
 SECONDS = float(os.environ.get("TOURBUS_SOAK_SECONDS",
                                "30" if "build-asan" in os.environ.get("TOURBUS_BUILD_DIR", "") else "90"))
+SANITIZED = "build-asan" in os.environ.get("TOURBUS_BUILD_DIR", "")
 REPORT = os.environ.get("TOURBUS_SOAK_REPORT")
 
 
@@ -222,7 +223,11 @@ class Soak(unittest.TestCase):
         settled = samples[len(samples) // 6:]
         third = max(len(settled) // 3, 1)
         first, last = settled[:third], settled[-third:]
-        for key, slack in [("rss", 16 << 20), ("fds", 16), ("wal", 8 << 20)]:
+        # Under AddressSanitizer freed memory waits in its quarantine (up to 256 MiB) before reuse,
+        # so the resident size climbs for the whole short soak whatever tourbusd does: the normal
+        # build's 90-second soak is the check of memory; the sanitizer build checks the rest.
+        checked = [("fds", 16), ("wal", 8 << 20)] + ([] if SANITIZED else [("rss", 16 << 20)])
+        for key, slack in checked:
             self.assertLessEqual(max(s[key] for s in last), max(s[key] for s in first) * 1.25 + slack,
                                  "%s grew: %s" % (key, [s[key] for s in samples]))
         self.assertLessEqual(max(s["queued"] for s in last), max(max(s["queued"] for s in first) * 2, 50),
