@@ -246,7 +246,6 @@ void Dispatcher::take(Lane& lane, std::vector<Job> rows, std::int64_t now, std::
   }
 }
 
-
 void Dispatcher::deliver(Lane& lane, std::vector<Job> jobs, std::vector<Destination> to,
                          std::shared_ptr<const config::Config> cfg) {
   asio::post(*lane.pool, [this, &lane, jobs = std::move(jobs), to = std::move(to), cfg]() mutable {
