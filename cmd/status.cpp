@@ -34,7 +34,10 @@ void print_translation(const boost::json::object& t) {
 
 // This node's name and role, then (several nodes on one store) a line per node.
 void print_nodes(const boost::json::object& o) {
-  std::cout << "node:        " << show(o.at("node")) << " (" << show(o.at("role")) << ")\n";
+  std::cout << "node:        " << show(o.at("node")) << " (" << show(o.at("role")) << ")";
+  if (const auto* nats = o.if_contains("nats"); nats && nats->is_string() && nats->as_string() != "off")
+    std::cout << ", NATS " << show(*nats);
+  std::cout << "\n";
   const auto* nodes = o.if_contains("nodes");
   if (!nodes || !nodes->is_array() || nodes->as_array().size() < 2) return;
   for (const auto& v : nodes->as_array()) {

@@ -43,6 +43,7 @@
 #include "store/secrets.hpp"
 #include "schedule/scheduler.hpp"
 #include "realtime/hub.hpp"
+#include "realtime/relay.hpp"
 #include "store/read_pool.hpp"
 #include "store/writer.hpp"
 
@@ -195,12 +196,25 @@ int run(const Options& options, config::Config cfg) {
   Reloader reloader(options, holder);
   asio::thread_pool blocking(2);
   realtime::Hub hub;  // outlives the event loop and the sessions registered with it
-  api::Context ctx{blocking.get_executor(), *writer, *reads, holder, stats, reloader, hub, hub, target, node_name(cfg),
-                   cfg.files_dir(), *sniffer, timeutil::now_ms()};
-
   asio::io_context io(1);
+  // Several nodes with NATS (docs/scaling.md): pushes and revocations reach every node's sessions.
+  std::unique_ptr<realtime::Relay> relay;
+  if (!cfg.cluster_nats.empty()) {
+    try {
+      relay = std::make_unique<realtime::Relay>(io, hub, node_name(cfg), cfg.cluster_nats);
+    } catch (const std::exception& e) {
+      log->critical("daemon.start_failed error=\"{}\"", e.what());
+      return 1;
+    }
+  }
+  events::Sink& sink = relay ? static_cast<events::Sink&>(*relay) : hub;
+  sessions::Control& control = relay ? static_cast<sessions::Control&>(*relay) : hub;
+  api::Context ctx{blocking.get_executor(), *writer, *reads, holder, stats, reloader, sink, control, target, node_name(cfg),
+                   cfg.files_dir(), *sniffer, timeutil::now_ms()};
+  if (relay) ctx.nats_connected = &relay->connected_flag();
+
   // Notification workers: the in-app feed, and each network channel on its own threads.
-  notify::Dispatcher dispatcher(io, *writer, *reads, holder, hub);
+  notify::Dispatcher dispatcher(io, *writer, *reads, holder, sink);
   for (auto& channel : channels::make_all()) dispatcher.add(std::move(channel));
   ctx.notify = &dispatcher;
   // Several nodes on one PostgreSQL store (docs/scaling.md): each says it is alive in the nodes
@@ -253,13 +267,13 @@ int run(const Options& options, config::Config cfg) {
   // Safety: alerts sent in batches, the escalation ladder and SOS rings; what positions mean.
   safety::Tracker tracker;
   ctx.tracker = &tracker;
-  safety::Runner safety_runner(io, *writer, *reads, holder, dispatcher, hub, &timeutil::now_ms,
+  safety::Runner safety_runner(io, *writer, *reads, holder, dispatcher, sink, &timeutil::now_ms,
                                [&](std::int64_t user, std::int64_t alert) { return api::handlers::answer_links(ctx, user, alert); });
   ctx.safety = &safety_runner;
   // Translation: committed text messages into their readers' languages, on worker threads.
   translate::Translator translator(holder);
   ctx.translator = &translator;
-  translate::Runner translation(io, *writer, *reads, holder, translator, hub, &timeutil::now_ms);
+  translate::Runner translation(io, *writer, *reads, holder, translator, sink, &timeutil::now_ms);
   ctx.translation = &translation;
   // Calls: the live ones on this loop; those a stopped daemon left open are over.
   calls::Registry call_registry;

@@ -24,6 +24,8 @@ packages=(
   # Scale-out (docs/scaling.md): PostgreSQL as the shared store, libpq to build against, the server
   # and psql for the tests (tests/postgres.py runs a cluster of its own; the packaged one is unused)
   postgresql postgresql-client libpq-dev
+  # Several nodes (docs/scaling.md): the NATS C client pushes travel by, and the server for tests
+  libnats-dev nats-server
 )
 # Debian's npm comes apart from its nodejs; a Node.js of another origin (NodeSource) brings its own.
 command -v npm >/dev/null || packages+=(npm)

@@ -155,6 +155,8 @@ struct Context {
   std::string link_key;
   // Whether this node leads its cluster (store::Leader; null in tests: the only node).
   const std::atomic<bool>* leading = nullptr;
+  // Whether this node is connected to NATS (cluster.nats; null: not configured).
+  const std::atomic<bool>* nats_connected = nullptr;
 };
 
 }  // namespace tourbus::api

@@ -125,6 +125,7 @@ boost::asio::awaitable<Result<Reply>> status(Context& ctx, const Caller&, const 
       {"pid", static_cast<std::int64_t>(::getpid())},
       {"node", ctx.node},
       {"role", leads ? "leader" : "follower"},
+      {"nats", !ctx.nats_connected ? "off" : ctx.nats_connected->load() ? "connected" : "disconnected"},
       {"nodes", std::move(nodes)},
       {"started_at", timeutil::format_utc(ctx.started_at)},
       {"uptime_seconds", (now - ctx.started_at) / 1000},
@@ -181,6 +182,9 @@ boost::asio::awaitable<Result<Reply>> metrics(Context& ctx, const Caller&, const
   metric("tourbus_store_failed_commits_total", "counter", "Transactions that failed to commit.", s.writer.failed_commits);
   metric("tourbus_leader", "gauge", "1 while this node leads its cluster (runs schedules, campaigns, alerts, translations).",
          !ctx.leading || ctx.leading->load() ? 1 : 0);
+  if (ctx.nats_connected)
+    metric("tourbus_nats_connected", "gauge", "1 while this node is connected to NATS (cluster.nats), else 0.",
+           ctx.nats_connected->load() ? 1 : 0);
   metric("tourbus_store_retried_batches_total", "counter",
          "Batches run again after a deadlock or serialization failure with another node (PostgreSQL).",
          s.writer.retried_batches);

@@ -68,6 +68,8 @@ const std::array kKeys{
         "The password of cluster.postgres's role. Never logged.", true, Key::Credential::value},
     Key{"cluster.node", &Config::cluster_node, 0, 0, {}, false,
         "This node's name, unique among the nodes sharing a store (status, logs). Empty: the host name."},
+    Key{"cluster.nats", &Config::cluster_nats, 0, 0, {}, false,
+        "NATS server URLs, comma-separated (nats://10.0.0.5:4222): pushes, revocations and role changes reach the sessions of every node sharing cluster.postgres. Empty: this node's sessions only."},
     Key{"websocket.max_frame_bytes", &Config::ws_max_frame_bytes, 1024, 16 << 20, {}, true,
         "Largest WebSocket message a client may send; a larger one closes the connection with code 1009. New connections."},
     Key{"websocket.send_queue_frames", &Config::ws_send_queue_frames, 16, 1'000'000, {}, true,
@@ -489,6 +491,8 @@ Status validate(const Config& c) {
     return scheme != std::string::npos && user_end != std::string::npos && user_end > scheme &&
            dsn.substr(scheme + 3, user_end - scheme - 3).find(':') != std::string::npos;
   };
+  if (!c.cluster_nats.empty() && c.cluster_postgres.empty())
+    return need("cluster.nats", "NATS joins nodes that share a store: set cluster.postgres too");
   if (has_password(c.cluster_postgres))
     return need("cluster.postgres", "keep the password out of the connection string: set cluster.postgres_password (a systemd credential)");
   if (!c.calls_turn_urls.empty() && c.calls_turn_secret.empty())

@@ -39,7 +39,7 @@ struct Config {
   std::int64_t max_batch = 256;
   std::int64_t read_connections = 4;
   // Several nodes on one PostgreSQL store (docs/scaling.md).
-  std::string cluster_postgres, cluster_postgres_password, cluster_node;
+  std::string cluster_postgres, cluster_postgres_password, cluster_node, cluster_nats;
   std::int64_t token_ttl_days = 90;
   std::int64_t ws_max_frame_bytes = 64 * 1024;
   std::int64_t ws_send_queue_frames = 1024;

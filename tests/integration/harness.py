@@ -31,8 +31,9 @@ WAIT = 30  # seconds to wait for an event before the test fails
 # every Daemon gets a database of its own on that server, named in a [cluster] table added to its
 # config, the password (TOURBUS_TEST_POSTGRES_PASSWORD) as the systemd credential
 # cluster.postgres_password. Without either variable, nothing here changes. A Daemon made with
-# store_of=another Daemon shares that one's database instead (several nodes on one store), and
-# node="name" sets cluster.node in the [cluster] table.
+# store_of=another Daemon shares that one's database instead (several nodes on one store),
+# node="name" sets cluster.node in the [cluster] table, and cluster={key: value} adds other keys
+# to it (cluster.nats, ...).
 _databases = itertools.count(1)
 _postgres_module = None
 _undropped = set()  # (base, name) of the databases this process made and has not dropped yet
@@ -194,7 +195,7 @@ def _bind(sql, params):
 
 
 class Daemon:
-    def __init__(self, workdir=None, config=None, args=(), env=None, store_of=None, node=None):
+    def __init__(self, workdir=None, config=None, args=(), env=None, store_of=None, node=None, cluster=None):
         self.dir = workdir or tempfile.mkdtemp(prefix="tourbus-it-")
         self.state = os.path.join(self.dir, "state")
         self.socket = os.path.join(self.state, "tourbusd.sock")
@@ -207,8 +208,11 @@ class Daemon:
         # dropped by that one), and this node's cluster.node.
         self.store_of = store_of
         self.node = node
+        self.cluster = dict(cluster or {})  # more keys of the harness's [cluster] table
         if store_of is not None and not self.postgres:
             raise ValueError("store_of: several nodes share a PostgreSQL store only (TOURBUS_TEST_POSTGRES)")
+        if self.cluster and not self.postgres:
+            raise ValueError("cluster: the harness writes a [cluster] table only on PostgreSQL (TOURBUS_TEST_POSTGRES)")
         if config is not None:
             self.write_config(config)
         self.args = list(args)
@@ -249,7 +253,8 @@ class Daemon:
         whose = "this daemon's own database" if self.store_of is None else "the database it shares with other nodes"
         table = ("\n# Added by the test harness (TOURBUS_TEST_POSTGRES): %s.\n[cluster]\npostgres = %s\n"
                  % (whose, json.dumps("%s dbname=%s" % (self.postgres, self.database_name()))))
-        return table + ("node = %s\n" % json.dumps(self.node) if self.node else "")
+        table += ("node = %s\n" % json.dumps(self.node)) if self.node else ""
+        return table + "".join("%s = %s\n" % (key, json.dumps(value)) for key, value in self.cluster.items())
 
     def _postgres_setup(self, env):
         """Before a start with TOURBUS_TEST_POSTGRES: the config to pass (one with just the [cluster]

@@ -1,0 +1,484 @@
+"""Pushes across nodes (docs/scaling.md, "Pushes across nodes"): three tourbusd nodes on one
+PostgreSQL store, linked by a real nats-server (cluster.nats), with real WebSocket clients of one
+group conversation, two on each node. A message sent on one node reaches the clients on the other
+two as a `message` push with the seq its sender was answered; thirty messages sent at once from
+every node reach every client once each, in seq order. Then nats-server is killed in the middle
+of the traffic and started again on its port: every node notices (cluster.nats_disconnected,
+status "nats": "disconnected"), chat goes on (every message is acknowledged), every node connects
+and subscribes again by itself (cluster.nats_reconnected, "connected", and nats-server's /connz
+lists the three subscribed); every message sent from then on reaches every client live; no
+client gets a message pushed twice; every client holds every acknowledged message once,
+gap-free, from its pushes and the protocol's sync (docs/protocol.md, "Reconnecting and sync"),
+and every node's history holds them all. What each client received live of the other nodes'
+messages sent during the outage is printed.
+
+It needs a PostgreSQL server: the CTest fixture postgres (TOURBUS_TEST_POSTGRES_FILE), or
+TOURBUS_TEST_POSTGRES; run by hand without either, it starts a throwaway one of its own
+(tests/postgres.py). And Debian's nats-server (NATS_SERVER, by default /usr/sbin/nats-server)."""
+
+import asyncio
+import collections
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import urllib.request
+
+import harness
+from harness import WAIT, Daemon, wait_until
+from wsclient import Client
+
+NATS_SERVER = os.environ.get("NATS_SERVER", "/usr/sbin/nats-server")
+NAMES = ("tb1", "tb2", "tb3")
+SUBJECT = "tourbus.events"  # where the nodes publish their pushes (cluster.nats)
+# Two people on each node: USERS[i] connects to NAMES[i % 3].
+USERS = ("ann", "bea", "cal", "dan", "eva", "fil")
+BURST = 5  # messages each client sends at once in the concurrent round (6 x 5 = 30)
+AT_LEAST = 3  # messages each client has acknowledged in each stretch of the outage round
+PACE = 0.1  # seconds between one client's messages in the outage round (the traffic's rate)
+
+CONFIG = """
+[websocket]
+events_per_second = 10000
+event_burst = 10000
+"""
+
+
+def server(test):
+    """Points the harness at a PostgreSQL server: the fixture's, or a throwaway one of the test's."""
+    if harness.postgres_base():
+        return
+    cluster = tempfile.mkdtemp(prefix="tourbus-pg-")
+    os.chmod(cluster, 0o755)  # the postgres user must reach it when we are root
+    test.addCleanup(shutil.rmtree, cluster, True)
+    pg = harness.postgres().Postgres().start(os.path.join(cluster, "pg"))
+    test.addCleanup(pg.stop)
+    os.environ["TOURBUS_TEST_POSTGRES"] = pg.conninfo()
+    os.environ["TOURBUS_TEST_POSTGRES_PASSWORD"] = pg.password
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class NatsServer:
+    """A real nats-server on 127.0.0.1 at a free port, its log read as it is written, with its
+    monitoring endpoint on another loopback port (who is connected, subscribed to what). stop()
+    kills it; start() again (or restart()) brings it back on the same ports, so the nodes'
+    cluster.nats URL stays right."""
+
+    def __init__(self):
+        if not os.access(NATS_SERVER, os.X_OK):
+            raise RuntimeError("no %s: install Debian's nats-server (scripts/setup.sh)" % NATS_SERVER)
+        self.dir = tempfile.mkdtemp(prefix="tourbus-nats-")
+        self.port, self.monitor = free_port(), free_port()
+        self.url = "nats://127.0.0.1:%d" % self.port
+        self.proc = None
+        self.reader = None
+        self.lines = []  # every run's log, in order
+        self.cond = threading.Condition()
+
+    def start(self):
+        mark = len(self.lines)
+        self.proc = subprocess.Popen([NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor),
+                                      "-P", os.path.join(self.dir, "nats-server.pid")],
+                                     cwd=self.dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+        self.reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
+        self.reader.start()
+        deadline = time.monotonic() + WAIT
+        with self.cond:
+            while not any("Server is ready" in line for line in self.lines[mark:]):
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self.reader.is_alive()):
+                    raise AssertionError("nats-server on port %d not ready (exit %s); log:\n%s"
+                                         % (self.port, self.proc.poll(), "\n".join(self.lines[mark:])))
+                self.cond.wait(min(left, 0.5))
+        return self
+
+    def subscribers(self, subject):
+        """The names of the client connections subscribed to `subject` (the monitoring endpoint's
+        /connz), or None while it does not answer."""
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/connz?subs=1&limit=1024" % self.monitor, timeout=2) as r:
+                connz = json.load(r)
+        except OSError:
+            return None
+        return sorted(c.get("name", "") for c in connz.get("connections", []) if subject in c.get("subscriptions_list", []))
+
+    def _read(self, proc):
+        for line in proc.stderr:
+            with self.cond:
+                self.lines.append(line.rstrip("\n"))
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def stop(self, sig=signal.SIGKILL):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        if self.proc:
+            self.proc.wait(timeout=WAIT)
+            self.reader.join(timeout=WAIT)
+            self.proc.stderr.close()
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Member:
+    """A person's one WebSocket client on one node, and the `message` pushes of the conversation
+    it received, in arrival order (other pushes, such as presence, are dropped)."""
+
+    def __init__(self, handle, node, client, conv):
+        self.handle, self.node, self.client, self.conv = handle, node, client, conv
+        self.got = []  # message pushes: the Message objects, in arrival order
+
+    def take(self):
+        """Moves the pushes the client has read so far into `got`."""
+        frames, self.client.pushes[:] = list(self.client.pushes), []
+        self.got += [f["data"] for f in frames if f["event"] == "message" and f["data"]["conversation"] == self.conv]
+
+    def seqs(self):
+        self.take()
+        return [m["seq"] for m in self.got]
+
+    async def wait_for(self, check, what, timeout=WAIT):
+        """Waits until check() (over `got`) holds, taking pushes as they are read."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.client.arrived.clear()
+            self.take()
+            if check():
+                return
+            if self.client.closed.done():
+                raise AssertionError("%s on %s: connection closed %s while waiting for %s"
+                                     % (self.handle, self.node, self.client.closed.result(), what))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("%s on %s: timed out waiting for %s; pushed seqs %s"
+                                     % (self.handle, self.node, what, [m["seq"] for m in self.got]))
+            try:
+                await asyncio.wait_for(self.client.arrived.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+
+    async def wait_seqs(self, seqs, what, timeout=WAIT):
+        seqs = set(seqs)
+        await self.wait_for(lambda: seqs <= {m["seq"] for m in self.got}, what, timeout)
+
+    async def round_trip(self):
+        """Every push the node queued for this client before now has been read (and taken)."""
+        await self.client.call("me")
+        self.take()
+
+    async def sync(self, have):
+        """The protocol's sync (docs/protocol.md, "Reconnecting and sync"), on the open connection:
+        conversation.list, then message.history pages after `have` until `more` is false. Returns
+        (last_seq, the messages of the pages)."""
+        listed = await self.client.call("conversation.list", {"limit": 1000})
+        last_seq = next(c["last_seq"] for c in listed["conversations"] if c["id"] == self.conv)
+        pages, after = [], have
+        while last_seq > after:
+            page = await self.client.call("message.history", {"conversation": self.conv, "after": after})
+            pages += page["messages"]
+            if not page["more"] or not page["messages"]:
+                break
+            after = page["messages"][-1]["seq"]
+        return last_seq, pages
+
+
+def have(seqs):
+    """The highest seq such that every seq from 1 up to it is in `seqs`."""
+    held, n = set(seqs), 0
+    while n + 1 in held:
+        n += 1
+    return n
+
+
+class CrossNode(unittest.TestCase):
+    def setUp(self):
+        server(self)
+        self.nats = NatsServer()
+        self.addCleanup(self.nats.cleanup)  # last: after the nodes
+        self.nats.start()
+        cluster = {"nats": self.nats.url}
+        first = Daemon(config=CONFIG, node=NAMES[0], cluster=cluster)
+        self.addCleanup(first.cleanup)  # after the others: it drops the database they use
+        self.nodes = {NAMES[0]: first}
+        for name in NAMES[1:]:
+            self.nodes[name] = Daemon(config=CONFIG, store_of=first, node=name, cluster=cluster)
+            self.addCleanup(self.nodes[name].cleanup)
+        # The first node alone makes the database's tables (066_cluster starts nodes on an empty
+        # database at once), then the other two.
+        first.start()
+        for d in list(self.nodes.values())[1:]:
+            d.start(wait_ready=False)
+        for d in list(self.nodes.values())[1:]:
+            line = d.wait_for(r"daemon\.ready")
+            d.port = int(re.search(r"listen=127\.0\.0\.1:(\d+)", line).group(1))
+        # Each node connected to nats-server, and the server has the three subscribed.
+        self.wait_logged(r"cluster\.nats_connected\b", {name: 0 for name in NAMES})
+        self.wait_linked()
+        self.assertEqual(self.nats_states(), {name: "connected" for name in NAMES})
+        one = self.nodes[NAMES[0]]
+        for handle in USERS:
+            one.cli_json("user", "add", handle, "--role", "tourist")
+        self.tokens = {}
+        for handle in USERS:
+            r = one.cli("token", "issue", handle)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.tokens[handle] = r.stdout.strip()
+        made = one.cli_json("conversation", "create", "group", *USERS, "--title", "Across the nodes")
+        self.assertEqual(sorted(m["handle"] for m in made["members"]), sorted(USERS))
+        self.conv = made["id"]
+
+    def wait_logged(self, pattern, marks):
+        """Every node logged a line matching `pattern` after its mark."""
+        for name, d in self.nodes.items():
+            d.wait_for(pattern, start=marks[name])
+
+    def nats_states(self):
+        """What each node's status says of its NATS connection."""
+        return {name: d.cli_json("status")["nats"] for name, d in self.nodes.items()}
+
+    def wait_linked(self):
+        """nats-server has a connection subscribed to SUBJECT for each node."""
+        last = [None]
+
+        def check():
+            last[0] = self.nats.subscribers(SUBJECT)
+            return last[0] is not None and len(last[0]) == len(self.nodes)
+
+        wait_until(check, "the %d nodes subscribed to %s on nats-server" % (len(self.nodes), SUBJECT),
+                   describe=lambda: "; subscribed: %r" % (last[0],))
+
+    async def connect(self):
+        members = []
+        for i, handle in enumerate(USERS):
+            name = NAMES[i % len(NAMES)]
+            client = await Client.connect("ws://127.0.0.1:%d/v1/ws" % self.nodes[name].port, self.tokens[handle])
+            members.append(Member(handle, name, client, self.conv))
+        return members
+
+    def test_pushes_cross_nodes(self):
+        started = time.monotonic()
+        asyncio.run(asyncio.wait_for(self.scenario(), 4 * WAIT))
+        print("\n067_cross_node: %.1f s" % (time.monotonic() - started))
+
+    async def scenario(self):
+        members = await self.connect()
+        nodes = {m.handle: m.node for m in members}  # handle: the node its client is on
+        acked = {}  # seq: the acknowledged message (the answer to message.send)
+
+        async def send(member, client_id):
+            sent = await member.client.call("message.send", {"conversation": self.conv, "client_id": client_id,
+                                                             "text": "%s on %s: %s" % (member.handle, member.node,
+                                                                                       client_id)})
+            self.assertEqual((sent["sender"], sent["client_id"], sent["duplicate"]), (member.handle, client_id, False))
+            self.assertNotIn(sent["seq"], acked)
+            acked[sent["seq"]] = sent
+            return sent
+
+        def pushed_as_acked(member):
+            """Every push `member` got is the acknowledged message of its seq."""
+            for m in member.got:
+                want = acked.get(m["seq"])
+                self.assertIsNotNone(want, "%s got seq %d, never acknowledged: %r" % (member.handle, m["seq"], m))
+                self.assertEqual((m["id"], m["sender"], m["client_id"], m["text"]),
+                                 (want["id"], want["sender"], want["client_id"], want["text"]), member.handle)
+
+        # 1. A message sent on the first node reaches every client, those on the other two nodes
+        # included, as a `message` push with the seq its sender was answered.
+        first = await send(members[0], "first")
+        self.assertEqual(first["seq"], 1)
+        for m in members:
+            await m.wait_seqs([1], "the first message, sent by %s on %s" % (members[0].handle, members[0].node))
+            self.assertEqual([x["seq"] for x in m.got], [1], m.handle)
+        for m in members:
+            pushed_as_acked(m)
+
+        # 2. Thirty messages at once: every client sends five without waiting for answers, the
+        # sends interleaved over the three nodes. The answers share out seqs 2..31; every client
+        # gets each of them once, in seq order, whichever node it was sent on.
+        futures = []
+        for i in range(BURST):
+            for m in members:
+                futures.append((m, await m.client.send("message.send", {
+                    "conversation": self.conv, "client_id": "burst-%s-%d" % (m.handle, i),
+                    "text": "%s on %s: burst %d" % (m.handle, m.node, i)})))
+        for m, future in futures:
+            frame = await asyncio.wait_for(future, WAIT)
+            self.assertEqual(frame["event"], "reply", frame)
+            self.assertEqual((frame["data"]["sender"], frame["data"]["duplicate"]), (m.handle, False))
+            acked[frame["data"]["seq"]] = frame["data"]
+        total = 1 + BURST * len(members)
+        self.assertEqual(sorted(acked), list(range(1, total + 1)))
+        for m in members:
+            await m.wait_seqs(range(1, total + 1), "seqs 1..%d" % total)
+        for m in members:
+            await m.round_trip()  # nothing more comes: no message twice
+            self.assertEqual(sorted(m.seqs()), list(range(1, total + 1)), "%s on %s: the pushes' seqs, each once"
+                             % (m.handle, m.node))
+            pushed_as_acked(m)
+        # In seq order on each connection (docs/protocol.md, "Delivery guarantees"; docs/scaling.md,
+        # "Pushes across nodes"), whichever node each message was sent on.
+        for m in members:
+            seqs = m.seqs()
+            late = ["%d (sent on %s) after %d (sent on %s)" % (seqs[i], nodes[acked[seqs[i]]["sender"]], seqs[i - 1],
+                                                               nodes[acked[seqs[i - 1]]["sender"]])
+                    for i in range(1, len(seqs)) if seqs[i] < seqs[i - 1]]
+            self.assertEqual(late, [], "%s on %s: pushes out of seq order: %s" % (m.handle, m.node, seqs))
+
+        # 3. nats-server killed (SIGKILL) in the middle of the traffic, and started again on its
+        # port. Every client sends a message every PACE seconds (each once the last was answered)
+        # all along. The stretches: before; stopping (killed, not every node has noticed yet);
+        # down (every node logged cluster.nats_disconnected); restarting (started again, not every
+        # node subscribed again yet); after (nats-server has the three subscribed again).
+        phase = ["before"]  # the stretch a send began in
+        began_in = {}  # seq: the stretch its send began in
+        answered_in = collections.defaultdict(list)  # stretch: [seq], sends begun and answered in it
+        stop, progress = asyncio.Event(), asyncio.Event()
+
+        async def sender(m):
+            n = 0
+            try:
+                while not stop.is_set():
+                    began = phase[0]
+                    n += 1
+                    sent = await send(m, "live-%s-%d" % (m.handle, n))
+                    began_in[sent["seq"]] = began
+                    if phase[0] == began:
+                        answered_in[began].append(sent["seq"])
+                    progress.set()
+                    try:
+                        await asyncio.wait_for(stop.wait(), PACE)  # the traffic's rate
+                    except asyncio.TimeoutError:
+                        pass
+            finally:
+                progress.set()
+
+        def each_answered(stretch):
+            per = collections.Counter(acked[s]["sender"] for s in answered_in[stretch])
+            return all(per[m.handle] >= AT_LEAST for m in members)
+
+        async def until(check, what):
+            deadline = time.monotonic() + WAIT
+            while True:
+                progress.clear()
+                for t in senders:
+                    if t.done():
+                        t.result()  # a sender's failure, as it is
+                        raise AssertionError("a sender stopped")
+                if check():
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("timed out waiting for %s" % what)
+                try:
+                    await asyncio.wait_for(progress.wait(), left)
+                except asyncio.TimeoutError:
+                    pass
+
+        senders = [asyncio.create_task(sender(m)) for m in members]
+        await until(lambda: each_answered("before"), "every client to have messages answered before the outage")
+        marks = {name: d.log_mark() for name, d in self.nodes.items()}
+        phase[0] = "stopping"
+        await asyncio.to_thread(self.nats.stop)
+        # Every node notices that NATS is gone ...
+        await asyncio.to_thread(self.wait_logged, r"cluster\.nats_disconnected\b", marks)
+        self.assertEqual(await asyncio.to_thread(self.nats_states), {name: "disconnected" for name in NAMES})
+        phase[0] = "down"
+        # ... and chat goes on without it: every client keeps having its messages acknowledged.
+        await until(lambda: each_answered("down"), "every client to have messages answered while NATS is down")
+        phase[0] = "restarting"
+        # What the clients received while NATS was down: everything the nodes pushed until now.
+        for m in members:
+            await m.round_trip()
+        pushed_in_outage = {m.handle: set(m.seqs()) for m in members}
+        await asyncio.to_thread(self.nats.start)
+        # Every node connects again by itself, and subscribes again.
+        await asyncio.to_thread(self.wait_logged, r"cluster\.nats_reconnected\b", marks)
+        await asyncio.to_thread(self.wait_linked)
+        self.assertEqual(await asyncio.to_thread(self.nats_states), {name: "connected" for name in NAMES})
+        phase[0] = "after"
+        await until(lambda: each_answered("after"), "every client to have messages answered after the outage")
+        stop.set()
+        await asyncio.gather(*senders)
+        total = max(acked)
+        self.assertEqual(sorted(acked), list(range(1, total + 1)), "every acknowledged message has its own seq")
+
+        # 4. Linked again: every message sent once the nodes were subscribed again reaches every
+        # client live, whichever node it was sent on.
+        after = sorted(seq for seq, stretch in began_in.items() if stretch == "after")
+        for m in members:
+            await m.wait_seqs(after, "the %d messages sent after NATS was back, live" % len(after))
+
+        # 5. Every client holds every acknowledged message once: what was pushed and what the sync
+        # of the protocol fetches (pushes from `have` on are kept, the pages fill the gaps). First
+        # what each got live of the other nodes' messages sent in the outage, told before judging.
+        synced, report = {}, []
+        for m in members:
+            await m.round_trip()
+            synced[m.handle] = await m.sync(have(m.seqs()))
+            pushed = set(m.seqs())
+            line = []
+            for stretch in ("down", "restarting"):
+                remote = [s for s in answered_in[stretch] if nodes[acked[s]["sender"]] != m.node]
+                line.append("%s: %d sent on other nodes, %d pushed while NATS was down, %d pushed after, %d "
+                            "only through sync" % (stretch, len(remote), len(set(remote) & pushed_in_outage[m.handle]),
+                                                   len((set(remote) & pushed) - pushed_in_outage[m.handle]),
+                                                   len(set(remote) - pushed)))
+            report.append("  %s on %s: %s" % (m.handle, m.node, "; ".join(line)))
+        print("\n%d messages, %d of them sent while every node saw NATS down (seqs %s); what each client got live "
+              "of the other nodes' messages sent then (down), and after the restart before every node was "
+              "subscribed again (restarting):\n%s"
+              % (total, len(answered_in["down"]), sorted(answered_in["down"]), "\n".join(report)))
+        for m in members:
+            pushed = m.seqs()
+            twice = [s for s, n in collections.Counter(pushed).items() if n > 1]
+            self.assertEqual(twice, [], "%s on %s: seqs pushed twice" % (m.handle, m.node))
+            pushed_as_acked(m)
+            last_seq, pages = synced[m.handle]
+            self.assertEqual(last_seq, total, m.handle)
+            for page_message in pages:
+                want = acked[page_message["seq"]]
+                self.assertEqual((page_message["id"], page_message["client_id"]), (want["id"], want["client_id"]))
+            held = set(pushed) | {x["seq"] for x in pages}
+            self.assertEqual(sorted(held), list(range(1, total + 1)), "%s on %s: what it holds after sync"
+                             % (m.handle, m.node))
+            # Its own node's messages reached it live all along.
+            local = [s for s, a in acked.items() if nodes[a["sender"]] == m.node]
+            self.assertEqual(sorted(set(local) - set(pushed)), [],
+                             "%s on %s: messages sent on its own node, not pushed" % (m.handle, m.node))
+
+        # 6. Every node's history holds every acknowledged message, gap-free (the CLI's export
+        # pages through message.history on that node).
+        for name, d in self.nodes.items():
+            r = d.cli("conversation", "export", str(self.conv))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            got = [json.loads(line) for line in r.stdout.splitlines()]
+            self.assertEqual([x["seq"] for x in got], list(range(1, total + 1)), "history through %s" % name)
+            self.assertEqual([(x["id"], x["client_id"]) for x in got],
+                             [(acked[s]["id"], acked[s]["client_id"]) for s in range(1, total + 1)], name)
+
+        for m in members:
+            await m.client.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
