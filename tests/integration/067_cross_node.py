@@ -277,11 +277,18 @@ class CrossNode(unittest.TestCase):
 
     def test_pushes_cross_nodes(self):
         started = time.monotonic()
-        asyncio.run(asyncio.wait_for(self.scenario(), 4 * WAIT))
+        asyncio.run(asyncio.wait_for(self.connected(), 4 * WAIT))
         print("\n067_cross_node: %.1f s" % (time.monotonic() - started))
 
-    async def scenario(self):
+    async def connected(self):
         members = await self.connect()
+        try:
+            await self.scenario(members)
+        finally:
+            for m in members:
+                await m.client.close()
+
+    async def scenario(self, members):
         nodes = {m.handle: m.node for m in members}  # handle: the node its client is on
         acked = {}  # seq: the acknowledged message (the answer to message.send)
 
@@ -475,9 +482,6 @@ class CrossNode(unittest.TestCase):
             self.assertEqual([x["seq"] for x in got], list(range(1, total + 1)), "history through %s" % name)
             self.assertEqual([(x["id"], x["client_id"]) for x in got],
                              [(acked[s]["id"], acked[s]["client_id"]) for s in range(1, total + 1)], name)
-
-        for m in members:
-            await m.client.close()
 
 
 if __name__ == "__main__":
