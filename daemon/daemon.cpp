@@ -21,6 +21,7 @@
 #include "core/logging.hpp"
 #include "core/time.hpp"
 #include "lock_file.hpp"
+#include "membership.hpp"
 #include "api/maintenance.hpp"
 #include "chat/files.hpp"
 #include "channels/channels.hpp"
@@ -38,11 +39,10 @@
 #include "translate/translator.hpp"
 #include "schedule/campaign_runner.hpp"
 #include "schedule/plan.hpp"
-#include "store/leader.hpp"
-#include "store/nodes.hpp"
 #include "store/secrets.hpp"
 #include "schedule/scheduler.hpp"
 #include "realtime/hub.hpp"
+#include "api/fanout.hpp"
 #include "realtime/relay.hpp"
 #include "store/read_pool.hpp"
 #include "store/writer.hpp"
@@ -198,10 +198,11 @@ int run(const Options& options, config::Config cfg) {
   realtime::Hub hub;  // outlives the event loop and the sessions registered with it
   asio::io_context io(1);
   // Several nodes with NATS (docs/scaling.md): pushes and revocations reach every node's sessions.
+  api::StoreBackfill backfill(*reads);
   std::unique_ptr<realtime::Relay> relay;
   if (!cfg.cluster_nats.empty()) {
     try {
-      relay = std::make_unique<realtime::Relay>(io, hub, node_name(cfg), cfg.cluster_nats);
+      relay = std::make_unique<realtime::Relay>(io, hub, backfill, node_name(cfg), cfg.cluster_nats);
     } catch (const std::exception& e) {
       log->critical("daemon.start_failed error=\"{}\"", e.what());
       return 1;
@@ -211,7 +212,10 @@ int run(const Options& options, config::Config cfg) {
   sessions::Control& control = relay ? static_cast<sessions::Control&>(*relay) : hub;
   api::Context ctx{blocking.get_executor(), *writer, *reads, holder, stats, reloader, sink, control, target, node_name(cfg),
                    cfg.files_dir(), *sniffer, timeutil::now_ms()};
-  if (relay) ctx.nats_connected = &relay->connected_flag();
+  if (relay) {
+    ctx.nats_connected = &relay->connected_flag();
+    relay->on_presence([&ctx](std::int64_t user, events::Presence now_is) { api::announce_presence(ctx, user, now_is); });
+  }
 
   // Notification workers: the in-app feed, and each network channel on its own threads.
   notify::Dispatcher dispatcher(io, *writer, *reads, holder, sink);
@@ -219,21 +223,12 @@ int run(const Options& options, config::Config cfg) {
   ctx.notify = &dispatcher;
   // Several nodes on one PostgreSQL store (docs/scaling.md): each says it is alive in the nodes
   // table, claims notification jobs under its name, and one of them leads (runs the loops below).
-  const bool clustered = target.dialect() == store::Dialect::postgres;
   const std::string node = node_name(cfg);
-  bool alone = true;  // no other node alive on this store
-  if (clustered) {
-    auto others = reads->with([&](store::Db& db) {
-      auto since = timeutil::now_ms() - store::nodes::kGoneAfterMs;
-      int n = 0;
-      for (const auto& other : store::nodes::list(db))
-        if (other.name != node && other.seen_at >= since) ++n;
-      return n;
-    });
-    alone = others == 0;
-    auto released = writer->run_sync<std::int64_t>(
-        [&](store::Db& db) -> Result<std::int64_t> { return notify::outbox::release_claims(db, node); });
-    if (released && *released > 0) log->info("notify.claims_released jobs={} (held by an earlier run of node {})", *released, node);
+  Membership membership(io, *writer, *reads, target, node, stats);
+  const bool alone = membership.alone();  // no other node alive on this store
+  if (membership.clustered()) {
+    if (auto released = membership.release_claims(); released > 0)
+      log->info("notify.claims_released jobs={} (held by an earlier run of node {})", released, node);
     dispatcher.claim_as(node);
   }
   // Signed links in messages (review, unsubscribe): the key is made once and kept in the store;
@@ -340,78 +335,23 @@ int run(const Options& options, config::Config cfg) {
     log->critical("daemon.start_failed error=\"listen: {}\"", e.what());
     return 1;
   }
-  // One node leads: on SQLite this one; on PostgreSQL the holder of an advisory lock. Taking the
-  // lead wakes the loops, which otherwise skip their rounds.
-  store::Leader leader(target, [&](bool on) {
-    asio::post(io, [&, on] {
-      if (!on) return;
-      // The rows say so at once: a dead leader's row would until it counts as gone.
-      asio::co_spawn(
-          io,
-          [&]() -> asio::awaitable<void> {
-            auto pending = writer->run<bool>([&](store::Db& db) -> Result<bool> {
-              store::nodes::lead(db, node);
-              return true;
-            });
-            if (auto done = co_await std::move(pending); !done)
-              log->warn("cluster.beat_failed error=\"{}\"", done.error().message);
-          },
-          asio::detached);
-      scheduler.wake();
-      campaigns.wake();
-      safety_runner.wake();
-      translation.wake();
-    });
+  membership.lead([&] {
+    scheduler.wake();
+    campaigns.wake();
+    safety_runner.wake();
+    translation.wake();
   });
-  ctx.leading = &leader.flag();
-  if (clustered) {
-    schedule::Shift shift{&leader.flag(), store::nodes::kBeatMs};
-    scheduler.set_shift(shift);
-    campaigns.set_shift(shift);
-    safety_runner.set_shift(shift);
-    translation.set_shift(shift);
+  ctx.leading = &membership.leading();
+  if (membership.clustered()) {
+    scheduler.set_shift(membership.shift());
+    campaigns.set_shift(membership.shift());
+    safety_runner.set_shift(membership.shift());
+    translation.set_shift(membership.shift());
   }
-  // This node's row in the nodes table, written now and every beat.
-  const auto started_at = timeutil::now_ms();
-  auto node_row = [&] {
-    store::Node n;
-    n.name = node;
-    n.version = TOURBUS_VERSION;
-    n.pid = ::getpid();
-    n.listen = stats.get_listen_address();
-    n.leader = leader.leading();
-    n.connections = static_cast<std::int64_t>(stats.websocket_connections.load() + stats.socketio_connections.load());
-    n.started_at = started_at;
-    n.seen_at = timeutil::now_ms();
-    return n;
-  };
-  if (auto beat = writer->run_sync<bool>([row = node_row()](store::Db& db) -> Result<bool> {
-        store::nodes::beat(db, row);
-        return true;
-      });
-      !beat) {
+  if (auto beat = membership.start(); !beat) {
     log->critical("daemon.start_failed error=\"store: {}\"", beat.error().message);
     return 1;
   }
-  asio::steady_timer heartbeat(io);
-  std::function<void()> beat_again = [&] {
-    heartbeat.expires_after(std::chrono::milliseconds(store::nodes::kBeatMs));
-    heartbeat.async_wait([&](boost::system::error_code e) {
-      if (e) return;
-      asio::co_spawn(
-          io,
-          [&]() -> asio::awaitable<void> {
-            auto pending = writer->run<bool>([row = node_row()](store::Db& db) -> Result<bool> {
-              store::nodes::beat(db, row);
-              return true;
-            });
-            if (auto done = co_await std::move(pending); !done)
-              log->warn("cluster.beat_failed error=\"{}\"", done.error().message);
-          },
-          [&](std::exception_ptr) { beat_again(); });
-    });
-  };
-  beat_again();
 
   server.start();
   dispatcher.start();
@@ -486,7 +426,7 @@ int run(const Options& options, config::Config cfg) {
       translation.stop();
       housekeeping.cancel();
       location_expiry.cancel();
-      heartbeat.cancel();
+      membership.stop_beating();
       deadline = std::chrono::steady_clock::now() + std::chrono::seconds(holder.get()->shutdown_grace_seconds);
       check_drained();
     }
@@ -517,13 +457,7 @@ int run(const Options& options, config::Config cfg) {
   translation.stop();
   dispatcher.stop();
   dispatcher.join();
-  leader.stop();  // the lead goes with the lock's session: another node takes it at its next check
-  if (clustered) {
-    // Jobs this node claimed and did not record go back to the queue for the other nodes now
-    // (an attempt under way is recorded by nobody: delivered again, at least once).
-    (void)writer->run_sync<std::int64_t>(
-        [&](store::Db& db) -> Result<std::int64_t> { return notify::outbox::release_claims(db, node); });
-  }
+  membership.leave();
 
   blocking.join();
   writer->stop();

@@ -54,6 +54,10 @@ void announce_presence(Context& ctx, std::int64_t user, events::Presence now_is)
   ctx.events.publish(contacts, events::push("presence", std::move(data)));
 }
 
+void announce_change(Context& ctx, std::int64_t user, events::Presence before, events::Presence after) {
+  if (auto now_is = ctx.events.presence_changed(user, before, after)) announce_presence(ctx, user, *now_is);
+}
+
 std::optional<std::vector<events::EventPtr>> missed(Context& ctx, std::int64_t user, std::int64_t after_message,
                                                     std::int64_t after_feed, std::size_t limit) {
   auto max = static_cast<std::int64_t>(limit) + 1;
@@ -73,6 +77,24 @@ std::optional<std::vector<events::EventPtr>> missed(Context& ctx, std::int64_t u
   for (const auto& m : messages) out.push_back(events::push("message", message_json(m, translated)));
   for (const auto& item : items) out.push_back(events::push("notification", notify::feed::push_data(item, unread)));
   return out;
+}
+
+std::vector<realtime::Ordered> StoreBackfill::messages(std::int64_t conversation, std::int64_t after, std::int64_t before,
+                                                      std::int64_t since_ms, std::int64_t limit) {
+  auto [list, members] = reads_.with([&](store::Db& db) {
+    chat::Page page{.after = after, .before = before, .limit = limit};
+    if (since_ms > 0) page.since = since_ms;
+    auto m = chat::messages::page(db, conversation, page);
+    return std::pair{std::move(m), m.empty() ? std::vector<std::int64_t>{} : chat::conversations::member_ids(db, conversation)};
+  });
+  std::vector<realtime::Ordered> out;
+  out.reserve(list.size());
+  for (const auto& m : list) out.push_back({m.seq, members, events::push("message", to_json(m)), true});
+  return out;
+}
+
+std::vector<std::pair<std::int64_t, std::int64_t>> StoreBackfill::active_since(std::int64_t since_ms) {
+  return reads_.with([&](store::Db& db) { return chat::conversations::active_since(db, since_ms); });
 }
 
 std::optional<std::string> reading_language(store::Db& db, std::int64_t user) {

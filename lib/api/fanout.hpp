@@ -9,6 +9,7 @@
 
 #include "api/context.hpp"
 #include "chat/posting.hpp"
+#include "realtime/sequencer.hpp"
 #include "translate/translations.hpp"
 
 namespace tourbus::api {
@@ -22,6 +23,9 @@ void announce(Context& ctx, const chat::MembersChanged& change);
 // "presence" to everyone who shares a conversation with the user. Going offline also records
 // the time as the user's last_seen (in the background).
 void announce_presence(Context& ctx, std::int64_t user, events::Presence now_is);
+// This node's sessions of the user went from `before` to `after`: announces the user's presence if
+// it changed (events::Sink::presence_changed).
+void announce_change(Context& ctx, std::int64_t user, events::Presence before, events::Presence after);
 
 // The "message" and "notification" pushes the user's sessions got after message `after_message`
 // and feed item `after_feed` (connection state recovery): the messages in id order, then the
@@ -35,6 +39,19 @@ std::optional<std::string> reading_language(store::Db& db, std::int64_t user);
 // ("translations": {"es": {"text", "provider", "pivot", "machine"}}), every language for nullopt.
 boost::json::array messages_json(store::Db& db, const std::vector<chat::Message>& list, const std::optional<std::string>& lang);
 boost::json::object message_json(const chat::Message& m, const std::map<std::int64_t, std::vector<translate::Stored>>& t);
+
+// Where the relay's sequencer reads the `message` pushes it missed (several nodes): the same pushes
+// announce() makes, to the conversation's members now.
+class StoreBackfill final : public realtime::Backfill {
+ public:
+  explicit StoreBackfill(store::ReadPool& reads) : reads_(reads) {}
+  std::vector<realtime::Ordered> messages(std::int64_t conversation, std::int64_t after, std::int64_t before,
+                                          std::int64_t since_ms, std::int64_t limit) override;
+  std::vector<std::pair<std::int64_t, std::int64_t>> active_since(std::int64_t since_ms) override;
+
+ private:
+  store::ReadPool& reads_;
+};
 
 // The highest message and feed item ids so far.
 std::pair<std::int64_t, std::int64_t> last_pushed_ids(Context& ctx);

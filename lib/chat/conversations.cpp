@@ -126,6 +126,14 @@ std::vector<std::int64_t> member_ids(store::Db& db, std::int64_t id) {
   return out;
 }
 
+std::vector<std::pair<std::int64_t, std::int64_t>> active_since(store::Db& db, std::int64_t since) {
+  auto s = db.prepare("SELECT id, last_seq FROM conversations WHERE last_message_at >= ? ORDER BY id");
+  s.bind(1, since);
+  std::vector<std::pair<std::int64_t, std::int64_t>> out;
+  while (s.step()) out.emplace_back(s.i64(0), s.i64(1));
+  return out;
+}
+
 std::optional<bool> is_member(store::Db& db, std::int64_t id, std::int64_t user_id) {
   auto s = db.prepare(
       "SELECT EXISTS (SELECT 1 FROM conversation_members WHERE conversation_id = ?1 AND user_id = ?2) "

@@ -58,6 +58,9 @@ void set_title(store::Db& db, std::int64_t id, const std::string& title, std::in
 
 std::vector<Member> members(store::Db& db, std::int64_t id);
 std::vector<std::int64_t> member_ids(store::Db& db, std::int64_t id);
+// The conversations with a message stored at or after `since` (ms since the epoch), each with its
+// last seq, by id.
+std::vector<std::pair<std::int64_t, std::int64_t>> active_since(store::Db& db, std::int64_t since);
 // Whether the user is a member; nullopt when there is no such conversation. One indexed lookup,
 // for the paths that need no more than that (sending a message).
 std::optional<bool> is_member(store::Db& db, std::int64_t id, std::int64_t user_id);

@@ -132,8 +132,10 @@ std::optional<Message> find(store::Db& db, std::int64_t conversation_id, std::in
 std::vector<Message> page(store::Db& db, std::int64_t conversation_id, const Page& p) {
   if (p.after) {
     auto s = db.prepare(std::string(kSelect) +
-                        "WHERE m.conversation_id = ? AND m.seq > ? AND (CAST(? AS BIGINT) IS NULL OR m.seq < ?) ORDER BY m.seq LIMIT ?");
-    s.bind(1, conversation_id).bind(2, *p.after).bind(3, p.before).bind(4, p.before).bind(5, p.limit);
+                        "WHERE m.conversation_id = ? AND m.seq > ? AND (CAST(? AS BIGINT) IS NULL OR m.seq < ?) "
+                        "AND (CAST(? AS BIGINT) IS NULL OR m.created_at >= ?) ORDER BY m.seq LIMIT ?");
+    s.bind(1, conversation_id).bind(2, *p.after).bind(3, p.before).bind(4, p.before).bind(5, p.since).bind(6, p.since);
+    s.bind(7, p.limit);
     return read_all(s);
   }
   auto s = db.prepare(std::string(kSelect) +

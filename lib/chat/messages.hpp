@@ -45,6 +45,7 @@ struct Page {
   std::optional<std::int64_t> after;   // seq > after, oldest first
   std::optional<std::int64_t> before;  // seq < before, newest first then returned oldest first
   std::int64_t limit = 100;
+  std::optional<std::int64_t> since;   // with after: only messages stored at or after (ms since the epoch)
 };
 
 namespace messages {

@@ -85,6 +85,10 @@ class Sink {
   virtual Presence presence(std::int64_t user) const = 0;
   // Marks one session of the user away (or back); returns the user's new presence when it changed.
   virtual std::optional<Presence> set_away(std::int64_t user, std::uint64_t session, bool away) = 0;
+  // This node's sessions of the user went from `before` to `after` (one opened or closed): the
+  // presence to announce, or nothing when the user's presence did not change (with several nodes,
+  // presence is the best over every node's sessions).
+  virtual std::optional<Presence> presence_changed(std::int64_t user, Presence before, Presence after) = 0;
   // Typing indicators are forwarded at most once a second per user and conversation.
   virtual bool allow_typing(std::int64_t user, std::int64_t conversation) = 0;
 };

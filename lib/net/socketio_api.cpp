@@ -180,8 +180,8 @@ class ApiSocket : public std::enable_shared_from_this<ApiSocket>, public realtim
     attached_ = true;
     logging::get("net")->info("net.sio_connected user={} role={} session={} peer=\"{}\"", caller_.handle,
                               role_name(caller_.role), caller_.session, caller_.peer);
-    if (auto change = hub_.attach(caller_.user_id, caller_.session, this, caller_.token_id); change.changed())
-      api::announce_presence(ctx_, caller_.user_id, change.after);
+    auto change = hub_.attach(caller_.user_id, caller_.session, this, caller_.token_id);
+    api::announce_change(ctx_, caller_.user_id, change.before, change.after);
   }
 
   void end(std::string_view reason) {
@@ -192,8 +192,8 @@ class ApiSocket : public std::enable_shared_from_this<ApiSocket>, public realtim
       recovery_.keep(pid_, caller_.user_id);
     logging::get("net")->info("net.sio_disconnected user={} session={} reason=\"{}\"", caller_.handle, caller_.session,
                               reason);
-    if (auto change = hub_.detach(caller_.user_id, caller_.session); change.changed())
-      api::announce_presence(ctx_, caller_.user_id, change.after);
+    auto change = hub_.detach(caller_.user_id, caller_.session);
+    api::announce_change(ctx_, caller_.user_id, change.before, change.after);
     api::handlers::call_session_closed(ctx_, caller_.user_id, caller_.session);
     api::handlers::preview_session_closed(ctx_, caller_.user_id, caller_.session);
   }

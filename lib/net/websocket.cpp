@@ -77,8 +77,8 @@ class Session : public WsConnection<S>, public realtime::Client {
     };
     // From here on the session receives what is published to its user.
     attached_ = true;
-    if (auto change = hub_.attach(caller_.user_id, caller_.session, this, caller_.token_id); change.changed())
-      api::announce_presence(ctx_, caller_.user_id, change.after);
+    auto change = hub_.attach(caller_.user_id, caller_.session, this, caller_.token_id);
+    api::announce_change(ctx_, caller_.user_id, change.before, change.after);
     this->start_reading();
   }
 
@@ -169,8 +169,8 @@ class Session : public WsConnection<S>, public realtime::Client {
     attached_ = false;
     http_->close = nullptr;
     http_->going_away = nullptr;
-    if (auto change = hub_.detach(caller_.user_id, caller_.session); change.changed())
-      api::announce_presence(ctx_, caller_.user_id, change.after);
+    auto change = hub_.detach(caller_.user_id, caller_.session);
+    api::announce_change(ctx_, caller_.user_id, change.before, change.after);
     api::handlers::call_session_closed(ctx_, caller_.user_id, caller_.session);
     api::handlers::preview_session_closed(ctx_, caller_.user_id, caller_.session);
     http_->finish();

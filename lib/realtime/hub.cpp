@@ -66,6 +66,14 @@ Presence Hub::presence(std::int64_t user) const {
   return any_active ? Presence::online : Presence::away;
 }
 
+std::vector<std::pair<std::int64_t, Presence>> Hub::present() const {
+  std::vector<std::pair<std::int64_t, Presence>> out;
+  out.reserve(sessions_.size());
+  for (const auto& [user, list] : sessions_)
+    if (user != 0) out.emplace_back(user, presence(user));
+  return out;
+}
+
 bool Hub::allow_typing(std::int64_t user, std::int64_t conversation) {
   auto now = std::chrono::steady_clock::now();
   // Forget stale entries now and then so the map stays as small as the set of people typing.

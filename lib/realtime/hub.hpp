@@ -49,6 +49,12 @@ class Hub : public events::Sink, public sessions::Control {
   events::Presence presence(std::int64_t user) const override;
   bool allow_typing(std::int64_t user, std::int64_t conversation) override;
   std::optional<events::Presence> set_away(std::int64_t user, std::uint64_t session, bool away) override;
+  std::optional<events::Presence> presence_changed(std::int64_t, events::Presence before, events::Presence after) override {
+    if (before == after) return std::nullopt;
+    return after;
+  }
+  // Every user with an open session here (not the control socket's), with their presence.
+  std::vector<std::pair<std::int64_t, events::Presence>> present() const;
 
   std::size_t end_token(std::int64_t user, std::int64_t token, std::string_view reason) override;
   std::size_t end_user(std::int64_t user, std::string_view reason) override;

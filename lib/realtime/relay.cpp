@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include "core/logging.hpp"
+#include "core/time.hpp"
 
 namespace tourbus::realtime {
 
@@ -14,10 +15,16 @@ namespace json = boost::json;
 
 // A relay message: one line of JSON (who sent it, what kind, to whom), then for an event the
 // event's own JSON text:
-//   {"node":"tb1","kind":"event","users":[3,4],"platform":false,"name":"message.new","data":[29,140]}\n{...}
+//   {"node":"tb1","kind":"event","users":[3,4],"platform":false,"name":"receipt","data":[29,140]}\n{...}
+//   {"node":"tb1","kind":"event","users":[3,4],"platform":true,"name":"message","data":[29,140],
+//    "conversation":7,"seq":42}\n{...}
 //   {"node":"tb1","kind":"end_token","user":3,"token":12,"reason":"..."}
 //   {"node":"tb1","kind":"end_user","user":3,"reason":"..."}
 //   {"node":"tb1","kind":"set_role","user":3,"role":"guide"}
+//   {"node":"tb1","kind":"presence","user":3,"status":"away"}       this node's sessions of the user
+//   {"node":"tb1","kind":"state","reset":true,"present":[[3,"online"],[4,"away"]]}   all of them
+//   {"node":"tb1","kind":"hello"}                                   send me your state
+//   {"node":"tb1","kind":"beat"}                                    alive
 // "data" is where the event's data lies in its JSON text (offset, length).
 
 struct Relay::Nats {
@@ -44,8 +51,14 @@ void on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure)
 
 }  // namespace
 
-Relay::Relay(asio::io_context& io, Hub& hub, std::string node, const std::string& urls)
-    : io_(io), hub_(hub), node_(std::move(node)), nats_(std::make_unique<Nats>()) {
+Relay::Relay(asio::io_context& io, Hub& hub, Backfill& backfill, std::string node, const std::string& urls)
+    : io_(io),
+      hub_(hub),
+      node_(std::move(node)),
+      down_since_(timeutil::now_ms()),
+      sequencer_(io, backfill, [this](const Ordered& push) { hub_.publish(push.users, push.event, push.platform); }),
+      beat_(io),
+      nats_(std::make_unique<Nats>()) {
   auto log = logging::get("cluster");
   auto check = [&](natsStatus s, const char* what) {
     if (s != NATS_OK) throw std::runtime_error(std::string("nats: ") + what + ": " + natsStatus_GetText(s));
@@ -63,7 +76,8 @@ Relay::Relay(asio::io_context& io, Hub& hub, std::string node, const std::string
             nats_->options,
             [](natsConnection*, void* closure) {
               auto* self = static_cast<Relay*>(closure);
-              self->connected_ = false;
+              if (self->connected_.exchange(false)) self->down_since_ = timeutil::now_ms();
+              asio::post(self->io_, [self] { self->unlinked_ = true; });
               if (!self->closing_)
                 logging::get("cluster")->warn("cluster.nats_disconnected (pushes reach this node's sessions only)");
             },
@@ -76,6 +90,7 @@ Relay::Relay(asio::io_context& io, Hub& hub, std::string node, const std::string
               self->connected_ = true;
               ++self->stats_.reconnects;
               logging::get("cluster")->info("cluster.nats_reconnected");
+              asio::post(self->io_, [self] { self->linked(false); });
             },
             this),
         "callbacks");
@@ -86,6 +101,7 @@ Relay::Relay(asio::io_context& io, Hub& hub, std::string node, const std::string
               auto* self = static_cast<Relay*>(closure);
               self->connected_ = true;
               logging::get("cluster")->info("cluster.nats_connected");
+              asio::post(self->io_, [self] { self->linked(false); });
             },
             this),
         "retry");
@@ -93,12 +109,14 @@ Relay::Relay(asio::io_context& io, Hub& hub, std::string node, const std::string
   if (s == NATS_OK) {
     connected_ = true;
     log->info("cluster.nats_connected");
+    asio::post(io_, [this] { linked(true); });
   } else if (s == NATS_NOT_YET_CONNECTED) {
     log->warn("cluster.nats_not_yet_connected (trying in the background)");
   } else {
     check(s, "connect");
   }
   check(natsConnection_Subscribe(&nats_->subscription, nats_->connection, kSubject, on_message, this), "subscribe");
+  beat();
 }
 
 Relay::~Relay() {
@@ -112,8 +130,140 @@ void Relay::send(const std::string& bytes) {
     ++stats_.sent;
 }
 
+void Relay::linked(bool first) {
+  // What other nodes stored while this one heard nothing from them (and pushes stored just before,
+  // which may have been on their way).
+  if (!first) sequencer_.catch_up(down_since_.load() - Sequencer::kRecentMs);
+  unlinked_ = false;
+  auto now = std::chrono::steady_clock::now();
+  for (auto& [name, peer] : peers_) peer.heard = now;  // time to answer the hello
+  send(json::serialize(json::object{{"node", node_}, {"kind", "hello"}}));
+  send_state();
+}
+
+void Relay::beat() {
+  send(json::serialize(json::object{{"node", node_}, {"kind", "beat"}}));
+  if (!unlinked_) {  // cut off, this node cannot tell who is gone
+    auto gone = std::chrono::steady_clock::now() - kPeerGoneMs;
+    std::vector<std::string> names;
+    for (const auto& [name, peer] : peers_)
+      if (peer.heard < gone) names.push_back(name);
+    for (const auto& name : names) forget(name);
+  }
+  beat_.expires_after(kBeatMs);
+  beat_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) beat();
+  });
+}
+
+void Relay::send_state() {
+  auto present = hub_.present();
+  std::size_t i = 0;
+  bool first = true;
+  do {
+    json::array chunk;
+    for (; i < present.size() && chunk.size() < kStateChunk; ++i)
+      chunk.push_back(json::array{present[i].first, events::presence_name(present[i].second)});
+    send(json::serialize(json::object{{"node", node_}, {"kind", "state"}, {"reset", first}, {"present", std::move(chunk)}}));
+    first = false;
+  } while (i < present.size());
+}
+
+events::Presence Relay::remote_best(std::int64_t user) const {
+  auto best = events::Presence::offline;
+  for (const auto& [name, peer] : peers_)
+    if (auto it = peer.present.find(user); it != peer.present.end()) best = std::max(best, it->second);
+  return best;
+}
+
+events::Presence Relay::presence(std::int64_t user) const { return std::max(hub_.presence(user), remote_best(user)); }
+
+std::optional<events::Presence> Relay::presence_changed(std::int64_t user, events::Presence before,
+                                                        events::Presence after) {
+  if (before == after || user == 0) return std::nullopt;
+  send(json::serialize(
+      json::object{{"node", node_}, {"kind", "presence"}, {"user", user}, {"status", events::presence_name(after)}}));
+  auto elsewhere = remote_best(user);
+  if (std::max(before, elsewhere) == std::max(after, elsewhere)) return std::nullopt;
+  return std::max(after, elsewhere);
+}
+
+std::optional<events::Presence> Relay::set_away(std::int64_t user, std::uint64_t session, bool away) {
+  auto before = hub_.presence(user);
+  auto after = hub_.set_away(user, session, away);
+  if (!after) return std::nullopt;
+  return presence_changed(user, before, *after);
+}
+
+void Relay::remote(const std::string& node, bool reset, const std::vector<std::pair<std::int64_t, events::Presence>>& users) {
+  auto& peer = peers_[node];
+  peer.heard = std::chrono::steady_clock::now();
+  std::vector<std::pair<std::int64_t, events::Presence>> before;  // each user touched, as they were
+  if (reset)
+    for (const auto& [user, p] : peer.present) before.emplace_back(user, presence(user));
+  for (const auto& [user, p] : users) before.emplace_back(user, presence(user));
+  if (reset) peer.present.clear();
+  for (const auto& [user, p] : users) {
+    if (p == events::Presence::offline)
+      peer.present.erase(user);
+    else
+      peer.present[user] = p;
+  }
+  std::sort(before.begin(), before.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    if (i > 0 && before[i].first == before[i - 1].first) continue;  // the first is the state before
+    auto now_is = presence(before[i].first);
+    if (now_is != before[i].second && announce_) announce_(before[i].first, now_is);
+  }
+}
+
+void Relay::forget(const std::string& node) {
+  auto it = peers_.find(node);
+  if (it == peers_.end()) return;
+  logging::get("cluster")->warn("cluster.node_unheard node={} users={} (nothing from it for {} s)", node,
+                                it->second.present.size(), kPeerGoneMs.count() / 1000);
+  remote(node, true, {});
+  peers_.erase(node);
+}
+
+std::map<std::string, std::size_t> Relay::peers() const {
+  std::map<std::string, std::size_t> out;
+  for (const auto& [name, peer] : peers_) out[name] = peer.present.size();
+  return out;
+}
+
+void Relay::local(std::vector<std::int64_t> users, const events::EventPtr& event, bool platform,
+                  std::optional<std::pair<std::int64_t, std::int64_t>> order) {
+  if (!order) {
+    hub_.publish(users, event, platform);
+    return;
+  }
+  sequencer_.push(order->first, Ordered{order->second, std::move(users), event, platform});
+}
+
+namespace {
+
+// A `message` push's conversation and seq (from its data: api/json_out.cpp).
+std::optional<std::pair<std::int64_t, std::int64_t>> order_of(const events::Event& event) {
+  if (event.name() != "message") return std::nullopt;
+  boost::system::error_code ec;
+  auto data = json::parse(event.data(), ec);
+  if (ec || !data.is_object()) return std::nullopt;
+  const auto* conversation = data.as_object().if_contains("conversation");
+  const auto* seq = data.as_object().if_contains("seq");
+  if (!conversation || !conversation->is_int64() || !seq || !seq->is_int64()) return std::nullopt;
+  return std::pair{conversation->as_int64(), seq->as_int64()};
+}
+
+}  // namespace
+
 void Relay::publish(std::span<const std::int64_t> users, const events::EventPtr& event, bool platform) {
-  hub_.publish(users, event, platform);
+  if (event->name() == "presence") {  // every node announces presence to its own sessions
+    hub_.publish(users, event, platform);
+    return;
+  }
+  auto order = order_of(*event);
+  local(std::vector<std::int64_t>(users.begin(), users.end()), event, platform, order);
   json::array to;
   to.reserve(users.size());
   for (auto u : users) to.push_back(u);
@@ -125,6 +275,10 @@ void Relay::publish(std::span<const std::int64_t> users, const events::EventPtr&
                     {"platform", platform},
                     {"name", event->name()},
                     {"data", json::array{offset, static_cast<std::int64_t>(data.size())}}};
+  if (order) {
+    head["conversation"] = order->first;
+    head["seq"] = order->second;
+  }
   send(json::serialize(head) + "\n" + event->json());
 }
 
@@ -187,14 +341,61 @@ bool Relay::receive(std::string_view bytes) {
       if (!u.is_int64()) return drop();
       to.push_back(u.as_int64());
     }
+    std::optional<std::pair<std::int64_t, std::int64_t>> order;
+    if (*name == "message") {  // in seq order: the sequencer needs both
+      auto conversation = int_at("conversation");
+      auto seq = int_at("seq");
+      if (!conversation || !seq || *seq < 1) return drop();
+      order = std::pair{*conversation, *seq};
+    }
     auto event = std::make_shared<const events::Event>(std::move(*name), std::move(text),
                                                        std::pair{static_cast<std::size_t>(off), static_cast<std::size_t>(len)});
     ++stats_.received;
-    asio::post(io_, [this, to = std::move(to), event, p = platform->as_bool()] { hub_.publish(to, event, p); });
+    asio::post(io_, [this, to = std::move(to), event, p = platform->as_bool(), order]() mutable {
+      local(std::move(to), event, p, order);
+    });
     return true;
+  }
+  auto heard = [&](auto fn) {
+    ++stats_.received;
+    asio::post(io_, std::move(fn));
+    return true;
+  };
+  auto presence_of = [](std::string_view name) -> std::optional<events::Presence> {
+    for (auto p : {events::Presence::offline, events::Presence::away, events::Presence::online})
+      if (events::presence_name(p) == name) return p;
+    return std::nullopt;
+  };
+  std::string from(node->as_string());
+  if (k == "beat") return heard([this, from] { peers_[from].heard = std::chrono::steady_clock::now(); });
+  if (k == "hello")
+    return heard([this, from] {
+      peers_[from].heard = std::chrono::steady_clock::now();
+      send_state();
+    });
+  if (k == "state") {
+    const auto* reset = head.if_contains("reset");
+    const auto* present = head.if_contains("present");
+    if (!reset || !reset->is_bool() || !present || !present->is_array()) return drop();
+    std::vector<std::pair<std::int64_t, events::Presence>> users;
+    users.reserve(present->as_array().size());
+    for (const auto& entry : present->as_array()) {
+      const auto* pair = entry.if_array();
+      if (!pair || pair->size() != 2 || !(*pair)[0].is_int64() || !(*pair)[1].is_string()) return drop();
+      auto p = presence_of((*pair)[1].as_string());
+      if (!p) return drop();
+      users.emplace_back((*pair)[0].as_int64(), *p);
+    }
+    return heard([this, from, r = reset->as_bool(), users = std::move(users)] { remote(from, r, users); });
   }
   auto user = int_at("user");
   if (!user) return drop();
+  if (k == "presence") {
+    auto status = text_at("status");
+    auto p = status ? presence_of(*status) : std::nullopt;
+    if (!p) return drop();
+    return heard([this, from, u = *user, p = *p] { remote(from, false, {{u, p}}); });
+  }
   if (k == "end_token") {
     auto token = int_at("token");
     auto reason = text_at("reason");

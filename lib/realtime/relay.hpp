@@ -2,19 +2,30 @@
 // reaches the sessions of every node, through NATS. Every push goes to this node's sessions (the
 // hub) and once to the subject tourbus.events; every node hands what the others published there
 // to its own sessions. Taking rights away (revocation, a new role) travels the same way, so a
-// token revoked on one node ends its sessions on all of them. Presence and the typing throttle
-// stay per node.
+// token revoked on one node ends its sessions on all of them. A conversation's `message` pushes go
+// through the sequencer, this node's and the others' alike, so each session gets them in seq order;
+// after NATS was out of reach the sequencer delivers from the store what was stored meanwhile.
+// Presence is the best over every node's sessions: each node tells the others whenever its own
+// sessions of a user change it, says it is alive every kBeatMs, and sends all it knows to a node
+// that says hello (one that started or was linked again); a node not heard from for kPeerGoneMs
+// is forgotten, and its users go offline. Each node announces presence changes to its own
+// sessions (presence pushes are not relayed). The typing throttle stays per node.
 // Lives on the daemon's event loop; NATS's own threads only post to it.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include <boost/asio/io_context.hpp>
 
 #include "realtime/hub.hpp"
+#include "realtime/sequencer.hpp"
 
 namespace tourbus::realtime {
 
@@ -25,7 +36,8 @@ class Relay final : public events::Sink, public sessions::Control {
 
   // `urls`: NATS server URLs, comma-separated. Connects in the background and again whenever the
   // connection drops; pushes made meanwhile reach this node's sessions only.
-  Relay(boost::asio::io_context& io, Hub& hub, std::string node, const std::string& urls);
+  // `backfill`: where the sequencer reads the messages it missed.
+  Relay(boost::asio::io_context& io, Hub& hub, Backfill& backfill, std::string node, const std::string& urls);
   ~Relay() override;
   Relay(const Relay&) = delete;
   Relay& operator=(const Relay&) = delete;
@@ -36,19 +48,33 @@ class Relay final : public events::Sink, public sessions::Control {
     std::atomic<std::uint64_t> sent{0}, received{0}, dropped{0}, reconnects{0};
   };
   const Stats& stats() const { return stats_; }
+  const Sequencer& sequencer() const { return sequencer_; }
 
   // events::Sink: published here and on NATS; the rest is this node's.
   void publish(std::span<const std::int64_t> users, const events::EventPtr& event, bool platform) override;
   bool publish_session(std::int64_t user, std::uint64_t session, const events::EventPtr& event, bool others) override {
     return hub_.publish_session(user, session, event, others);
   }
-  events::Presence presence(std::int64_t user) const override { return hub_.presence(user); }
+  // The best over this node's sessions and what the other nodes said of theirs.
+  events::Presence presence(std::int64_t user) const override;
   bool allow_typing(std::int64_t user, std::int64_t conversation) override {
     return hub_.allow_typing(user, conversation);
   }
-  std::optional<events::Presence> set_away(std::int64_t user, std::uint64_t session, bool away) override {
-    return hub_.set_away(user, session, away);
+  std::optional<events::Presence> set_away(std::int64_t user, std::uint64_t session, bool away) override;
+  std::optional<events::Presence> presence_changed(std::int64_t user, events::Presence before,
+                                                   events::Presence after) override;
+
+  // How a user's presence is announced to this node's sessions when another node's news changed
+  // it (api::announce_presence).
+  void on_presence(std::function<void(std::int64_t user, events::Presence now_is)> announce) {
+    announce_ = std::move(announce);
   }
+  // The other nodes heard from, each with the users online or away on it.
+  std::map<std::string, std::size_t> peers() const;
+
+  static constexpr std::chrono::milliseconds kBeatMs{2000};
+  static constexpr std::chrono::milliseconds kPeerGoneMs{10000};
+  static constexpr std::size_t kStateChunk = 2000;  // users per state message
 
   // sessions::Control: here and on every other node.
   std::size_t end_token(std::int64_t user, std::int64_t token, std::string_view reason) override;
@@ -62,12 +88,37 @@ class Relay final : public events::Sink, public sessions::Control {
  private:
   struct Nats;
   void send(const std::string& bytes);
+  // A push to this node's sessions: `message` pushes through the sequencer.
+  void local(std::vector<std::int64_t> users, const events::EventPtr& event, bool platform,
+             std::optional<std::pair<std::int64_t, std::int64_t>> order);
+  // NATS is back (or there for the first time, `first`) after being out of reach since down_since_.
+  void linked(bool first);
+  // Every kBeatMs: says this node is alive, forgets nodes not heard from for kPeerGoneMs.
+  void beat();
+  // This node's users online or away, in messages of kStateChunk (the first replaces what the
+  // others knew of this node).
+  void send_state();
+  // What another node said of its users (on the loop): `reset` forgets what it said before.
+  void remote(const std::string& node, bool reset, const std::vector<std::pair<std::int64_t, events::Presence>>& users);
+  // Forgets a node that is gone; its users are announced as they now are.
+  void forget(const std::string& node);
+  events::Presence remote_best(std::int64_t user) const;
 
   boost::asio::io_context& io_;
   Hub& hub_;
   std::string node_;
   std::atomic<bool> connected_{false}, closing_{false};
+  std::atomic<std::int64_t> down_since_;  // ms since the epoch: NATS out of reach from then on
   Stats stats_;
+  Sequencer sequencer_;
+  struct Peer {
+    std::chrono::steady_clock::time_point heard;
+    std::unordered_map<std::int64_t, events::Presence> present;  // online or away there
+  };
+  std::map<std::string, Peer> peers_;
+  bool unlinked_ = true;  // on the loop: not linked to NATS (its callbacks post the changes)
+  std::function<void(std::int64_t, events::Presence)> announce_;
+  boost::asio::steady_timer beat_;
   std::unique_ptr<Nats> nats_;
 };
 

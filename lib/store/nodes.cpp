@@ -18,12 +18,8 @@ void beat(Db& db, const Node& n) {
       .bind(7, n.started_at)
       .bind(8, n.seen_at)
       .run();
-}
-
-void lead(Db& db, const std::string& name) {
-  db.prepare("UPDATE nodes SET leader = CASE WHEN name = ?1 THEN 1 ELSE 0 END WHERE leader = 1 OR name = ?1")
-      .bind(1, name)
-      .run();
+  // A new leader's rows say so at once: a dead leader's would until it counts as gone.
+  if (n.leader) db.prepare("UPDATE nodes SET leader = 0 WHERE leader = 1 AND name <> ?").bind(1, n.name).run();
 }
 
 std::vector<Node> list(Db& db) {

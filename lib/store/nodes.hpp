@@ -25,11 +25,9 @@ namespace nodes {
 constexpr std::int64_t kBeatMs = 2'000;
 constexpr std::int64_t kGoneAfterMs = 10'000;
 
-// Writes the node's row (inserted the first time, replaced after).
+// Writes the node's row (inserted the first time, replaced after). A node that leads (it holds
+// the lock) is then the only row that says so: a dead leader's row would until it counts as gone.
 void beat(Db& db, const Node& node);
-// `name` leads now (it holds the lock): its row says so and no other row does (a dead leader's
-// row would until it counts as gone).
-void lead(Db& db, const std::string& name);
 // Every node that ever ran on this store, by name.
 std::vector<Node> list(Db& db);
 // Removes the rows of nodes not seen since `before`; returns how many.

@@ -12,6 +12,7 @@ import re
 import resource
 import shutil
 import signal
+import sys
 import socket
 import sqlite3
 import subprocess
@@ -476,6 +477,12 @@ class Daemon:
         if self.proc:
             self.reader.join(timeout=WAIT)
             self.proc.stderr.close()
+            keep = os.environ.get("TOURBUS_TEST_LOGS")  # a directory: the daemons' logs are kept there
+            if keep:
+                os.makedirs(keep, exist_ok=True)
+                name = "%s-%s.log" % (os.path.basename(sys.argv[0]).rsplit(".", 1)[0], self.node or os.path.basename(self.dir))
+                with open(os.path.join(keep, name), "a") as f:
+                    f.write(self.log_text() + "\n")
         if self.postgres:
             self.drop_database()
         shutil.rmtree(self.dir, ignore_errors=True)
