@@ -36,7 +36,7 @@ void Sequencer::drain(Line& line) {
     auto first = line.held.begin();
     if (first->first <= line.delivered) {
       ++stats_.dropped;
-    } else if (first->first == line.delivered + 1) {
+    } else if (first->first - 1 == line.delivered) {
       deliver(line, first->second);
     } else {
       return;
@@ -47,7 +47,7 @@ void Sequencer::drain(Line& line) {
 }
 
 void Sequencer::fill(std::int64_t conversation, Line& line, std::int64_t before, std::int64_t since_ms) {
-  while (line.delivered + 1 < before) {
+  while (line.delivered < before - 1) {
     auto page = backfill_.messages(conversation, line.delivered, before, since_ms, kPage);
     if (page.empty()) return;
     for (auto& m : page) {
@@ -75,7 +75,7 @@ void Sequencer::push(std::int64_t conversation, Ordered push) {
     ++stats_.dropped;
     return;
   }
-  if (push.seq == line.delivered + 1) {
+  if (push.seq - 1 == line.delivered) {
     deliver(line, push);
     drain(line);
     return;
@@ -100,7 +100,7 @@ void Sequencer::gap_waited(std::int64_t conversation) {
     auto next = line.held.begin()->first;
     auto had = line.delivered;
     fill(conversation, line, next, 0);
-    if (line.delivered == had && had + 1 < next) {
+    if (line.delivered == had && had < next - 1) {
       // The store does not have what lies before the held push (it cannot happen while seqs are
       // committed in order): deliver it rather than hold it for ever.
       logging::get("cluster")->warn("cluster.seq_gap conversation={} delivered={} next={}", conversation, had, next);
