@@ -12,7 +12,8 @@ gap-free, from its pushes and the protocol's sync (docs/protocol.md, "Reconnecti
 and every node's history holds them all. Nothing acknowledged is lost to the outage: each client's
 pushes alone hold every message, gap-free and in seq order (what a node missed came from the
 store). How each client received the other nodes' messages sent during the outage (live while
-down, after the restart) is printed.
+down, after the restart) is printed. Last, rights taken away through one node (a new role, a
+revoked token, a disabled user) reach the sessions on the others at once.
 
 It needs a PostgreSQL server: the CTest fixture postgres (TOURBUS_TEST_POSTGRES_FILE), or
 TOURBUS_TEST_POSTGRES; run by hand without either, it starts a throwaway one of its own
@@ -391,6 +392,30 @@ class CrossNode(unittest.TestCase):
             self.assertEqual([x["seq"] for x in got], list(range(1, total + 1)), "history through %s" % name)
             self.assertEqual([(x["id"], x["client_id"]) for x in got],
                              [(acked[s]["id"], acked[s]["client_id"]) for s in range(1, total + 1)], name)
+
+        # 7. Rights taken away through one node reach the sessions on the others at once: a role
+        # changed through tb1 applies to the next request of a session on tb3; a token revoked
+        # through tb2 closes its session on tb3 (4003); a user disabled through tb3 has their
+        # session on tb1 closed. The sessions of others go on.
+        by = {m.handle: m for m in members}
+        cal, fil, dan, bea = by["cal"], by["fil"], by["dan"], by["bea"]
+        self.assertEqual((cal.node, fil.node, dan.node, bea.node), ("tb3", "tb3", "tb1", "tb2"))
+        mark = self.nodes["tb3"].log_mark()
+        r = self.nodes["tb1"].cli("user", "set", "cal", "--role", "guide")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        await asyncio.to_thread(self.nodes["tb3"].wait_for, r"net\.ws_role_changed user=cal session=\d+ role=guide",
+                                start=mark)
+        self.assertEqual((await cal.client.call("me"))["role"], "guide")
+        listed = [json.loads(line) for line in
+                  self.nodes["tb2"].cli("--json", "token", "list", "--user", "fil").stdout.splitlines()]
+        r = self.nodes["tb2"].cli("token", "revoke", str(listed[-1]["id"]))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(await asyncio.wait_for(fil.client.closed, WAIT), (4003, "the token was revoked"))
+        r = self.nodes["tb3"].cli("user", "disable", "dan")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(await asyncio.wait_for(dan.client.closed, WAIT), (4003, "the account was disabled"))
+        for m in (cal, bea):
+            self.assertEqual((await m.client.call("me"))["handle"], m.handle)
 
 
 if __name__ == "__main__":
