@@ -166,7 +166,7 @@ asio::awaitable<std::vector<std::int64_t>> store_recordings(Context& ctx, std::i
     auto dir = recordings_dir(*cfg, preview);
     std::error_code ec;
     if (!std::filesystem::is_directory(dir, ec)) return out;
-    auto scratch = ctx.files_dir / "converting";
+    auto scratch = ctx.files_dir / "converting" / ctx.node;  // per node: nodes may share files.dir
     std::filesystem::create_directories(scratch, ec);
     auto log = logging::get("calls");
     for (auto& c : calls::convert_recordings(dir, scratch, cfg->calls_janus_pp_rec)) {

@@ -212,6 +212,8 @@ const std::array kKeys{
         "Most messages one history or search request returns; clients page for more."},
     Key{"chat.max_group_members", &Config::chat_max_group_members, 2, 1'000'000, {}, true,
         "Most members of one group conversation; creating or adding beyond it gets conflict."},
+    Key{"files.dir", &Config::files_path, 0, 0, {}, false,
+        "Where uploads and recordings are stored (content-addressed). Empty: <state_dir>/files. Several nodes share one directory (NFS, CephFS: the same path on every node), so a file uploaded through one node is downloaded through any."},
     Key{"files.max_bytes", &Config::files_max_bytes, 1024, 1LL << 30, {}, true,
         "Largest file or photo upload in bytes; larger uploads get payload_too_large."},
     Key{"files.retention_days", &Config::files_retention_days, 0, 36500, {}, true,
@@ -348,7 +350,9 @@ std::filesystem::path Config::socket_path() const {
 }
 
 std::filesystem::path Config::database_path() const { return std::filesystem::path(state_dir) / "tourbus.db"; }
-std::filesystem::path Config::files_dir() const { return std::filesystem::path(state_dir) / "files"; }
+std::filesystem::path Config::files_dir() const {
+  return files_path.empty() ? std::filesystem::path(state_dir) / "files" : std::filesystem::path(files_path);
+}
 
 std::filesystem::path Config::templates_dir() const {
   if (!notify_templates_dir.empty()) return notify_templates_dir;
@@ -455,6 +459,10 @@ Status validate(const Config& c) {
   if (auto l = parse_listen(c.listen); !l)
     return Error(Code::invalid_argument, "server.listen: " + l.error().message, "server.listen");
   if (c.state_dir.empty()) return Error(Code::invalid_argument, "state_dir: must not be empty", "state_dir");
+  // The node's name is also a directory under files.dir (its uploads in flight), shared by nodes.
+  if (c.cluster_node.size() > 64 || c.cluster_node.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos ||
+      c.cluster_node == "." || c.cluster_node == "..")
+    return Error(Code::invalid_argument, "cluster.node: up to 64 letters, digits, '.', '_' or '-'", "cluster.node");
   if (c.tls_certificate.empty() != c.tls_key.empty())
     return Error(Code::invalid_argument, "server.tls_certificate and server.tls_key go together: set both or neither",
                  c.tls_certificate.empty() ? "server.tls_certificate" : "server.tls_key");

@@ -105,6 +105,7 @@ struct Config {
   std::int64_t chat_max_text_bytes = 4096;
   std::int64_t chat_history_page = 200;
   std::int64_t chat_max_group_members = 1000;
+  std::string files_path;  // files.dir as set (files_dir() gives the one in use)
   std::int64_t files_max_bytes = 20 << 20;
   std::int64_t files_retention_days = 365;
   std::int64_t files_max_uploads = 64;

@@ -281,7 +281,7 @@ HttpServer::HttpServer(asio::io_context& io, api::Context& ctx, realtime::Hub& h
       limits_(ctx),
       uploads_(ctx),
       sio_(io.get_executor(), ctx, hub, limits_),
-      incoming_(ctx.files_dir / "incoming"),
+      incoming_(ctx.files_dir / "incoming" / ctx.node),  // per node: nodes may share files.dir
       tcp_(io),
       unix_(io) {}
 

@@ -222,8 +222,12 @@ void Relay::forget(const std::string& node) {
   if (it == peers_.end()) return;
   logging::get("cluster")->warn("cluster.node_unheard node={} users={} (nothing from it for {} s)", node,
                                 it->second.present.size(), kPeerGoneMs.count() / 1000);
+  auto silent_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - it->second.heard);
   remote(node, true, {});
   peers_.erase(node);
+  // A node that died may have stored messages it never published: deliver them from the store
+  // (those of a conversation that went on were delivered already, behind a later push).
+  sequencer_.catch_up(timeutil::now_ms() - silent_ms.count() - Sequencer::kRecentMs);
 }
 
 std::map<std::string, std::size_t> Relay::peers() const {

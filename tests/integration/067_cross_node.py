@@ -13,7 +13,8 @@ and every node's history holds them all. Nothing acknowledged is lost to the out
 pushes alone hold every message, gap-free and in seq order (what a node missed came from the
 store). How each client received the other nodes' messages sent during the outage (live while
 down, after the restart) is printed. Last, rights taken away through one node (a new role, a
-revoked token, a disabled user) reach the sessions on the others at once.
+revoked token, a disabled user) reach the sessions on the others at once, and a file uploaded
+through one node is downloaded through the others (one shared files.dir).
 
 It needs a PostgreSQL server: the CTest fixture postgres (TOURBUS_TEST_POSTGRES_FILE), or
 TOURBUS_TEST_POSTGRES; run by hand without either, it starts a throwaway one of its own
@@ -21,8 +22,12 @@ TOURBUS_TEST_POSTGRES; run by hand without either, it starts a throwaway one of 
 
 import asyncio
 import collections
+import http.client
 import json
+import os
 import re
+import shutil
+import tempfile
 import time
 import unittest
 
@@ -107,6 +112,17 @@ class Member:
         return last_seq, pages
 
 
+def raw_get(node, path, token):
+    """GET through the node's TCP listener: (status, headers, body bytes)."""
+    conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=WAIT)
+    try:
+        conn.request("GET", path, headers={"Authorization": "Bearer " + token})
+        res = conn.getresponse()
+        return res.status, {k.lower(): v for k, v in res.getheaders()}, res.read()
+    finally:
+        conn.close()
+
+
 def have(seqs):
     """The highest seq such that every seq from 1 up to it is in `seqs`."""
     held, n = set(seqs), 0
@@ -122,11 +138,15 @@ class CrossNode(unittest.TestCase):
         self.addCleanup(self.nats.cleanup)  # last: after the nodes
         self.nats.start()
         cluster = {"nats": self.nats.url}
-        first = Daemon(config=CONFIG, node=NAMES[0], cluster=cluster)
+        # The nodes share one files.dir (docs/scaling.md, "Files on several nodes").
+        self.files = tempfile.mkdtemp(prefix="tourbus-files-")
+        self.addCleanup(shutil.rmtree, self.files, True)
+        config = CONFIG + "\n[files]\ndir = %s\n" % json.dumps(self.files)
+        first = Daemon(config=config, node=NAMES[0], cluster=cluster)
         self.addCleanup(first.cleanup)  # after the others: it drops the database they use
         self.nodes = {NAMES[0]: first}
         for name in NAMES[1:]:
-            self.nodes[name] = Daemon(config=CONFIG, store_of=first, node=name, cluster=cluster)
+            self.nodes[name] = Daemon(config=config, store_of=first, node=name, cluster=cluster)
             self.addCleanup(self.nodes[name].cleanup)
         # The first node alone makes the database's tables (066_cluster starts nodes on an empty
         # database at once), then the other two.
@@ -416,6 +436,22 @@ class CrossNode(unittest.TestCase):
         self.assertEqual(await asyncio.wait_for(dan.client.closed, WAIT), (4003, "the account was disabled"))
         for m in (cal, bea):
             self.assertEqual((await m.client.call("me"))["handle"], m.handle)
+
+        # 8. A file uploaded through one node is shown and downloaded through the others (one
+        # shared files.dir); each node received its uploads in its own incoming/ directory.
+        pdf = b"%PDF-1.4\n% shared between the nodes\n" + os.urandom(64).hex().encode() + b"\n%%EOF\n"
+        status, _, f = self.nodes["tb1"].http("POST", "/v1/files?name=plan.pdf", pdf, token=self.tokens["ann"],
+                                              headers={"Content-Type": "application/pdf"})
+        self.assertEqual(status, 201, f)
+        sent = await by["ann"].client.call("message.send", {"conversation": self.conv, "kind": "file", "file": f["id"],
+                                                            "client_id": "the-plan"})
+        for name, handle in (("tb2", "bea"), ("tb3", "cal")):
+            status, headers, body = raw_get(self.nodes[name], "/v1/files/%d/content" % f["id"], self.tokens[handle])
+            self.assertEqual((status, body), (200, pdf), "%s through %s" % (handle, name))
+            self.assertEqual(headers["content-type"], "application/pdf")
+        await by["bea"].wait_seqs([sent["seq"]], "the message with the file")
+        self.assertEqual(by["bea"].got[-1]["file"]["sha256"], f["sha256"])
+        self.assertEqual(sorted(os.listdir(os.path.join(self.files, "incoming"))), sorted(NAMES))
 
 
 if __name__ == "__main__":
