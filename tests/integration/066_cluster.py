@@ -9,12 +9,22 @@ once each. Started again with its name and state dir, it comes back as a followe
 killed in the middle of a delivery and started again at once lets go of its claim
 (notify.claims_released) and the job is delivered.
 
+An emergency alert sent through the leader, its roll-call partly answered (through the other
+nodes), outlives the leader: killed (kill -9) once the first rung of the escalation ladder is
+taken and before the next is due, the new leader takes every later rung once (SMS, the guide
+told, the operators on duty told), answers given through the survivors after the kill stop the
+ladder for those people, and the roll-call ends with the counts docs/safety.md promises; every
+SMS reaches a real receiver once.
+
 It needs a PostgreSQL server: the CTest fixture postgres (TOURBUS_TEST_POSTGRES_FILE), or
 TOURBUS_TEST_POSTGRES; run by hand without either, it starts a throwaway one of its own
 (tests/postgres.py)."""
 
+import base64
 import collections
 import datetime
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -23,6 +33,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 
 import harness
 from harness import WAIT, Daemon, wait_until
@@ -46,7 +57,20 @@ retry_max_ms = 2000
 [webhook]
 url = %s
 secret = "hook-secret"
+
+[sms]
+provider = "webhook"  # a JSON POST per SMS to the test's receiver ("delivery": the job id)
+url = %s
+auth_token = "sms-token"  # also signs the replies the provider posts (sms.inbound)
+from = "Tours"
+
+[alert]
+escalate_after_seconds = %d  # the roll-call's ladder: one rung each time this passes
 """
+# alert.escalate_after_seconds: the scenario answers, kills and waits between rungs, so a slower
+# daemon (the sanitizer build) gets wider windows.
+SANITIZED = "build-asan" in os.environ.get("TOURBUS_BUILD_DIR", "")
+ESCALATE_AFTER = 6 if SANITIZED else 3
 
 
 def server(test):
@@ -60,6 +84,9 @@ def server(test):
     test.addCleanup(pg.stop)
     os.environ["TOURBUS_TEST_POSTGRES"] = pg.conninfo()
     os.environ["TOURBUS_TEST_POSTGRES_PASSWORD"] = pg.password
+    # Gone with the server: the next test starts one of its own.
+    test.addCleanup(os.environ.pop, "TOURBUS_TEST_POSTGRES_PASSWORD", None)
+    test.addCleanup(os.environ.pop, "TOURBUS_TEST_POSTGRES", None)
 
 
 def now():
@@ -68,6 +95,11 @@ def now():
 
 def rfc3339(t):
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
+
+
+def parse_time(text):
+    """An RFC 3339 time as the daemon writes it ("...Z"), as an aware datetime."""
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 class Receiver:
@@ -116,12 +148,39 @@ class Receiver:
         self.peer.close()
 
 
+class SmsReceiver:
+    """The SMS provider (sms.provider = "webhook", a real HTTP server): answers 200 and notes
+    every request as it arrives, as (delivery, to, text); delivery is the job id."""
+
+    def __init__(self):
+        self.peer = peers.HttpPeer()
+        self.url = self.peer.url + "/sms"
+        self.lock = threading.Lock()
+        self.arrived = []
+        self.peer.route("/sms", self.answer)
+
+    def answer(self, req):
+        body = req.json()
+        with self.lock:
+            self.arrived.append((body["delivery"], body["to"], body["text"]))
+        return None  # 200
+
+    def messages(self):
+        with self.lock:
+            return list(self.arrived)
+
+    def close(self):
+        self.peer.close()
+
+
 class Cluster(unittest.TestCase):
     def setUp(self):
         server(self)
         self.hook = Receiver()
         self.addCleanup(self.hook.close)
-        config = CONFIG % (json.dumps(EXAMPLES), json.dumps(self.hook.url))
+        self.sms = SmsReceiver()
+        self.addCleanup(self.sms.close)
+        config = CONFIG % (json.dumps(EXAMPLES), json.dumps(self.hook.url), json.dumps(self.sms.url), ESCALATE_AFTER)
         first = Daemon(config=config, node=NAMES[0])
         self.addCleanup(first.cleanup)  # last: it drops the database the others use
         self.nodes = {NAMES[0]: first}
@@ -424,6 +483,214 @@ class Cluster(unittest.TestCase):
 
         # Nothing came late or twice over the whole run.
         self.assertEqual(collections.Counter(self.hook.jobs()), self.expected)
+
+    # -- an emergency alert outlives the leader that started it -----------------------------------
+    def alert_status(self, via, alert):
+        return self.nodes[via].cli_json("alert", "status", str(alert))
+
+    @staticmethod
+    def person(status, handle):
+        return next(p for p in status["people"] if p["user"] == handle)
+
+    def escalations(self, alert, marks):
+        """{(user, rung): [the node of each safety.escalated line]} of the alert since marks."""
+        found = collections.defaultdict(list)
+        for name, lines in self.where_logged(r"safety\.escalated alert=%d " % alert, marks).items():
+            for line in lines:
+                m = re.search(r"safety\.escalated alert=\d+ user=(\S+) rung=(\S+) ", line)
+                found[(m.group(1), m.group(2))].append(name)
+        return dict(found)
+
+    def alert_jobs(self, via, alert):
+        """Every notification job the alert made (its fan-out, rungs, the help call): (id,
+        handle, created_by, channel, state)."""
+        return self.nodes[via].store_rows(
+            "SELECT j.id, u.handle, n.created_by, j.channel, j.state FROM notify_jobs j "
+            "JOIN notifications n ON n.id = j.notification_id JOIN users u ON u.id = j.user_id "
+            "WHERE n.created_by = ? OR n.created_by LIKE ? ORDER BY j.id", ("alert:%d" % alert, "alert:%d:%%" % alert))
+
+    def wait_alert_jobs_delivered(self, via, alert, count):
+        last = []
+
+        def check():
+            last[:] = self.alert_jobs(via, alert)
+            return len(last) == count and all(state == "delivered" for *_, state in last)
+
+        wait_until(check, "the %d jobs of alert %d to be delivered" % (count, alert),
+                   describe=lambda: "; jobs: %s" % last)
+        return last
+
+    def sms_reply(self, via, sender, body):
+        """A roll-call reply by SMS, posted to node `via` as the provider would (signed)."""
+        d = self.nodes[via]
+        form = {"From": sender, "To": "+15005550006", "Body": body, "MessageSid": "SM" + "3" * 32,
+                "AccountSid": "AC" + "1" * 32}
+        signed = "http://127.0.0.1:%d/v1/webhooks/sms" % d.port + "".join(k + form[k] for k in sorted(form))
+        signature = base64.b64encode(hmac.new(b"sms-token", signed.encode(), hashlib.sha1).digest()).decode()
+        status, _, text = d.http("POST", "/v1/webhooks/sms", body=urllib.parse.urlencode(form),
+                                 headers={"Content-Type": "application/x-www-form-urlencoded",
+                                          "X-Twilio-Signature": signature})
+        self.assertEqual(status, 200, text)
+        return text
+
+    def test_an_alert_started_on_the_leader_completes_after_it_dies(self):
+        leader = self.wait_agreed(list(NAMES))
+        survivors = [n for n in NAMES if n != leader]
+        L = self.nodes[leader]
+        phones = {"anna": "+393330000001", "bob": "+393330000002", "carl": "+393330000003",
+                  "dora": "+393330000004", "gina": "+393330000005", "olga": "+393330000006",
+                  "otto": "+393330000007"}
+        people = {"anna": "Anna Rossi", "bob": "Bob Clark", "carl": "Carl Neri", "dora": "Dora Bianchi"}
+        for i, (handle, name) in enumerate(people.items()):  # made through every node: one store
+            self.nodes[NAMES[i % 3]].cli_json("user", "add", handle, "--role", "tourist", "-n", name,
+                                              "--phone", phones[handle], "--language", "en")
+        L.cli_json("user", "add", "gina", "--role", "guide", "-n", "Gina Verdi", "--phone", phones["gina"])
+        for op in ("olga", "otto"):
+            L.cli_json("user", "add", op, "--role", "operator", "--phone", phones[op])
+        self.nodes[survivors[0]].cli_json("duty", "on", "olga")  # otto is off duty: never told
+        t = now()
+        tour = L.cli_json("tour", "add", "-t", "Colosseum at dawn", "--tz", "Europe/Rome", "-g", "gina",
+                          "--start", rfc3339(t - datetime.timedelta(minutes=30)),
+                          "--end", rfc3339(t + datetime.timedelta(hours=2)),
+                          *[x for h in people for x in ("-p", h)])["id"]
+
+        # 1. The alert, through the leader, to the whole tour (its four tourists and its guide): the
+        # leader sends it at once, on every channel each has (in-app, SMS).
+        marks = self.marks()
+        sent = L.cli_json("alert", "send", "--headline", "Flash flood near the Colosseum",
+                          "--instruction", "Go to higher ground now.", "--tour", str(tour))
+        alert = sent["id"]
+        self.assertEqual((sent["state"], sent["recipients"], sent["by_reason"]["tour"]), ("sending", 5, 5), sent)
+        # Two answer at once, through the other nodes: the guide is safe, anna needs help.
+        a = self.nodes[survivors[0]].cli_json("--as", "gina", "alert", "answer", str(alert), "safe")
+        self.assertEqual((a["answer"], a["via"]), ("safe", "app"))
+        a = self.nodes[survivors[1]].cli_json("--as", "anna", "alert", "answer", str(alert), "need-help",
+                                              "--note", "stuck on the bridge")
+        self.assertEqual(a["answer"], "need_help")
+        self.assertIsNotNone(a["incident"])
+        L.wait_for(r"safety\.alert_sent alert=%d " % alert, start=marks[leader])
+        # 2. After ESCALATE_AFTER seconds the leader takes the first rung for the three who did not answer:
+        # the alert again, on every channel.
+        for h in ("bob", "carl", "dora"):
+            L.wait_for(r"safety\.escalated alert=%d user=%s rung=renotify " % (alert, h), start=marks[leader])
+        # What the leader queued so far is delivered (so that the kill cuts no delivery: that case
+        # is the other test's): the alert to five, the help call to two, the first rung to three.
+        self.wait_alert_jobs_delivered(survivors[0], alert, 2 * (5 + 2 + 3))
+        before = self.alert_status(leader, alert)
+        due = min(parse_time(self.person(before, h)["next_rung_at"]) for h in ("bob", "carl", "dora"))
+        self.assertEqual([(p["user"], p["rung"]) for p in before["people"] if p["answer"] is None],
+                         [(h, "renotify") for h in ("bob", "carl", "dora")])
+
+        # 3. kill -9 of the leader before the second rung is due.
+        kill_marks = self.marks()
+        L.kill9()
+        killed_at = time.monotonic()
+        self.assertLess(now(), due, "the kill came after the next rung was due: the test proves nothing")
+        # bob answers through a survivor at once (whether or not another node leads yet).
+        a = self.nodes[survivors[0]].cli_json("--as", "bob", "alert", "answer", str(alert), "safe")
+        self.assertEqual((a["user"], a["answer"], a["via"]), ("bob", "safe", "app"))
+        self.assertLess(parse_time(a["answered_at"]), due)
+        wait_until(lambda: self.where_logged(r"cluster\.leading", kill_marks), "another node to lead",
+                   timeout=GONE_AFTER)
+        new_leader = next(iter(self.where_logged(r"cluster\.leading", kill_marks)))
+        follower = next(n for n in survivors if n != new_leader)
+        took_over = time.monotonic() - killed_at
+        N = self.nodes[new_leader]
+        # 4. The new leader takes the second rung for carl and dora (their alert went out by SMS
+        # already: recorded as skipped), not for bob, who answered.
+        for h in ("carl", "dora"):
+            N.wait_for(r"safety\.escalated alert=%d user=%s rung=sms " % (alert, h), start=kill_marks[new_leader])
+        # carl answers by replying SAFE to the SMS, through the node that does not lead, before
+        # his third rung is due.
+        carl = self.person(self.alert_status(follower, alert), "carl")
+        self.assertEqual(carl["rung"], "sms")
+        carl_due = parse_time(carl["next_rung_at"])
+        reply = self.sms_reply(follower, phones["carl"], "SAFE")
+        self.assertIn("<Response><Message>", reply)
+        carl = self.person(self.alert_status(follower, alert), "carl")
+        self.assertEqual((carl["answer"], carl["via"], carl["by"]), ("safe", "sms", "sms"))
+        self.assertLess(parse_time(carl["answered_at"]), carl_due)
+        # 5. dora alone climbs on: her guide is told, then the operators on duty.
+        N.wait_for(r"safety\.escalated alert=%d user=dora rung=guide " % alert, start=kill_marks[new_leader])
+        N.wait_for(r"safety\.escalated alert=%d user=dora rung=operators " % alert, start=kill_marks[new_leader])
+        ladder_done = time.monotonic() - killed_at
+
+        # Every rung was taken once: the first by the old leader, the others by the new one.
+        steps = self.escalations(alert, marks)
+        self.assertEqual(steps, {("bob", "renotify"): [leader], ("carl", "renotify"): [leader],
+                                 ("dora", "renotify"): [leader], ("carl", "sms"): [new_leader],
+                                 ("dora", "sms"): [new_leader], ("dora", "guide"): [new_leader],
+                                 ("dora", "operators"): [new_leader]})
+        self.assertEqual(list(self.where_logged(r"safety\.alert_sent alert=%d " % alert, marks)), [leader])
+        self.assertEqual(len(self.lines(leader, r"safety\.alert_sent alert=%d " % alert, marks[leader])), 1)
+        # The answers were taken where they were given.
+        answered = {name: sorted(re.search(r" user=(\S+)", l).group(1) for l in lines) for name, lines in
+                    self.where_logged(r"safety\.answered alert=%d " % alert, marks).items()}
+        expected = {survivors[0]: ["bob", "gina"], survivors[1]: ["anna"]}
+        expected[follower] = sorted(expected[follower] + ["carl"])
+        self.assertEqual(answered, expected)
+
+        # The roll-call, as a survivor shows it: everyone notified once, three safe, one needs help,
+        # one never answered and climbed to the top rung, where her ladder ends; the alert is sent.
+        st = self.alert_status(follower, alert)
+        self.assertEqual({k: st[k] for k in ("state", "recipients", "safe", "need_help", "no_answer", "answered_percent")},
+                         {"state": "sent", "recipients": 5, "safe": 3, "need_help": 1, "no_answer": 1,
+                          "answered_percent": 80})
+        self.assertEqual(st["tours"], [{"tour": tour, "title": "Colosseum at dawn", "guide": "gina", "recipients": 5,
+                                        "safe": 3, "need_help": 1, "no_answer": 1}])
+        got = {p["user"]: (p["answer"], p["via"], p["rung"], p["next_rung_at"], sorted(p["channels"]))
+               for p in st["people"]}
+        self.assertEqual(got, {"anna": ("need_help", "app", "alert", None, ["inapp", "sms"]),
+                               "gina": ("safe", "app", "alert", None, ["inapp", "sms"]),
+                               "bob": ("safe", "app", "renotify", None, ["inapp", "sms"]),
+                               "carl": ("safe", "sms", "sms", None, ["inapp", "sms"]),
+                               "dora": (None, None, "operators", None, ["inapp", "sms"])})
+        self.assertEqual([p["user"] for p in st["people"]][:2], ["anna", "dora"])  # need help, then not answered
+        self.assertIsNotNone(self.person(st, "anna")["incident"])
+        rungs = [(r["user"], r["rung"], r["detail"]) for r in st["rungs"]]
+        self.assertEqual(sorted(rungs[:3]), [(h, "renotify", "sent again on inapp, sms") for h in ("bob", "carl", "dora")])
+        self.assertEqual(sorted(rungs[3:5]), [(h, "sms", "skipped: the alert went out by SMS already")
+                                              for h in ("carl", "dora")])
+        self.assertEqual(rungs[5:], [("dora", "guide", "their guide gina was told"),
+                                     ("dora", "operators", "the operators on duty were told")])
+        listed = [x for x in map(json.loads, self.nodes[follower].cli("--json", "alert", "list").stdout.splitlines())
+                  if x["id"] == alert]
+        self.assertEqual([(x["state"], x["recipients"], x["answered"]) for x in listed], [("sent", 5, 4)])
+
+        # What reached people: one job per channel for each message the docs promise, each
+        # delivered, by one node, and each SMS at the receiver once.
+        base = "alert:%d" % alert
+        jobs = self.wait_alert_jobs_delivered(follower, alert, 2 * (5 + 2 + 3 + 2))
+        want = collections.Counter()
+        for h in ("anna", "bob", "carl", "dora", "gina"):
+            want.update([(h, base)])  # the alert
+        for h in ("bob", "carl", "dora"):
+            want.update([(h, base + ":renotify")])  # the first rung
+        want.update([("gina", base + ":help"), ("olga", base + ":help")])  # anna needs help
+        want.update([("gina", base + ":escalation"), ("olga", base + ":escalation")])  # rungs 3 and 4
+        for channel in ("inapp", "sms"):
+            self.assertEqual(collections.Counter((h, by) for _, h, by, ch, _ in jobs if ch == channel), want, channel)
+        # In-app: one feed item each (written with its job's outcome, in one transaction).
+        feed = self.nodes[follower].store_rows(
+            "SELECT u.handle, n.created_by FROM feed f JOIN notifications n ON n.id = f.notification_id "
+            "JOIN users u ON u.id = f.user_id WHERE n.created_by = ? OR n.created_by LIKE ?", (base, base + ":%"))
+        self.assertEqual(collections.Counter(feed), want)
+        # SMS: each delivered by one node, and at the receiver once.
+        sms_jobs = {j[0]: j for j in jobs if j[3] == "sms"}
+        self.delivered_once(sms_jobs, follower, marks)
+        received = self.sms.messages()
+        self.assertEqual(collections.Counter(d for d, _, _ in received), {j: 1 for j in sms_jobs})
+        self.assertEqual({(d, to) for d, to, _ in received},
+                         {(j, phones[h]) for j, (_, h, _, _, _) in sms_jobs.items()})
+        told = sorted((to, text) for d, to, text in received if sms_jobs[d][2] == base + ":escalation")
+        line = "1 person has not answered the roll-call of alert %d: Dora Bianchi (dora)." % alert
+        self.assertEqual([to for to, _ in told], sorted([phones["gina"], phones["olga"]]))
+        for _, text in told:
+            self.assertIn(line, text)
+        self.assertNotIn(phones["otto"], [to for _, to, _ in received])
+        self.assertEqual(self.hook.jobs(), [])  # the webhook channel is never chosen by itself
+        print("\nalert %d sent through the leader %s, killed after the first rung: %s leads after %.1f s and "
+              "took the last rung %.1f s after the kill" % (alert, leader, new_leader, took_over, ladder_done))
 
 
 if __name__ == "__main__":
