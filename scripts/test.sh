@@ -27,7 +27,7 @@ echo "== fuzz smoke (libFuzzer + ASan + UBSan, clang; docs/testing.md) =="
 cmake -S . -B build-fuzz -DTOURBUS_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
   -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" >/dev/null
 cmake --build build-fuzz -j "$jobs" --target fuzz
-for target in ws_frame_fuzz http_request_fuzz ws_event_fuzz config_fuzz socketio_fuzz schedule_fuzz cap_fuzz translate_fuzz; do
+for target in ws_frame_fuzz http_request_fuzz ws_event_fuzz config_fuzz socketio_fuzz schedule_fuzz cap_fuzz translate_fuzz relay_fuzz; do
   # New inputs go to a scratch corpus; the seeds in tests/fuzz/corpus stay as they are.
   rm -rf "build-fuzz/corpus/$target" && mkdir -p "build-fuzz/corpus/$target"
   if ! "build-fuzz/tests/fuzz/$target" "build-fuzz/corpus/$target" "tests/fuzz/corpus/$target" \
