@@ -28,14 +28,12 @@ import hmac
 import json
 import os
 import re
-import shutil
-import tempfile
 import threading
 import time
 import unittest
 import urllib.parse
 
-import harness
+from cluster import server
 from harness import WAIT, Daemon, wait_until
 import peers
 
@@ -71,22 +69,6 @@ escalate_after_seconds = %d  # the roll-call's ladder: one rung each time this p
 # daemon (the sanitizer build) gets wider windows.
 SANITIZED = "build-asan" in os.environ.get("TOURBUS_BUILD_DIR", "")
 ESCALATE_AFTER = 6 if SANITIZED else 3
-
-
-def server(test):
-    """Points the harness at a PostgreSQL server: the fixture's, or a throwaway one of the test's."""
-    if harness.postgres_base():
-        return
-    cluster = tempfile.mkdtemp(prefix="tourbus-pg-")
-    os.chmod(cluster, 0o755)  # the postgres user must reach it when we are root
-    test.addCleanup(shutil.rmtree, cluster, True)
-    pg = harness.postgres().Postgres().start(os.path.join(cluster, "pg"))
-    test.addCleanup(pg.stop)
-    os.environ["TOURBUS_TEST_POSTGRES"] = pg.conninfo()
-    os.environ["TOURBUS_TEST_POSTGRES_PASSWORD"] = pg.password
-    # Gone with the server: the next test starts one of its own.
-    test.addCleanup(os.environ.pop, "TOURBUS_TEST_POSTGRES_PASSWORD", None)
-    test.addCleanup(os.environ.pop, "TOURBUS_TEST_POSTGRES", None)
 
 
 def now():

@@ -25,18 +25,16 @@ import collections
 import http.client
 import json
 import os
-import re
 import shutil
 import tempfile
 import time
 import unittest
 
-from cluster import NatsServer, server
-from harness import WAIT, Daemon, wait_until
+from cluster import Member, NatsServer, have, rest, server, start_nodes, until, wait_linked
+from harness import WAIT
 from wsclient import Client
 
 NAMES = ("tb1", "tb2", "tb3")
-SUBJECT = "tourbus.events"  # where the nodes publish their pushes (cluster.nats)
 # Two people on each node: USERS[i] connects to NAMES[i % 3].
 USERS = ("ann", "bea", "cal", "dan", "eva", "fil")
 BURST = 5  # messages each client sends at once in the concurrent round (6 x 5 = 30)
@@ -50,68 +48,6 @@ event_burst = 10000
 """
 
 
-class Member:
-    """A person's one WebSocket client on one node, and the `message` pushes of the conversation
-    it received, in arrival order (other pushes, such as presence, are dropped)."""
-
-    def __init__(self, handle, node, client, conv):
-        self.handle, self.node, self.client, self.conv = handle, node, client, conv
-        self.got = []  # message pushes: the Message objects, in arrival order
-
-    def take(self):
-        """Moves the pushes the client has read so far into `got`."""
-        frames, self.client.pushes[:] = list(self.client.pushes), []
-        self.got += [f["data"] for f in frames if f["event"] == "message" and f["data"]["conversation"] == self.conv]
-
-    def seqs(self):
-        self.take()
-        return [m["seq"] for m in self.got]
-
-    async def wait_for(self, check, what, timeout=WAIT):
-        """Waits until check() (over `got`) holds, taking pushes as they are read."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.client.arrived.clear()
-            self.take()
-            if check():
-                return
-            if self.client.closed.done():
-                raise AssertionError("%s on %s: connection closed %s while waiting for %s"
-                                     % (self.handle, self.node, self.client.closed.result(), what))
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("%s on %s: timed out waiting for %s; pushed seqs %s"
-                                     % (self.handle, self.node, what, [m["seq"] for m in self.got]))
-            try:
-                await asyncio.wait_for(self.client.arrived.wait(), left)
-            except asyncio.TimeoutError:
-                pass
-
-    async def wait_seqs(self, seqs, what, timeout=WAIT):
-        seqs = set(seqs)
-        await self.wait_for(lambda: seqs <= {m["seq"] for m in self.got}, what, timeout)
-
-    async def round_trip(self):
-        """Every push the node queued for this client before now has been read (and taken)."""
-        await self.client.call("me")
-        self.take()
-
-    async def sync(self, have):
-        """The protocol's sync (docs/protocol.md, "Reconnecting and sync"), on the open connection:
-        conversation.list, then message.history pages after `have` until `more` is false. Returns
-        (last_seq, the messages of the pages)."""
-        listed = await self.client.call("conversation.list", {"limit": 1000})
-        last_seq = next(c["last_seq"] for c in listed["conversations"] if c["id"] == self.conv)
-        pages, after = [], have
-        while last_seq > after:
-            page = await self.client.call("message.history", {"conversation": self.conv, "after": after})
-            pages += page["messages"]
-            if not page["more"] or not page["messages"]:
-                break
-            after = page["messages"][-1]["seq"]
-        return last_seq, pages
-
-
 def raw_get(node, path, token):
     """GET through the node's TCP listener: (status, headers, body bytes)."""
     conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=WAIT)
@@ -123,42 +59,18 @@ def raw_get(node, path, token):
         conn.close()
 
 
-def have(seqs):
-    """The highest seq such that every seq from 1 up to it is in `seqs`."""
-    held, n = set(seqs), 0
-    while n + 1 in held:
-        n += 1
-    return n
-
-
 class CrossNode(unittest.TestCase):
     def setUp(self):
         server(self)
         self.nats = NatsServer()
         self.addCleanup(self.nats.cleanup)  # last: after the nodes
         self.nats.start()
-        cluster = {"nats": self.nats.url}
         # The nodes share one files.dir (docs/scaling.md, "Files on several nodes").
         self.files = tempfile.mkdtemp(prefix="tourbus-files-")
         self.addCleanup(shutil.rmtree, self.files, True)
         config = CONFIG + "\n[files]\ndir = %s\n" % json.dumps(self.files)
-        first = Daemon(config=config, node=NAMES[0], cluster=cluster)
-        self.addCleanup(first.cleanup)  # after the others: it drops the database they use
-        self.nodes = {NAMES[0]: first}
-        for name in NAMES[1:]:
-            self.nodes[name] = Daemon(config=config, store_of=first, node=name, cluster=cluster)
-            self.addCleanup(self.nodes[name].cleanup)
-        # The first node alone makes the database's tables (066_cluster starts nodes on an empty
-        # database at once), then the other two.
-        first.start()
-        for d in list(self.nodes.values())[1:]:
-            d.start(wait_ready=False)
-        for d in list(self.nodes.values())[1:]:
-            line = d.wait_for(r"daemon\.ready")
-            d.port = int(re.search(r"listen=127\.0\.0\.1:(\d+)", line).group(1))
-        # Each node connected to nats-server, and the server has the three subscribed.
-        self.wait_logged(r"cluster\.nats_connected\b", {name: 0 for name in NAMES})
-        self.wait_linked()
+        # Back once each node is connected to nats-server, and the server has the three subscribed.
+        self.nodes = start_nodes(self, NAMES, config, self.nats)
         self.assertEqual(self.nats_states(), {name: "connected" for name in NAMES})
         one = self.nodes[NAMES[0]]
         for handle in USERS:
@@ -180,17 +92,6 @@ class CrossNode(unittest.TestCase):
     def nats_states(self):
         """What each node's status says of its NATS connection."""
         return {name: d.cli_json("status")["nats"] for name, d in self.nodes.items()}
-
-    def wait_linked(self):
-        """nats-server has a connection subscribed to SUBJECT for each node."""
-        last = [None]
-
-        def check():
-            last[0] = self.nats.subscribers(SUBJECT)
-            return last[0] is not None and len(last[0]) == len(self.nodes)
-
-        wait_until(check, "the %d nodes subscribed to %s on nats-server" % (len(self.nodes), SUBJECT),
-                   describe=lambda: "; subscribed: %r" % (last[0],))
 
     async def connect(self):
         members = []
@@ -297,10 +198,7 @@ class CrossNode(unittest.TestCase):
                     if phase[0] == began:
                         answered_in[began].append(sent["seq"])
                     progress.set()
-                    try:
-                        await asyncio.wait_for(stop.wait(), PACE)  # the traffic's rate
-                    except asyncio.TimeoutError:
-                        pass
+                    await rest(stop, PACE)
             finally:
                 progress.set()
 
@@ -308,26 +206,9 @@ class CrossNode(unittest.TestCase):
             per = collections.Counter(acked[s]["sender"] for s in answered_in[stretch])
             return all(per[m.handle] >= AT_LEAST for m in members)
 
-        async def until(check, what):
-            deadline = time.monotonic() + WAIT
-            while True:
-                progress.clear()
-                for t in senders:
-                    if t.done():
-                        t.result()  # a sender's failure, as it is
-                        raise AssertionError("a sender stopped")
-                if check():
-                    return
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError("timed out waiting for %s" % what)
-                try:
-                    await asyncio.wait_for(progress.wait(), left)
-                except asyncio.TimeoutError:
-                    pass
-
         senders = [asyncio.create_task(sender(m)) for m in members]
-        await until(lambda: each_answered("before"), "every client to have messages answered before the outage")
+        await until(progress, senders, lambda: each_answered("before"),
+                    "every client to have messages answered before the outage")
         marks = {name: d.log_mark() for name, d in self.nodes.items()}
         phase[0] = "stopping"
         await asyncio.to_thread(self.nats.stop)
@@ -336,7 +217,8 @@ class CrossNode(unittest.TestCase):
         self.assertEqual(await asyncio.to_thread(self.nats_states), {name: "disconnected" for name in NAMES})
         phase[0] = "down"
         # ... and chat goes on without it: every client keeps having its messages acknowledged.
-        await until(lambda: each_answered("down"), "every client to have messages answered while NATS is down")
+        await until(progress, senders, lambda: each_answered("down"),
+                    "every client to have messages answered while NATS is down")
         phase[0] = "restarting"
         # What the clients received while NATS was down: everything the nodes pushed until now.
         for m in members:
@@ -345,10 +227,11 @@ class CrossNode(unittest.TestCase):
         await asyncio.to_thread(self.nats.start)
         # Every node connects again by itself, and subscribes again.
         await asyncio.to_thread(self.wait_logged, r"cluster\.nats_reconnected\b", marks)
-        await asyncio.to_thread(self.wait_linked)
+        await asyncio.to_thread(wait_linked, self.nats, len(self.nodes))
         self.assertEqual(await asyncio.to_thread(self.nats_states), {name: "connected" for name in NAMES})
         phase[0] = "after"
-        await until(lambda: each_answered("after"), "every client to have messages answered after the outage")
+        await until(progress, senders, lambda: each_answered("after"),
+                    "every client to have messages answered after the outage")
         stop.set()
         await asyncio.gather(*senders)
         total = max(acked)
@@ -390,7 +273,7 @@ class CrossNode(unittest.TestCase):
             # catch-up when NATS was back), so the pushes alone hold every message, in seq order.
             self.assertEqual(pushed, list(range(1, total + 1)), "%s on %s: the pushes, in order and gap-free"
                              % (m.handle, m.node))
-            last_seq, pages = synced[m.handle]
+            last_seq, pages, _ = synced[m.handle]
             self.assertEqual(last_seq, total, m.handle)
             for page_message in pages:
                 want = acked[page_message["seq"]]

@@ -32,7 +32,7 @@ import unittest
 
 import websockets
 
-from cluster import NatsServer, server, start_nodes
+from cluster import Member, NatsServer, have, rest, server, start_nodes, until
 from harness import WAIT
 from wsclient import Client
 
@@ -55,30 +55,21 @@ event_burst = 10000
 """
 
 
-class Conn:
-    """One WebSocket connection of a person to a node, with the pushes it received in arrival
-    order: the conversation's `message` pushes (the Message objects) and the `presence` pushes."""
+class Conn(Member):
+    """One WebSocket connection of a person to a node (cluster.Member: the conversation's `message`
+    pushes in `got`), keeping the `presence` pushes it received too, in arrival order: what the
+    scenario judges who was told of whom, and when."""
 
     def __init__(self, handle, node, client, conv):
-        self.handle, self.node, self.client, self.conv = handle, node, client, conv
-        self.got = []  # message pushes
+        super().__init__(handle, node, client, conv)
         self.presence = []  # presence pushes' data: {user, status, last_seen}
 
-    def __repr__(self):
-        return "%s on %s" % (self.handle, self.node)
+    def other(self, frame):
+        if frame["event"] == "presence":
+            self.presence.append(frame["data"])
 
-    def take(self):
-        """Moves the pushes the client has read so far into `got` and `presence`."""
-        frames, self.client.pushes[:] = list(self.client.pushes), []
-        for f in frames:
-            if f["event"] == "message" and f["data"]["conversation"] == self.conv:
-                self.got.append(f["data"])
-            elif f["event"] == "presence":
-                self.presence.append(f["data"])
-
-    def seqs(self):
-        self.take()
-        return [m["seq"] for m in self.got]
+    def pushed(self):
+        return "%s; presence pushes %s" % (super().pushed(), self.presence)
 
     def mark(self):
         """Where the presence pushes from now on begin."""
@@ -90,63 +81,10 @@ class Conn:
         self.take()
         return [p for p in self.presence[since:] if p["user"] == handle]
 
-    async def wait_for(self, check, what, timeout=WAIT):
-        """Waits until check() holds, taking pushes as they are read."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.client.arrived.clear()
-            self.take()
-            if check():
-                return
-            if self.client.closed.done():
-                raise AssertionError("%r: connection closed %s while waiting for %s"
-                                     % (self, self.client.closed.result(), what))
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("%r: timed out waiting for %s; pushed seqs %s; presence pushes %s"
-                                     % (self, what, [m["seq"] for m in self.got], self.presence))
-            try:
-                await asyncio.wait_for(self.client.arrived.wait(), left)
-            except asyncio.TimeoutError:
-                pass
-
-    async def wait_seqs(self, seqs, what):
-        seqs = set(seqs)
-        await self.wait_for(lambda: seqs <= {m["seq"] for m in self.got}, what)
-
-    async def round_trip(self):
-        """Every push the node queued for this client before now has been read (and taken)."""
-        await self.client.call("me")
-        self.take()
-
     async def presence_list(self):
         """presence.list of every member, through this connection's node: {handle: entry}."""
         listed = await self.client.call("presence.list", {"users": list(USERS)})
         return {p["user"]: p for p in listed["presence"]}
-
-    async def sync(self, have):
-        """The protocol's sync (docs/protocol.md, "Reconnecting and sync"), on the open connection:
-        conversation.list, then message.history pages after `have` until `more` is false. Returns
-        (last_seq, the messages of the pages, how many pages)."""
-        listed = await self.client.call("conversation.list", {"limit": 1000})
-        last_seq = next(c["last_seq"] for c in listed["conversations"] if c["id"] == self.conv)
-        pages, after, count = [], have, 0
-        while last_seq > after:
-            page = await self.client.call("message.history", {"conversation": self.conv, "after": after})
-            pages += page["messages"]
-            count += 1
-            if not page["more"] or not page["messages"]:
-                break
-            after = page["messages"][-1]["seq"]
-        return last_seq, pages, count
-
-
-def have(seqs):
-    """The highest seq such that every seq from 1 up to it is in `seqs`."""
-    held, n = set(seqs), 0
-    while n + 1 in held:
-        n += 1
-    return n
 
 
 class NodeLoss(unittest.TestCase):
@@ -347,28 +285,7 @@ class NodeLoss(unittest.TestCase):
                 progress.set()
                 if phase[0] == "kill" and conn.node == DEAD:
                     continue  # back to back: a message on its way when the node dies
-                try:
-                    await asyncio.wait_for(stop.wait(), PACE)  # the traffic's rate
-                except asyncio.TimeoutError:
-                    pass
-
-        async def until(check, what):
-            deadline = time.monotonic() + WAIT
-            while True:
-                progress.clear()
-                for t in senders:
-                    if t.done():
-                        t.result()  # a sender's failure, as it is
-                        raise AssertionError("a sender stopped")
-                if check():
-                    return
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError("timed out waiting for %s" % what)
-                try:
-                    await asyncio.wait_for(progress.wait(), left)
-                except asyncio.TimeoutError:
-                    pass
+                await rest(stop, PACE)
 
         def each_answered(stretch):
             return all(answered[stretch][h] >= AT_LEAST for h in SENDERS)
@@ -376,10 +293,11 @@ class NodeLoss(unittest.TestCase):
         killed_at = [None]
         senders = [asyncio.create_task(sender(h)) for h in SENDERS]
         try:
-            await until(lambda: each_answered("before"), "every sender to have messages answered before the kill")
+            await until(progress, senders, lambda: each_answered("before"),
+                        "every sender to have messages answered before the kill")
             phase[0] = "kill"
-            await until(lambda: set(MOVES) <= on_the_way, "%s each to have a message on its way through %s"
-                        % (" and ".join(MOVES), DEAD))
+            await until(progress, senders, lambda: set(MOVES) <= on_the_way,
+                        "%s each to have a message on its way through %s" % (" and ".join(MOVES), DEAD))
             survivors = [name for name in NAMES if name != DEAD]
             logs = {name: self.nodes[name].log_mark() for name in survivors}
             killed_at[0] = time.monotonic()
@@ -390,7 +308,8 @@ class NodeLoss(unittest.TestCase):
             # 6. Each surviving node forgets tb3 once it has not been heard from for 10 s, with the
             # three users whose sessions were there; kit, the one not back elsewhere, is announced
             # offline then to each contact, once, by the contact's node.
-            await until(lambda: set(MOVES) <= set(moved), "%s to come back" % " and ".join(MOVES))
+            await until(progress, senders, lambda: set(MOVES) <= set(moved),
+                        "%s to come back" % " and ".join(MOVES))
             unheard, told_at = {}, {}
 
             async def node_unheard(name):
@@ -405,7 +324,8 @@ class NodeLoss(unittest.TestCase):
                 told_at[handle] = time.monotonic() - killed_at[0]
 
             await asyncio.gather(*[node_unheard(name) for name in survivors], *[told(h) for h in SENDERS])
-            await until(lambda: each_answered("after"), "every sender to have messages answered after the kill")
+            await until(progress, senders, lambda: each_answered("after"),
+                        "every sender to have messages answered after the kill")
         finally:
             stop.set()
             results = await asyncio.gather(*senders, return_exceptions=True)

@@ -1,7 +1,10 @@
 """What the scenarios of several nodes share (docs/scaling.md, "Several nodes" and "Pushes across
 nodes"): a PostgreSQL server for the nodes' one store, free loopback ports, a real nats-server to
-link them (cluster.nats), and the nodes started on that store and linked through it."""
+link them (cluster.nats), the nodes started on that store and linked through it, and a person's
+WebSocket client of one conversation on one node (Member) with the helpers the traffic of the
+cross-node scenarios runs on (have, until, rest)."""
 
+import asyncio
 import json
 import os
 import re
@@ -15,14 +18,16 @@ import time
 import urllib.request
 
 import harness
-from harness import WAIT, Daemon, wait_until
+from harness import WAIT, Daemon, read_lines, wait_until
 
 NATS_SERVER = os.environ.get("NATS_SERVER", "/usr/sbin/nats-server")
 SUBJECT = "tourbus.events"  # where the nodes publish their pushes (cluster.nats)
 
 
 def server(test):
-    """Points the harness at a PostgreSQL server: the fixture's, or a throwaway one of the test's."""
+    """Points the harness at a PostgreSQL server: the fixture's, or a throwaway one of the test's,
+    stopped and forgotten (TOURBUS_TEST_POSTGRES and its password taken out of the environment
+    again) at the test's cleanup, so that each test of a file starts one of its own."""
     if harness.postgres_base():
         return
     cluster = tempfile.mkdtemp(prefix="tourbus-pg-")
@@ -32,6 +37,9 @@ def server(test):
     test.addCleanup(pg.stop)
     os.environ["TOURBUS_TEST_POSTGRES"] = pg.conninfo()
     os.environ["TOURBUS_TEST_POSTGRES_PASSWORD"] = pg.password
+    # Gone with the server (these cleanups run before pg.stop): the next test starts one of its own.
+    test.addCleanup(os.environ.pop, "TOURBUS_TEST_POSTGRES_PASSWORD", None)
+    test.addCleanup(os.environ.pop, "TOURBUS_TEST_POSTGRES", None)
 
 
 def free_port():
@@ -63,7 +71,8 @@ class NatsServer:
                                       "-P", os.path.join(self.dir, "nats-server.pid")],
                                      cwd=self.dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True)
-        self.reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
+        self.reader = threading.Thread(target=read_lines, args=(self.proc.stderr, self.lines, self.cond),
+                                       daemon=True)
         self.reader.start()
         deadline = time.monotonic() + WAIT
         with self.cond:
@@ -84,14 +93,6 @@ class NatsServer:
         except OSError:
             return None
         return sorted(c.get("name", "") for c in connz.get("connections", []) if subject in c.get("subscriptions_list", []))
-
-    def _read(self, proc):
-        for line in proc.stderr:
-            with self.cond:
-                self.lines.append(line.rstrip("\n"))
-                self.cond.notify_all()
-        with self.cond:
-            self.cond.notify_all()
 
     def stop(self, sig=signal.SIGKILL):
         if self.proc and self.proc.poll() is None:
@@ -145,3 +146,127 @@ def wait_linked(nats, count):
 
     wait_until(check, "the %d nodes subscribed to %s on nats-server" % (count, SUBJECT),
                describe=lambda: "; subscribed: %r" % (last[0],))
+
+
+class Member:
+    """A person's one WebSocket connection (a wsclient.Client) to one node, and the `message` pushes
+    of the conversation `conv` it received, in arrival order: `got`, the Message objects. Other
+    pushes go to other() (dropped here; a subclass keeps those it judges, e.g. presence). What the
+    cross-node scenarios rely on: seqs() in arrival order, duplicates included; wait_for() and
+    wait_seqs() fail at once, naming the member, when the connection is closed; round_trip() has
+    read every push the node queued before it; sync() is the protocol's."""
+
+    def __init__(self, handle, node, client, conv):
+        self.handle, self.node, self.client, self.conv = handle, node, client, conv
+        self.got = []  # message pushes: the Message objects, in arrival order
+
+    def __repr__(self):
+        return "%s on %s" % (self.handle, self.node)
+
+    def take(self):
+        """Moves the pushes the client has read so far into `got` (and other())."""
+        frames, self.client.pushes[:] = list(self.client.pushes), []
+        for f in frames:
+            if f["event"] == "message" and f["data"]["conversation"] == self.conv:
+                self.got.append(f["data"])
+            else:
+                self.other(f)
+
+    def other(self, frame):
+        """A push other than the conversation's `message`: dropped."""
+
+    def pushed(self):
+        """What a failure message says of the pushes received."""
+        return "pushed seqs %s" % [m["seq"] for m in self.got]
+
+    def seqs(self):
+        """The seqs of the message pushes received so far, in arrival order."""
+        self.take()
+        return [m["seq"] for m in self.got]
+
+    async def wait_for(self, check, what, timeout=WAIT):
+        """Waits until check() holds (it reads `got`, or what a subclass keeps), taking pushes as
+        they are read; fails when the connection closes first, or at the deadline."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.client.arrived.clear()
+            self.take()
+            if check():
+                return
+            if self.client.closed.done():
+                raise AssertionError("%r: connection closed %s while waiting for %s"
+                                     % (self, self.client.closed.result(), what))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("%r: timed out waiting for %s; %s" % (self, what, self.pushed()))
+            try:
+                await asyncio.wait_for(self.client.arrived.wait(), left)
+            except asyncio.TimeoutError:
+                pass
+
+    async def wait_seqs(self, seqs, what, timeout=WAIT):
+        """Waits until a message push of each of `seqs` has been received."""
+        seqs = set(seqs)
+        await self.wait_for(lambda: seqs <= {m["seq"] for m in self.got}, what, timeout)
+
+    async def round_trip(self):
+        """Every push the node queued for this client before now has been read (and taken)."""
+        await self.client.call("me")
+        self.take()
+
+    async def sync(self, have):
+        """The protocol's sync (docs/protocol.md, "Reconnecting and sync"), on the open connection:
+        conversation.list, then message.history pages after `have` until `more` is false. Returns
+        (last_seq, the messages of the pages, how many pages)."""
+        listed = await self.client.call("conversation.list", {"limit": 1000})
+        last_seq = next(c["last_seq"] for c in listed["conversations"] if c["id"] == self.conv)
+        pages, after, count = [], have, 0
+        while last_seq > after:
+            page = await self.client.call("message.history", {"conversation": self.conv, "after": after})
+            pages += page["messages"]
+            count += 1
+            if not page["more"] or not page["messages"]:
+                break
+            after = page["messages"][-1]["seq"]
+        return last_seq, pages, count
+
+
+def have(seqs):
+    """The highest seq such that every seq from 1 up to it is in `seqs`: where a client's sync
+    starts (message.history after it)."""
+    held, n = set(seqs), 0
+    while n + 1 in held:
+        n += 1
+    return n
+
+
+async def until(progress, tasks, check, what, timeout=WAIT):
+    """Waits, while the sender `tasks` run, until check() holds, judging it again each time one of
+    them sets the asyncio.Event `progress` (after each answer). A sender that has ended (they run
+    until told to stop) fails the wait at once, with its own exception when it raised one; so does
+    the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        progress.clear()
+        for t in tasks:
+            if t.done():
+                t.result()  # a sender's failure, as it is
+                raise AssertionError("a sender stopped")
+        if check():
+            return
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("timed out waiting for %s" % what)
+        try:
+            await asyncio.wait_for(progress.wait(), left)
+        except asyncio.TimeoutError:
+            pass
+
+
+async def rest(stop, seconds):
+    """A sender's pause between two messages (the traffic's rate): `seconds`, or less once the
+    asyncio.Event `stop` is set."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except asyncio.TimeoutError:
+        pass

@@ -93,6 +93,19 @@ def wait_until(check, what, timeout=WAIT, describe=lambda: ""):
         time.sleep(0.05)
 
 
+def read_lines(stream, lines, cond):
+    """A reader thread's loop over a process's log (its stderr, in text mode): appends each line,
+    without its newline, to `lines` under `cond` and wakes its waiters; at the end of the stream
+    wakes them once more, so that a waiter that sees the process gone and this thread finished
+    knows no line is still to come (Daemon.wait_for, cluster.NatsServer.start)."""
+    for line in stream:
+        with cond:
+            lines.append(line.rstrip("\n"))
+            cond.notify_all()
+    with cond:
+        cond.notify_all()
+
+
 # -- the store, read directly (Daemon.store_rows / store_exec) ------------------------------------
 _markers = itertools.count(1)
 
@@ -420,20 +433,12 @@ class Daemon:
         preexec = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))) if limit else None
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env, text=True,
                                      preexec_fn=preexec)
-        self.reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
+        self.reader = threading.Thread(target=read_lines, args=(self.proc.stderr, self.lines, self.cond), daemon=True)
         self.reader.start()
         if wait_ready:
             line = self.wait_for("daemon.ready")
             self.port = int(re.search(r"listen=127\.0\.0\.1:(\d+)", line).group(1))
         return self
-
-    def _read(self, proc):
-        for line in proc.stderr:
-            with self.cond:
-                self.lines.append(line.rstrip("\n"))
-                self.cond.notify_all()
-        with self.cond:
-            self.cond.notify_all()
 
     def wait_for(self, pattern, start=0, timeout=WAIT):
         """Waits for a log line matching the regex, at or after line index `start`."""
