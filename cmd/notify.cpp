@@ -157,8 +157,8 @@ void add_notify(CLI::App& app, Globals& g, Action& action) {
                         [&](const boost::json::value& v) {
                           return print_object(g, v, [](const object& o) {
                             print_fields(o, {"id", "notification", "user", "channel", "address", "category", "lane", "state",
-                                             "attempts", "next_at", "deferred", "created_at", "delivered_at", "last_error",
-                                             "subject", "text"});
+                                             "attempts", "next_at", "deferred", "created_at", "delivered_at", "claimed_by",
+                                             "last_error", "subject", "text"});
                             std::vector<std::vector<std::string>> rows;
                             for (const auto& a : o.at("attempts_made").as_array()) {
                               const auto& ao = a.as_object();

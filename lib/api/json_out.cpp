@@ -176,7 +176,8 @@ boost::json::object to_json(const notify::Job& j) {
                         {"subject", j.subject},
                         {"last_error", j.last_error ? boost::json::value(*j.last_error) : boost::json::value(nullptr)},
                         {"created_at", timeutil::format_utc(j.created_at)},
-                        {"delivered_at", time_or_null(j.delivered_at)}};
+                        {"delivered_at", time_or_null(j.delivered_at)},
+                        {"claimed_by", j.claimed_by ? boost::json::value(*j.claimed_by) : boost::json::value(nullptr)}};
   if (j.idempotency_key) o["idempotency_key"] = *j.idempotency_key;
   return o;
 }

@@ -39,6 +39,7 @@ struct Job {
   std::string handle, display_name;
   std::optional<std::string> idempotency_key;
   std::optional<std::string> unsubscribe_url;  // marketing: the recipient's signed one-click link
+  std::optional<std::string> claimed_by;       // several nodes: the node holding it (outbox::claim)
 };
 
 // What one delivery attempt came to.

@@ -44,7 +44,7 @@ Notification read_notification(store::Stmt& s) {
 constexpr const char* kJobSelect =
     "SELECT j.id, j.notification_id, j.user_id, j.channel, j.address, j.lane, j.state, j.attempts, j.next_at, "
     "j.deferred, j.subject, j.body, j.html, j.last_error, j.created_at, j.updated_at, j.delivered_at, n.category, "
-    "coalesce(u.handle, ''), n.idempotency_key, coalesce(u.display_name, ''), j.unsubscribe_url "
+    "coalesce(u.handle, ''), n.idempotency_key, coalesce(u.display_name, ''), j.unsubscribe_url, j.claimed_by "
     "FROM notify_jobs j JOIN notifications n ON n.id = j.notification_id LEFT JOIN users u ON u.id = j.user_id";
 
 Job read_job(store::Stmt& s) {
@@ -71,6 +71,7 @@ Job read_job(store::Stmt& s) {
   j.idempotency_key = s.opt_text(19);
   j.display_name = s.text(20);
   j.unsubscribe_url = s.opt_text(21);
+  j.claimed_by = s.opt_text(22);
   return j;
 }
 

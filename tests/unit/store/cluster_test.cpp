@@ -135,6 +135,11 @@ TEST_CASE("nodes claim due notification jobs: each job to one node, a gone node'
   REQUIRE(a.size() == 4);
   CHECK(ids_of(a) == std::vector<std::int64_t>{ids[8], ids[9], ids[0], ids[1]});
   CHECK(a[0].address == "https://hooks.example/8");  // whole jobs
+  CHECK(a[0].claimed_by == "a");
+  // notify.show says which node holds a job.
+  auto held = reads.with([&](store::Db& db) { return notify::outbox::find_job(db, ids[9]); });
+  REQUIRE(held);
+  CHECK(held->claimed_by == "a");
   auto b = claim(writer, "b", 100);
   CHECK(ids_of(b) == std::vector<std::int64_t>{ids[2], ids[3], ids[4], ids[5], ids[6], ids[7]});
   // Nothing left for anyone while both are alive, and a node does not take its own claims again.
@@ -171,6 +176,7 @@ TEST_CASE("nodes claim due notification jobs: each job to one node, a gone node'
   auto delivered = reads.with([&](store::Db& db) { return notify::outbox::find_job(db, ids[9]); });
   REQUIRE(delivered);
   CHECK(delivered->state == "delivered");
+  CHECK_FALSE(delivered->claimed_by);  // recorded: nobody holds it
 }
 
 TEST_CASE("two nodes claiming at once get different jobs, and every job once", "[.postgres]") {
