@@ -69,9 +69,10 @@ Relay::Relay(asio::io_context& io, Hub& hub, Backfill& backfill, std::string nod
   check(natsOptions_SetMaxReconnect(nats_->options, -1), "reconnect");  // for ever
   check(natsOptions_SetReconnectWait(nats_->options, 500), "reconnect wait");
   check(natsOptions_SetReconnectJitter(nats_->options, 100, 1000), "reconnect jitter");
-  // Publishes while disconnected are dropped, not buffered: the store has them, and clients
-  // catch up by seq (docs/protocol.md); a buffer would deliver them late and out of order.
-  check(natsOptions_SetReconnectBufSize(nats_->options, 0), "reconnect buffer");
+  // Publishes while disconnected are dropped by send(), not buffered: the other nodes read what
+  // they missed from the store when linked again (Sequencer::catch_up). libnats still buffers (its
+  // smallest buffer is its default, 8 MB) what is published in the moment before the drop is
+  // noticed; it arrives late, and the sequencers drop the seqs they delivered meanwhile.
   check(natsOptions_SetDisconnectedCB(
             nats_->options,
             [](natsConnection*, void* closure) {
