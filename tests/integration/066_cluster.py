@@ -16,6 +16,12 @@ told, the operators on duty told), answers given through the survivors after the
 ladder for those people, and the roll-call ends with the counts docs/safety.md promises; every
 SMS reaches a real receiver once.
 
+A throttled SMS campaign to a hundred people, started through the leader, outlives it: killed
+(kill -9) with part of the audience sent and SMS deliveries of its own under way (held by the
+receiver), the new leader enqueues the rest; each person is enqueued once (one job), each job is
+delivered once, and at the receiver every person has one message, the deliveries the kill cut
+repeated once each with the same `delivery` (at least once, as docs/api.md promises).
+
 It needs a PostgreSQL server: the CTest fixture postgres (TOURBUS_TEST_POSTGRES_FILE), or
 TOURBUS_TEST_POSTGRES; run by hand without either, it starts a throwaway one of its own
 (tests/postgres.py)."""
@@ -25,9 +31,11 @@ import collections
 import datetime
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import re
+import socket
 import threading
 import time
 import unittest
@@ -61,9 +69,13 @@ provider = "webhook"  # a JSON POST per SMS to the test's receiver ("delivery": 
 url = %s
 auth_token = "sms-token"  # also signs the replies the provider posts (sms.inbound)
 from = "Tours"
+rate_per_second = 200  # a campaign's SMS go as fast as it enqueues them
 
 [alert]
 escalate_after_seconds = %d  # the roll-call's ladder: one rung each time this passes
+
+[campaign]
+quiet_hours = ""  # whatever the hour the test runs at, nobody is held until the morning
 """
 # alert.escalate_after_seconds: the scenario answers, kills and waits between rungs, so a slower
 # daemon (the sanitizer build) gets wider windows.
@@ -132,27 +144,65 @@ class Receiver:
 
 class SmsReceiver:
     """The SMS provider (sms.provider = "webhook", a real HTTP server): answers 200 and notes
-    every request as it arrives, as (delivery, to, text); delivery is the job id."""
+    every request as it arrives, as (delivery, to, text); delivery is the job id. With hold_after
+    set to a number, once that many jobs have arrived the first request of each further job is
+    held (noted in `held`) until release_all(), then answered 200; from then on none is held."""
 
     def __init__(self):
         self.peer = peers.HttpPeer()
         self.url = self.peer.url + "/sms"
-        self.lock = threading.Lock()
+        self.cond = threading.Condition()
         self.arrived = []
+        self.hold_after = None
+        self.held = set()  # jobs whose first request was held
+        self.released = False
+        self.closing = False
         self.peer.route("/sms", self.answer)
 
     def answer(self, req):
         body = req.json()
-        with self.lock:
-            self.arrived.append((body["delivery"], body["to"], body["text"]))
+        job = body["delivery"]
+        with self.cond:
+            seen = {d for d, _, _ in self.arrived}
+            self.arrived.append((job, body["to"], body["text"]))
+            self.cond.notify_all()
+            if self.hold_after is not None and not self.released and job not in seen and len(seen) >= self.hold_after:
+                self.held.add(job)
+                self.cond.wait_for(lambda: self.released or self.closing, WAIT * 2)
         return None  # 200
 
     def messages(self):
-        with self.lock:
+        with self.cond:
             return list(self.arrived)
 
+    def holding(self):
+        with self.cond:
+            return set(self.held)
+
+    def release_all(self):
+        with self.cond:
+            self.released = True
+            self.cond.notify_all()
+
     def close(self):
+        with self.cond:
+            self.closing = True
+            self.cond.notify_all()
         self.peer.close()
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP/1.1 with keep-alive over a node's control socket (operator rights)."""
+
+    def __init__(self, path):
+        super().__init__("localhost", timeout=WAIT)
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(WAIT)
+        s.connect(self.unix_path)
+        self.sock = s
 
 
 class Cluster(unittest.TestCase):
@@ -673,6 +723,195 @@ class Cluster(unittest.TestCase):
         self.assertEqual(self.hook.jobs(), [])  # the webhook channel is never chosen by itself
         print("\nalert %d sent through the leader %s, killed after the first rung: %s leads after %.1f s and "
               "took the last rung %.1f s after the kill" % (alert, leader, new_leader, took_over, ladder_done))
+
+    # -- a campaign outlives the leader that runs it ---------------------------------------------
+    def add_people(self, people):
+        """user.create for each dict in `people` (a tourist, in English), spread over the three
+        nodes (one store), over a keep-alive connection to each: a hundred users without a hundred
+        CLI processes."""
+        failures = []
+
+        def work(node, chunk):
+            conn = UnixHTTPConnection(self.nodes[node].socket)
+            try:
+                for u in chunk:
+                    body = dict({"role": "tourist", "language": "en"}, **u)
+                    conn.request("POST", "/v1/users", body=json.dumps(body), headers={"Content-Type": "application/json"})
+                    res = conn.getresponse()
+                    data = res.read()
+                    if res.status != 201:
+                        failures.append((u["handle"], res.status, data))
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=work, args=(name, people[i::3])) for i, name in enumerate(NAMES)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(failures, [])
+
+    def claimed_by(self, via, node):
+        """The ids of the jobs still queued that `node` claimed (to deliver them itself)."""
+        return {i for i, in self.nodes[via].store_rows(
+            "SELECT id FROM notify_jobs WHERE claimed_by = ? AND state = 'queued'", (node,))}
+
+    def campaign_jobs(self, via, name):
+        """{job id: (handle, channel, address, state)} of every job the campaign's notifications hold."""
+        rows = self.nodes[via].store_rows(
+            "SELECT j.id, u.handle, j.channel, j.address, j.state FROM notify_jobs j "
+            "JOIN notifications n ON n.id = j.notification_id JOIN users u ON u.id = j.user_id "
+            "WHERE n.created_by = ? ORDER BY j.id", ("campaign:" + name,))
+        return {i: rest for i, *rest in rows}
+
+    def campaign_batches(self, name, start, end=None):
+        """{node: the recipients its schedule.campaign_batch lines of the campaign say it enqueued},
+        over each node's lines from start[node] up to end[node] (or the last), nodes with none left out."""
+        rx = re.compile(r"schedule\.campaign_batch campaign=%s queued=(\d+) " % re.escape(name))
+        found = {}
+        for node, d in self.nodes.items():
+            with d.cond:
+                lines = d.lines[start[node]:end[node] if end else None]
+            queued = [int(m.group(1)) for m in map(rx.search, lines) if m]
+            if queued:
+                found[node] = sum(queued)
+        return found
+
+    def test_a_campaign_started_on_the_leader_sends_once_to_each_after_it_dies(self):
+        leader = self.wait_agreed(list(NAMES))
+        survivors = [n for n in NAMES if n != leader]
+        L = self.nodes[leader]
+        count, rate = 100, 20  # at 20 a second, about five seconds of enqueueing
+        people = {"c%03d" % i: ("+39334%07d" % i, "Guest %03d" % i) for i in range(count)}
+        self.add_people([{"handle": h, "display_name": display, "phone": phone, "marketing_consent": True}
+                         for h, (phone, display) in people.items()]
+                        + [{"handle": "x%d" % i, "display_name": "No Consent %d" % i, "phone": "+39335000000%d" % i}
+                           for i in range(3)])  # no marketing consent: not in the audience
+        name = "spring-sms"
+        self.nodes[survivors[0]].cli_json("campaign", "create", name, "-t", "marketing", "--segment", "consent",
+                                          "--channel", "sms", "--rate", str(rate), "--var", "offer=Spring tours -15%",
+                                          "--var", "url=https://tours.example/spring")
+        # Once a quarter of the audience has its SMS, the receiver holds each new job's first
+        # request: deliveries under way, the leader's among them, for the kill to cut.
+        self.sms.hold_after = count // 4
+
+        # 1. Started through the leader: it runs the campaign, and delivers what it enqueues.
+        marks = self.marks()
+        started = L.cli_json("campaign", "start", name)
+        started_at = time.monotonic()
+        self.assertEqual((started["state"], started["targeted"]), ("running", count), started)
+        L.wait_for(r"schedule\.campaign_batch campaign=%s " % name, start=marks[leader])
+        held_by_leader = wait_until(lambda: self.sms.holding() & self.claimed_by(survivors[0], leader),
+                                    "an SMS of the leader's held at the receiver",
+                                    describe=lambda: "; held %s, arrived %d" % (sorted(self.sms.holding()),
+                                                                                len(self.sms.messages())))
+
+        # 2. kill -9 of the leader mid-campaign, with those SMS under way.
+        kill_marks = self.marks()
+        L.kill9()
+        killed_at = time.monotonic()
+        # What it had claimed and not recorded stays its own until it counts as gone (10 s
+        # without a beat, beats every 2 s): only then may another node deliver those jobs.
+        claimed_at_kill = self.claimed_by(survivors[0], leader)
+        self.sms.release_all()  # the survivors' held requests are answered; the leader's went nowhere
+        self.assertLessEqual(held_by_leader, claimed_at_kill)
+        L.reader.join(WAIT)  # its log is complete
+        # What it enqueued, by its log (read to its end), and nobody else while it lived.
+        old = self.campaign_batches(name, marks, dict(kill_marks, **{leader: None}))
+        self.assertEqual(list(old), [leader])
+        self.assertLess(old[leader], count, "the campaign was enqueued whole before the kill")
+        self.assertEqual(self.lines(leader, r"schedule\.campaign_done "), [])
+
+        # 3. Another node leads and goes on with the campaign.
+        wait_until(lambda: self.where_logged(r"cluster\.leading", kill_marks), "another node to lead", timeout=GONE_AFTER)
+        new_leader = next(iter(self.where_logged(r"cluster\.leading", kill_marks)))
+        took_over = time.monotonic() - killed_at
+        follower = next(n for n in survivors if n != new_leader)
+        # What reached the receiver of the jobs the dead leader held, before any other node may
+        # take them (from 8 s after the kill): each was sent at most once so far.
+        before = collections.Counter(d for d, _, _ in self.sms.messages())
+        self.assertLess(time.monotonic() - killed_at, GONE_AFTER - 2 - 1, "too late to tell what the kill cut")
+        cut = {j for j in claimed_at_kill if before[j]}
+        self.assertEqual({j: before[j] for j in cut}, {j: 1 for j in cut})
+        self.assertLessEqual(held_by_leader, cut)
+        self.nodes[new_leader].wait_for(r"schedule\.campaign_done campaign=%s$" % name, start=kill_marks[new_leader])
+        enqueued = time.monotonic() - started_at
+
+        # 4. The campaign ends as a survivor shows it: everyone targeted queued once, each job
+        # delivered (those the dead leader held once it counted as gone).
+        last = {}
+
+        def finished():
+            last.update(self.nodes[follower].cli_json("campaign", "stats", name))
+            return last["state"] == "done" and last["delivered"] == count
+
+        wait_until(finished, "campaign %s done and delivered to %d" % (name, count), describe=lambda: "; stats %s" % last)
+        delivered = time.monotonic() - killed_at
+        st = self.nodes[follower].cli_json("campaign", "stats", name)
+        self.assertEqual({k: st[k] for k in ("state", "pause_reason", "targeted", "pending", "recipients_queued",
+                                             "recipients_cancelled", "skipped", "skipped_by_reason", "queued", "sent",
+                                             "delivered", "failed", "cancelled", "jobs_by_channel", "unsubscribed")},
+                         {"state": "done", "pause_reason": None, "targeted": count, "pending": 0,
+                          "recipients_queued": count, "recipients_cancelled": 0, "skipped": 0, "skipped_by_reason": {},
+                          "queued": 0, "sent": count, "delivered": count, "failed": 0, "cancelled": 0,
+                          "jobs_by_channel": {"sms": count}, "unsubscribed": 0})
+        self.assertIsNotNone(st["finished_at"])
+        listed = [c for c in map(json.loads, self.nodes[new_leader].cli("--json", "campaign", "list").stdout.splitlines())
+                  if c["name"] == name]
+        self.assertEqual([(c["state"], c["targeted"], c["pending"], c["queued"], c["skipped"]) for c in listed],
+                         [("done", count, 0, count, 0)])
+        # The two leaders enqueued it between them, nobody else: the dead one up to the kill, the
+        # new one the rest, and only the new one finished it. (A batch committed in the instant
+        # before the kill would have no line: the store, below, is the proof of once each.)
+        new = {n: queued for n, queued in self.campaign_batches(name, kill_marks).items() if n != leader}
+        self.assertEqual(list(new), [new_leader])
+        self.assertGreater(new[new_leader], 0)
+        self.assertLessEqual(old[leader] + new[new_leader], count)
+        self.assertEqual(list(self.where_logged(r"schedule\.campaign_done campaign=%s$" % name, marks)), [new_leader])
+        self.assertEqual(len(self.lines(new_leader, r"schedule\.campaign_done campaign=%s$" % name)), 1)
+
+        # 5. In the store: each recipient queued, with one job (one per recipient and channel:
+        # SMS alone), to their phone, delivered; each job with one attempt recorded, delivered
+        # (the attempts the kill cut were never recorded).
+        recipients = dict(self.nodes[follower].store_rows(
+            "SELECT u.handle, r.state FROM campaign_recipients r JOIN campaigns c ON c.id = r.campaign_id "
+            "JOIN users u ON u.id = r.user_id WHERE c.name = ?", (name,)))
+        self.assertEqual(recipients, {h: "queued" for h in people})
+        jobs = self.campaign_jobs(follower, name)
+        self.assertEqual(collections.Counter((h, ch) for h, ch, _, _ in jobs.values()),
+                         {(h, "sms"): 1 for h in people})
+        self.assertEqual({h: (address, state) for h, _, address, state in jobs.values()},
+                         {h: (phone, "delivered") for h, (phone, _) in people.items()})
+        attempts = self.nodes[follower].store_rows(
+            "SELECT a.job_id, a.outcome FROM notify_attempts a JOIN notify_jobs j ON j.id = a.job_id "
+            "JOIN notifications n ON n.id = j.notification_id WHERE n.created_by = ?", ("campaign:" + name,))
+        self.assertEqual(sorted(attempts), sorted((j, "delivered") for j in jobs))
+        self.assertLessEqual(claimed_at_kill, set(jobs))
+        # Each job delivered by one node; what the dead leader held, by a survivor.
+        by = self.delivered_once(jobs, follower, marks)
+        self.assertEqual({j: by[j] for j in claimed_at_kill if by[j] not in survivors}, {})
+
+        # 6. At the receiver: each person one message (one `delivery`, their job), with their own
+        # name, and the three without consent none. Delivery is at least once (docs/api.md,
+        # "Delivery"; docs/scaling.md: "An attempt that was under way when its node died is made
+        # again by another node"): a job whose request reached the receiver from the dead leader,
+        # its outcome unrecorded, arrives once more, with the same `delivery` to dedupe on; every
+        # other job arrives exactly once.
+        received = self.sms.messages()
+        arrivals = collections.Counter(d for d, _, _ in received)
+        self.assertEqual(arrivals, {j: 2 if j in cut else 1 for j in jobs})
+        to = collections.defaultdict(set)
+        for d, phone, _ in received:
+            to[phone].add(d)
+        self.assertEqual(to, {address: {j} for j, (_, _, address, _) in jobs.items()})
+        for d, to, text in received:
+            handle = jobs[d][0]
+            self.assertIn("Hello %s,\nSpring tours -15%%: https://tours.example/spring" % people[handle][1], text)
+        self.assertEqual(self.hook.jobs(), [])
+        print("\ncampaign of %d SMS at %d/s started through the leader %s, killed with %d enqueued and %d SMS of its "
+              "own held (%d cut, %d claimed): %s leads after %.1f s, finished enqueueing %.1f s after the start, "
+              "all delivered %.1f s after the kill" % (count, rate, leader, old[leader], len(held_by_leader), len(cut),
+                                                      len(claimed_at_kill), new_leader, took_over, enqueued, delivered))
 
 
 if __name__ == "__main__":
