@@ -239,7 +239,9 @@ class Uploads(LimitTest):
         for h in ["alice", "bob"]:
             self.add_user(h)
         self.tok = {h: self.token(h) for h in ["alice", "bob"]}
-        self.incoming = os.path.join(self.d.state, "files", "incoming")
+        # This node's uploads in flight (config.md, files.dir): incoming/<node>/, the node named
+        # after the host here.
+        self.incoming = os.path.join(self.d.state, "files", "incoming", self.d.cli_json("status")["node"])
 
     def upload(self, who, data, headers=None):
         return request(self.d, "127.0.0.1", "POST", "/v1/files?name=notes.txt", token=self.tok[who], body=data,
