@@ -268,6 +268,16 @@ class Tourbus:
         log("tourbus: set up in %.1f s" % (time.monotonic() - t0))
 
 
+def load_module(name):
+    """bench/NAME.py as a module, by its path (not through sys.path, where another NAME may come first)."""
+    key = "bench_" + name
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, os.path.join(ROOT, "bench", name + ".py"))
+        sys.modules[key] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[key])
+    return sys.modules[key]
+
+
 def write_conns(path, pairs, tokens=None):
     """loadgen's --conns file: `GROUP TOKEN` per connection (`-`: the peers take no token)."""
     with open(path, "w") as f:
@@ -547,11 +557,18 @@ class Bench:
         import translate  # bench/translate.py: a tour chat in 3 languages through the Apertium sidecar
         self.r["translate"] = translate.run(BUILD, SERVER_CPU, log)
 
+    def cluster(self):
+        # bench/cluster.py: three nodes on one PostgreSQL store linked by nats-server, against one
+        # node. Loaded by its path: tests/integration, which translate.py puts on sys.path, has a
+        # cluster.py of its own.
+        self.r["cluster"] = load_module("cluster").run(BUILD, SERVER_CPU, LOADGEN_CPU, wait_quiet, log,
+                                                       quick=self.args.quick)
+
     # --- the run -------------------------------------------------------------------------------
     def run(self):
         t0 = time.monotonic()
         only = set(self.args.only.split(",")) if self.args.only else None
-        if only and only <= {"schedule", "safety", "translate"}:  # need none of the shared users (they make their own stores)
+        if only and only <= {"schedule", "safety", "translate", "cluster"}:  # need none of the shared users (they make their own stores)
             return self.scenarios(only, t0)
         # With a baseline, it makes the state (its schema may be older) and gets a copy of it;
         # tourbus then migrates the original forward when it starts.
@@ -566,7 +583,7 @@ class Bench:
         return self.scenarios(only, t0)
 
     def scenarios(self, only, t0):
-        for name in ("idle", "fanout", "durable", "burst", "queue", "schedule", "safety", "translate"):
+        for name in ("idle", "fanout", "durable", "burst", "queue", "schedule", "safety", "translate", "cluster"):
             if only and name not in only:
                 continue
             log("--- %s" % name)
@@ -600,7 +617,7 @@ def machine():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every scenario")
-    ap.add_argument("--only", help="comma-separated scenarios: idle,fanout,durable,burst,queue,schedule,safety,translate")
+    ap.add_argument("--only", help="comma-separated scenarios: idle,fanout,durable,burst,queue,schedule,safety,translate,cluster")
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"), help="the report (default BENCHMARKS.md)")
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--command", default="bench/run", help="the command line to print in the report")

@@ -183,6 +183,10 @@ def render(r, command):
             w("PostgreSQL ÷ SQLite (durable): **%.2f**.\n" % pr)
         targets.append(("durable ≥ half of persistence off", rr, 0.5))
 
+    if r.get("cluster"):  # beside the store on PostgreSQL: the nodes share one
+        from bench import load_module  # bench/cluster.py by its path (tests/integration has a cluster.py too)
+        w(load_module("cluster").render(r["cluster"]))
+
     b = r.get("burst")
     if b:
         w("## Burst\n")
