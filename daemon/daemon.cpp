@@ -214,7 +214,10 @@ int run(const Options& options, config::Config cfg) {
                    cfg.files_dir(), *sniffer, timeutil::now_ms()};
   if (relay) {
     ctx.nats_connected = &relay->connected_flag();
-    relay->on_presence([&ctx](std::int64_t user, events::Presence now_is) { api::announce_presence(ctx, user, now_is); });
+    relay->on_presence([&ctx](std::int64_t user, events::Presence now_is, bool node_gone) {
+      if (node_gone && now_is == events::Presence::offline) api::record_last_seen(ctx, user);
+      api::announce_presence(ctx, user, now_is);
+    });
   }
 
   // Notification workers: the in-app feed, and each network channel on its own threads.

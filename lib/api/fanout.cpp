@@ -41,10 +41,7 @@ void announce(Context& ctx, const chat::MembersChanged& change) {
 void announce_presence(Context& ctx, std::int64_t user, events::Presence now_is) {
   if (user == 0) return;
   std::optional<std::int64_t> last_seen;
-  if (now_is == events::Presence::offline) {
-    last_seen = timeutil::now_ms();
-    ctx.writer.submit_detached([user, at = *last_seen](store::Db& db) { store::users::set_last_seen(db, user, at); });
-  }
+  if (now_is == events::Presence::offline) last_seen = timeutil::now_ms();
   auto [handle, contacts] = ctx.reads.with([&](store::Db& db) {
     auto u = store::users::find_id(db, user);
     return std::pair{u ? u->handle : std::string(), chat::conversations::contacts(db, user)};
@@ -54,7 +51,12 @@ void announce_presence(Context& ctx, std::int64_t user, events::Presence now_is)
   ctx.events.publish(contacts, events::push("presence", std::move(data)));
 }
 
+void record_last_seen(Context& ctx, std::int64_t user) {
+  ctx.writer.submit_detached([user, at = timeutil::now_ms()](store::Db& db) { store::users::set_last_seen(db, user, at); });
+}
+
 void announce_change(Context& ctx, std::int64_t user, events::Presence before, events::Presence after) {
+  if (user != 0 && before != events::Presence::offline && after == events::Presence::offline) record_last_seen(ctx, user);
   if (auto now_is = ctx.events.presence_changed(user, before, after)) announce_presence(ctx, user, *now_is);
 }
 

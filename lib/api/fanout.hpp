@@ -20,11 +20,14 @@ void announce(Context& ctx, const chat::Posted& posted);
 void announce_update(Context& ctx, const chat::Message& m, std::span<const std::int64_t> members);
 // The notice, then "conversation.members" to the members and to those removed.
 void announce(Context& ctx, const chat::MembersChanged& change);
-// "presence" to everyone who shares a conversation with the user. Going offline also records
-// the time as the user's last_seen (in the background).
+// "presence" to everyone who shares a conversation with the user (offline with the time as
+// last_seen).
 void announce_presence(Context& ctx, std::int64_t user, events::Presence now_is);
-// This node's sessions of the user went from `before` to `after`: announces the user's presence if
-// it changed (events::Sink::presence_changed).
+// Records now as the user's last_seen (in the background; an earlier time never replaces a later).
+void record_last_seen(Context& ctx, std::int64_t user);
+// This node's sessions of the user went from `before` to `after`: the last of them closing records
+// last_seen (on every node, whatever the user's sessions elsewhere: the latest time is kept);
+// announces the user's presence if it changed (events::Sink::presence_changed).
 void announce_change(Context& ctx, std::int64_t user, events::Presence before, events::Presence after);
 
 // The "message" and "notification" pushes the user's sessions got after message `after_message`

@@ -196,7 +196,8 @@ std::optional<events::Presence> Relay::set_away(std::int64_t user, std::uint64_t
   return presence_changed(user, before, *after);
 }
 
-void Relay::remote(const std::string& node, bool reset, const std::vector<std::pair<std::int64_t, events::Presence>>& users) {
+void Relay::remote(const std::string& node, bool reset, const std::vector<std::pair<std::int64_t, events::Presence>>& users,
+                   bool gone) {
   auto& peer = peers_[node];
   peer.heard = std::chrono::steady_clock::now();
   std::vector<std::pair<std::int64_t, events::Presence>> before;  // each user touched, as they were
@@ -214,7 +215,7 @@ void Relay::remote(const std::string& node, bool reset, const std::vector<std::p
   for (std::size_t i = 0; i < before.size(); ++i) {
     if (i > 0 && before[i].first == before[i - 1].first) continue;  // the first is the state before
     auto now_is = presence(before[i].first);
-    if (now_is != before[i].second && announce_) announce_(before[i].first, now_is);
+    if (now_is != before[i].second && announce_) announce_(before[i].first, now_is, gone);
   }
 }
 
@@ -224,7 +225,7 @@ void Relay::forget(const std::string& node) {
   logging::get("cluster")->warn("cluster.node_unheard node={} users={} (nothing from it for {} s)", node,
                                 it->second.present.size(), kPeerGoneMs.count() / 1000);
   auto silent_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - it->second.heard);
-  remote(node, true, {});
+  remote(node, true, {}, true);
   peers_.erase(node);
   // A node that died may have stored messages it never published: deliver them from the store
   // (those of a conversation that went on were delivered already, behind a later push).

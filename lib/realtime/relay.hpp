@@ -65,8 +65,10 @@ class Relay final : public events::Sink, public sessions::Control {
                                                    events::Presence after) override;
 
   // How a user's presence is announced to this node's sessions when another node's news changed
-  // it (api::announce_presence).
-  void on_presence(std::function<void(std::int64_t user, events::Presence now_is)> announce) {
+  // it (api::announce_presence); `node_gone`: because a node was forgotten (nobody else records
+  // when its users were last seen).
+  using Announce = std::function<void(std::int64_t user, events::Presence now_is, bool node_gone)>;
+  void on_presence(Announce announce) {
     announce_ = std::move(announce);
   }
   // The other nodes heard from, each with the users online or away on it.
@@ -98,8 +100,10 @@ class Relay final : public events::Sink, public sessions::Control {
   // This node's users online or away, in messages of kStateChunk (the first replaces what the
   // others knew of this node).
   void send_state();
-  // What another node said of its users (on the loop): `reset` forgets what it said before.
-  void remote(const std::string& node, bool reset, const std::vector<std::pair<std::int64_t, events::Presence>>& users);
+  // What another node said of its users (on the loop): `reset` forgets what it said before;
+  // `gone`: it is forgotten.
+  void remote(const std::string& node, bool reset, const std::vector<std::pair<std::int64_t, events::Presence>>& users,
+              bool gone = false);
   // Forgets a node that is gone; its users are announced as they now are.
   void forget(const std::string& node);
   events::Presence remote_best(std::int64_t user) const;
@@ -117,7 +121,7 @@ class Relay final : public events::Sink, public sessions::Control {
   };
   std::map<std::string, Peer> peers_;
   bool unlinked_ = true;  // on the loop: not linked to NATS (its callbacks post the changes)
-  std::function<void(std::int64_t, events::Presence)> announce_;
+  Announce announce_;
   boost::asio::steady_timer beat_;
   std::unique_ptr<Nats> nats_;
 };

@@ -100,7 +100,10 @@ void update(Db& db, const User& u) {
 }
 
 void set_last_seen(Db& db, std::int64_t id, std::int64_t at) {
-  db.prepare("UPDATE users SET last_seen_at = ? WHERE id = ?").bind(1, at).bind(2, id).run();
+  db.prepare("UPDATE users SET last_seen_at = ?1 WHERE id = ?2 AND (last_seen_at IS NULL OR last_seen_at < ?1)")
+      .bind(1, at)
+      .bind(2, id)
+      .run();
 }
 
 std::optional<std::int64_t> last_seen(Db& db, std::int64_t id) {

@@ -46,7 +46,8 @@ std::optional<User> find_phone(Db& db, std::string_view phone);
 std::vector<User> list(Db& db, const UserFilter& filter);
 // Writes every column of an existing user (by id).
 void update(Db& db, const User& u);
-// When the user's last session closed (presence), or nothing if never seen.
+// When the user's last session closed (presence), or nothing if never seen. Setting it keeps the
+// later of the stored time and `at` (with several nodes, each records it for its own sessions).
 void set_last_seen(Db& db, std::int64_t id, std::int64_t at);
 std::optional<std::int64_t> last_seen(Db& db, std::int64_t id);
 // Tags (for campaign segments), sorted.

@@ -39,7 +39,7 @@ struct World {
   World() {
     hub.attach(3, hub.new_session(), &a, 11);
     hub.attach(4, hub.new_session(), &b, 12);
-    relay.on_presence([](std::int64_t, events::Presence) {});
+    relay.on_presence([](std::int64_t, events::Presence, bool) {});
   }
 };
 

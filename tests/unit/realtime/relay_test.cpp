@@ -113,7 +113,7 @@ TEST_CASE("a user's presence is the best over every node's sessions, announced h
   Empty store;
   realtime::Relay relay(io, hub, store, "tb2", "nats://127.0.0.1:1");
   std::vector<std::pair<std::int64_t, std::string>> announced;
-  relay.on_presence([&](std::int64_t user, events::Presence p) { announced.emplace_back(user, events::presence_name(p)); });
+  relay.on_presence([&](std::int64_t user, events::Presence p, bool) { announced.emplace_back(user, events::presence_name(p)); });
   using P = events::Presence;
   auto presence = [](const std::string& node, std::int64_t user, const std::string& status) {
     return "{\"node\":\"" + node + "\",\"kind\":\"presence\",\"user\":" + std::to_string(user) + ",\"status\":\"" + status + "\"}";

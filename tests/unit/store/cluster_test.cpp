@@ -15,6 +15,7 @@
 #include "store/leader.hpp"
 #include "store/nodes.hpp"
 #include "store/read_pool.hpp"
+#include "store/users.hpp"
 #include "store/secrets.hpp"
 #include "store/users.hpp"
 #include "store/writer.hpp"
@@ -299,4 +300,27 @@ TEST_CASE("one node of several leads; when it goes or loses its session, another
     REQUIRE(wb.cv.wait_for(lock, 30s, [&] { return wb.changes >= seen + 2; }));  // lost, then led again
     CHECK(wb.leading);
   }
+}
+
+TEST_CASE("nodes record when a user was last seen: the latest time is kept", "[store]") {
+  TempDir dir;
+  auto target = test::store_target(dir);
+  store::Writer writer(target, {});
+  store::ReadPool reads(target, 1);
+  auto set = [&](std::int64_t user, std::int64_t at) {
+    REQUIRE(writer.run_sync<bool>([&](store::Db& db) -> Result<bool> {
+                    store::users::set_last_seen(db, user, at);
+                    return true;
+                  })
+                .ok());
+  };
+  auto made = writer.run_sync<std::int64_t>([](store::Db& db) -> Result<std::int64_t> { return test::new_user(db, "ann"); });
+  REQUIRE(made.ok());
+  auto seen = [&] { return reads.with([&](store::Db& db) { return store::users::last_seen(db, *made); }); };
+  CHECK_FALSE(seen());
+  set(*made, kNow + 2000);  // her last session on one node closed
+  set(*made, kNow + 1000);  // another node's word comes later, of an earlier moment
+  CHECK(seen() == kNow + 2000);
+  set(*made, kNow + 3000);
+  CHECK(seen() == kNow + 3000);
 }
