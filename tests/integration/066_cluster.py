@@ -31,18 +31,16 @@ import collections
 import datetime
 import hashlib
 import hmac
-import http.client
 import json
 import os
 import re
-import socket
 import threading
 import time
 import unittest
 import urllib.parse
 
 from cluster import server
-from harness import WAIT, Daemon, wait_until
+from harness import WAIT, Daemon, UnixHTTPConnection, wait_until
 import peers
 
 EXAMPLES = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "templates"))
@@ -189,20 +187,6 @@ class SmsReceiver:
             self.closing = True
             self.cond.notify_all()
         self.peer.close()
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """HTTP/1.1 with keep-alive over a node's control socket (operator rights)."""
-
-    def __init__(self, path):
-        super().__init__("localhost", timeout=WAIT)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(WAIT)
-        s.connect(self.unix_path)
-        self.sock = s
 
 
 class Cluster(unittest.TestCase):

@@ -7,17 +7,15 @@ review.url. Figures the CLI does not show (each job's created_at, each recipient
 from the daemon's database, read-only."""
 
 import datetime
-import http.client
 import json
 import os
 import re
 import shutil
-import socket
 import tempfile
 import threading
 import unittest
 
-from harness import WAIT, DaemonTest
+from harness import WAIT, DaemonTest, UnixHTTPConnection
 import peers
 
 EXAMPLES = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "templates"))
@@ -49,20 +47,6 @@ def parse(s):
 
 def rfc3339(t):
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """HTTP/1.1 with keep-alive over the daemon's control socket (operator rights)."""
-
-    def __init__(self, path):
-        super().__init__("localhost", timeout=WAIT)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(WAIT)
-        s.connect(self.unix_path)
-        self.sock = s
 
 
 def create_users(d, users, connections=8):

@@ -557,6 +557,20 @@ class Daemon:
         return s
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP/1.1 with keep-alive over the daemon's control socket (operator rights)."""
+
+    def __init__(self, path):
+        super().__init__("localhost", timeout=WAIT)
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(WAIT)
+        s.connect(self.unix_path)
+        self.sock = s
+
+
 def read_http_response(sock):
     """Reads one HTTP/1.1 response (Content-Length framed) from a raw socket."""
     data = b""
