@@ -29,6 +29,7 @@
 #include "notify/dispatcher.hpp"
 #include "notify/outbox.hpp"
 #include "api/handlers.hpp"
+#include "api/on_leader.hpp"
 #include "core/links.hpp"
 #include "safety/runner.hpp"
 #include "safety/tracker.hpp"
@@ -277,9 +278,14 @@ int run(const Options& options, config::Config cfg) {
   calls::Registry call_registry;
   ctx.calls = &call_registry;
   ctx.loop = io.get_executor();
+  // With NATS, calls and previews live on the leader: the others ask it (api/on_leader.hpp).
+  ctx.relay = relay.get();
+  api::serve_other_nodes(ctx);
   // (With other nodes alive, their calls and previews are theirs: left as they are.)
-  if (auto failed = !alone ? Result<std::vector<std::int64_t>>(std::vector<std::int64_t>{}) : writer->run_sync<std::vector<std::int64_t>>(
-          [](store::Db& db) -> Result<std::vector<std::int64_t>> { return calls::records::fail_open(db, timeutil::now_ms()); });
+  using Failed = std::vector<calls::records::Failed>;
+  if (auto failed = !alone ? Result<Failed>(Failed{}) : writer->run_sync<Failed>([](store::Db& db) -> Result<Failed> {
+        return calls::records::fail_open(db, timeutil::now_ms());
+      });
       failed && !failed->empty())
     log->warn("calls.interrupted calls={} (left open when tourbusd stopped: ended as failed)", failed->size());
   // Tour previews: Janus is called on a pool of its own; previews a stopped daemon left live are
@@ -338,7 +344,9 @@ int run(const Options& options, config::Config cfg) {
     log->critical("daemon.start_failed error=\"listen: {}\"", e.what());
     return 1;
   }
-  membership.lead([&] {
+  membership.lead([&](bool on) {
+    api::lead_changed(ctx, on);
+    if (!on) return;
     scheduler.wake();
     campaigns.wake();
     safety_runner.wake();

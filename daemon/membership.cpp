@@ -33,17 +33,16 @@ Membership::Membership(asio::io_context& io, store::Writer& writer, store::ReadP
   });
 }
 
-void Membership::lead(std::function<void()> on_lead) {
-  on_lead_ = std::move(on_lead);
+void Membership::lead(std::function<void(bool leading)> changed) {
+  changed_ = std::move(changed);
   // One node leads: on SQLite this one; on PostgreSQL the holder of an advisory lock. Taking the
   // lead writes this node's row at once (a dead leader's row would say it leads until it counts
   // as gone) and wakes the loops, which otherwise skip their rounds.
   leader_ = std::make_unique<store::Leader>(target_, [this](bool on) {
-    if (on)
-      asio::post(io_, [this] {
-        beat(false);
-        on_lead_();
-      });
+    asio::post(io_, [this, on] {
+      if (on) beat(false);
+      changed_(on);
+    });
   });
 }
 

@@ -38,9 +38,9 @@ class Membership {
   // The jobs an earlier run of this node claimed go back to the queue; returns how many.
   std::int64_t release_claims();
 
-  // Asks for the lead from now on; `on_lead` is called on the loop when this node takes it (wakes
-  // the loops that only the leader runs).
-  void lead(std::function<void()> on_lead);
+  // Asks for the lead from now on; `changed` is called on the loop when this node takes it (wakes
+  // the loops that only the leader runs) and when it loses it.
+  void lead(std::function<void(bool leading)> changed);
   // After lead(): the flag the leader-only loops follow, and their shift (set_shift) on a cluster.
   const std::atomic<bool>& leading() const { return leader_->flag(); }
   schedule::Shift shift() const { return {&leader_->flag(), store::nodes::kBeatMs}; }
@@ -67,7 +67,7 @@ class Membership {
   bool beating_ = true;
   const std::int64_t started_at_;
   const store::Target target_;
-  std::function<void()> on_lead_;
+  std::function<void(bool)> changed_;
   std::unique_ptr<store::Leader> leader_;
   boost::asio::steady_timer heartbeat_;
 };

@@ -4,6 +4,7 @@
 // it before its first co_await, so two answers to one call cannot both win; the store follows.
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -624,14 +625,17 @@ boost::asio::awaitable<Result<Reply>> call_list(Context& ctx, const Caller& call
   co_return Reply::ok(object{{"calls", std::move(*r)}});
 }
 
-void call_session_closed(Context& ctx, std::int64_t user, std::uint64_t session) {
-  if (!ctx.calls || user == 0 || !ctx.loop) return;
-  auto ids = ctx.calls->joined_by(user, session);
-  if (ids.empty()) return;
+void call_sessions_closed(Context& ctx, const SessionsGone& gone) {
+  if (!ctx.calls || !ctx.loop) return;
+  std::vector<std::pair<std::int64_t, std::int64_t>> left;  // (call, user)
+  for (const auto& [id, c] : ctx.calls->all())
+    for (const auto& m : c.members)
+      if (m.state == "joined" && gone(m.user, m.session)) left.emplace_back(id, m.user);
+  if (left.empty()) return;
   boost::asio::co_spawn(
       ctx.loop,
-      [&ctx, user, ids]() -> boost::asio::awaitable<void> {
-        for (auto id : ids) {
+      [&ctx, left]() -> boost::asio::awaitable<void> {
+        for (auto [id, user] : left) {
           auto* c = ctx.calls->find(id);
           auto* m = c ? c->member(user) : nullptr;
           if (!m || m->state != "joined") continue;
@@ -644,6 +648,29 @@ void call_session_closed(Context& ctx, std::int64_t user, std::uint64_t session)
         }
       },
       boost::asio::detached);
+}
+
+boost::asio::awaitable<void> end_orphan_calls(Context& ctx) {
+  std::set<std::int64_t> here;
+  if (ctx.calls)
+    for (const auto& [id, c] : ctx.calls->all()) here.insert(id);
+  auto pending = ctx.writer.run<std::vector<calls::records::Failed>>(
+      [here](store::Db& db) -> Result<std::vector<calls::records::Failed>> {
+        return calls::records::fail_open(db, timeutil::now_ms(), here);
+      });
+  auto failed = co_await std::move(pending);
+  if (!failed || failed->empty()) co_return;
+  for (const auto& f : *failed)
+    ctx.events.publish(f.users, events::push("call.ended", object{{"id", f.id}, {"conversation", f.conversation}, {"outcome", "failed"}}));
+  logging::get("calls")->warn("calls.interrupted calls={} (left open by the leader before: ended as failed)", failed->size());
+}
+
+void drop_calls(Context& ctx) {
+  if (!ctx.calls || !ctx.calls->size()) return;
+  std::vector<std::int64_t> ids;
+  for (const auto& [id, c] : ctx.calls->all()) ids.push_back(id);
+  for (auto id : ids) ctx.calls->remove(id);
+  logging::get("calls")->warn("calls.handed_over calls={} (this node no longer leads: the new leader ends them)", ids.size());
 }
 
 namespace {

@@ -30,6 +30,9 @@ namespace tourbus::calls {
 class Registry;
 class PreviewRegistry;
 }
+namespace tourbus::realtime {
+class Relay;
+}
 namespace tourbus::translate {
 class Runner;
 class Translator;
@@ -157,6 +160,8 @@ struct Context {
   const std::atomic<bool>* leading = nullptr;
   // Whether this node is connected to NATS (cluster.nats; null: not configured).
   const std::atomic<bool>* nats_connected = nullptr;
+  // Pushes, presence and questions between nodes (cluster.nats; null: not configured).
+  realtime::Relay* relay = nullptr;
 };
 
 }  // namespace tourbus::api

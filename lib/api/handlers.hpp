@@ -3,6 +3,7 @@
 // operation name beside them; nothing else declares a handler.
 #pragma once
 
+#include <functional>
 #include <span>
 #include <string_view>
 
@@ -62,11 +63,19 @@ std::span<const std::span<const Binding>> families();
 Result<std::int64_t> subject_user(store::Db& db, const Caller& caller, const boost::json::object& p);
 // sos.ack, for an operator answering the SOS's video call (sos_ops.cpp).
 boost::asio::awaitable<Result<Reply>> sos_ack(Context& ctx, const Caller& caller, const boost::json::object& p);
-// A WebSocket or Socket.IO session ended: it leaves the calls it joined (call.left to the others;
-// a call with fewer than two left ends). Call on the event loop.
-void call_session_closed(Context& ctx, std::int64_t user, std::uint64_t session);
-// A session ended: the previews it watched lose that viewer. Call on the event loop.
-void preview_session_closed(Context& ctx, std::int64_t user, std::uint64_t session);
+// Which sessions ended: those of a user's session, or of a node that is gone (api/on_leader.hpp).
+using SessionsGone = std::function<bool(std::int64_t user, std::uint64_t session)>;
+// WebSocket or Socket.IO sessions ended: they leave the calls they joined (call.left to the others;
+// a call with fewer than two left ends). On the event loop.
+void call_sessions_closed(Context& ctx, const SessionsGone& gone);
+// Sessions ended: the previews they watched lose those viewers. On the event loop.
+void preview_sessions_closed(Context& ctx, const SessionsGone& gone);
+// Calls and previews open in the store but not live here (their leader is gone): ended, as failed.
+boost::asio::awaitable<void> end_orphan_calls(Context& ctx);
+boost::asio::awaitable<void> end_orphan_previews(Context& ctx);
+// This node no longer leads: its calls and previews are let go (the new leader ends them).
+void drop_calls(Context& ctx);
+void drop_previews(Context& ctx);
 // A signed link's URL (core/links.hpp) under server.public_url, else the address listened on.
 std::string link_url(Context& ctx, const links::Link& link);
 // The template variable of a recipient's unsubscribe link (for a campaign, or 0).

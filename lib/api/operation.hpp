@@ -95,9 +95,10 @@ std::span<const Operation> operations();
 const Operation* find_operation(std::string_view name);
 const Param* find_param(const Operation& op, std::string_view name);
 
-// Checks the caller's role and the parameters against the operation's schema, then runs it.
-// Never throws: unexpected failures become `internal` (and are logged).
+// Checks the caller's role and the parameters against the operation's schema, then runs it: on
+// the leader for calls and previews on a cluster (api/on_leader.hpp), unless `here` (asked by
+// another node). Never throws: unexpected failures become `internal` (and are logged).
 boost::asio::awaitable<Result<Reply>> invoke(Context& ctx, const Operation& op, const Caller& caller,
-                                             boost::json::object params);
+                                             boost::json::object params, bool here = false);
 
 }  // namespace tourbus::api

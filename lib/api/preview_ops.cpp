@@ -4,6 +4,7 @@
 // previews on air (calls::PreviewRegistry) are on the event loop: a handler looks them up again
 // after each suspension, since a preview may stop meanwhile.
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include <boost/asio/as_tuple.hpp>
@@ -709,16 +710,48 @@ asio::awaitable<Result<Reply>> recording_remove(Context& ctx, const Caller& call
   co_return Reply::ok(object{{"id", id}, {"removed", true}});
 }
 
-void preview_session_closed(Context& ctx, std::int64_t user, std::uint64_t session) {
+void preview_sessions_closed(Context& ctx, const SessionsGone& gone) {
   if (!ctx.previews) return;
   std::vector<calls::JanusHandle> handles;
   for (auto& [id, air] : ctx.previews->all())
     std::erase_if(air.viewers, [&](const auto& kv) {
-      if (kv.second.user != user || kv.second.session != session) return false;
+      if (!gone(kv.second.user, kv.second.session)) return false;
       if (kv.second.janus.session) handles.push_back(kv.second.janus);
       return true;
     });
   close_later(ctx, std::move(handles));
+}
+
+asio::awaitable<void> end_orphan_previews(Context& ctx) {
+  std::set<std::int64_t> here;
+  if (ctx.previews)
+    for (const auto& [id, air] : ctx.previews->all()) here.insert(id);
+  auto pending = ctx.writer.run<std::vector<std::int64_t>>([here](store::Db& db) -> Result<std::vector<std::int64_t>> {
+    return calls::previews::end_open(db, timeutil::now_ms(), here);
+  });
+  auto ended = co_await std::move(pending);
+  if (!ended || ended->empty()) co_return;
+  logging::get("calls")->warn("calls.previews_interrupted previews={} (left live by the leader before: ended)", ended->size());
+  // The guides hear it; the rooms go and what was recorded is stored.
+  for (auto id : *ended)
+    if (auto pv = find_preview(ctx, id))
+      ctx.events.publish(std::span(&pv->guide_id, 1), events::push("preview.ended", object{{"id", id}}));
+  auto recovering = recover_previews(ctx, std::move(*ended));
+  co_await std::move(recovering);
+}
+
+void drop_previews(Context& ctx) {
+  if (!ctx.previews || ctx.previews->all().empty()) return;
+  std::vector<calls::JanusHandle> handles;
+  for (const auto& [id, air] : ctx.previews->all()) {
+    if (air.publisher.session) handles.push_back(air.publisher);
+    for (const auto& [vid, v] : air.viewers)
+      if (v.janus.session) handles.push_back(v.janus);
+  }
+  auto n = ctx.previews->all().size();
+  ctx.previews->all().clear();
+  close_later(ctx, std::move(handles));
+  logging::get("calls")->warn("calls.previews_handed_over previews={} (this node no longer leads: the new leader ends them)", n);
 }
 
 namespace {

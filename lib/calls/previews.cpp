@@ -104,11 +104,12 @@ void end(store::Db& db, std::int64_t id, std::int64_t now) {
   db.prepare("UPDATE previews SET state = 'ended', recording = 0, ended_at = ? WHERE id = ? AND state = 'live'").bind(1, now).bind(2, id).run();
 }
 
-std::vector<std::int64_t> end_open(store::Db& db, std::int64_t now) {
+std::vector<std::int64_t> end_open(store::Db& db, std::int64_t now, const std::set<std::int64_t>& keep) {
   std::vector<std::int64_t> ids;
   {
     auto s = db.prepare("SELECT id FROM previews WHERE state = 'live' ORDER BY id");
-    while (s.step()) ids.push_back(s.i64(0));
+    while (s.step())
+      if (!keep.contains(s.i64(0))) ids.push_back(s.i64(0));
   }
   for (auto id : ids) end(db, id, now);
   return ids;

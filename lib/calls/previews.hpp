@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,8 +51,9 @@ std::vector<Preview> list(store::Db& db, const std::string& state, std::int64_t 
 void set_recording(store::Db& db, std::int64_t id, bool on);
 void set_peak(store::Db& db, std::int64_t id, std::int64_t viewers);
 void end(store::Db& db, std::int64_t id, std::int64_t now);
-// Previews a stopped daemon left live: ended at start-up. Returns them.
-std::vector<std::int64_t> end_open(store::Db& db, std::int64_t now);
+// Previews left live by a daemon that stopped (at start-up), or by a leader that is gone (their
+// new leader), ended; `keep`: those on air here. Returns those ended.
+std::vector<std::int64_t> end_open(store::Db& db, std::int64_t now, const std::set<std::int64_t>& keep = {});
 
 std::int64_t add_recording(store::Db& db, std::int64_t preview, std::int64_t file, std::optional<std::int64_t> duration_ms,
                            std::int64_t now);

@@ -124,12 +124,20 @@ std::vector<CallRecord> list(store::Db& db, std::int64_t conversation, std::int6
   return out;
 }
 
-std::vector<std::int64_t> fail_open(store::Db& db, std::int64_t now) {
-  std::vector<std::int64_t> ids;
-  auto s = db.prepare("SELECT id FROM calls WHERE state <> 'ended' ORDER BY id");
-  while (s.step()) ids.push_back(s.i64(0));
-  for (auto id : ids) end(db, id, "failed", now, std::nullopt);
-  return ids;
+std::vector<Failed> fail_open(store::Db& db, std::int64_t now, const std::set<std::int64_t>& keep) {
+  std::vector<Failed> out;
+  {
+    auto s = db.prepare("SELECT id, conversation_id FROM calls WHERE state <> 'ended' ORDER BY id");
+    while (s.step())
+      if (!keep.contains(s.i64(0))) out.push_back({s.i64(0), s.i64(1), {}});
+  }
+  for (auto& f : out) {
+    auto s = db.prepare("SELECT user_id FROM call_members WHERE call_id = ? AND state IN ('joined', 'invited') ORDER BY user_id");
+    s.bind(1, f.id);
+    while (s.step()) f.users.push_back(s.i64(0));
+    end(db, f.id, "failed", now, std::nullopt);
+  }
+  return out;
 }
 
 }  // namespace tourbus::calls::records

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -50,8 +51,14 @@ void set_quality(store::Db& db, std::int64_t call, const Quality& q);
 std::optional<CallRecord> find(store::Db& db, std::int64_t id);
 // Newest first; a conversation's, or every one (conversation 0).
 std::vector<CallRecord> list(store::Db& db, std::int64_t conversation, std::int64_t limit);
-// Calls a stopped daemon left ringing or active: ended as failed at start-up. Returns them.
-std::vector<std::int64_t> fail_open(store::Db& db, std::int64_t now);
+// Calls left ringing or active by a daemon that stopped (at start-up), or by a leader that is gone
+// (their new leader), ended as failed; `keep`: the calls still live here. Returns those ended,
+// each with the members still in it or still being rung (to be told).
+struct Failed {
+  std::int64_t id = 0, conversation = 0;
+  std::vector<std::int64_t> users;
+};
+std::vector<Failed> fail_open(store::Db& db, std::int64_t now, const std::set<std::int64_t>& keep = {});
 }  // namespace records
 
 }  // namespace tourbus::calls

@@ -12,6 +12,7 @@
 #include "api/auth.hpp"
 #include "api/fanout.hpp"
 #include "api/handlers.hpp"
+#include "api/on_leader.hpp"
 #include "core/crypto.hpp"
 #include "core/logging.hpp"
 #include "core/rate.hpp"
@@ -194,8 +195,7 @@ class ApiSocket : public std::enable_shared_from_this<ApiSocket>, public realtim
                               reason);
     auto change = hub_.detach(caller_.user_id, caller_.session);
     api::announce_change(ctx_, caller_.user_id, change.before, change.after);
-    api::handlers::call_session_closed(ctx_, caller_.user_id, caller_.session);
-    api::handlers::preview_session_closed(ctx_, caller_.user_id, caller_.session);
+    api::session_closed(ctx_, caller_.user_id, caller_.session);
   }
 
   void deliver(const events::EventPtr& event) override { link_->send(recovery_.packet(event)); }

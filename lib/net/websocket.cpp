@@ -11,6 +11,7 @@
 
 #include "api/fanout.hpp"
 #include "api/handlers.hpp"
+#include "api/on_leader.hpp"
 #include "core/logging.hpp"
 #include "core/time.hpp"
 #include "net/limits.hpp"
@@ -171,8 +172,7 @@ class Session : public WsConnection<S>, public realtime::Client {
     http_->going_away = nullptr;
     auto change = hub_.detach(caller_.user_id, caller_.session);
     api::announce_change(ctx_, caller_.user_id, change.before, change.after);
-    api::handlers::call_session_closed(ctx_, caller_.user_id, caller_.session);
-    api::handlers::preview_session_closed(ctx_, caller_.user_id, caller_.session);
+    api::session_closed(ctx_, caller_.user_id, caller_.session);
     http_->finish();
   }
 

@@ -62,6 +62,8 @@ class Hub : public events::Sink, public sessions::Control {
 
   // A new session's number, unique among the sessions of every transport.
   std::uint64_t new_session() { return ++last_session_; }
+  // Numbers sessions after `last` from now on (a node of a cluster: its own range, Relay).
+  void number_sessions_after(std::uint64_t last) { last_session_ = last; }
 
   std::size_t sessions() const { return count_; }
   std::size_t users_online() const { return sessions_.size() - (sessions_.contains(0) ? 1 : 0); }

@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 
+#include "core/crypto.hpp"
 #include "core/logging.hpp"
 #include "core/time.hpp"
 
@@ -23,16 +24,24 @@ namespace json = boost::json;
 //   {"node":"tb1","kind":"set_role","user":3,"role":"guide"}
 //   {"node":"tb1","kind":"presence","user":3,"status":"away"}       this node's sessions of the user
 //   {"node":"tb1","kind":"state","reset":true,"present":[[3,"online"],[4,"away"]]}   all of them
-//   {"node":"tb1","kind":"hello"}                                   send me your state
-//   {"node":"tb1","kind":"beat"}                                    alive
+//   {"node":"tb1","kind":"hello","sessions":77,"leader":false}      send me your state
+//   {"node":"tb1","kind":"beat","sessions":77,"leader":true}        alive (its sessions' prefix, leads)
+//   {"node":"tb1","kind":"session","user":3,"session":330712481793,"others":false,"name":"call.signal",
+//    "data":[29,140]}\n{...}                                         a push to one session (or the others)
+//   {"node":"tb1","kind":"closed","user":3,"session":330712481793}  a session of tb1 closed
 // "data" is where the event's data lies in its JSON text (offset, length).
+// Questions to one node (ask) go to tourbus.node.<name> with a reply subject of the asker's own
+// (tourbus.reply.<name>.<random>.<n>); their bytes are the api's (api/on_leader.cpp).
 
 struct Relay::Nats {
   natsOptions* options = nullptr;
   natsConnection* connection = nullptr;
   natsSubscription* subscription = nullptr;
+  natsSubscription* questions = nullptr;  // tourbus.node.<this node>
+  natsSubscription* answers = nullptr;    // the inbox
   ~Nats() {
-    if (subscription) natsSubscription_Destroy(subscription);
+    for (auto* s : {subscription, questions, answers})
+      if (s) natsSubscription_Destroy(s);
     if (connection) {
       natsConnection_Close(connection);
       natsConnection_Destroy(connection);
@@ -49,6 +58,29 @@ void on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure)
   natsMsg_Destroy(msg);
 }
 
+void on_question(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  auto* relay = static_cast<Relay*>(closure);
+  const char* reply = natsMsg_GetReply(msg);
+  if (reply && *reply)
+    relay->asked(std::string_view(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))), reply);
+  natsMsg_Destroy(msg);
+}
+
+void on_answer(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  auto* relay = static_cast<Relay*>(closure);
+  relay->replied(natsMsg_GetSubject(msg),
+                 std::string_view(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))),
+                 natsMsg_IsNoResponders(msg));
+  natsMsg_Destroy(msg);
+}
+
+// A session prefix of 30 random bits (not 0): sessions stay below 2^62. Two nodes drawing the
+// same prefix (about one in a billion for a pair) would each take the other's session pushes too.
+std::uint64_t random_prefix() {
+  auto p = std::stoull(crypto::sha256_hex(crypto::random_token(16)).substr(0, 8), nullptr, 16) & ((1u << 30) - 1);
+  return p ? p : 1;
+}
+
 }  // namespace
 
 Relay::Relay(asio::io_context& io, Hub& hub, Backfill& backfill, std::string node, const std::string& urls)
@@ -58,7 +90,10 @@ Relay::Relay(asio::io_context& io, Hub& hub, Backfill& backfill, std::string nod
       down_since_(timeutil::now_ms()),
       sequencer_(io, backfill, [this](const Ordered& push) { hub_.publish(push.users, push.event, push.platform); }),
       beat_(io),
+      prefix_(random_prefix()),
+      inbox_("tourbus.reply." + node_ + "." + crypto::random_token(8)),
       nats_(std::make_unique<Nats>()) {
+  hub_.number_sessions_after(prefix_ << 32);
   auto log = logging::get("cluster");
   auto check = [&](natsStatus s, const char* what) {
     if (s != NATS_OK) throw std::runtime_error(std::string("nats: ") + what + ": " + natsStatus_GetText(s));
@@ -117,6 +152,8 @@ Relay::Relay(asio::io_context& io, Hub& hub, Backfill& backfill, std::string nod
     check(s, "connect");
   }
   check(natsConnection_Subscribe(&nats_->subscription, nats_->connection, kSubject, on_message, this), "subscribe");
+  check(natsConnection_Subscribe(&nats_->questions, nats_->connection, subject_of(node_).c_str(), on_question, this), "subscribe");
+  check(natsConnection_Subscribe(&nats_->answers, nats_->connection, (inbox_ + ".*").c_str(), on_answer, this), "subscribe");
   beat();
 }
 
@@ -138,12 +175,16 @@ void Relay::linked(bool first) {
   unlinked_ = false;
   auto now = std::chrono::steady_clock::now();
   for (auto& [name, peer] : peers_) peer.heard = now;  // time to answer the hello
-  send(json::serialize(json::object{{"node", node_}, {"kind", "hello"}}));
+  say_alive("hello");
   send_state();
 }
 
+void Relay::say_alive(const char* kind) {
+  send(json::serialize(json::object{{"node", node_}, {"kind", kind}, {"sessions", prefix_}, {"leader", leading_}}));
+}
+
 void Relay::beat() {
-  send(json::serialize(json::object{{"node", node_}, {"kind", "beat"}}));
+  say_alive("beat");
   if (!unlinked_) {  // cut off, this node cannot tell who is gone
     auto gone = std::chrono::steady_clock::now() - kPeerGoneMs;
     std::vector<std::string> names;
@@ -225,8 +266,11 @@ void Relay::forget(const std::string& node) {
   logging::get("cluster")->warn("cluster.node_unheard node={} users={} (nothing from it for {} s)", node,
                                 it->second.present.size(), kPeerGoneMs.count() / 1000);
   auto silent_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - it->second.heard);
+  auto prefix = it->second.prefix;
   remote(node, true, {}, true);
   peers_.erase(node);
+  // Its sessions are gone with it: the calls and previews they were in hear so (on the leader).
+  if (prefix && closed_) closed_(0, 0, prefix);
   // A node that died may have stored messages it never published: deliver them from the store
   // (those of a conversation that went on were delivered already, behind a later push).
   sequencer_.catch_up(timeutil::now_ms() - silent_ms.count() - Sequencer::kRecentMs);
@@ -248,6 +292,12 @@ void Relay::local(std::vector<std::int64_t> users, const events::EventPtr& event
 }
 
 namespace {
+
+// Where an event's data lies in its JSON text: [offset, length].
+json::array span_of(const events::Event& event) {
+  auto data = event.data();
+  return json::array{static_cast<std::int64_t>(data.data() - event.json().data()), static_cast<std::int64_t>(data.size())};
+}
 
 // A `message` push's conversation and seq (from its data: api/json_out.cpp).
 std::optional<std::pair<std::int64_t, std::int64_t>> order_of(const events::Event& event) {
@@ -273,19 +323,113 @@ void Relay::publish(std::span<const std::int64_t> users, const events::EventPtr&
   json::array to;
   to.reserve(users.size());
   for (auto u : users) to.push_back(u);
-  auto data = event->data();
-  auto offset = static_cast<std::int64_t>(data.data() - event->json().data());
-  json::object head{{"node", node_},
-                    {"kind", "event"},
-                    {"users", std::move(to)},
-                    {"platform", platform},
-                    {"name", event->name()},
-                    {"data", json::array{offset, static_cast<std::int64_t>(data.size())}}};
+  json::object head{{"node", node_},         {"kind", "event"},       {"users", std::move(to)},
+                    {"platform", platform}, {"name", event->name()}, {"data", span_of(*event)}};
   if (order) {
     head["conversation"] = order->first;
     head["seq"] = order->second;
   }
   send(json::serialize(head) + "\n" + event->json());
+}
+
+bool Relay::publish_session(std::int64_t user, std::uint64_t session, const events::EventPtr& event, bool others) {
+  bool here = prefix_of(session) == prefix_ && hub_.publish_session(user, session, event, others);
+  if (here && !others) return true;
+  if (!connected_) return here;
+  // On another node, or the user's other sessions anywhere.
+  json::object head{{"node", node_},   {"kind", "session"},     {"user", user},          {"session", session},
+                    {"others", others}, {"name", event->name()}, {"data", span_of(*event)}};
+  send(json::serialize(head) + "\n" + event->json());
+  return true;
+}
+
+void Relay::session_closed(std::int64_t user, std::uint64_t session) {
+  send(json::serialize(json::object{{"node", node_}, {"kind", "closed"}, {"user", user}, {"session", session}}));
+}
+
+void Relay::set_leading(bool on) {
+  if (on == leading_) return;
+  leading_ = on;
+  say_alive("beat");
+}
+
+std::string Relay::leader() const {
+  if (leading_) return node_;
+  // The one whose latest beat says so (two only for a moment, while the lead changes hands).
+  const std::pair<const std::string, Peer>* best = nullptr;
+  for (const auto& kv : peers_)
+    if (kv.second.leads && (!best || kv.second.heard > best->second.heard)) best = &kv;
+  return best ? best->first : std::string();
+}
+
+void Relay::heard_from(const std::string& node, std::uint64_t prefix, bool leads) {
+  auto& peer = peers_[node];
+  peer.heard = std::chrono::steady_clock::now();
+  if (prefix) peer.prefix = prefix;
+  peer.leads = leads;
+}
+
+void Relay::ask(const std::string& node, const std::string& request, std::chrono::milliseconds timeout,
+                std::function<void(Result<std::string>)> done) {
+  if (!connected_) {
+    asio::post(io_, [done = std::move(done), node] {
+      done(Error(Code::unavailable, "the cluster's NATS is out of reach: node " + node + " cannot be asked"));
+    });
+    return;
+  }
+  auto id = ++last_ask_;
+  auto reply = inbox_ + "." + std::to_string(id);
+  auto& a = asked_[id];
+  a.done = std::move(done);
+  a.timer = std::make_unique<asio::steady_timer>(io_, timeout);
+  a.timer->async_wait([this, id, node, timeout](boost::system::error_code ec) {
+    if (ec) return;
+    auto it = asked_.find(id);
+    if (it == asked_.end()) return;
+    auto done = std::move(it->second.done);
+    asked_.erase(it);
+    done(Error(Code::unavailable, "node " + node + " did not answer within " + std::to_string(timeout.count()) + " ms"));
+  });
+  if (natsConnection_PublishRequest(nats_->connection, subject_of(node).c_str(), reply.c_str(), request.data(),
+                                    static_cast<int>(request.size())) != NATS_OK) {
+    auto done = std::move(a.done);
+    asked_.erase(id);
+    asio::post(io_, [done = std::move(done), node] {
+      done(Error(Code::unavailable, "the cluster's NATS is out of reach: node " + node + " cannot be asked"));
+    });
+    return;
+  }
+  ++stats_.sent;
+}
+
+void Relay::replied(std::string_view subject, std::string_view bytes, bool none) {
+  if (subject.size() <= inbox_.size() + 1 || subject.substr(0, inbox_.size()) != inbox_) return;
+  std::uint64_t id = 0;
+  for (char c : subject.substr(inbox_.size() + 1)) {
+    if (c < '0' || c > '9' || id > (1ull << 60)) return;
+    id = id * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  ++stats_.received;
+  asio::post(io_, [this, id, none, answer = std::string(bytes)]() mutable {
+    auto it = asked_.find(id);
+    if (it == asked_.end()) return;  // too late: told it timed out
+    auto done = std::move(it->second.done);
+    it->second.timer->cancel();
+    asked_.erase(it);
+    if (none) done(Error(Code::unavailable, "no node answers there (it stopped or lost the lead)"));
+    else done(std::move(answer));
+  });
+}
+
+void Relay::asked(std::string_view bytes, std::string reply_to) {
+  ++stats_.received;
+  asio::post(io_, [this, request = std::string(bytes), reply_to = std::move(reply_to)]() mutable {
+    if (!serve_) return;
+    serve_(std::move(request), [this, reply_to](std::string answer) {
+      if (connected_)
+        natsConnection_Publish(nats_->connection, reply_to.c_str(), answer.data(), static_cast<int>(answer.size()));
+    });
+  });
 }
 
 std::size_t Relay::end_token(std::int64_t user, std::int64_t token, std::string_view reason) {
@@ -327,20 +471,25 @@ bool Relay::receive(std::string_view bytes) {
     if (!v || !v->is_string()) return std::nullopt;
     return std::string(v->as_string());
   };
+  // The event after the head: its name, its JSON text, where its data lies in it ("data").
+  auto event_after_head = [&]() -> events::EventPtr {
+    auto name = text_at("name");
+    const auto* data = head.if_contains("data");
+    if (nl == std::string_view::npos || !name || !data || !data->is_array()) return nullptr;
+    std::string text(bytes.substr(nl + 1));
+    const auto& span = data->as_array();
+    if (span.size() != 2 || !span[0].is_int64() || !span[1].is_int64()) return nullptr;
+    auto off = span[0].as_int64(), len = span[1].as_int64();
+    if (off < 0 || len < 0 || static_cast<std::uint64_t>(off) + static_cast<std::uint64_t>(len) > text.size()) return nullptr;
+    return std::make_shared<const events::Event>(std::move(*name), std::move(text),
+                                                 std::pair{static_cast<std::size_t>(off), static_cast<std::size_t>(len)});
+  };
   std::string k(kind->as_string());
   if (k == "event") {
-    if (nl == std::string_view::npos) return drop();
-    std::string text(bytes.substr(nl + 1));
     const auto* users = head.if_contains("users");
     const auto* platform = head.if_contains("platform");
-    const auto* data = head.if_contains("data");
-    auto name = text_at("name");
-    if (!users || !users->is_array() || !platform || !platform->is_bool() || !data || !data->is_array() || !name)
-      return drop();
-    const auto& span = data->as_array();
-    if (span.size() != 2 || !span[0].is_int64() || !span[1].is_int64()) return drop();
-    auto off = span[0].as_int64(), len = span[1].as_int64();
-    if (off < 0 || len < 0 || static_cast<std::uint64_t>(off) + static_cast<std::uint64_t>(len) > text.size()) return drop();
+    auto event = event_after_head();
+    if (!users || !users->is_array() || !platform || !platform->is_bool() || !event) return drop();
     std::vector<std::int64_t> to;
     to.reserve(users->as_array().size());
     for (const auto& u : users->as_array()) {
@@ -348,14 +497,12 @@ bool Relay::receive(std::string_view bytes) {
       to.push_back(u.as_int64());
     }
     std::optional<std::pair<std::int64_t, std::int64_t>> order;
-    if (*name == "message") {  // in seq order: the sequencer needs both
+    if (event->name() == "message") {  // in seq order: the sequencer needs both
       auto conversation = int_at("conversation");
       auto seq = int_at("seq");
       if (!conversation || !seq || *seq < 1) return drop();
       order = std::pair{*conversation, *seq};
     }
-    auto event = std::make_shared<const events::Event>(std::move(*name), std::move(text),
-                                                       std::pair{static_cast<std::size_t>(off), static_cast<std::size_t>(len)});
     ++stats_.received;
     asio::post(io_, [this, to = std::move(to), event, p = platform->as_bool(), order]() mutable {
       local(std::move(to), event, p, order);
@@ -373,12 +520,17 @@ bool Relay::receive(std::string_view bytes) {
     return std::nullopt;
   };
   std::string from(node->as_string());
-  if (k == "beat") return heard([this, from] { peers_[from].heard = std::chrono::steady_clock::now(); });
-  if (k == "hello")
-    return heard([this, from] {
-      peers_[from].heard = std::chrono::steady_clock::now();
-      send_state();
+  if (k == "beat" || k == "hello") {
+    // Older nodes send neither field: prefix 0 (unknown), not leading.
+    auto prefix = int_at("sessions").value_or(0);
+    const auto* leads = head.if_contains("leader");
+    if (prefix < 0 || prefix >= (1ll << 30) || (leads && !leads->is_bool())) return drop();
+    bool l = leads && leads->as_bool();
+    return heard([this, from, p = static_cast<std::uint64_t>(prefix), l, hello = k == "hello"] {
+      heard_from(from, p, l);
+      if (hello) send_state();
     });
+  }
   if (k == "state") {
     const auto* reset = head.if_contains("reset");
     const auto* present = head.if_contains("present");
@@ -396,6 +548,21 @@ bool Relay::receive(std::string_view bytes) {
   }
   auto user = int_at("user");
   if (!user) return drop();
+  if (k == "session" || k == "closed") {
+    auto session = int_at("session");
+    if (!session || *session <= 0) return drop();
+    auto s = static_cast<std::uint64_t>(*session);
+    if (k == "closed") return heard([this, u = *user, s] {
+        if (closed_) closed_(u, s, 0);
+      });
+    const auto* others = head.if_contains("others");
+    auto event = event_after_head();
+    if (!others || !others->is_bool() || !event) return drop();
+    return heard([this, u = *user, s, event, o = others->as_bool()] {
+      // The session itself only where it lives; the user's others on every node.
+      if (o || prefix_of(s) == prefix_) hub_.publish_session(u, s, event, o);
+    });
+  }
   if (k == "presence") {
     auto status = text_at("status");
     auto p = status ? presence_of(*status) : std::nullopt;

@@ -1,6 +1,7 @@
 // libFuzzer target: what a node accepts from NATS (realtime::Relay::receive, docs/scaling.md
 // "Pushes across nodes"): every kind of relay message (events, message pushes in seq order,
-// revocations, role changes, presence news, state, hello, beat), checked and then handed to the
+// revocations, role changes, presence news, state, hello, beat, pushes to one session, sessions
+// closed), checked and then handed to the
 // loop, which delivers to two sessions of this node. NATS itself is not reached: the relay's URL
 // points at loopback port 1, where nothing listens, and it keeps trying in the background.
 #include <cstddef>
@@ -40,6 +41,7 @@ struct World {
     hub.attach(3, hub.new_session(), &a, 11);
     hub.attach(4, hub.new_session(), &b, 12);
     relay.on_presence([](std::int64_t, events::Presence, bool) {});
+    relay.on_closed([](std::int64_t, std::uint64_t, std::uint64_t) {});
   }
 };
 

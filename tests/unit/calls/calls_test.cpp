@@ -122,12 +122,19 @@ TEST_CASE("call records keep members and outcome; calls left open end as failed"
   CHECK(open->members[1].joined_at == 2000);
   auto second = calls::records::insert(db, r);
   calls::records::end(db, second, "declined", 1500, bob);
-  CHECK(calls::records::fail_open(db, 9000) == std::vector<std::int64_t>{id});
+  auto third = calls::records::insert(db, r);  // still live on this node: kept
+  calls::records::add_member(db, third, alice, "joined", 1000);
+  auto ended = calls::records::fail_open(db, 9000, {third});
+  REQUIRE(ended.size() == 1);
+  CHECK(ended[0].id == id);
+  CHECK(ended[0].conversation == c);
+  CHECK(ended[0].users == std::vector<std::int64_t>{std::min(alice, bob), std::max(alice, bob)});  // both joined: told
+  CHECK(calls::records::find(db, third)->state != "ended");
   auto failed = calls::records::find(db, id);
   CHECK((failed->state == "ended" && failed->outcome == "failed" && failed->ended_at == 9000));
   CHECK(failed->members[1].state == "left");
   CHECK(failed->members[1].left_at == 9000);
-  CHECK(calls::records::list(db, c, 10).size() == 2);
-  CHECK(calls::records::list(db, 0, 1).front().id == second);
+  CHECK(calls::records::list(db, c, 10).size() == 3);
+  CHECK(calls::records::list(db, 0, 1).front().id == third);  // newest first
   CHECK(calls::records::find(db, second)->outcome == "declined");
 }

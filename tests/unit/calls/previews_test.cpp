@@ -104,7 +104,8 @@ TEST_CASE("previews and recordings: peaks only grow, a recording goes with its f
   auto second = calls::previews::insert(db, p);
   CHECK(calls::previews::list(db, "live", 0, 10).size() == 2);
   CHECK(calls::previews::list(db, "live", gus + 1, 10).empty());
-  CHECK(calls::previews::end_open(db, 2000) == std::vector<std::int64_t>{first, second});
+  CHECK(calls::previews::end_open(db, 2000, {second}) == std::vector<std::int64_t>{first});  // second: on air here
+  CHECK(calls::previews::end_open(db, 2000) == std::vector<std::int64_t>{second});
   CHECK(calls::previews::list(db, "live", 0, 10).empty());
   auto ended = calls::previews::find(db, first);
   CHECK(ended->state == "ended");

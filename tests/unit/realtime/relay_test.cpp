@@ -162,3 +162,89 @@ TEST_CASE("a user's presence is the best over every node's sessions, announced h
   CHECK_FALSE(relay.receive(R"({"node":"tb1","kind":"state","present":[]})"));
   CHECK(relay.stats().dropped.load() == dropped + 3);
 }
+
+TEST_CASE("a push to one session reaches it on the node that holds it; beats say who leads; closed sessions are heard") {
+  boost::asio::io_context io;
+  realtime::Hub hub;
+  Empty store;
+  realtime::Relay relay(io, hub, store, "tb2", "nats://127.0.0.1:1");
+  auto run = [&] {
+    io.poll();
+    io.restart();
+  };
+  // This node numbers its sessions in a range of its own (a prefix in the upper 32 bits).
+  Seen phone, laptop;
+  auto mine = hub.new_session();
+  auto prefix = realtime::Relay::prefix_of(mine);
+  CHECK(prefix != 0);
+  CHECK(realtime::Relay::prefix_of(hub.new_session()) == prefix);
+  hub.attach(3, mine, &phone, 11);
+  hub.attach(3, hub.new_session(), &laptop, 11);
+  auto elsewhere = (prefix + 1) << 32 | 1;  // a session of another node
+
+  auto signal = events::push("call.signal", boost::json::object{{"id", 9}, {"type", "offer"}});
+  auto to_session = [&](std::uint64_t session, bool others) {
+    auto wire = event_from("tb1", "[]", signal);
+    auto head = R"({"node":"tb1","kind":"session","user":3,"session":)" + std::to_string(session) +
+                ",\"others\":" + (others ? "true" : "false");
+    return head + wire.substr(wire.find(",\"name\""));
+  };
+  CHECK(relay.receive(to_session(mine, false)));       // this node's session: to it alone
+  CHECK(relay.receive(to_session(elsewhere, false)));  // another node's: not here
+  run();
+  CHECK(phone.events.size() == 1);
+  CHECK(laptop.events.empty());
+  CHECK(relay.receive(to_session(elsewhere, true)));  // the user's other sessions: every one here
+  run();
+  CHECK(phone.events.size() == 2);
+  CHECK(laptop.events.size() == 1);
+  // Published here: this node's session gets it; a session elsewhere cannot be reached without NATS.
+  CHECK(relay.publish_session(3, mine, signal, false));
+  CHECK_FALSE(relay.publish_session(3, elsewhere, signal, false));
+  CHECK(phone.events.size() == 3);
+
+  // Who leads: this node once it says so, else the node whose latest beat says it leads.
+  CHECK(relay.leader().empty());
+  CHECK(relay.receive(R"({"node":"tb1","kind":"beat","sessions":5,"leader":true})"));
+  run();
+  CHECK(relay.leader() == "tb1");
+  relay.set_leading(true);
+  CHECK(relay.leader() == "tb2");
+  relay.set_leading(false);
+  CHECK(relay.receive(R"({"node":"tb1","kind":"beat","sessions":5,"leader":false})"));
+  CHECK(relay.receive(R"({"node":"tb3","kind":"hello","sessions":6,"leader":true})"));
+  run();
+  CHECK(relay.leader() == "tb3");
+
+  // Another node's session closed: heard here (the calls and previews it was in, on the leader).
+  std::vector<std::tuple<std::int64_t, std::uint64_t, std::uint64_t>> closed;
+  relay.on_closed([&](std::int64_t user, std::uint64_t session, std::uint64_t p) { closed.emplace_back(user, session, p); });
+  CHECK(relay.receive(R"({"node":"tb1","kind":"closed","user":3,"session":21474836481})"));
+  run();
+  CHECK(closed == std::vector<std::tuple<std::int64_t, std::uint64_t, std::uint64_t>>{{3, 21474836481u, 0}});
+
+  // Asked something, this node answers through on_ask; asking without NATS fails at once.
+  std::vector<std::string> questions;
+  relay.on_ask([&](std::string q, std::function<void(std::string)> answer) {
+    questions.push_back(q);
+    answer("ok");  // not connected: nothing is sent
+  });
+  relay.asked("{\"op\":\"call.accept\"}", "tourbus.reply.tb1.x.1");
+  std::optional<Result<std::string>> answered;
+  relay.ask("tb3", "question", std::chrono::seconds(1), [&](Result<std::string> r) { answered.emplace(std::move(r)); });
+  run();
+  CHECK(questions == std::vector<std::string>{"{\"op\":\"call.accept\"}"});
+  REQUIRE(answered);
+  REQUIRE_FALSE(*answered);
+  CHECK(answered->error().code == Code::unavailable);
+  relay.replied("tourbus.reply.tb2.nothing.7", "late", false);  // not an answer of this node's: ignored
+
+  // Malformed ones are dropped.
+  auto dropped = relay.stats().dropped.load();
+  CHECK_FALSE(relay.receive(R"({"node":"tb1","kind":"closed","user":3,"session":0})"));
+  CHECK_FALSE(relay.receive(R"({"node":"tb1","kind":"closed","user":3})"));
+  CHECK_FALSE(relay.receive(R"({"node":"tb1","kind":"beat","sessions":-1})"));
+  CHECK_FALSE(relay.receive(R"({"node":"tb1","kind":"beat","sessions":5,"leader":"yes"})"));
+  CHECK_FALSE(relay.receive(to_session(mine, false).substr(0, to_session(mine, false).find('\n'))));  // no event text
+  CHECK(relay.stats().dropped.load() == dropped + 5);
+}
