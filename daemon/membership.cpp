@@ -68,21 +68,35 @@ store::Node Membership::row() const {
 
 Result<bool> Membership::start() {
   auto first = writer_.run_sync<bool>([n = row()](store::Db& db) -> Result<bool> {
-    store::nodes::beat(db, n);
+    store::nodes::beat(db, n);  // the row before is an earlier run's (or a clash, seen at the next beat)
     return true;
   });
   if (first) beat_later();
   return first;
 }
 
+void Membership::check_name(const std::optional<store::Node>& before) {
+  // This node wrote its row at its last beat: another start time or pid there means another
+  // process runs under the same name (each overwrites the other's row and takes its claims).
+  if (!before || (before->started_at == started_at_ && before->pid == ::getpid())) return;
+  auto now = std::chrono::steady_clock::now();
+  if (clash_logged_ && now - *clash_logged_ < std::chrono::minutes(1)) return;
+  clash_logged_ = now;
+  logging::get("cluster")->error(
+      "cluster.name_clash node={} other_pid={} other_listen={} (another tourbusd runs with this cluster.node: give each node "
+      "its own name)",
+      node_, before->pid, before->listen);
+}
+
 void Membership::beat(bool again) {
   auto write = [this]() -> asio::awaitable<void> {
-    auto pending = writer_.run<bool>([n = row()](store::Db& db) -> Result<bool> {
-      store::nodes::beat(db, n);
-      return true;
-    });
-    if (auto done = co_await std::move(pending); !done)
+    auto pending = writer_.run<std::optional<store::Node>>(
+        [n = row()](store::Db& db) -> Result<std::optional<store::Node>> { return store::nodes::beat(db, n); });
+    auto done = co_await std::move(pending);
+    if (!done)
       logging::get("cluster")->warn("cluster.beat_failed error=\"{}\"", done.error().message);
+    else
+      check_name(*done);
   };
   if (!again) {
     asio::co_spawn(io_, write, asio::detached);

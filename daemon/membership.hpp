@@ -6,6 +6,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <optional>
 #include <functional>
 #include <memory>
 #include <string>
@@ -54,6 +56,8 @@ class Membership {
 
  private:
   store::Node row() const;
+  // After a beat: logs when the row was written meanwhile by another process with this name.
+  void check_name(const std::optional<store::Node>& before);
   // Writes the row; `again`: and beats again kBeatMs after.
   void beat(bool again);
   void beat_later();
@@ -70,6 +74,7 @@ class Membership {
   std::function<void(bool)> changed_;
   std::unique_ptr<store::Leader> leader_;
   boost::asio::steady_timer heartbeat_;
+  std::optional<std::chrono::steady_clock::time_point> clash_logged_;
 };
 
 }  // namespace tourbus::daemon

@@ -333,7 +333,9 @@ void Relay::publish(std::span<const std::int64_t> users, const events::EventPtr&
 }
 
 bool Relay::publish_session(std::int64_t user, std::uint64_t session, const events::EventPtr& event, bool others) {
-  bool here = prefix_of(session) == prefix_ && hub_.publish_session(user, session, event, others);
+  // The user's other sessions here too when the session is another node's (the copy on NATS
+  // comes back to this node ignored).
+  bool here = (others || prefix_of(session) == prefix_) && hub_.publish_session(user, session, event, others);
   if (here && !others) return true;
   if (!connected_) return here;
   // On another node, or the user's other sessions anywhere.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,9 @@ constexpr std::int64_t kGoneAfterMs = 10'000;
 
 // Writes the node's row (inserted the first time, replaced after). A node that leads (it holds
 // the lock) is then the only row that says so: a dead leader's row would until it counts as gone.
-void beat(Db& db, const Node& node);
+// Returns the row as it was (nothing the first time): written by another process (another pid
+// or start time) after this one's first beat, it says two running nodes share a name.
+std::optional<Node> beat(Db& db, const Node& node);
 // Every node that ever ran on this store, by name.
 std::vector<Node> list(Db& db);
 // Removes the rows of nodes not seen since `before`; returns how many.

@@ -202,6 +202,11 @@ TEST_CASE("a push to one session reaches it on the node that holds it; beats say
   CHECK(relay.publish_session(3, mine, signal, false));
   CHECK_FALSE(relay.publish_session(3, elsewhere, signal, false));
   CHECK(phone.events.size() == 3);
+  CHECK(laptop.events.size() == 1);
+  // The user's other sessions than one on another node: both here get it (call.taken).
+  relay.publish_session(3, elsewhere, signal, true);
+  CHECK(phone.events.size() == 4);
+  CHECK(laptop.events.size() == 2);
 
   // Who leads: this node once it says so, else the node whose latest beat says it leads.
   CHECK(relay.leader().empty());

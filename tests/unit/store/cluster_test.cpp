@@ -59,20 +59,21 @@ std::vector<std::int64_t> queue_jobs(store::Writer& writer, int n, int emergency
   return *ids;
 }
 
-void beat(store::Writer& writer, const std::string& name, std::int64_t seen_at, bool leader = false) {
+// Writes a node's row; returns the row as it was before.
+std::optional<store::Node> beat(store::Writer& writer, const std::string& name, std::int64_t seen_at, bool leader = false,
+                                std::int64_t pid = 1) {
   store::Node n;
   n.name = name;
   n.version = "test";
-  n.pid = 1;
-  n.listen = "127.0.0.1:1";
+  n.pid = pid;
+  n.listen = "127.0.0.1:" + std::to_string(pid);
   n.leader = leader;
   n.started_at = kNow - 60'000;
   n.seen_at = seen_at;
-  REQUIRE(writer.run_sync<bool>([&](store::Db& db) -> Result<bool> {
-                  store::nodes::beat(db, n);
-                  return true;
-                })
-              .ok());
+  auto before = writer.run_sync<std::optional<store::Node>>(
+      [&](store::Db& db) -> Result<std::optional<store::Node>> { return store::nodes::beat(db, n); });
+  REQUIRE(before.ok());
+  return *before;
 }
 
 std::vector<notify::Job> claim(store::Writer& writer, const std::string& node, std::size_t limit,
@@ -97,9 +98,16 @@ TEST_CASE("every node says it is alive in the nodes table; its row is replaced, 
   auto target = test::store_target(dir);
   store::Writer writer(target, {});
   store::ReadPool reads(target, 1);
-  beat(writer, "b", kNow);
+  CHECK_FALSE(beat(writer, "b", kNow));  // the first row of its name
   beat(writer, "a", kNow, true);
-  beat(writer, "a", kNow + 2000, false);
+  auto before = beat(writer, "a", kNow + 2000, false);
+  REQUIRE(before);  // what the node wrote last time: the same process (Membership checks)
+  CHECK((before->pid == 1 && before->seen_at == kNow && before->leader));
+  // Another process under the same name: the row it overwrote says who wrote it.
+  auto clash = beat(writer, "b", kNow + 1000, false, 2);
+  REQUIRE(clash);
+  CHECK(clash->pid == 1);
+  beat(writer, "b", kNow + 1500, false, 1);
   auto nodes = reads.with([](store::Db& db) { return store::nodes::list(db); });
   REQUIRE(nodes.size() == 2);
   CHECK(nodes[0].name == "a");  // by name
