@@ -33,7 +33,7 @@ import unittest
 import websockets
 
 from cluster import Member, NatsServer, have, rest, server, start_nodes, until
-from harness import WAIT
+from harness import WAIT, Daemon
 from wsclient import Client
 
 NAMES = ("tb1", "tb2", "tb3")
@@ -105,6 +105,19 @@ class NodeLoss(unittest.TestCase):
         made = one.cli_json("conversation", "create", "group", *USERS, "--title", "Losing a node")
         self.assertEqual(sorted(m["handle"] for m in made["members"]), sorted(USERS))
         self.conv = made["id"]
+
+    def test_name_clash(self):
+        """A second tourbusd started by mistake under a running node's name is logged by both
+        (cluster.name_clash, with the other's pid), within a couple of beats."""
+        name = NAMES[1]
+        original = self.nodes[name]
+        mark = original.log_mark()
+        twin = Daemon(config=CONFIG, store_of=self.nodes[NAMES[0]], node=name, cluster={"nats": self.nats.url})
+        self.addCleanup(twin.cleanup)
+        twin.start()
+        line = twin.wait_for(r"cluster\.name_clash node=%s other_pid=%d " % (name, original.proc.pid))
+        self.assertIn("give each node its own name", line)
+        original.wait_for(r"cluster\.name_clash node=%s other_pid=%d " % (name, twin.proc.pid), start=mark)
 
     def test_node_loss(self):
         started = time.monotonic()
