@@ -5,10 +5,12 @@
 # seconds over its seed corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each stage's start, with the seconds since this script began (where CI's time goes).
+stage() { stage "$1 (at ${SECONDS} s)"; }
 bash scripts/setup.sh
 jobs=$(nproc)
 
-echo "== build (RelWithDebInfo) =="
+stage "build (RelWithDebInfo)"
 bash scripts/build.sh build -DTOURBUS_TESTS=ON  # explicit: run.sh and bench/run build it without tests
 # After a failed ctest: why each test failed, again at the end of the log (scripts/failures.py).
 run_ctest() {
@@ -20,10 +22,10 @@ run_ctest() {
   fi
 }
 
-echo "== tests =="
+stage "tests"
 run_ctest build
 
-echo "== fuzz smoke (libFuzzer + ASan + UBSan, clang; docs/testing.md) =="
+stage "fuzz smoke (libFuzzer + ASan + UBSan, clang; docs/testing.md)"
 cmake -S . -B build-fuzz -DTOURBUS_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
   -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" >/dev/null
 cmake --build build-fuzz -j "$jobs" --target fuzz
@@ -39,11 +41,11 @@ for target in ws_frame_fuzz http_request_fuzz ws_event_fuzz config_fuzz socketio
   echo "$target: $(grep -E 'DONE' "build-fuzz/$target.log")"
 done
 
-echo "== build (ASan + UBSan) =="
+stage "build (ASan + UBSan)"
 bash scripts/build.sh build-asan -DTOURBUS_TESTS=ON -DTOURBUS_BENCH=OFF -DTOURBUS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1"
-echo "== tests under ASan + UBSan =="
+stage "tests under ASan + UBSan"
 # The scenarios' second run on PostgreSQL (label postgres-scenario) drives the same daemon code as
 # their SQLite run; the store's PostgreSQL engine runs under the sanitizers in `unit (postgres)`.
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_ctest build-asan -LE 'browser|postgres-scenario'
-
+stage "done"
