@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Each stage's start, with the seconds since this script began (where CI's time goes).
-stage() { stage "$1 (at ${SECONDS} s)"; }
+stage() { echo "== $1 (at ${SECONDS} s) =="; }
 bash scripts/setup.sh
 jobs=$(nproc)
 
