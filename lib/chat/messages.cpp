@@ -78,6 +78,33 @@ std::optional<Message> find_client(store::Db& db, std::int64_t sender_id, const 
 }
 
 Message append(store::Db& db, Message m) {
+  if (db.dialect() == store::Dialect::postgres) {
+    // One round trip: the next seq taken (under the conversation's row lock) and the message
+    // inserted with it in one statement.
+    auto s = db.prepare(
+        "WITH next AS (UPDATE conversations SET last_seq = last_seq + 1, last_message_at = ?8, updated_at = ?8 WHERE id = ?1 "
+        "RETURNING last_seq) "
+        "INSERT INTO messages (conversation_id, seq, sender_id, client_id, kind, body, data, file_id, created_at, lang, "
+        "lang_method, translate) VALUES (?1, (SELECT last_seq FROM next), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+        "RETURNING id, seq");
+    s.bind(1, m.conversation_id)
+        .bind(2, m.sender_id)
+        .bind(3, m.client_id)
+        .bind(4, m.kind)
+        .bind(5, m.body)
+        .bind(6, m.data)
+        .bind(7, m.file_id)
+        .bind(8, m.created_at)
+        .bind(9, m.lang)
+        .bind(10, m.lang_method)
+        .bind(11, m.translate);
+    if (!s.step()) throw store::SqlError(0, 0, "append: the insert returned no id");
+    m.id = s.i64(0);
+    m.seq = s.i64(1);
+    while (s.step()) {
+    }
+    return m;
+  }
   auto next = db.prepare(
       "UPDATE conversations SET last_seq = last_seq + 1, last_message_at = ?, updated_at = ? WHERE id = ? "
       "RETURNING last_seq");

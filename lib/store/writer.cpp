@@ -102,20 +102,33 @@ void Writer::loop() {
 std::optional<Error> Writer::commit(std::vector<Entry>& batch) {
   auto log = logging::get("store");
   bool pg = db_->dialect() == Dialect::postgres;
-  auto sql = [&](const char* text) {
-    if (pg) db_->exec(text);
-    else db_->prepare(text).run();
+  // On PostgreSQL each statement is a round trip: the transaction's own statements wait and go
+  // with the next one that must run at once (BEGIN with the first SAVEPOINT, each RELEASE with
+  // the next SAVEPOINT or the COMMIT), one round trip for two.
+  std::string waiting;
+  auto sql = [&](const char* text, bool now) {
+    if (!pg) {
+      db_->prepare(text).run();
+      return;
+    }
+    waiting.append(text).append(";");
+    if (now) {
+      auto statements = std::move(waiting);
+      waiting.clear();
+      db_->exec(statements);
+    }
   };
   std::vector<char> threw(batch.size()), skipped(batch.size());
   for (int attempt = 1;; ++attempt) {
     std::fill(threw.begin(), threw.end(), 0);
     std::fill(skipped.begin(), skipped.end(), 0);
+    waiting.clear();
     try {
-      sql(pg ? "BEGIN" : "BEGIN IMMEDIATE");
+      sql(pg ? "BEGIN" : "BEGIN IMMEDIATE", false);
       for (std::size_t i = 0; i < batch.size(); ++i) {
         // Writes after refuse_writes (queued before it, or later in its batch) are not made.
         if (skipped[i] = !refusing().empty(); skipped[i]) continue;
-        sql("SAVEPOINT w");
+        sql("SAVEPOINT w", true);
         bool keep = false;
         try {
           keep = batch[i].work(*db_);
@@ -127,10 +140,10 @@ std::optional<Error> Writer::commit(std::vector<Entry>& batch) {
           log->error("store.write_failed error=\"{}\"", ex.what());
           threw[i] = 1;
         }
-        if (!keep) sql("ROLLBACK TO w");
-        sql("RELEASE w");
+        if (!keep) sql("ROLLBACK TO w", true);
+        sql("RELEASE w", false);
       }
-      sql("COMMIT");
+      sql("COMMIT", true);
       break;
     } catch (const SqlError& ex) {
       try { db_->exec("ROLLBACK"); } catch (const SqlError&) {}
