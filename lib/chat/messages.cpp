@@ -78,59 +78,42 @@ std::optional<Message> find_client(store::Db& db, std::int64_t sender_id, const 
 }
 
 Message append(store::Db& db, Message m) {
-  if (db.dialect() == store::Dialect::postgres) {
-    // One round trip: the next seq taken (under the conversation's row lock) and the message
-    // inserted with it in one statement.
-    auto s = db.prepare(
-        "WITH next AS (UPDATE conversations SET last_seq = last_seq + 1, last_message_at = ?8, updated_at = ?8 WHERE id = ?1 "
-        "RETURNING last_seq) "
-        "INSERT INTO messages (conversation_id, seq, sender_id, client_id, kind, body, data, file_id, created_at, lang, "
-        "lang_method, translate) VALUES (?1, (SELECT last_seq FROM next), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
-        "RETURNING id, seq");
-    s.bind(1, m.conversation_id)
-        .bind(2, m.sender_id)
-        .bind(3, m.client_id)
-        .bind(4, m.kind)
-        .bind(5, m.body)
-        .bind(6, m.data)
-        .bind(7, m.file_id)
-        .bind(8, m.created_at)
-        .bind(9, m.lang)
-        .bind(10, m.lang_method)
-        .bind(11, m.translate);
-    if (!s.step()) throw store::SqlError(0, 0, "append: the insert returned no id");
-    m.id = s.i64(0);
-    m.seq = s.i64(1);
-    while (s.step()) {
+  // The next seq is taken under the conversation's row lock. On PostgreSQL it is taken and the
+  // message inserted in one statement (one round trip); SQLite has no UPDATE inside WITH, so it
+  // takes the seq first. The id comes back with the insert.
+  bool pg = db.dialect() == store::Dialect::postgres;
+  if (!pg) {
+    auto next = db.prepare(
+        "UPDATE conversations SET last_seq = last_seq + 1, last_message_at = ?1, updated_at = ?1 WHERE id = ?2 "
+        "RETURNING last_seq");
+    next.bind(1, m.created_at).bind(2, m.conversation_id);
+    if (!next.step()) throw store::SqlError(0, 0, "append: no conversation " + std::to_string(m.conversation_id));
+    m.seq = next.i64(0);
+    while (next.step()) {
     }
-    return m;
   }
-  auto next = db.prepare(
-      "UPDATE conversations SET last_seq = last_seq + 1, last_message_at = ?, updated_at = ? WHERE id = ? "
-      "RETURNING last_seq");
-  next.bind(1, m.created_at).bind(2, m.created_at).bind(3, m.conversation_id);
-  if (!next.step()) throw store::SqlError(0, 0, "append: no conversation " + std::to_string(m.conversation_id));
-  m.seq = next.i64(0);
-  while (next.step()) {
-  }
-  // The id comes back with the insert (on PostgreSQL, asking for it after would be a round trip more).
   auto insert = db.prepare(
+      std::string(pg ? "WITH next AS (UPDATE conversations SET last_seq = last_seq + 1, last_message_at = ?8, "
+                       "updated_at = ?8 WHERE id = ?1 RETURNING last_seq) "
+                     : "") +
       "INSERT INTO messages (conversation_id, seq, sender_id, client_id, kind, body, data, file_id, created_at, lang, "
-      "lang_method, translate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+      "lang_method, translate) VALUES (?1, " + (pg ? "(SELECT last_seq FROM next)" : "?12") +
+      ", ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id, seq");
   insert.bind(1, m.conversation_id)
-      .bind(2, m.seq)
-      .bind(3, m.sender_id)
-      .bind(4, m.client_id)
-      .bind(5, m.kind)
-      .bind(6, m.body)
-      .bind(7, m.data)
-      .bind(8, m.file_id)
-      .bind(9, m.created_at)
-      .bind(10, m.lang)
-      .bind(11, m.lang_method)
-      .bind(12, m.translate);
-  if (!insert.step()) throw store::SqlError(0, 0, "append: the insert returned no id");
+      .bind(2, m.sender_id)
+      .bind(3, m.client_id)
+      .bind(4, m.kind)
+      .bind(5, m.body)
+      .bind(6, m.data)
+      .bind(7, m.file_id)
+      .bind(8, m.created_at)
+      .bind(9, m.lang)
+      .bind(10, m.lang_method)
+      .bind(11, m.translate);
+  if (!pg) insert.bind(12, m.seq);
+  if (!insert.step()) throw store::SqlError(0, 0, "append: no conversation " + std::to_string(m.conversation_id));
   m.id = insert.i64(0);
+  m.seq = insert.i64(1);
   while (insert.step()) {
   }
   return m;

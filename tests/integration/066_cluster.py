@@ -39,7 +39,7 @@ import time
 import unittest
 import urllib.parse
 
-from cluster import server
+from cluster import Scenario, server
 from harness import WAIT, Daemon, UnixHTTPConnection, wait_until
 import peers
 
@@ -189,7 +189,7 @@ class SmsReceiver:
         self.peer.close()
 
 
-class Cluster(unittest.TestCase):
+class Cluster(Scenario, unittest.TestCase):
     def setUp(self):
         server(self)
         self.hook = Receiver()
@@ -275,9 +275,6 @@ class Cluster(unittest.TestCase):
         """{node: the lines of its current run matching pattern, after its mark}, nodes with none left out."""
         found = {name: self.lines(name, pattern, (marks or {}).get(name, 0)) for name in self.nodes}
         return {name: lines for name, lines in found.items() if lines}
-
-    def marks(self):
-        return {name: d.log_mark() for name, d in self.nodes.items()}
 
     def send(self, name, text):
         """A webhook notification to ann through node `name`; returns its job id."""

@@ -30,7 +30,7 @@ import tempfile
 import time
 import unittest
 
-from cluster import Member, NatsServer, have, rest, server, start_nodes, until, wait_linked
+from cluster import Member, add_users, have, rest, server, start_nats, start_nodes, until, wait_linked
 from harness import WAIT
 from wsclient import Client
 
@@ -62,9 +62,7 @@ def raw_get(node, path, token):
 class CrossNode(unittest.TestCase):
     def setUp(self):
         server(self)
-        self.nats = NatsServer()
-        self.addCleanup(self.nats.cleanup)  # last: after the nodes
-        self.nats.start()
+        self.nats = start_nats(self)
         # The nodes share one files.dir (docs/scaling.md, "Files on several nodes").
         self.files = tempfile.mkdtemp(prefix="tourbus-files-")
         self.addCleanup(shutil.rmtree, self.files, True)
@@ -73,13 +71,7 @@ class CrossNode(unittest.TestCase):
         self.nodes = start_nodes(self, NAMES, config, self.nats)
         self.assertEqual(self.nats_states(), {name: "connected" for name in NAMES})
         one = self.nodes[NAMES[0]]
-        for handle in USERS:
-            one.cli_json("user", "add", handle, "--role", "tourist")
-        self.tokens = {}
-        for handle in USERS:
-            r = one.cli("token", "issue", handle)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            self.tokens[handle] = r.stdout.strip()
+        self.tokens = add_users(self, one, USERS)
         made = one.cli_json("conversation", "create", "group", *USERS, "--title", "Across the nodes")
         self.assertEqual(sorted(m["handle"] for m in made["members"]), sorted(USERS))
         self.conv = made["id"]

@@ -32,7 +32,7 @@ import unittest
 
 import websockets
 
-from cluster import Member, NatsServer, have, rest, server, start_nodes, until
+from cluster import Member, add_users, have, rest, server, start_nats, start_nodes, until
 from harness import WAIT, Daemon
 from wsclient import Client
 
@@ -90,18 +90,10 @@ class Conn(Member):
 class NodeLoss(unittest.TestCase):
     def setUp(self):
         server(self)
-        self.nats = NatsServer()
-        self.addCleanup(self.nats.cleanup)  # last: after the nodes
-        self.nats.start()
+        self.nats = start_nats(self)
         self.nodes = start_nodes(self, NAMES, CONFIG, self.nats)
         one = self.nodes[NAMES[0]]
-        for handle in USERS:
-            one.cli_json("user", "add", handle, "--role", "tourist")
-        self.tokens = {}
-        for handle in USERS:
-            r = one.cli("token", "issue", handle)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            self.tokens[handle] = r.stdout.strip()
+        self.tokens = add_users(self, one, USERS)
         made = one.cli_json("conversation", "create", "group", *USERS, "--title", "Losing a node")
         self.assertEqual(sorted(m["handle"] for m in made["members"]), sorted(USERS))
         self.conv = made["id"]

@@ -26,14 +26,11 @@ TOURBUS_TEST_POSTGRES; run by hand without either, it starts a throwaway one of 
 (tests/postgres.py). And Debian's nats-server (NATS_SERVER, by default /usr/sbin/nats-server)."""
 
 import asyncio
-import json
 import re
 import time
 import unittest
 
-from cluster import NatsServer, server, start_nodes
-from harness import WAIT, wait_until
-from wsclient import Client, Reply
+from cluster import Scenario, add_users, pushed, server, start_nats, start_nodes
 
 NAMES = ("tb1", "tb2", "tb3")
 USERS = ("ann", "bob", "carol")
@@ -53,108 +50,26 @@ event_burst = 10000
 """
 
 
-async def pushed(client, event, what, where=lambda data: True, timeout=WAIT):
-    """The earliest push `event` (matching `where`) the client got, waiting for it; fails naming
-    `what` and the pushes it holds at the deadline."""
-    try:
-        return await asyncio.wait_for(client.push(event, where), timeout)
-    except asyncio.TimeoutError:
-        raise AssertionError("timed out waiting for %s (%s); pushes held: %s"
-                             % (what, event, [(f["event"], f["data"]) for f in client.pushes])) from None
+class CallsCrossNode(Scenario, unittest.TestCase):
+    # Until its node knows the leader, a follower answers the call operations unavailable; then a
+    # call.accept of a call that does not exist gets the leader's not_found (Scenario.led).
+    PROBE = ("call.accept", {"id": NO_CALL})
 
-
-class CallsCrossNode(unittest.TestCase):
     def setUp(self):
         server(self)
-        self.nats = NatsServer()
-        self.addCleanup(self.nats.cleanup)  # last: after the nodes
-        self.nats.start()
+        self.nats = start_nats(self)
         self.nodes = start_nodes(self, NAMES, CONFIG, self.nats)
         one = self.nodes[NAMES[0]]
-        for handle in USERS:
-            one.cli_json("user", "add", handle, "--role", "tourist")
-        self.tokens = {}
-        for handle in USERS:
-            r = one.cli("token", "issue", handle)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            self.tokens[handle] = r.stdout.strip()
+        self.tokens = add_users(self, one, USERS)
         self.ab = one.cli_json("conversation", "create", "direct", "ann", "bob")["id"]
         self.cb = one.cli_json("conversation", "create", "direct", "carol", "bob")["id"]
-        self.leader = self.agreed(NAMES)
+        self.leader = self.leading(NAMES)
         self.f1, self.f2 = sorted(name for name in NAMES if name != self.leader)
 
     # -- helpers ---------------------------------------------------------------------------------
-    def agreed(self, up):
-        """The leader, once every node in `up` says whether it leads, exactly one does, and each
-        names that one alone as the leader in its list of nodes (status)."""
-        last = {}
-
-        def check():
-            last.update({name: self.nodes[name].cli_json("status") for name in up})
-            leaders = [name for name in up if last[name]["role"] == "leader"]
-            if len(leaders) != 1:
-                return None
-            listed = [[n["name"] for n in last[name]["nodes"] if n["role"] == "leader"] for name in up]
-            return leaders[0] if all(names == leaders for names in listed) else None
-
-        return wait_until(check, "one leader among %s, named by each" % (list(up),),
-                          describe=lambda: "; status: " + json.dumps({n: (s["role"], s["nodes"]) for n, s in last.items()}))
-
-    def logged_by(self, name, pattern, marks):
-        """Node `name` logs a line matching `pattern` after its mark (waiting for it), and no other
-        node of `marks` ({name: log mark}) has; returns the line."""
-        line = self.nodes[name].wait_for(pattern, marks[name])
-        rx = re.compile(pattern)
-        others = [n for n, mark in marks.items() if n != name and any(rx.search(x) for x in self.nodes[n].lines[mark:])]
-        self.assertEqual(others, [], "%r logged by %s too" % (pattern, others))
-        return line
-
-    def marks(self, names=NAMES):
-        return {name: self.nodes[name].log_mark() for name in names}
-
     def record(self, name, call):
         """`tourbus call show` of the call through node `name`."""
         return self.nodes[name].cli_json("call", "show", str(call))
-
-    def run_clients(self, scenario):
-        """Runs the coroutine function `scenario`, every client it opened (connect) closed after."""
-        async def go():
-            self.clients = []
-            try:
-                await scenario()
-            finally:
-                for c in self.clients:
-                    await c.close()
-
-        started = time.monotonic()
-        asyncio.run(asyncio.wait_for(go(), 4 * WAIT))
-        print("\n069_calls_cross_node %s: %.1f s" % (self._testMethodName, time.monotonic() - started))
-
-    async def connect(self, handle, node):
-        client = await Client.connect("ws://127.0.0.1:%d/v1/ws" % self.nodes[node].port, self.tokens[handle])
-        self.clients.append(client)
-        return client
-
-    async def refused(self, client, event, data, code):
-        """The request is answered with the error `code`; returns the error (Reply)."""
-        with self.assertRaises(Reply, msg="%s %r" % (event, data)) as cm:
-            await client.call(event, data)
-        self.assertEqual(cm.exception.code, code, "%s %r: %s" % (event, data, cm.exception))
-        return cm.exception
-
-    async def led(self, client, what):
-        """Once the node of `client` knows the leader: until then a follower answers the call
-        operations `unavailable` (docs/scaling.md); from then on, a call.accept of a call that
-        does not exist gets the leader's not_found."""
-        deadline = time.monotonic() + WAIT
-        while True:
-            with self.assertRaises(Reply) as cm:
-                await client.call("call.accept", {"id": NO_CALL})
-            if cm.exception.code != "unavailable":
-                self.assertEqual(cm.exception.code, "not_found", str(cm.exception))
-                return
-            self.assertLess(time.monotonic(), deadline, "%s still answers %s" % (what, cm.exception))
-            await asyncio.sleep(0.05)
 
     async def answered(self, caller, callee, conversation, callee_handle="bob"):
         """`caller` calls `callee` (a client of `callee_handle`) in `conversation`, the callee
@@ -340,7 +255,7 @@ class CallsCrossNode(unittest.TestCase):
             ended = await pushed(dev, "call.ended", "the end of call %d, for %s" % (cid, who), lambda d: d["id"] == cid)
             after[who] = time.monotonic() - killed
             self.assertEqual((ended["conversation"], ended["outcome"]), (crew, "failed"), who)
-        new = self.agreed(survivors)
+        new = self.leading(survivors)
         self.logged_by(new, r"cluster\.leading\b", marks)
         self.logged_by(new, r"calls\.interrupted calls=1\b", marks)
         for name in survivors:

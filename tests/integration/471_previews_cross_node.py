@@ -44,7 +44,6 @@ import asyncio  # noqa: E402
 import datetime  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
-import re  # noqa: E402
 import secrets  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
@@ -55,9 +54,8 @@ import urllib.request  # noqa: E402
 from aiortc import RTCPeerConnection, RTCSessionDescription  # noqa: E402
 
 import janus  # noqa: E402
-from cluster import NatsServer, server, start_nodes  # noqa: E402
+from cluster import Scenario, add_users, pushed, server, start_nats, start_nodes  # noqa: E402
 from harness import WAIT, wait_until  # noqa: E402
-from wsclient import Client, Reply  # noqa: E402
 
 # 470's synthetic camera and viewer (an aiortc player that counts decoded frames), as they are (its
 # module code finds TOURBUS_IN_NETNS set: it stays in this namespace).
@@ -73,36 +71,21 @@ ROOM_BASE = 7_000_000_000  # a preview's Janus room is this plus its id (lib/cal
 GOOD = p470.GOOD
 
 
-async def pushed(client, event, what, where=lambda data: True):
-    """The earliest push `event` (matching `where`) the client got, waiting for it."""
-    try:
-        return await asyncio.wait_for(client.push(event, where), WAIT)
-    except asyncio.TimeoutError:
-        raise AssertionError("timed out waiting for %s (%s); pushes held: %s"
-                             % (what, event, [(f["event"], f["data"]) for f in client.pushes])) from None
+class PreviewsCrossNode(Scenario, unittest.TestCase):
+    PROBE = ("preview.show", {"id": NO_PREVIEW})  # answered unavailable until the node knows the leader
 
-
-class PreviewsCrossNode(unittest.TestCase):
     def setUp(self):
         server(self)  # a throwaway PostgreSQL, in this namespace
         self.work = tempfile.mkdtemp(prefix="tourbus-previews-")
         self.addCleanup(shutil.rmtree, self.work, True)
         self.janus = janus.Janus(self.work)
         self.addCleanup(self.janus.stop)
-        self.nats = NatsServer()
-        self.addCleanup(self.nats.cleanup)
-        self.nats.start()
+        self.nats = start_nats(self)
         calls = "".join("%s = %s\n" % (k, json.dumps(v)) for k, v in self.janus.config().items())
         config = "[calls]\n%s[websocket]\nevents_per_second = 10000\nevent_burst = 10000\n" % calls
         self.nodes = start_nodes(self, NAMES, config, self.nats)
         one = self.nodes[NAMES[0]]
-        for h in USERS:
-            one.cli_json("user", "add", h, "--role", "guide" if h == "gina" else "tourist")
-        self.tokens = {}
-        for h in USERS:
-            r = one.cli("token", "issue", h)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            self.tokens[h] = r.stdout.strip()
+        self.tokens = add_users(self, one, USERS, guides=("gina",))
         now = datetime.datetime.now(p470.UTC)
         self.tour = one.cli_json("tour", "add", "-t", "Retiro at sunset", "--start",
                                  p470.rfc3339(now + datetime.timedelta(hours=1)), "--end",
@@ -117,61 +100,14 @@ class PreviewsCrossNode(unittest.TestCase):
         return "".join("\n%s log (tail):\n%s" % (n, "\n".join(d.log_text().splitlines()[-20:]))
                        for n, d in self.nodes.items()) + self.janus.tail()
 
-    def leading(self, up):
-        """The leader, once each node of `up` names the same one alone (status)."""
-        last = {}
-
-        def check():
-            last.update({n: self.nodes[n].cli_json("status") for n in up})
-            named = {tuple(x["name"] for x in s["nodes"] if x["role"] == "leader") for s in last.values()}
-            leaders = [n for n in up if last[n]["role"] == "leader"]
-            return leaders[0] if len(leaders) == 1 and named == {tuple(leaders)} else None
-
-        return wait_until(check, "one leader among %s" % (list(up),),
-                          describe=lambda: "; status: %s" % {n: s["role"] for n, s in last.items()})
-
-    def logged_by(self, name, pattern, marks):
-        """Node `name` logs `pattern` after its mark (waiting for it) and no other node of `marks` has."""
-        line = self.nodes[name].wait_for(pattern, marks[name])
-        rx = re.compile(pattern)
-        others = [n for n, m in marks.items() if n != name and any(rx.search(x) for x in self.nodes[n].lines[m:])]
-        self.assertEqual(others, [], "%r logged by %s too" % (pattern, others))
-        return line
-
-    def marks(self, names=NAMES):
-        return {n: self.nodes[n].log_mark() for n in names}
-
     async def show(self, name, preview):
         """`tourbus preview show` through node `name`."""
         return await asyncio.to_thread(self.nodes[name].cli_json, "preview", "show", str(preview))
-
-    async def connect(self, handle, node):
-        client = await Client.connect("ws://127.0.0.1:%d/v1/ws" % self.nodes[node].port, self.tokens[handle])
-        self.clients.append(client)
-        return client
 
     async def viewer(self, handle, node):
         v = p470.Viewer(self, await self.connect(handle, node), handle)
         v.node = node
         return v
-
-    async def refused(self, client, event, data, codes):
-        with self.assertRaises(Reply, msg="%s %r" % (event, data)) as cm:
-            await client.call(event, data)
-        self.assertIn(cm.exception.code, codes if isinstance(codes, tuple) else (codes,), "%s %r" % (event, data))
-        return cm.exception
-
-    async def led(self, client, what):
-        """Once the client's node knows the leader: until then preview operations answer unavailable."""
-        deadline = time.monotonic() + WAIT
-        while True:
-            with self.assertRaises(Reply) as cm:
-                await client.call("preview.show", {"id": NO_PREVIEW})
-            if cm.exception.code != "unavailable":
-                self.assertEqual(cm.exception.code, "not_found", str(cm.exception))
-                return
-            self.assertLess(time.monotonic(), deadline, "%s still answers %s" % (what, cm.exception))
-            await asyncio.sleep(0.05)  # the interval between two polls
 
     async def until_shown(self, client, preview, check, what):
         """Polls preview.show through the client's node until check() holds: no push says it."""
@@ -212,24 +148,9 @@ class PreviewsCrossNode(unittest.TestCase):
         finally:
             post("/%d" % session, {"janus": "destroy"})
 
-    def run_clients(self, scenario):
-        async def go():
-            self.clients = []
-            try:
-                await scenario()
-            finally:
-                for c in self.clients:
-                    await c.close()
-                for pc in self.pcs:
-                    await pc.close()
-
-        started = time.monotonic()
-        asyncio.run(asyncio.wait_for(go(), 6 * WAIT))
-        print("\n471_previews_cross_node %s: %.1f s" % (self._testMethodName, time.monotonic() - started))
-
     # -- the scenario ----------------------------------------------------------------------------
     def test_previews_live_on_the_leader_and_end_with_it(self):
-        self.run_clients(self.scenario)
+        self.run_clients(self.scenario, 6 * WAIT, self.pcs)
 
     async def scenario(self):
         leader, f1, f2 = self.leader, self.f1, self.f2

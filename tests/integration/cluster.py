@@ -1,8 +1,10 @@
 """What the scenarios of several nodes share (docs/scaling.md, "Several nodes" and "Pushes across
 nodes"): a PostgreSQL server for the nodes' one store, free loopback ports, a real nats-server to
-link them (cluster.nats), the nodes started on that store and linked through it, and a person's
-WebSocket client of one conversation on one node (Member) with the helpers the traffic of the
-cross-node scenarios runs on (have, until, rest)."""
+link them (cluster.nats), the nodes started on that store and linked through it, their users and
+tokens, and a person's WebSocket client of one conversation on one node (Member) with the helpers
+the traffic of the cross-node scenarios runs on (have, until, rest); last, what the scenarios'
+test cases share: a push waited for (pushed), and the leader, the nodes' logs, the clients and
+the errors they are answered (Scenario)."""
 
 import asyncio
 import json
@@ -12,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -19,6 +22,7 @@ import urllib.request
 
 import harness
 from harness import WAIT, Daemon, read_lines, wait_until
+from wsclient import Client, Reply
 
 NATS_SERVER = os.environ.get("NATS_SERVER", "/usr/sbin/nats-server")
 SUBJECT = "tourbus.events"  # where the nodes publish their pushes (cluster.nats)
@@ -109,6 +113,27 @@ class NatsServer:
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def start_nats(test):
+    """A NatsServer, started, stopped and removed at the test's cleanup: started before the nodes,
+    it is cleaned up after them."""
+    nats = NatsServer()
+    test.addCleanup(nats.cleanup)
+    return nats.start()
+
+
+def add_users(test, node, handles, guides=()):
+    """Adds a user of each handle through `node` (a guide if it is in `guides`, else a tourist),
+    then issues each a token; returns {handle: token}."""
+    for handle in handles:
+        node.cli_json("user", "add", handle, "--role", "guide" if handle in guides else "tourist")
+    tokens = {}
+    for handle in handles:
+        r = node.cli("token", "issue", handle)
+        test.assertEqual(r.returncode, 0, r.stderr)
+        tokens[handle] = r.stdout.strip()
+    return tokens
 
 
 def start_nodes(test, names, config, nats):
@@ -270,3 +295,98 @@ async def rest(stop, seconds):
         await asyncio.wait_for(stop.wait(), seconds)
     except asyncio.TimeoutError:
         pass
+
+
+async def pushed(client, event, what, where=lambda data: True, timeout=WAIT):
+    """The earliest push `event` (matching `where`) the client got, waiting for it; fails naming
+    `what` and the pushes it holds at the deadline."""
+    try:
+        return await asyncio.wait_for(client.push(event, where), timeout)
+    except asyncio.TimeoutError:
+        raise AssertionError("timed out waiting for %s (%s); pushes held: %s"
+                             % (what, event, [(f["event"], f["data"]) for f in client.pushes])) from None
+
+
+class Scenario:
+    """What a cluster scenario's test case (class X(Scenario, unittest.TestCase)) does with its
+    nodes, self.nodes ({name: Daemon}): the leader they agree on, their log marks, a line one of
+    them alone logged; and with WebSocket clients: connect() (on self.tokens, {handle: token}),
+    run_clients(), refused(), led() (on the test case's PROBE)."""
+
+    PROBE = None  # led(): a request (event, data) a follower answers unavailable until its node knows the leader
+
+    def leading(self, up):
+        """The leader, once every node in `up` says whether it leads, exactly one does, and each
+        names that one alone as the leader in its list of nodes (status)."""
+        last = {}
+
+        def check():
+            last.update({name: self.nodes[name].cli_json("status") for name in up})
+            leaders = [name for name in up if last[name]["role"] == "leader"]
+            if len(leaders) != 1:
+                return None
+            listed = [[n["name"] for n in last[name]["nodes"] if n["role"] == "leader"] for name in up]
+            return leaders[0] if all(names == leaders for names in listed) else None
+
+        return wait_until(check, "one leader among %s, named by each" % (list(up),),
+                          describe=lambda: "; status: " + json.dumps({n: (s["role"], s["nodes"]) for n, s in last.items()}))
+
+    def marks(self, names=None):
+        """{name: its log mark} of the nodes `names`, by default of every node."""
+        return {name: self.nodes[name].log_mark() for name in (self.nodes if names is None else names)}
+
+    def logged_by(self, name, pattern, marks):
+        """Node `name` logs a line matching `pattern` after its mark (waiting for it), and no other
+        node of `marks` ({name: log mark}) has; returns the line."""
+        line = self.nodes[name].wait_for(pattern, marks[name])
+        rx = re.compile(pattern)
+        others = [n for n, mark in marks.items() if n != name and any(rx.search(x) for x in self.nodes[n].lines[mark:])]
+        self.assertEqual(others, [], "%r logged by %s too" % (pattern, others))
+        return line
+
+    def run_clients(self, scenario, timeout=4 * WAIT, more=()):
+        """Runs the coroutine function `scenario` within `timeout`, every client it opened (connect)
+        closed after, then each of `more` (their close() awaited); prints how long it took."""
+        async def go():
+            self.clients = []
+            try:
+                await scenario()
+            finally:
+                for c in self.clients:
+                    await c.close()
+                for m in more:
+                    await m.close()
+
+        started = time.monotonic()
+        asyncio.run(asyncio.wait_for(go(), timeout))
+        script = os.path.splitext(os.path.basename(sys.modules[type(self).__module__].__file__))[0]
+        print("\n%s %s: %.1f s" % (script, self._testMethodName, time.monotonic() - started))
+
+    async def connect(self, handle, node):
+        """A WebSocket client of `handle` on node `node`, closed by run_clients."""
+        client = await Client.connect("ws://127.0.0.1:%d/v1/ws" % self.nodes[node].port, self.tokens[handle])
+        self.clients.append(client)
+        return client
+
+    async def refused(self, client, event, data, codes):
+        """The request is answered with an error, its code `codes` or one of them (a tuple);
+        returns the error (Reply)."""
+        with self.assertRaises(Reply, msg="%s %r" % (event, data)) as cm:
+            await client.call(event, data)
+        self.assertIn(cm.exception.code, codes if isinstance(codes, tuple) else (codes,),
+                      "%s %r: %s" % (event, data, cm.exception))
+        return cm.exception
+
+    async def led(self, client, what):
+        """Once the node of `client` knows the leader: until then a follower answers PROBE
+        `unavailable` (docs/scaling.md); from then on it gets the leader's not_found."""
+        event, data = self.PROBE
+        deadline = time.monotonic() + WAIT
+        while True:
+            with self.assertRaises(Reply) as cm:
+                await client.call(event, data)
+            if cm.exception.code != "unavailable":
+                self.assertEqual(cm.exception.code, "not_found", str(cm.exception))
+                return
+            self.assertLess(time.monotonic(), deadline, "%s still answers %s" % (what, cm.exception))
+            await asyncio.sleep(0.05)  # the interval between two polls
