@@ -51,7 +51,12 @@ class Recovery {
  public:
   explicit Recovery(api::Context& ctx) : ctx_(ctx) {}
 
-  std::chrono::seconds window() const { return std::chrono::seconds(ctx_.config.get()->sio_recovery_seconds); }
+  // Off on several nodes linked by NATS: there a node pushes other nodes' messages after its own
+  // later ones (ids do not rise with the pushes), so an offset could skip a message the client
+  // never got; clients start afresh and sync (docs/scaling.md).
+  std::chrono::seconds window() const {
+    return std::chrono::seconds(ctx_.relay ? 0 : ctx_.config.get()->sio_recovery_seconds);
+  }
 
   // A push as Socket.IO frames it, once per event for every Socket.IO client: the Engine.IO packet
   // 42["NAME",DATA] (with the offset, while recovery is on) and the same in a WebSocket frame.

@@ -93,6 +93,23 @@ class CrossNode(unittest.TestCase):
             members.append(Member(handle, name, client, self.conv))
         return members
 
+    def test_no_socketio_recovery(self):
+        """Socket.IO connection state recovery is off on a cluster linked by NATS (an offset, the
+        highest message id a node pushed, could skip another node's message): the CONNECT answer
+        carries no pid, whatever socketio.recovery_seconds says."""
+        for name, node in self.nodes.items():
+            status, _, body = node.http("GET", "/socket.io/?EIO=4&transport=polling")
+            self.assertEqual(status, 200, body)
+            at = "/socket.io/?EIO=4&transport=polling&sid=" + json.loads(body[1:])["sid"]
+            connect = "40" + json.dumps({"token": self.tokens[USERS[0]]})
+            status, _, body = node.http("POST", at, connect, headers={"Content-Type": "text/plain;charset=UTF-8"})
+            self.assertEqual((status, body), (200, "ok"), name)
+            status, _, body = node.http("GET", at)
+            self.assertTrue(body.startswith("40{"), "%s: %r" % (name, body))
+            answer = json.loads(body[2:])
+            self.assertIn("sid", answer, name)
+            self.assertNotIn("pid", answer, name)
+
     def test_pushes_cross_nodes(self):
         started = time.monotonic()
         asyncio.run(asyncio.wait_for(self.connected(), 4 * WAIT))

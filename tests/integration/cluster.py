@@ -2,9 +2,9 @@
 nodes"): a PostgreSQL server for the nodes' one store, free loopback ports, a real nats-server to
 link them (cluster.nats), the nodes started on that store and linked through it, their users and
 tokens, and a person's WebSocket client of one conversation on one node (Member) with the helpers
-the traffic of the cross-node scenarios runs on (have, until, rest); last, what the scenarios'
-test cases share: a push waited for (pushed), and the leader, the nodes' logs, the clients and
-the errors they are answered (Scenario)."""
+the traffic of the cross-node scenarios runs on (have, until, rest); last, what their test cases
+share: a push waited for (pushed), the leader the nodes agree on, their logs, the clients a
+scenario opens and the errors they are answered (Scenario)."""
 
 import asyncio
 import json
