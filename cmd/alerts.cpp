@@ -402,6 +402,21 @@ void add_alerts(CLI::App& app, Globals& g, Action& action) {
     });
   }
   {
+    auto id = std::make_shared<std::int64_t>(0);
+    auto* cmd = alert->add_subcommand("close", summary("alert.close"));
+    cmd->add_option("ID", *id, "The alert")->required();
+    cmd->callback([&g, &action, id] {
+      action = [&g, id] {
+        return run_call(g, [&](Client& c) { return c.call("alert.close", object{{"id", *id}}); }, [&](const value& v) {
+          return print_object(g, v, [](const object& o) {
+            std::cout << "alert " << show(o.at("id")) << " closed: " << show(o.at("safe")) << " safe, " << show(o.at("need_help"))
+                      << " need help, " << show(o.at("unanswered")) << " not answered of " << show(o.at("recipients")) << "\n";
+          });
+        });
+      };
+    });
+  }
+  {
     struct Answer {
       std::int64_t id = 0;
       std::string answer, user, note;

@@ -355,7 +355,8 @@ boost::asio::awaitable<Result<Reply>> alert_send(Context& ctx, const Caller& cal
       original = referenced(db, a.cap.references);
       if (!original) return bad("cap", a.msg_type + " references no alert sent here (references: '" + a.cap.references + "')");
     }
-    if (original && original->state == "cancelled") return Error(Code::conflict, "alert " + std::to_string(original->id) + " was cancelled", "update");
+    if (original && (original->state == "cancelled" || original->state == "closed"))
+      return Error(Code::conflict, "alert " + std::to_string(original->id) + " was " + original->state, "update");
     if (!is_operator)
       for (auto id : t.tours) {
         auto tour = store::tours::find(db, id);
@@ -468,7 +469,8 @@ boost::asio::awaitable<Result<Reply>> alert_cancel(Context& ctx, const Caller& c
     if (!original) return Error(Code::not_found, "id: no alert " + std::to_string(id), "id");
     if (!caller.is_operator() && original->created_by != caller.handle)
       return Error(Code::permission_denied, "id: guides cancel only the alerts they sent", "id");
-    if (original->state == "cancelled") return Error(Code::conflict, "id: alert " + std::to_string(original->id) + " is cancelled already", "id");
+    if (original->state == "cancelled" || original->state == "closed")
+      return Error(Code::conflict, "id: alert " + std::to_string(original->id) + " is " + original->state + " already", "id");
     AlertRecord c;
     c.cap = original->cap;
     c.cap.identifier = original->identifier + "-cancel-" + std::to_string(now);
@@ -492,6 +494,38 @@ boost::asio::awaitable<Result<Reply>> alert_cancel(Context& ctx, const Caller& c
   tell_online(ctx, *r);
   if (ctx.safety) ctx.safety->wake();
   co_return Reply{202, object{{"id", r->id}, {"cancels", r->cancels.value_or(0)}, {"recipients", r->recipients}}};
+}
+
+boost::asio::awaitable<Result<Reply>> alert_close(Context& ctx, const Caller& caller, const object& p) {
+  auto id = *get_int(p, "id");
+  auto now = timeutil::now_ms();
+  struct Closed {
+    std::int64_t id = 0;
+    safety::alerts::Tally tally;
+  };
+  auto pending = ctx.writer.run<Closed>([=](store::Db& db) -> Result<Closed> {
+    auto original = safety::alerts::find(db, id);
+    if (original && original->updates) original = safety::alerts::find(db, *original->updates);
+    if (!original) return Error(Code::not_found, "id: no alert " + std::to_string(id), "id");
+    if (!caller.is_operator() && original->created_by != caller.handle)
+      return Error(Code::permission_denied, "id: guides close only the alerts they sent", "id");
+    if (original->state == "cancelled" || original->state == "closed")
+      return Error(Code::conflict, "id: alert " + std::to_string(original->id) + " is " + original->state + " already", "id");
+    safety::alerts::set_state(db, original->id, "closed", now);
+    safety::alerts::stop_escalation(db, original->id);
+    return Closed{original->id, safety::alerts::tally(db, original->id)};
+  });
+  auto r = co_await std::move(pending);
+  if (!r) co_return r.error();
+  logging::get("safety")->warn("safety.alert_closed alert={} by={} recipients={} safe={} need_help={}", r->id,
+                               caller.handle.empty() ? "operator" : caller.handle, r->tally.recipients, r->tally.safe,
+                               r->tally.need_help);
+  co_return Reply::ok(object{{"id", r->id},
+                             {"state", "closed"},
+                             {"recipients", r->tally.recipients},
+                             {"safe", r->tally.safe},
+                             {"need_help", r->tally.need_help},
+                             {"unanswered", r->tally.recipients - r->tally.safe - r->tally.need_help}});
 }
 
 boost::asio::awaitable<Result<Reply>> alert_list(Context& ctx, const Caller& caller, const object& p) {
@@ -715,7 +749,8 @@ boost::asio::awaitable<Result<Answered>> record_answer(Context& ctx, std::int64_
     if (!a) return Error(Code::not_found, "id: no alert " + std::to_string(alert), "id");
     auto before = safety::alerts::recipient(db, a->id, user);
     if (!before) return Error(Code::not_found, "id: alert " + std::to_string(a->id) + " was not sent to this person", "id");
-    if (a->state == "cancelled") return Error(Code::conflict, "id: alert " + std::to_string(a->id) + " was cancelled", "id");
+    if (a->state == "cancelled" || a->state == "closed")
+      return Error(Code::conflict, "id: alert " + std::to_string(a->id) + " was " + a->state + " (answers are no longer taken)", "id");
     safety::alerts::answer(db, a->id, user, answer, via, by, now);
     auto r = *safety::alerts::recipient(db, a->id, user);
     Done d;
@@ -802,7 +837,7 @@ boost::asio::awaitable<Result<Reply>> alert_answer(Context& ctx, const Caller& c
 
 namespace {
 const Binding kBindings[] = {
-    {"alert.send", alert_send},     {"alert.cancel", alert_cancel}, {"alert.list", alert_list},
+    {"alert.send", alert_send},     {"alert.cancel", alert_cancel}, {"alert.close", alert_close}, {"alert.list", alert_list},
     {"alert.show", alert_show},     {"alert.cap", alert_cap},       {"alert.status", alert_status},
     {"alert.answer", alert_answer},
 };

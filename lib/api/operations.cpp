@@ -189,6 +189,9 @@ constexpr Param kAlertCancel[] = {
     {"id", integer, true, "the alert"},
     {"note", string, false, "why, told to the recipients"},
 };
+constexpr Param kAlertClose[] = {
+    {"id", integer, true, "the alert"},
+};
 constexpr Param kAlertList[] = {
     {"state", string, false, "only alerts in this state: sending, sent, cancelled or closed"},
     {"limit", integer, false, "at most this many, newest first (1-1000, default 100)"},
@@ -682,6 +685,8 @@ const Operation kOperations[] = {
      .params = kAlertSend, .summary = "Send an emergency alert (CAP 1.2) to an area, tours, roles or users"},
     {.name = "alert.cancel", .method = "POST", .route = "/v1/alerts/{id}/cancel", .allowed = kStaff,
      .params = kAlertCancel, .summary = "Cancel an alert: its recipients are told, its escalation stops"},
+    {.name = "alert.close", .method = "POST", .route = "/v1/alerts/{id}/close", .allowed = kStaff,
+     .params = kAlertClose, .summary = "Close an alert once the emergency is over: its escalation stops, answers are no longer taken, nobody is told"},
     {.name = "alert.list", .method = "GET", .route = "/v1/alerts", .allowed = kAnyone,
      .params = kAlertList, .summary = "List alerts (tourists: those sent to them, with their answer)"},
     {.name = "alert.show", .method = "GET", .route = "/v1/alerts/{id}", .allowed = kAnyone,

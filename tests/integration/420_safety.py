@@ -419,6 +419,19 @@ class Ladder(Safety):
         self.assertEqual((carl["answer"], carl["next_rung_at"]), ("safe", None))
         self.assertTrue(any(j["category"] == "transactional" and j["subject"] == "Pickup moved" for j in self.jobs_of("carl")))
 
+        # closed once the emergency is over: the ladder stops, later answers are refused, nobody is told
+        storm = self.d.cli_json("alert", "send", "--headline", "Storm over the Forum", "--user", "bob")
+        self.d.wait_for(r"safety\.escalated alert=%d user=bob rung=renotify" % storm["id"], start=mark)
+        closed = self.d.cli_json("alert", "close", str(storm["id"]))
+        self.assertEqual((closed["state"], closed["recipients"], closed["unanswered"]), ("closed", 1, 1))
+        self.assertEqual(self.person(self.status(storm["id"]), "bob")["next_rung_at"], None)
+        listed = self.d.cli("--json", "alert", "list", "--state", "closed").stdout.splitlines()
+        self.assertIn(storm["id"], [json.loads(line)["id"] for line in listed])
+        status, _, body = self.d.http("POST", "/v1/alerts/%d/answer" % storm["id"], {"answer": "safe"}, token=self.tok["bob"])
+        self.assertEqual((status, body["error"]["code"]), (409, "conflict"))
+        self.assertCliError(self.d.cli("--json", "alert", "close", str(storm["id"])), 4, "conflict")  # closed already
+        self.assertIn("closed: 0 safe, 0 need help, 1 not answered of 1", self.d.cli("alert", "close", str(sent["id"])).stdout)
+
         async def go():
             anna, gina, olga = [await self.connect(h) for h in ["anna", "gina", "olga"]]
             started = time.monotonic()
