@@ -458,19 +458,31 @@ boost::asio::awaitable<Result<Reply>> send_tracked(Context& ctx, const Caller& c
                                                    {"recipients", r->recipients}, {"duplicate", r->duplicate}, {"tracked", true}}};
 }
 
+namespace {
+
+// The alert to cancel or close (`verb`): the original of an Update, the caller's to end (a guide's
+// own), and not ended already.
+Result<AlertRecord> to_end(store::Db& db, const Caller& caller, std::int64_t id, const std::string& verb) {
+  auto original = safety::alerts::find(db, id);
+  if (original && original->updates) original = safety::alerts::find(db, *original->updates);
+  if (!original) return Error(Code::not_found, "id: no alert " + std::to_string(id), "id");
+  if (!caller.is_operator() && original->created_by != caller.handle)
+    return Error(Code::permission_denied, "id: guides " + verb + " only the alerts they sent", "id");
+  if (original->state == "cancelled" || original->state == "closed")
+    return Error(Code::conflict, "id: alert " + std::to_string(original->id) + " is " + original->state + " already", "id");
+  return std::move(*original);
+}
+
+}  // namespace
+
 boost::asio::awaitable<Result<Reply>> alert_cancel(Context& ctx, const Caller& caller, const object& p) {
   auto id = *get_int(p, "id");
   auto note = get_string(p, "note");
   auto now = timeutil::now_ms();
   auto cfg = ctx.config.get();
   auto pending = ctx.writer.run<Sent>([=](store::Db& db) -> Result<Sent> {
-    auto original = safety::alerts::find(db, id);
-    if (original && original->updates) original = safety::alerts::find(db, *original->updates);
-    if (!original) return Error(Code::not_found, "id: no alert " + std::to_string(id), "id");
-    if (!caller.is_operator() && original->created_by != caller.handle)
-      return Error(Code::permission_denied, "id: guides cancel only the alerts they sent", "id");
-    if (original->state == "cancelled" || original->state == "closed")
-      return Error(Code::conflict, "id: alert " + std::to_string(original->id) + " is " + original->state + " already", "id");
+    auto original = to_end(db, caller, id, "cancel");
+    if (!original) return original.error();
     AlertRecord c;
     c.cap = original->cap;
     c.cap.identifier = original->identifier + "-cancel-" + std::to_string(now);
@@ -486,7 +498,7 @@ boost::asio::awaitable<Result<Reply>> alert_cancel(Context& ctx, const Caller& c
     c.targets = original->targets;
     c.created_by = caller.handle.empty() ? "operator" : caller.handle;
     c.created_at = c.updated_at = now;
-    return store_alert(db, c, safety::Targets{}, original, now, 0);
+    return store_alert(db, c, safety::Targets{}, std::move(*original), now, 0);
   });
   auto r = co_await std::move(pending);
   if (!r) co_return r.error();
@@ -504,13 +516,8 @@ boost::asio::awaitable<Result<Reply>> alert_close(Context& ctx, const Caller& ca
     safety::alerts::Tally tally;
   };
   auto pending = ctx.writer.run<Closed>([=](store::Db& db) -> Result<Closed> {
-    auto original = safety::alerts::find(db, id);
-    if (original && original->updates) original = safety::alerts::find(db, *original->updates);
-    if (!original) return Error(Code::not_found, "id: no alert " + std::to_string(id), "id");
-    if (!caller.is_operator() && original->created_by != caller.handle)
-      return Error(Code::permission_denied, "id: guides close only the alerts they sent", "id");
-    if (original->state == "cancelled" || original->state == "closed")
-      return Error(Code::conflict, "id: alert " + std::to_string(original->id) + " is " + original->state + " already", "id");
+    auto original = to_end(db, caller, id, "close");
+    if (!original) return original.error();
     safety::alerts::set_state(db, original->id, "closed", now);
     safety::alerts::stop_escalation(db, original->id);
     return Closed{original->id, safety::alerts::tally(db, original->id)};
