@@ -177,13 +177,32 @@ void set_flags(store::Db& db, std::int64_t id, std::int64_t user_id, std::option
       .run();
 }
 
+namespace {
+// Receipts move forward only; read implies delivered (?1 read, ?2 delivered, ?3 conversation, ?4 user).
+constexpr const char* kAdvance =
+    "UPDATE conversation_members SET read_seq = CASE WHEN read_seq > ?1 THEN read_seq ELSE ?1 END, "
+    "delivered_seq = CASE WHEN delivered_seq >= ?1 AND delivered_seq >= ?2 THEN delivered_seq "
+    "WHEN ?1 >= ?2 THEN ?1 ELSE ?2 END "
+    "WHERE conversation_id = ?3 AND user_id = ?4 ";
+}  // namespace
+
+std::vector<std::int64_t> sent_to(store::Db& db, std::int64_t id, std::int64_t user_id, std::int64_t seq) {
+  if (db.dialect() != store::Dialect::postgres) {
+    advance_receipts(db, id, user_id, seq, seq);
+    return member_ids(db, id);
+  }
+  // The members as they were when the statement began: the update changes receipts, not who.
+  auto s = db.prepare(std::string("WITH moved AS (") + kAdvance +
+                      "RETURNING 1) SELECT user_id FROM conversation_members WHERE conversation_id = ?3 ORDER BY user_id");
+  s.bind(1, seq).bind(2, seq).bind(3, id).bind(4, user_id);
+  std::vector<std::int64_t> out;
+  while (s.step()) out.push_back(s.i64(0));
+  return out;
+}
+
 std::pair<std::int64_t, std::int64_t> advance_receipts(store::Db& db, std::int64_t id, std::int64_t user_id,
                                                        std::int64_t delivered, std::int64_t read) {
-  auto s = db.prepare(
-      "UPDATE conversation_members SET read_seq = CASE WHEN read_seq > ?1 THEN read_seq ELSE ?1 END, "
-      "delivered_seq = CASE WHEN delivered_seq >= ?1 AND delivered_seq >= ?2 THEN delivered_seq "
-      "WHEN ?1 >= ?2 THEN ?1 ELSE ?2 END "
-      "WHERE conversation_id = ?3 AND user_id = ?4 RETURNING delivered_seq, read_seq");
+  auto s = db.prepare(std::string(kAdvance) + "RETURNING delivered_seq, read_seq");
   s.bind(1, read).bind(2, delivered).bind(3, id).bind(4, user_id);
   if (!s.step()) return {0, 0};
   std::pair<std::int64_t, std::int64_t> out{s.i64(0), s.i64(1)};

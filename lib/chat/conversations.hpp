@@ -75,6 +75,9 @@ void set_flags(store::Db& db, std::int64_t id, std::int64_t user_id, std::option
 // Moves receipts forward only (never back); read implies delivered. Returns the stored pair.
 std::pair<std::int64_t, std::int64_t> advance_receipts(store::Db& db, std::int64_t id, std::int64_t user_id,
                                                        std::int64_t delivered, std::int64_t read);
+// After a user's message `seq`: their receipts move to it (as advance_receipts), and the members
+// to push it to come back (as member_ids); on PostgreSQL in one round trip.
+std::vector<std::int64_t> sent_to(store::Db& db, std::int64_t id, std::int64_t user_id, std::int64_t seq);
 // Conversations larger than this do not share their members' presence: in a group of thousands,
 // everyone coming online would tell everyone else (n² pushes) for no one's benefit.
 inline constexpr std::int64_t kPresenceMaxMembers = 256;

@@ -20,8 +20,8 @@ Result<Posted> post(store::Db& db, Message draft) {
     }
   }
   auto stored = messages::append(db, std::move(draft));
-  if (stored.sender_id != 0) conversations::advance_receipts(db, stored.conversation_id, stored.sender_id, stored.seq, stored.seq);
-  auto members = conversations::member_ids(db, stored.conversation_id);
+  auto members = stored.sender_id != 0 ? conversations::sent_to(db, stored.conversation_id, stored.sender_id, stored.seq)
+                                       : conversations::member_ids(db, stored.conversation_id);
   return Posted{std::move(stored), false, std::move(members)};
 }
 
