@@ -599,19 +599,26 @@ class Bench:
             shutil.rmtree(self.shm, ignore_errors=True)
 
 
-def machine():
+def machine(command=None):
+    """The machine and the code a run measured (every scenario's report names them); `command`:
+    the command line to print with them."""
     cpu = "?"
     with open("/proc/cpuinfo") as f:
         for line in f:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+    git = ["git", "--no-optional-locks", "-C", ROOT]
+    commit = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True,
                            text=True).stdout.strip()
-    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
-    return dict(cpu=cpu, cores=os.cpu_count(), kernel=platform.release(), commit=commit + ("+changes" if dirty else ""),
-                node=node, date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    node = shutil.which("node")
+    node = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip() if node else "?"
+    out = dict(cpu=cpu, cores=os.cpu_count(), kernel=platform.release(), commit=commit + ("+changes" if dirty else ""),
+               node=node, date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    if command is not None:
+        out["command"] = command
+    return out
 
 
 def main():

@@ -861,21 +861,6 @@ def render(c):
     return "\n".join(out) + "\n"
 
 
-def _machine(command):
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    git = ["git", "--no-optional-locks", "-C", ROOT]
-    commit = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                           text=True).stdout.strip()
-    return dict(cpu=cpu, cores=os.cpu_count(), commit=commit + ("+changes" if dirty else ""), command=command,
-                date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
-
-
 def main():
     sys.path.insert(0, HERE)
     import bench  # wait_quiet, log, the build directory
@@ -887,7 +872,7 @@ def main():
     _raise_nofile()
     r = run(bench.BUILD, bench.SERVER_CPU, bench.LOADGEN_CPU, bench.wait_quiet, bench.log, args.quick, args.tourbusd)
     env = "TOURBUS_BENCH_BUILD=%s " % os.environ["TOURBUS_BENCH_BUILD"] if os.environ.get("TOURBUS_BENCH_BUILD") else ""
-    r["run"] = _machine((env + "bench/cluster.py " + " ".join(sys.argv[1:])).strip())
+    r["run"] = bench.machine((env + "bench/cluster.py " + " ".join(sys.argv[1:])).strip())
     print(json.dumps(r), flush=True)
     if args.markdown:
         with open(args.markdown, "w") as f:

@@ -754,21 +754,6 @@ def _ordinal(n):
     return {1: "one", 2: "second", 3: "third"}.get(n, "%dth" % n)
 
 
-def _machine(root, command):
-    cpu = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    git = ["git", "--no-optional-locks", "-C", root]
-    commit = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                           text=True).stdout.strip()
-    return dict(cpu=cpu, cores=os.cpu_count(), commit=commit + ("+changes" if dirty else ""), command=command,
-                date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
-
-
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
@@ -788,7 +773,7 @@ def main():
             bench.log, args.rounds, args.tour_size, args.tourbusd, args.cli)
     r["seconds"] = time.monotonic() - t0
     env = "TOURBUS_BENCH_BUILD=%s " % os.environ["TOURBUS_BENCH_BUILD"] if os.environ.get("TOURBUS_BENCH_BUILD") else ""
-    r["run"] = _machine(os.path.dirname(here), (env + "bench/safety.py " + " ".join(sys.argv[1:])).strip())
+    r["run"] = bench.machine((env + "bench/safety.py " + " ".join(sys.argv[1:])).strip())
     print(json.dumps(r), flush=True)
     if args.markdown:
         with open(args.markdown, "w") as f:
